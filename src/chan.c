@@ -1,0 +1,741 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * chan.c: the public channel, glued from the endpoint, fd-passing, ring
+ * and wake layers; and the handshake that sets one up.
+ */
+#include <errno.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "evshm.h"
+#include "endpoint.h"
+#include "fdpass.h"
+#include "os.h"
+#include "proto.h"
+#include "ring.h"
+#include "wake.h"
+
+#define HANDSHAKE_TIMEOUT_MS 2000
+#define MAX_RING_DEFAULT (64u << 20)
+
+/* A counter written by one thread, read by any: relaxed atomics compile to
+ * plain loads and stores, and keep TSan honest. */
+typedef _Atomic uint64_t counter_t;
+
+static inline void counter_add(counter_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+static inline uint64_t counter_get(const counter_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* The send side and the receive side may run in two threads: each lives on
+ * its own cache lines and touches only its own fields. */
+struct chan_tx {
+	alignas(64) struct ring_tx ring;
+	bool armed;       /* space_event published, bell may hold a kick */
+	counter_t msgs, bytes, kicks, sleeps, spins;
+};
+
+struct chan_rx {
+	alignas(64) struct ring_rx ring;
+	bool armed;       /* data_event published, bell may hold a kick */
+	counter_t msgs, bytes, kicks, sleeps, spins;
+};
+
+struct evshm_chan {
+	int sock;            /* liveness and control */
+	int epfd;            /* evshm_fd(): our two bells + socket hang-up */
+	int data_bell;       /* ours: the peer kicks it after a commit */
+	int space_bell;      /* ours: the peer kicks it after a release */
+	int peer_data_bell;  /* the peer's: we kick it after a commit */
+	int peer_space_bell; /* the peer's: we kick it after a release */
+	struct region *mine;
+	size_t mine_len;
+	const struct region *peer;
+	size_t peer_len;
+	uint32_t tx_size, rx_size;
+	int64_t spin_ns;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	_Atomic int hup;     /* the socket hung up (seen by either side) */
+	_Atomic int err;     /* sticky -EPROTO once the peer broke the rules */
+	struct chan_tx tx;
+	struct chan_rx rx;
+};
+
+struct evshm_listener {
+	struct ep_listener ep;
+	struct evshm_opts opts;
+};
+
+const char *evshm_version(void)
+{
+	return EVSHM_VERSION_STRING;
+}
+
+const char *evshm_strerror(int err)
+{
+	switch (err) {
+	case 0: return "success";
+	case -EPIPE: return "peer has gone";
+	case -ECONNRESET: return "peer has gone during the handshake";
+	case -EPROTO: return "peer broke the protocol";
+	case -EPROTONOSUPPORT: return "incompatible evshm protocol version";
+	case -EFBIG: return "ring size refused by the server";
+	case -EUSERS: return "server has all the clients it takes";
+	case -EACCES: return "access denied";
+	case -EMSGSIZE: return "message too large";
+	case -EAGAIN: return "would wait (timeout 0)";
+	case -ETIMEDOUT: return "timed out";
+	case -EADDRINUSE: return "name in use by a live server";
+	case -ECONNREFUSED: return "nobody listens at that name";
+	default: {
+		const char *s = strerrordesc_np(err < 0 ? -err : err);
+		return s ? s : "unknown error";
+	}
+	}
+}
+
+/* --- options ------------------------------------------------------------ */
+
+static int opts_resolve(struct evshm_opts *o, const struct evshm_opts *in)
+{
+	if (in)
+		*o = *in;
+	else
+		memset(o, 0, sizeof(*o));
+	for (size_t i = 0; i < sizeof(o->reserved_) / sizeof(o->reserved_[0]); i++)
+		if (o->reserved_[i])
+			return -EINVAL;
+	if (!o->ring_size)
+		o->ring_size = EVSHM_RING_DEFAULT;
+	if (!o->max_ring_size)
+		o->max_ring_size = MAX_RING_DEFAULT;
+	if (!o->handshake_timeout_ms)
+		o->handshake_timeout_ms = HANDSHAKE_TIMEOUT_MS;
+	if (!o->spin_ns)
+		o->spin_ns = wake_default_spin_ns();
+	if (!proto_ring_size_ok(o->ring_size) ||
+	    (o->peer_ring_size && !proto_ring_size_ok(o->peer_ring_size)) ||
+	    o->handshake_timeout_ms < 0 || (o->mode & ~07777u))
+		return -EINVAL;
+	return 0;
+}
+
+/* --- setting a channel up ------------------------------------------------ */
+
+static struct evshm_chan *chan_new(void)
+{
+	struct evshm_chan *c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
+	if (!c)
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	c->sock = c->epfd = -1;
+	c->data_bell = c->space_bell = -1;
+	c->peer_data_bell = c->peer_space_bell = -1;
+	return c;
+}
+
+void evshm_close(struct evshm_chan *c)
+{
+	if (!c)
+		return;
+	os_close(c->epfd);
+	os_close(c->sock);
+	os_close(c->data_bell);
+	os_close(c->space_bell);
+	os_close(c->peer_data_bell);
+	os_close(c->peer_space_bell);
+	if (c->mine)
+		munmap(c->mine, c->mine_len);
+	if (c->peer)
+		munmap((void *)c->peer, c->peer_len);
+	free(c);
+}
+
+/*
+ * Our region: a memfd mapped read-write, initialised, then sealed so that
+ * nobody (the peer included, whatever descriptor it holds or reopens) can
+ * map it writable, write() it, or change its size.  The peer gets a
+ * read-only descriptor (*ro_fd); the memfd itself is closed, our mapping
+ * keeps the memory alive.  Our two doorbells are created too.
+ */
+static int chan_make_local(struct evshm_chan *c, uint32_t ring_size, int *ro_fd)
+{
+	size_t len = REGION_HDR_SIZE + (size_t)ring_size;
+	int fd, res;
+	void *p;
+
+	res = os_memfd("evshm", len, &fd);
+	if (res < 0)
+		return res;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		res = -errno;
+		goto out_close;
+	}
+	c->mine = p;
+	c->mine_len = len;
+	c->tx_size = ring_size;
+	region_init(c->mine, ring_size);
+	res = os_memfd_seal(fd);
+	if (res < 0)
+		goto out_close;
+	res = os_reopen_ro(fd, ro_fd);
+	if (res < 0)
+		goto out_close;
+	res = os_eventfd(&c->data_bell);
+	if (res < 0)
+		goto out_close_ro;
+	res = os_eventfd(&c->space_bell);
+	if (res < 0)
+		goto out_close_ro;
+	os_close(fd);
+	return 0;
+
+out_close_ro:
+	*ro_fd = os_close(*ro_fd);
+out_close:
+	os_close(fd);
+	return res; /* the mapping and bells go with evshm_close() */
+}
+
+/*
+ * Take the peer's descriptors (ownership passes to us whatever happens):
+ * check that the region is a sealed memfd of the announced size and the
+ * bells are non-blocking eventfds, then map the region read-only.
+ */
+static int chan_attach_peer(struct evshm_chan *c, uint32_t ring_size,
+			    int fds[PROTO_NFDS])
+{
+	size_t len = REGION_HDR_SIZE + (size_t)ring_size;
+	int res;
+	void *p;
+
+	c->peer_data_bell = fds[PROTO_FD_DATA_BELL];
+	c->peer_space_bell = fds[PROTO_FD_SPACE_BELL];
+	fds[PROTO_FD_DATA_BELL] = fds[PROTO_FD_SPACE_BELL] = -1;
+
+	res = os_check_memfd(fds[PROTO_FD_REGION], len);
+	if (res < 0)
+		goto out;
+	res = os_check_eventfd(c->peer_data_bell);
+	if (res < 0)
+		goto out;
+	res = os_check_eventfd(c->peer_space_bell);
+	if (res < 0)
+		goto out;
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED, fds[PROTO_FD_REGION], 0);
+	if (p == MAP_FAILED) {
+		res = -errno;
+		goto out;
+	}
+	c->peer = p;
+	c->peer_len = len;
+	c->rx_size = ring_size;
+	/* Informative only (we use our own copy of the size), but a mismatch
+	 * means the peer is confused: refuse it. */
+	if (c->peer->magic != REGION_MAGIC || c->peer->version != REGION_VERSION ||
+	    c->peer->ring_size != ring_size || c->peer->hdr_size != REGION_HDR_SIZE)
+		res = -EPROTO;
+out:
+	fds[PROTO_FD_REGION] = os_close(fds[PROTO_FD_REGION]);
+	return res;
+}
+
+static int epoll_add(int epfd, int fd, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+/* Both regions are mapped: set up the rings and the pollable fd. */
+static int chan_finish(struct evshm_chan *c, const struct evshm_opts *o)
+{
+	int res;
+
+	ring_tx_init(&c->tx.ring, c->mine, c->peer, c->tx_size);
+	ring_rx_init(&c->rx.ring, c->mine, c->peer, c->rx_size);
+	c->spin_ns = o->spin_ns;
+	res = ep_peercred(c->sock, &c->pid, &c->uid, &c->gid);
+	if (res < 0)
+		return res;
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->epfd < 0)
+		return -errno;
+	if ((res = epoll_add(c->epfd, c->data_bell, EPOLLIN)) < 0 ||
+	    (res = epoll_add(c->epfd, c->space_bell, EPOLLIN)) < 0 ||
+	    (res = epoll_add(c->epfd, c->sock, EPOLLRDHUP)) < 0)
+		return res;
+	return 0;
+}
+
+static void close_fds(int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		fds[i] = os_close(fds[i]);
+}
+
+/* Receive one handshake message of type @want with its descriptors. */
+static int hs_recv(int sock, enum proto_type want, struct proto_msg *m,
+		   int fds[PROTO_NFDS], uint64_t deadline)
+{
+	unsigned char buf[256];
+	unsigned nfds = 0;
+	int res;
+
+	res = fdp_recv(sock, buf, sizeof(buf), fds, PROTO_NFDS, &nfds,
+		       os_remaining_ms(deadline));
+	if (res == -EPIPE)
+		return -ECONNRESET;
+	if (res == -EAGAIN)
+		return -ETIMEDOUT;
+	if (res == -EMSGSIZE || res == -EOVERFLOW)
+		return -EPROTO;
+	if (res < 0)
+		return res;
+	res = proto_parse(buf, (size_t)res, want, m);
+	if (res == 0 && nfds != PROTO_NFDS)
+		res = -EPROTO;
+	if (res < 0)
+		close_fds(fds, nfds);
+	return res;
+}
+
+static int hs_send(struct evshm_chan *c, const struct proto_msg *m, int ro_fd,
+		   uint64_t deadline)
+{
+	int fds[PROTO_NFDS] = { ro_fd, c->data_bell, c->space_bell };
+	int res = fdp_send(c->sock, m, sizeof(*m), fds, PROTO_NFDS,
+			   os_remaining_ms(deadline));
+	if (res == -EPIPE)
+		res = -ECONNRESET;
+	return res == -EAGAIN ? -ETIMEDOUT : res;
+}
+
+int evshm_connect(struct evshm_chan **out, const char *name,
+		  const struct evshm_opts *opts, int timeout_ms)
+{
+	int fds[PROTO_NFDS] = { -1, -1, -1 };
+	struct evshm_opts o;
+	struct proto_msg m;
+	int ro_fd = -1, res;
+
+	if (!out || !name)
+		return -EINVAL;
+	res = opts_resolve(&o, opts);
+	if (res < 0)
+		return res;
+	uint64_t deadline = os_deadline(timeout_ms);
+
+	struct evshm_chan *c = chan_new();
+	if (!c)
+		return -ENOMEM;
+	res = ep_connect(name, &c->sock);
+	if (res < 0)
+		goto out_close;
+	res = chan_make_local(c, o.ring_size, &ro_fd);
+	if (res < 0)
+		goto out_close;
+	proto_hello(&m, o.ring_size, o.peer_ring_size);
+	res = hs_send(c, &m, ro_fd, deadline);
+	ro_fd = os_close(ro_fd);
+	if (res < 0)
+		goto out_close;
+	res = hs_recv(c->sock, PROTO_WELCOME, &m, fds, deadline);
+	if (res < 0)
+		goto out_close;
+	if (o.peer_ring_size && m.ring_size != o.peer_ring_size) {
+		close_fds(fds, PROTO_NFDS);
+		res = -EPROTO;
+		goto out_close;
+	}
+	res = chan_attach_peer(c, m.ring_size, fds);
+	if (res < 0)
+		goto out_close;
+	res = chan_finish(c, &o);
+	if (res < 0)
+		goto out_close;
+	*out = c;
+	return 0;
+
+out_close:
+	evshm_close(c);
+	return res;
+}
+
+int evshm_listen(struct evshm_listener **out, const char *name,
+		 const struct evshm_opts *opts)
+{
+	struct evshm_listener *l;
+	int res;
+
+	if (!out || !name)
+		return -EINVAL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	res = opts_resolve(&l->opts, opts);
+	if (res < 0)
+		goto out_free;
+	res = ep_listen(&l->ep, name, l->opts.mode, 0);
+	if (res < 0)
+		goto out_free;
+	*out = l;
+	return 0;
+
+out_free:
+	free(l);
+	return res;
+}
+
+int evshm_listener_fd(const struct evshm_listener *l)
+{
+	return l ? l->ep.fd : -EINVAL;
+}
+
+void evshm_listener_close(struct evshm_listener *l)
+{
+	if (!l)
+		return;
+	ep_listener_close(&l->ep);
+	free(l);
+}
+
+/* Server side of the handshake on an accepted socket (owned by @c). */
+static int hs_serve(struct evshm_listener *l, struct evshm_chan *c)
+{
+	const struct evshm_opts *o = &l->opts;
+	uint64_t deadline = os_deadline(o->handshake_timeout_ms);
+	int fds[PROTO_NFDS] = { -1, -1, -1 };
+	struct proto_msg m;
+	int ro_fd = -1, res;
+
+	res = hs_recv(c->sock, PROTO_HELLO, &m, fds, deadline);
+	if (res < 0)
+		goto out_reject;
+	uint32_t tx_size = m.peer_ring_size ? m.peer_ring_size : o->ring_size;
+	if (m.ring_size > o->max_ring_size || tx_size > o->max_ring_size) {
+		close_fds(fds, PROTO_NFDS);
+		res = -EFBIG;
+		goto out_reject;
+	}
+	res = chan_attach_peer(c, m.ring_size, fds);
+	if (res < 0)
+		goto out_reject;
+	res = chan_make_local(c, tx_size, &ro_fd);
+	if (res < 0)
+		return res;
+	proto_welcome(&m, tx_size);
+	res = hs_send(c, &m, ro_fd, deadline);
+	os_close(ro_fd);
+	if (res < 0)
+		return res;
+	return chan_finish(c, o);
+
+out_reject:
+	/* Tell the client why, if it still listens; best effort. */
+	if (res != -ECONNRESET && res != -ETIMEDOUT) {
+		proto_reject(&m, proto_errno_reject(res));
+		fdp_send(c->sock, &m, sizeof(m), NULL, 0, 0);
+	}
+	return res;
+}
+
+int evshm_accept(struct evshm_listener *l, struct evshm_chan **out,
+		 int timeout_ms)
+{
+	int res;
+
+	if (!l || !out)
+		return -EINVAL;
+	struct evshm_chan *c = chan_new();
+	if (!c)
+		return -ENOMEM;
+	res = ep_accept(&l->ep, timeout_ms, &c->sock);
+	if (res < 0)
+		goto out_close;
+	res = hs_serve(l, c);
+	if (res < 0)
+		goto out_close;
+	*out = c;
+	return 0;
+
+out_close:
+	evshm_close(c);
+	return res;
+}
+
+/* --- waiting ------------------------------------------------------------- */
+
+static bool rx_ready(const void *arg)
+{
+	return ring_rx_pending(arg);
+}
+
+static bool tx_ready(const void *arg)
+{
+	return ring_tx_head_moved(arg);
+}
+
+static int chan_fail(struct evshm_chan *c, int res)
+{
+	if (res == -EPROTO)
+		atomic_store_explicit(&c->err, res, memory_order_relaxed);
+	return res;
+}
+
+static bool chan_hup(struct evshm_chan *c)
+{
+	return atomic_load_explicit(&c->hup, memory_order_relaxed);
+}
+
+static void chan_set_hup(struct evshm_chan *c)
+{
+	atomic_store_explicit(&c->hup, 1, memory_order_relaxed);
+}
+
+/*
+ * Generic wait for one side: spin, then arm (publish the event index and
+ * re-check, in ring.c), then sleep on @bell and the socket.  Returns 0 when
+ * the caller should look again, or -EAGAIN / -ETIMEDOUT / -EPIPE / -EPROTO.
+ * @prepare returns 0 if the condition came true while arming.
+ */
+struct waiter {
+	int bell;
+	bool *armed;
+	counter_t *sleeps, *spins;
+	bool (*ready)(const void *);
+	const void *ring;
+};
+
+static int chan_wait(struct evshm_chan *c, const struct waiter *w,
+		     int prepared, uint64_t deadline, bool nonblock)
+{
+	if (prepared != -EAGAIN)
+		return prepared; /* 0: came true while arming; or -EPROTO */
+	if (nonblock) {
+		if (wake_hung_up(c->sock)) {
+			chan_set_hup(c);
+			return 0; /* look once more, then -EPIPE */
+		}
+		return -EAGAIN;
+	}
+	counter_add(w->sleeps, 1);
+	int res = wake_sleep(w->bell, c->sock, deadline);
+	if (res == -EPIPE) {
+		chan_set_hup(c);
+		return 0;
+	}
+	return res;
+}
+
+/* Called after the ring said "empty" / "full" and before arming. */
+static bool chan_spin(struct evshm_chan *c, const struct waiter *w,
+		      bool nonblock)
+{
+	if (nonblock || !wake_spin(w->ready, w->ring, c->spin_ns))
+		return false;
+	counter_add(w->spins, 1);
+	return true;
+}
+
+/* A kick may sit in the bell since we armed: reset it before re-arming,
+ * and once we stop waiting, so evshm_fd() does not stay readable. */
+static void chan_disarm(const struct waiter *w)
+{
+	if (*w->armed) {
+		os_eventfd_drain(w->bell);
+		*w->armed = false;
+	}
+}
+
+static int kick(struct evshm_chan *c, int bell, counter_t *kicks)
+{
+	counter_add(kicks, 1);
+	return chan_fail(c, os_eventfd_kick(bell));
+}
+
+/* --- send side ------------------------------------------------------------ */
+
+int evshm_reserve(struct evshm_chan *c, size_t len, void **ptr, int timeout_ms)
+{
+	if (!c || !ptr)
+		return -EINVAL;
+	struct waiter w = { c->space_bell, &c->tx.armed, &c->tx.sleeps,
+			    &c->tx.spins, tx_ready, &c->tx.ring };
+	uint64_t deadline = os_deadline(timeout_ms);
+	int res;
+
+	for (;;) {
+		if ((res = atomic_load_explicit(&c->err, memory_order_relaxed)))
+			return res;
+		if (chan_hup(c))
+			return -EPIPE;
+		res = ring_tx_reserve(&c->tx.ring, len, ptr);
+		if (res != -EAGAIN) {
+			if (res == 0)
+				chan_disarm(&w);
+			return chan_fail(c, res);
+		}
+		if (chan_spin(c, &w, timeout_ms == 0))
+			continue;
+		chan_disarm(&w);
+		*w.armed = true;
+		res = chan_wait(c, &w, ring_tx_prepare_wait(&c->tx.ring, len),
+				deadline, timeout_ms == 0);
+		if (res < 0)
+			return chan_fail(c, res);
+	}
+}
+
+int evshm_commit(struct evshm_chan *c, size_t len)
+{
+	if (!c)
+		return -EINVAL;
+	int res = ring_tx_commit(&c->tx.ring, len);
+	if (res < 0)
+		return res;
+	counter_add(&c->tx.msgs, 1);
+	counter_add(&c->tx.bytes, len);
+	if (res)
+		return kick(c, c->peer_data_bell, &c->tx.kicks);
+	return 0;
+}
+
+int evshm_send(struct evshm_chan *c, const void *buf, size_t len, int timeout_ms)
+{
+	void *p;
+	int res;
+
+	if (!buf && len)
+		return -EINVAL;
+	res = evshm_reserve(c, len, &p, timeout_ms);
+	if (res < 0)
+		return res;
+	if (len)
+		memcpy(p, buf, len);
+	return evshm_commit(c, len);
+}
+
+/* --- receive side ---------------------------------------------------------- */
+
+int evshm_peek(struct evshm_chan *c, const void **ptr, size_t *len,
+	       int timeout_ms)
+{
+	if (!c || !ptr || !len)
+		return -EINVAL;
+	struct waiter w = { c->data_bell, &c->rx.armed, &c->rx.sleeps,
+			    &c->rx.spins, rx_ready, &c->rx.ring };
+	uint64_t deadline = os_deadline(timeout_ms);
+	int res;
+
+	for (;;) {
+		if ((res = atomic_load_explicit(&c->err, memory_order_relaxed)))
+			return res;
+		/* Read the hang-up flag *before* looking at the ring: what
+		 * the peer committed before it died is in memory by then, so
+		 * an empty ring after a hang-up is final. */
+		bool hup = chan_hup(c);
+		res = ring_rx_peek(&c->rx.ring, ptr, len, NULL);
+		if (res != -EAGAIN) {
+			if (res == 0)
+				chan_disarm(&w);
+			return chan_fail(c, res);
+		}
+		if (hup)
+			return -EPIPE;
+		if (chan_spin(c, &w, timeout_ms == 0))
+			continue;
+		chan_disarm(&w);
+		*w.armed = true;
+		res = chan_wait(c, &w, ring_rx_prepare_wait(&c->rx.ring),
+				deadline, timeout_ms == 0);
+		if (res < 0)
+			return chan_fail(c, res);
+	}
+}
+
+int evshm_release(struct evshm_chan *c)
+{
+	if (!c)
+		return -EINVAL;
+	size_t len = c->rx.ring.cur_len;
+	int res = ring_rx_release(&c->rx.ring);
+	if (res < 0)
+		return res;
+	counter_add(&c->rx.msgs, 1);
+	counter_add(&c->rx.bytes, len);
+	if (res)
+		return kick(c, c->peer_space_bell, &c->rx.kicks);
+	return 0;
+}
+
+int evshm_recv(struct evshm_chan *c, void *buf, size_t cap, int timeout_ms)
+{
+	const void *p;
+	size_t len;
+	int res;
+
+	if (!buf && cap)
+		return -EINVAL;
+	res = evshm_peek(c, &p, &len, timeout_ms);
+	if (res < 0)
+		return res;
+	if (len > cap)
+		return -EMSGSIZE;
+	memcpy(buf, p, len);
+	res = evshm_release(c);
+	return res < 0 ? res : (int)len;
+}
+
+/* --- introspection ------------------------------------------------------- */
+
+int evshm_fd(const struct evshm_chan *c)
+{
+	return c ? c->epfd : -EINVAL;
+}
+
+size_t evshm_max_msg(const struct evshm_chan *c)
+{
+	return c ? ring_max_msg(c->tx_size) : 0;
+}
+
+void evshm_stats(const struct evshm_chan *c, struct evshm_stats *st)
+{
+	if (!c || !st)
+		return;
+	st->msgs_sent = counter_get(&c->tx.msgs);
+	st->bytes_sent = counter_get(&c->tx.bytes);
+	st->msgs_recv = counter_get(&c->rx.msgs);
+	st->bytes_recv = counter_get(&c->rx.bytes);
+	st->kicks_sent = counter_get(&c->tx.kicks) + counter_get(&c->rx.kicks);
+	st->sleeps = counter_get(&c->tx.sleeps) + counter_get(&c->rx.sleeps);
+	st->spins = counter_get(&c->tx.spins) + counter_get(&c->rx.spins);
+}
+
+int evshm_peer_cred(const struct evshm_chan *c, pid_t *pid, uid_t *uid,
+		    gid_t *gid)
+{
+	if (!c)
+		return -EINVAL;
+	if (pid)
+		*pid = c->pid;
+	if (uid)
+		*uid = c->uid;
+	if (gid)
+		*gid = c->gid;
+	return 0;
+}

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The channel between two unrelated processes: this test and a separately
+ * exec'd peer (peer_chan).  Nothing is inherited through fork.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "evshm.h"
+#include "msgpat.h"
+#include "stream.h"
+#include "util.h"
+
+#define PEER TU_PEER("peer_chan")
+
+/* Sanitizer and valgrind runs set EVSHM_TEST_SCALE to divide the counts. */
+static uint64_t scaled(uint64_t n)
+{
+	const char *s = getenv("EVSHM_TEST_SCALE");
+	long d = s ? atol(s) : 1;
+	return d > 1 ? (n / (uint64_t)d ? n / (uint64_t)d : 1) : n;
+}
+
+static uint64_t env_u64(const char *name, uint64_t def)
+{
+	const char *s = getenv(name);
+	return s && *s ? strtoull(s, NULL, 0) : def;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct peer {
+	pid_t pid;
+	char name[108];
+	struct evshm_listener *l;
+	struct evshm_chan *c;
+};
+
+/* Listen, start "peer_chan client NAME MODE ARGS...", accept it. */
+static void peer_start(struct peer *p, bool abstract, const struct evshm_opts *o,
+		       const char *mode, const char *a1, const char *a2,
+		       const char *a3)
+{
+	memset(p, 0, sizeof(*p));
+	tu_unique_name(p->name, sizeof(p->name), "chan", abstract);
+	tu_assert_res(evshm_listen(&p->l, p->name, o), 0);
+	char *argv[] = { "peer_chan", "client", p->name, (char *)mode,
+			 (char *)a1, (char *)a2, (char *)a3, NULL };
+	tu_assert_res(tu_spawn(&p->pid, PEER, argv), 0);
+	tu_assert_res(evshm_accept(p->l, &p->c, 10000), 0);
+}
+
+/* Start "peer_chan server NAME MODE ..." and connect to it. */
+static void peer_start_server(struct peer *p, const struct evshm_opts *o,
+			      const char *mode, const char *a1, const char *a2)
+{
+	memset(p, 0, sizeof(*p));
+	tu_unique_name(p->name, sizeof(p->name), "srv", true);
+	char *argv[] = { "peer_chan", "server", p->name, (char *)mode,
+			 (char *)a1, (char *)a2, NULL };
+	tu_assert_res(tu_spawn(&p->pid, PEER, argv), 0);
+	int res;
+	for (int i = 0; i < 1000; i++) {
+		res = evshm_connect(&p->c, p->name, o, 5000);
+		if (res != -ECONNREFUSED && res != -ENOENT)
+			break;
+		usleep(5000);
+	}
+	tu_assert_res(res, 0);
+}
+
+/* Close our side and expect the peer to exit with @code. */
+static void peer_finish(struct peer *p, int code)
+{
+	int status;
+	evshm_close(p->c);
+	evshm_listener_close(p->l);
+	tu_assert_res(tu_wait(p->pid, 60000, &status), 0);
+	assert_int_equal(tu_exit_code(status), code);
+}
+
+static void peer_kill(struct peer *p)
+{
+	int status;
+	assert_int_equal(kill(p->pid, SIGKILL), 0);
+	tu_assert_res(tu_wait(p->pid, 10000, &status), 0);
+}
+
+/* --- the API against an echo peer ---------------------------------------- */
+
+static void test_echo_sizes(void **state)
+{
+	(void)state;
+	struct evshm_opts o = { .ring_size = 1u << 16 };
+	struct peer p;
+	peer_start(&p, true, &o, "echo", NULL, NULL, NULL);
+
+	size_t max = evshm_max_msg(p.c);
+	assert_int_equal(max, (1u << 15) - 8);
+	uint8_t *in = malloc(max + 1), *out = malloc(max + 1);
+	assert_non_null(in);
+	assert_non_null(out);
+
+	size_t sizes[] = { 0, 1, 7, 8, 9, 4096, max - 1, max };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		pat_fill(in, sizes[i], i);
+		tu_assert_res(evshm_send(p.c, in, sizes[i], 5000), 0);
+		tu_assert_res(evshm_recv(p.c, out, max, 5000), (long)sizes[i]);
+		assert_memory_equal(in, out, sizes[i]);
+	}
+	tu_assert_res(evshm_send(p.c, in, max + 1, 5000), -EMSGSIZE);
+
+	/* Too small a buffer: the message stays, peek tells its size. */
+	tu_assert_res(evshm_send(p.c, in, 100, 5000), 0);
+	const void *ptr;
+	size_t len = 0;
+	tu_assert_res(evshm_recv(p.c, out, 99, 5000), -EMSGSIZE);
+	tu_assert_res(evshm_peek(p.c, &ptr, &len, 0), 0);
+	assert_int_equal(len, 100);
+	tu_assert_res(evshm_recv(p.c, out, 100, 0), 100);
+	assert_memory_equal(in, out, 100);
+
+	/* Zero-copy both ways. */
+	void *w;
+	tu_assert_res(evshm_reserve(p.c, 64, &w, 5000), 0);
+	assert_int_equal((uintptr_t)w % 8, 0);
+	tu_assert_res(evshm_reserve(p.c, 64, &w, 5000), -EBUSY);
+	memcpy(w, "zero-copy", 9);
+	tu_assert_res(evshm_commit(p.c, 9), 0);
+	tu_assert_res(evshm_commit(p.c, 9), -EINVAL);
+	tu_assert_res(evshm_peek(p.c, &ptr, &len, 5000), 0);
+	assert_int_equal(len, 9);
+	assert_memory_equal(ptr, "zero-copy", 9);
+	tu_assert_res(evshm_release(p.c), 0);
+	tu_assert_res(evshm_release(p.c), -EINVAL);
+
+	/* Credentials of the process at the other end. */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	tu_assert_res(evshm_peer_cred(p.c, &pid, &uid, &gid), 0);
+	assert_int_equal(pid, p.pid);
+	assert_int_equal(uid, getuid());
+	assert_int_equal(gid, getgid());
+
+	free(in);
+	free(out);
+	peer_finish(&p, 0);
+}
+
+static void test_timeouts(void **state)
+{
+	(void)state;
+	struct peer p;
+	uint8_t b[8];
+	peer_start(&p, false, NULL, "echo", NULL, NULL, NULL);
+
+	tu_assert_res(evshm_recv(p.c, b, sizeof(b), 0), -EAGAIN);
+	uint64_t t0 = now_ns();
+	tu_assert_res(evshm_recv(p.c, b, sizeof(b), 50), -ETIMEDOUT);
+	/* A timeout never ends early (not a performance check). */
+	assert_true(now_ns() - t0 >= 50000000u);
+	const void *ptr;
+	size_t len;
+	tu_assert_res(evshm_peek(p.c, &ptr, &len, 20), -ETIMEDOUT);
+	/* Bad arguments. */
+	tu_assert_res(evshm_recv(NULL, b, 1, 0), -EINVAL);
+	tu_assert_res(evshm_send(p.c, NULL, 1, 0), -EINVAL);
+	tu_assert_res(evshm_peek(p.c, NULL, &len, 0), -EINVAL);
+	tu_assert_res(evshm_commit(p.c, 0), -EINVAL);
+	peer_finish(&p, 0);
+}
+
+/* A peer that never reads: fill the ring, then time out, then it dies
+ * while we are blocked and we must wake with -EPIPE. */
+struct killer {
+	pid_t pid;
+	int delay_ms;
+};
+
+static void *killer_main(void *arg)
+{
+	struct killer *k = arg;
+	usleep((useconds_t)k->delay_ms * 1000);
+	kill(k->pid, SIGKILL);
+	return NULL;
+}
+
+static void test_full_ring(void **state)
+{
+	(void)state;
+	struct evshm_opts o = { .ring_size = 4096 };
+	struct peer p;
+	uint8_t buf[1000] = { 0 };
+	peer_start(&p, true, &o, "stall", NULL, NULL, NULL);
+
+	int sent = 0, res;
+	while ((res = evshm_send(p.c, buf, sizeof(buf), 0)) == 0)
+		sent++;
+	tu_assert_res(res, -EAGAIN);
+	/* 1000-byte messages take 1008 bytes: four fit in 4096. */
+	assert_int_equal(sent, 4);
+	tu_assert_res(evshm_send(p.c, buf, 8, 30), 0); /* 16 bytes fit */
+	tu_assert_res(evshm_send(p.c, buf, 100, 30), -ETIMEDOUT);
+	void *w;
+	tu_assert_res(evshm_reserve(p.c, 100, &w, 0), -EAGAIN);
+
+	struct killer k = { p.pid, 50 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, killer_main, &k), 0);
+	tu_assert_res(evshm_send(p.c, buf, 100, -1), -EPIPE);
+	pthread_join(t, NULL);
+	tu_assert_res(evshm_send(p.c, buf, 0, 0), -EPIPE);
+	int status;
+	tu_assert_res(tu_wait(p.pid, 10000, &status), 0);
+	evshm_close(p.c);
+	evshm_listener_close(p.l);
+}
+
+/* The pollable descriptor in an epoll loop. */
+static void test_pollable_fd(void **state)
+{
+	(void)state;
+	struct peer p;
+	uint8_t b[16];
+	struct epoll_event ev = { .events = EPOLLIN };
+	peer_start(&p, true, NULL, "echo", NULL, NULL, NULL);
+
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	assert_true(ep >= 0);
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, evshm_fd(p.c), &ev), 0);
+
+	for (int round = 0; round < 100; round++) {
+		/* Drain until -EAGAIN: that arms the notification. */
+		tu_assert_res(evshm_recv(p.c, b, sizeof(b), 0), -EAGAIN);
+		tu_assert_res(evshm_send(p.c, "ping", 4, 1000), 0);
+		assert_int_equal(epoll_wait(ep, &ev, 1, 10000), 1);
+		tu_assert_res(evshm_recv(p.c, b, sizeof(b), 0), 4);
+	}
+	/* Armed and nothing sent: the descriptor stays quiet. */
+	tu_assert_res(evshm_recv(p.c, b, sizeof(b), 0), -EAGAIN);
+	assert_int_equal(epoll_wait(ep, &ev, 1, 20), 0);
+
+	/* The peer's death makes it readable, and recv says -EPIPE. */
+	peer_kill(&p);
+	assert_int_equal(epoll_wait(ep, &ev, 1, 10000), 1);
+	tu_assert_res(evshm_recv(p.c, b, sizeof(b), 0), -EPIPE);
+	close(ep);
+	evshm_close(p.c);
+	evshm_listener_close(p.l);
+}
+
+/* --- stress ----------------------------------------------------------------- */
+
+static void stress(bool peer_is_server, uint64_t n)
+{
+	struct peer p;
+	char narg[64];
+	snprintf(narg, sizeof(narg), "--n=%" PRIu64, n);
+	if (peer_is_server)
+		peer_start_server(&p, NULL, "stress", narg, NULL);
+	else
+		peer_start(&p, true, NULL, "stress", narg, NULL, NULL);
+
+	uint64_t t0 = now_ns();
+	tu_assert_res(stream_both(p.c, n, 65536), 0);
+	double s = (double)(now_ns() - t0) / 1e9;
+	struct evshm_stats st;
+	evshm_stats(p.c, &st);
+	print_message("%" PRIu64 " messages each way in %.1f s; sent %" PRIu64
+		      " bytes, kicks %" PRIu64 ", sleeps %" PRIu64 "\n",
+		      n, s, st.bytes_sent, st.kicks_sent, st.sleeps);
+	assert_int_equal(st.msgs_sent, n);
+	assert_int_equal(st.msgs_recv, n);
+	peer_finish(&p, 0);
+}
+
+static void test_stress_both_ways(void **state)
+{
+	(void)state;
+	stress(false, scaled(env_u64("EVSHM_STRESS_MSGS", 10000000)));
+}
+
+static void test_stress_peer_is_server(void **state)
+{
+	(void)state;
+	stress(true, scaled(200000));
+}
+
+/* --- kill -9 -------------------------------------------------------------- */
+
+/*
+ * The peer streams verified messages; we take some, it is killed at a
+ * random moment, and we must get every message it committed, in order,
+ * then -EPIPE, without hanging, and leak nothing.
+ */
+static void test_kill9(void **state)
+{
+	(void)state;
+	unsigned seed = (unsigned)env_u64("EVSHM_TEST_SEED", (uint64_t)getpid());
+	int trials = (int)scaled(100);
+	int fds0 = tu_count_fds();
+	uint64_t worst = 0, total_msgs = 0;
+	print_message("seed %u\n", seed);
+
+	for (int t = 0; t < trials; t++) {
+		struct peer p;
+		struct evshm_opts o = { .ring_size = 1u << (12 + rand_r(&seed) % 8) };
+		const char *mode = rand_r(&seed) % 2 ? "flood" : "trickle";
+		if (t % 2)
+			peer_start_server(&p, &o, mode, "--max=1500", NULL);
+		else
+			peer_start(&p, t % 4 == 0, &o, mode, "--max=1500", NULL, NULL);
+
+		/* Let it run a random while, receiving or not. */
+		uint64_t got = 0, more = 0;
+		int res;
+		if (rand_r(&seed) % 2) {
+			uint64_t want = (uint64_t)rand_r(&seed) %
+					(strcmp(mode, "flood") ? 20 : 2000);
+			res = stream_recv(p.c, 0, want,
+					  1500, STREAM_MIXED, 10000, &got);
+			tu_assert_res(res, 0);
+		} else {
+			usleep((useconds_t)(rand_r(&seed) % 20000));
+		}
+		assert_int_equal(kill(p.pid, SIGKILL), 0);
+		uint64_t t0 = now_ns();
+		/* Everything it committed comes out in order, then -EPIPE. */
+		res = stream_recv(p.c, got, UINT64_MAX, 1500, STREAM_MIXED, -1,
+				  &more);
+		uint64_t dt = now_ns() - t0;
+		int status;
+		tu_assert_res(tu_wait(p.pid, 10000, &status), 0);
+		tu_assert_res(res, -EPIPE);
+		worst = dt > worst ? dt : worst;
+		total_msgs += got + more;
+		/* After the hang-up it stays hung up. */
+		uint8_t b;
+		tu_assert_res(evshm_recv(p.c, &b, 1, 0), -EPIPE);
+		tu_assert_res(evshm_send(p.c, &b, 1, 0), -EPIPE);
+		evshm_close(p.c);
+		evshm_listener_close(p.l);
+		assert_int_equal(tu_count_fds(), fds0);
+	}
+	print_message("%d trials, %" PRIu64 " messages; kill to -EPIPE (drain "
+		      "included): worst %.1f ms\n", trials, total_msgs,
+		      (double)worst / 1e6);
+}
+
+/* --- system calls per message ----------------------------------------------- */
+
+static void test_kicks_per_message(void **state)
+{
+	(void)state;
+	struct peer p;
+	uint64_t n = scaled(2000000);
+	char narg[64];
+	snprintf(narg, sizeof(narg), "--n=%" PRIu64, n);
+	peer_start(&p, true, NULL, "sink", narg, "--max=64", "--fixed=1");
+
+	tu_assert_res(stream_send(p.c, n, 64 | PAT_FIXED, STREAM_MIXED, NULL), 0);
+	struct evshm_stats mine, theirs;
+	tu_assert_res(evshm_recv(p.c, &theirs, sizeof(theirs), 60000),
+		      (long)sizeof(theirs));
+	evshm_stats(p.c, &mine);
+	double kpm = (double)(mine.kicks_sent + theirs.kicks_sent) / (double)n;
+	print_message("%" PRIu64 " x 64 B: kicks sent %" PRIu64 " + %" PRIu64
+		      " (%.6f per message); sleeps %" PRIu64 " + %" PRIu64 "\n",
+		      n, mine.kicks_sent, theirs.kicks_sent, kpm, mine.sleeps,
+		      theirs.sleeps);
+	assert_int_equal(theirs.msgs_recv, n);
+	/* A counter, not a timing: under sanitizers or valgrind the sides
+	 * crawl and sleep often, so the bound holds only at full speed. */
+	if (!getenv("EVSHM_TEST_SCALE"))
+		assert_true(kpm <= 0.001);
+	peer_finish(&p, 0);
+}
+
+/* --- nothing left behind ------------------------------------------------------ */
+
+static int count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	int n = 0;
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void test_nothing_left_behind(void **state)
+{
+	(void)state;
+	int shm0 = count_dir("/dev/shm");
+	int fds0 = tu_count_fds();
+	struct peer p;
+	struct stat sb;
+
+	peer_start(&p, false, NULL, "echo", NULL, NULL, NULL);
+	assert_int_equal(stat(p.name, &sb), 0);
+	assert_true(S_ISSOCK(sb.st_mode));
+	tu_assert_res(evshm_send(p.c, "x", 1, 1000), 0);
+	uint8_t b[4];
+	tu_assert_res(evshm_recv(p.c, b, sizeof(b), 5000), 1);
+	assert_int_equal(count_dir("/dev/shm"), shm0);
+	peer_finish(&p, 0);
+	assert_int_equal(stat(p.name, &sb), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(count_dir("/dev/shm"), shm0);
+	assert_int_equal(tu_count_fds(), fds0);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_echo_sizes),
+		cmocka_unit_test(test_timeouts),
+		cmocka_unit_test(test_full_ring),
+		cmocka_unit_test(test_pollable_fd),
+		cmocka_unit_test(test_nothing_left_behind),
+		cmocka_unit_test(test_kicks_per_message),
+		cmocka_unit_test(test_kill9),
+		cmocka_unit_test(test_stress_peer_is_server),
+		cmocka_unit_test(test_stress_both_ways),
+	};
+	/* "test_chan NAME" runs only the tests whose name contains NAME. */
+	char filter[128];
+	if (argc > 1) {
+		snprintf(filter, sizeof(filter), "*%s*", argv[1]);
+		cmocka_set_test_filter(filter);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

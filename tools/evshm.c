@@ -1,0 +1,2 @@
+#include <evshm.h>
+int main(void) { return 0; }
