@@ -98,8 +98,25 @@ struct evshm_opts {
 	/** Longest time the handshake may take, in milliseconds, on either
 	 *  side (bounds the time a silent peer can hold evshm_accept); 0: 2000. */
 	int32_t handshake_timeout_ms;
-	uint32_t reserved_[7]; /**< must be zero */
+	/** Listen only: most channels accepted from this listener that may be
+	 *  open at once; a client over the limit is refused with -EUSERS.
+	 *  0: no limit. */
+	uint32_t max_clients;
+	/** Who may be at the other end.  Called with the peer's credentials
+	 *  (SO_PEERCRED) before anything else is done with it, on accept and,
+	 *  if set, on connect.  Return 0 to admit, or a negative errno to
+	 *  refuse (the peer gets -EACCES, this side gets the value returned).
+	 *  NULL: on a listener, admit only processes of this process's
+	 *  effective uid; on connect, admit any server.  Called from the
+	 *  thread that accepts or connects. */
+	int (*authorize)(void *arg, pid_t pid, uid_t uid, gid_t gid);
+	/** Passed to authorize. */
+	void *authorize_arg;
+	uint32_t reserved_[6]; /**< must be zero */
 };
+
+/** Most descriptors one message can carry (the kernel's SCM_MAX_FD). */
+#define EVSHM_MAX_FDS 253
 
 /** Counters of one channel.  Each is a running total since the handshake. */
 struct evshm_stats {
@@ -145,7 +162,8 @@ EVSHM_API int evshm_listener_fd(const struct evshm_listener *l);
  * call serves the next client.
  *
  * Errors: -EINVAL, -EAGAIN (timeout 0, nobody waiting), -ETIMEDOUT, the
- * handshake errors above, -ENOMEM, -EMFILE.
+ * handshake errors above, -EUSERS (max_clients reached), -EACCES or the
+ * authorize callback's error (peer refused), -ENOMEM, -EMFILE.
  */
 EVSHM_API int evshm_accept(struct evshm_listener *l, struct evshm_chan **out,
 			   int timeout_ms);
@@ -161,8 +179,9 @@ EVSHM_API void evshm_listener_close(struct evshm_listener *l);
  * Errors: -EINVAL, -ENAMETOOLONG, -ENOENT / -ECONNREFUSED (nobody listens),
  * -ETIMEDOUT, -EPROTO (the server sent something invalid),
  * -EPROTONOSUPPORT (incompatible protocol version), -EFBIG (ring sizes
- * refused), -EACCES (refused by the server's policy), -ECONNRESET, -ENOMEM,
- * -EMFILE.
+ * refused), -EACCES (refused by the server's policy), -EUSERS (the server
+ * has all the clients it takes), -ECONNRESET, -ENOMEM, -EMFILE; or the
+ * authorize callback's error.
  */
 EVSHM_API int evshm_connect(struct evshm_chan **out, const char *name,
 			    const struct evshm_opts *opts, int timeout_ms);
@@ -185,10 +204,44 @@ EVSHM_API int evshm_send(struct evshm_chan *c, const void *buf, size_t len,
  *
  * Errors: -EMSGSIZE (cap too small: the message stays, peek to see its
  * size), -EAGAIN (timeout 0, nothing pending), -ETIMEDOUT, -EPIPE, -EPROTO,
- * -EINVAL, -EBUSY (a peeked message is not yet released).
+ * -EINVAL.  A message already peeked is the one received.
  */
 EVSHM_API int evshm_recv(struct evshm_chan *c, void *buf, size_t cap,
 			 int timeout_ms);
+
+/**
+ * Send a message with @p nfds descriptors attached (1 .. EVSHM_MAX_FDS).
+ * The receiver gets new descriptors for the same open files (as if dup'd),
+ * with this message and in order with all other messages; this side keeps
+ * its own and may close them once the call returns.  Costs one sendmsg()
+ * on the socket (descriptors cannot travel through shared memory); the
+ * bytes still go through the ring.  Waits up to @p timeout_ms for ring room
+ * and socket buffer room.
+ *
+ * Errors: those of evshm_send(), and -EINVAL (nfds 0 or too many, fds
+ * NULL), -EBADF (a descriptor is not open), -ETOOMANYREFS (the kernel's
+ * limit on descriptors in flight, RLIMIT_NOFILE, is reached: let the
+ * receiver catch up).
+ */
+EVSHM_API int evshm_send_fds(struct evshm_chan *c, const void *buf, size_t len,
+			     const int *fds, unsigned nfds, int timeout_ms);
+
+/**
+ * Receive a message and the descriptors attached to it.  On entry
+ * @p *nfds is the room in @p fds; on return it is the number stored (0 for
+ * a message that carried none).  The descriptors are close-on-exec and
+ * the caller owns them.  If the message carries more than @p *nfds, it is
+ * not consumed: -EOVERFLOW, and @p *nfds is set to the number needed.
+ * Returns the message length.
+ *
+ * A message with descriptors read by evshm_recv() or evshm_peek() /
+ * evshm_release() has them closed on release, like a socket read without
+ * room for SCM_RIGHTS.
+ * Errors: those of evshm_recv(), -EOVERFLOW, -EPROTO (the peer announced
+ * descriptors it did not send).
+ */
+EVSHM_API int evshm_recv_fds(struct evshm_chan *c, void *buf, size_t cap,
+			     int *fds, unsigned *nfds, int timeout_ms);
 
 /**
  * Zero-copy send, step 1: reserve room for a message of up to @p len bytes

@@ -45,12 +45,24 @@ struct chan_tx {
 	alignas(64) struct ring_tx ring;
 	bool armed;       /* space_event published, bell may hold a kick */
 	counter_t msgs, bytes, kicks, sleeps, spins;
+	uint64_t fd_seq;  /* next PROTO_FDS sequence number to send */
 };
 
 struct chan_rx {
 	alignas(64) struct ring_rx ring;
 	bool armed;       /* data_event published, bell may hold a kick */
 	counter_t msgs, bytes, kicks, sleeps, spins;
+	uint64_t fd_seq;  /* next PROTO_FDS sequence number expected */
+	unsigned nfds;    /* descriptors of the peeked message, owned here */
+	bool fds_loaded;  /* they have been read from the socket */
+	int fds[FDP_MAX_FDS];
+};
+
+/* Shared by a listener and the channels it accepted, which may outlive
+ * it: counts open channels for max_clients. */
+struct listen_state {
+	_Atomic unsigned clients;
+	_Atomic unsigned refs;
 };
 
 struct evshm_chan {
@@ -71,6 +83,7 @@ struct evshm_chan {
 	gid_t gid;
 	_Atomic int hup;     /* the socket hung up (seen by either side) */
 	_Atomic int err;     /* sticky -EPROTO once the peer broke the rules */
+	struct listen_state *ls; /* accepted channels: the listener's state */
 	struct chan_tx tx;
 	struct chan_rx rx;
 };
@@ -78,7 +91,14 @@ struct evshm_chan {
 struct evshm_listener {
 	struct ep_listener ep;
 	struct evshm_opts opts;
+	struct listen_state *ls;
 };
+
+static void listen_state_put(struct listen_state *ls)
+{
+	if (ls && atomic_fetch_sub(&ls->refs, 1) == 1)
+		free(ls);
+}
 
 const char *evshm_version(void)
 {
@@ -162,6 +182,12 @@ void evshm_close(struct evshm_chan *c)
 		munmap(c->mine, c->mine_len);
 	if (c->peer)
 		munmap((void *)c->peer, c->peer_len);
+	for (unsigned i = 0; i < c->rx.nfds; i++)
+		os_close(c->rx.fds[i]);
+	if (c->ls) {
+		atomic_fetch_sub(&c->ls->clients, 1);
+		listen_state_put(c->ls);
+	}
 	free(c);
 }
 
@@ -269,9 +295,6 @@ static int chan_finish(struct evshm_chan *c, const struct evshm_opts *o)
 	ring_tx_init(&c->tx.ring, c->mine, c->peer, c->tx_size);
 	ring_rx_init(&c->rx.ring, c->mine, c->peer, c->rx_size);
 	c->spin_ns = o->spin_ns;
-	res = ep_peercred(c->sock, &c->pid, &c->uid, &c->gid);
-	if (res < 0)
-		return res;
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->epfd < 0)
 		return -errno;
@@ -286,6 +309,22 @@ static void close_fds(int *fds, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
 		fds[i] = os_close(fds[i]);
+}
+
+/* Learn who is at the other end, and ask the policy whether to go on. */
+static int chan_authorize(struct evshm_chan *c, const struct evshm_opts *o,
+			  bool server)
+{
+	int res = ep_peercred(c->sock, &c->pid, &c->uid, &c->gid);
+	if (res < 0)
+		return res;
+	if (o->authorize) {
+		res = o->authorize(o->authorize_arg, c->pid, c->uid, c->gid);
+		return res > 0 ? -EACCES : res;
+	}
+	if (server && c->uid != geteuid())
+		return -EACCES;
+	return 0;
 }
 
 /* Receive one handshake message of type @want with its descriptors. */
@@ -346,6 +385,9 @@ int evshm_connect(struct evshm_chan **out, const char *name,
 	res = ep_connect(name, &c->sock);
 	if (res < 0)
 		goto out_close;
+	res = chan_authorize(c, &o, false);
+	if (res < 0)
+		goto out_close;
 	res = chan_make_local(c, o.ring_size, &ro_fd);
 	if (res < 0)
 		goto out_close;
@@ -390,6 +432,12 @@ int evshm_listen(struct evshm_listener **out, const char *name,
 	res = opts_resolve(&l->opts, opts);
 	if (res < 0)
 		goto out_free;
+	l->ls = calloc(1, sizeof(*l->ls));
+	if (!l->ls) {
+		res = -ENOMEM;
+		goto out_free;
+	}
+	atomic_init(&l->ls->refs, 1);
 	res = ep_listen(&l->ep, name, l->opts.mode, 0);
 	if (res < 0)
 		goto out_free;
@@ -397,6 +445,7 @@ int evshm_listen(struct evshm_listener **out, const char *name,
 	return 0;
 
 out_free:
+	free(l->ls);
 	free(l);
 	return res;
 }
@@ -411,6 +460,7 @@ void evshm_listener_close(struct evshm_listener *l)
 	if (!l)
 		return;
 	ep_listener_close(&l->ep);
+	listen_state_put(l->ls);
 	free(l);
 }
 
@@ -423,6 +473,19 @@ static int hs_serve(struct evshm_listener *l, struct evshm_chan *c)
 	struct proto_msg m;
 	int ro_fd = -1, res;
 
+	/* Who it is and whether there is room, before we read a byte: a
+	 * refused client's queued hello and descriptors go with the socket. */
+	res = chan_authorize(c, o, true);
+	if (res < 0) {
+		proto_reject(&m, PROTO_REJ_DENIED);
+		fdp_send(c->sock, &m, sizeof(m), NULL, 0, 0);
+		return res;
+	}
+	if (o->max_clients &&
+	    atomic_load(&l->ls->clients) >= o->max_clients) {
+		res = -EUSERS;
+		goto out_reject;
+	}
 	res = hs_recv(c->sock, PROTO_HELLO, &m, fds, deadline);
 	if (res < 0)
 		goto out_reject;
@@ -470,6 +533,9 @@ int evshm_accept(struct evshm_listener *l, struct evshm_chan **out,
 	res = hs_serve(l, c);
 	if (res < 0)
 		goto out_close;
+	atomic_fetch_add(&l->ls->clients, 1);
+	atomic_fetch_add(&l->ls->refs, 1);
+	c->ls = l->ls;
 	*out = c;
 	return 0;
 
@@ -601,11 +667,9 @@ int evshm_reserve(struct evshm_chan *c, size_t len, void **ptr, int timeout_ms)
 	}
 }
 
-int evshm_commit(struct evshm_chan *c, size_t len)
+static int chan_commit(struct evshm_chan *c, size_t len, uint32_t flags)
 {
-	if (!c)
-		return -EINVAL;
-	int res = ring_tx_commit(&c->tx.ring, len);
+	int res = ring_tx_commit_flags(&c->tx.ring, len, flags);
 	if (res < 0)
 		return res;
 	counter_add(&c->tx.msgs, 1);
@@ -613,6 +677,48 @@ int evshm_commit(struct evshm_chan *c, size_t len)
 	if (res)
 		return kick(c, c->peer_data_bell, &c->tx.kicks);
 	return 0;
+}
+
+int evshm_commit(struct evshm_chan *c, size_t len)
+{
+	return c ? chan_commit(c, len, 0) : -EINVAL;
+}
+
+/*
+ * Descriptors cannot travel through shared memory: they go on the socket,
+ * *before* the ring record that refers to them is committed.  A Unix
+ * socket send queues the message on the receiver before it returns, so by
+ * the time the consumer sees the record (flag RING_F_FDS) its descriptors
+ * are waiting, in the same order as the records.
+ */
+int evshm_send_fds(struct evshm_chan *c, const void *buf, size_t len,
+		   const int *fds, unsigned nfds, int timeout_ms)
+{
+	struct proto_fds m;
+	void *p;
+	int res;
+
+	if (!c || !fds || nfds == 0 || nfds > EVSHM_MAX_FDS || (!buf && len))
+		return -EINVAL;
+	uint64_t deadline = os_deadline(timeout_ms);
+	res = evshm_reserve(c, len, &p, timeout_ms);
+	if (res < 0)
+		return res;
+	proto_fds(&m, nfds, c->tx.fd_seq);
+	res = fdp_send(c->sock, &m, sizeof(m), fds, nfds,
+		       os_remaining_ms(deadline));
+	if (res < 0) {
+		ring_tx_cancel(&c->tx.ring);
+		if (res == -EPIPE || res == -ECONNRESET) {
+			chan_set_hup(c);
+			return -EPIPE;
+		}
+		return res == -EAGAIN && timeout_ms != 0 ? -ETIMEDOUT : res;
+	}
+	c->tx.fd_seq++;
+	if (len)
+		memcpy(p, buf, len);
+	return chan_commit(c, len, RING_F_FDS);
 }
 
 int evshm_send(struct evshm_chan *c, const void *buf, size_t len, int timeout_ms)
@@ -632,6 +738,34 @@ int evshm_send(struct evshm_chan *c, const void *buf, size_t len, int timeout_ms
 
 /* --- receive side ---------------------------------------------------------- */
 
+/* The record just peeked says descriptors wait on the socket: they must
+ * be there already (see evshm_send_fds), else the peer lied. */
+static int chan_load_fds(struct evshm_chan *c)
+{
+	unsigned char buf[64];
+	unsigned n = 0;
+	int res = fdp_recv(c->sock, buf, sizeof(buf), c->rx.fds, FDP_MAX_FDS,
+			   &n, 0);
+	if (res < 0)
+		return -EPROTO;
+	if (n == 0 || proto_parse_fds(buf, (size_t)res, n, c->rx.fd_seq) < 0) {
+		close_fds(c->rx.fds, n);
+		return -EPROTO;
+	}
+	c->rx.nfds = n;
+	c->rx.fds_loaded = true;
+	c->rx.fd_seq++;
+	return 0;
+}
+
+/* Close the peeked message's descriptors that nobody took. */
+static void chan_drop_fds(struct evshm_chan *c)
+{
+	close_fds(c->rx.fds, c->rx.nfds);
+	c->rx.nfds = 0;
+	c->rx.fds_loaded = false;
+}
+
 int evshm_peek(struct evshm_chan *c, const void **ptr, size_t *len,
 	       int timeout_ms)
 {
@@ -649,12 +783,15 @@ int evshm_peek(struct evshm_chan *c, const void **ptr, size_t *len,
 		 * the peer committed before it died is in memory by then, so
 		 * an empty ring after a hang-up is final. */
 		bool hup = chan_hup(c);
-		res = ring_rx_peek(&c->rx.ring, ptr, len, NULL);
-		if (res != -EAGAIN) {
-			if (res == 0)
-				chan_disarm(&w);
-			return chan_fail(c, res);
+		uint32_t flags;
+		res = ring_rx_peek(&c->rx.ring, ptr, len, &flags);
+		if (res == 0) {
+			chan_disarm(&w);
+			if ((flags & RING_F_FDS) && !c->rx.fds_loaded)
+				res = chan_load_fds(c);
 		}
+		if (res != -EAGAIN)
+			return chan_fail(c, res);
 		if (hup)
 			return -EPIPE;
 		if (chan_spin(c, &w, timeout_ms == 0))
@@ -676,6 +813,7 @@ int evshm_release(struct evshm_chan *c)
 	int res = ring_rx_release(&c->rx.ring);
 	if (res < 0)
 		return res;
+	chan_drop_fds(c);
 	counter_add(&c->rx.msgs, 1);
 	counter_add(&c->rx.bytes, len);
 	if (res)
@@ -697,6 +835,34 @@ int evshm_recv(struct evshm_chan *c, void *buf, size_t cap, int timeout_ms)
 	if (len > cap)
 		return -EMSGSIZE;
 	memcpy(buf, p, len);
+	res = evshm_release(c);
+	return res < 0 ? res : (int)len;
+}
+
+int evshm_recv_fds(struct evshm_chan *c, void *buf, size_t cap, int *fds,
+		   unsigned *nfds, int timeout_ms)
+{
+	const void *p;
+	size_t len;
+	int res;
+
+	if (!nfds || (*nfds && !fds) || (!buf && cap))
+		return -EINVAL;
+	res = evshm_peek(c, &p, &len, timeout_ms);
+	if (res < 0)
+		return res;
+	if (len > cap)
+		return -EMSGSIZE;
+	if (c->rx.nfds > *nfds) {
+		*nfds = c->rx.nfds;
+		return -EOVERFLOW;
+	}
+	memcpy(buf, p, len);
+	/* The descriptors are the caller's now: release must not close them. */
+	if (c->rx.nfds)
+		memcpy(fds, c->rx.fds, c->rx.nfds * sizeof(int));
+	*nfds = c->rx.nfds;
+	c->rx.nfds = 0;
 	res = evshm_release(c);
 	return res < 0 ? res : (int)len;
 }

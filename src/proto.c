@@ -91,3 +91,26 @@ int proto_parse(const void *buf, size_t len, enum proto_type want,
 	}
 	return 0;
 }
+
+void proto_fds(struct proto_fds *m, uint32_t nfds, uint64_t seq)
+{
+	memset(m, 0, sizeof(*m));
+	m->magic = PROTO_MAGIC;
+	m->version = PROTO_VERSION;
+	m->type = PROTO_FDS;
+	m->nfds = nfds;
+	m->seq = seq;
+}
+
+int proto_parse_fds(const void *buf, size_t len, uint32_t nfds, uint64_t seq)
+{
+	struct proto_fds m;
+
+	if (len < sizeof(m))
+		return -EPROTO;
+	memcpy(&m, buf, sizeof(m));
+	if (m.magic != PROTO_MAGIC || m.version != PROTO_VERSION ||
+	    m.type != PROTO_FDS || m.nfds != nfds || m.reserved || m.seq != seq)
+		return -EPROTO;
+	return 0;
+}

@@ -18,6 +18,7 @@ enum proto_type {
 	PROTO_HELLO = 1,   /* client -> server, with 3 fds */
 	PROTO_WELCOME = 2, /* server -> client, with 3 fds */
 	PROTO_REJECT = 3,  /* server -> client, no fds, then close */
+	PROTO_FDS = 4,     /* either way after the handshake, 1..253 fds */
 };
 
 /* Reasons carried by PROTO_REJECT; evshm maps them to errno values. */
@@ -64,6 +65,27 @@ int proto_ring_size_ok(uint32_t size);
  */
 int proto_parse(const void *buf, size_t len, enum proto_type want,
 		struct proto_msg *m);
+
+/*
+ * Descriptors riding with a ring message: sent on the socket *before* the
+ * ring record (flag RING_F_FDS) is committed, so they are queued by the
+ * time the consumer sees the record.  @seq counts the fd-carrying messages
+ * of one direction from 0, so the consumer can check the pairing.
+ */
+struct proto_fds {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t type;  /* PROTO_FDS */
+	uint32_t nfds;  /* descriptors in this message's SCM_RIGHTS */
+	uint32_t reserved;
+	uint64_t seq;
+};
+static_assert(sizeof(struct proto_fds) == 24, "wire size");
+
+void proto_fds(struct proto_fds *m, uint32_t nfds, uint64_t seq);
+/* 0 if @buf/@len is a PROTO_FDS for @nfds descriptors and sequence @seq,
+ * else -EPROTO. */
+int proto_parse_fds(const void *buf, size_t len, uint32_t nfds, uint64_t seq);
 
 /* errno (negative) meant by a reject reason, and back. */
 int proto_reject_errno(uint32_t reason);

@@ -143,12 +143,18 @@ int ring_tx_reserve(struct ring_tx *tx, size_t len, void **ptr)
 
 int ring_tx_commit(struct ring_tx *tx, size_t len)
 {
-	if (tx->resv_len == UINT32_MAX || len > tx->resv_len)
+	return ring_tx_commit_flags(tx, len, 0);
+}
+
+int ring_tx_commit_flags(struct ring_tx *tx, size_t len, uint32_t flags)
+{
+	if (tx->resv_len == UINT32_MAX || len > tx->resv_len ||
+	    (flags & ~RING_F_FDS))
 		return -EINVAL;
 
 	uint32_t old = tx->tail_local;
 	uint32_t pos = (old + tx->resv_pad) & (tx->size - 1);
-	uint32_t hdr[2] = { (uint32_t)len, 0 };
+	uint32_t hdr[2] = { (uint32_t)len, flags };
 	memcpy(tx->data + pos, hdr, sizeof(hdr));
 
 	uint32_t new_ = old + tx->resv_pad + align8(RING_REC_HDR + (uint32_t)len);
@@ -261,7 +267,7 @@ int ring_rx_peek(struct ring_rx *rx, const void **ptr, size_t *len,
 		hlen = read_once(rx->data);
 		hflags = read_once(rx->data + 4);
 	}
-	if (hflags & RING_F_PAD)
+	if (hflags & ~RING_F_FDS) /* a second pad, or reserved bits */
 		return -EPROTO;
 	if (hlen > rx->max_msg)
 		return -EPROTO;

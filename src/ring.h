@@ -29,6 +29,7 @@
 #define RING_ALIGN 8u               /* records are 8-byte aligned */
 #define RING_REC_HDR 8u             /* { u32 len; u32 flags; } */
 #define RING_F_PAD 0x1u             /* skip to the end of the ring */
+#define RING_F_FDS 0x2u             /* descriptors wait on the socket */
 #define RING_EVENT_NONE 0xffffffffu /* initial value of the event indices */
 
 /* Hot fields sit 128 bytes apart: the adjacent-line prefetcher of x86 pulls
@@ -114,6 +115,8 @@ int ring_tx_reserve(struct ring_tx *tx, size_t len, void **ptr);
  * Returns 1 if the consumer is asleep and must be kicked, 0 if not,
  * -EINVAL (nothing reserved or len too large). */
 int ring_tx_commit(struct ring_tx *tx, size_t len);
+/* The same, with record flags (RING_F_FDS). */
+int ring_tx_commit_flags(struct ring_tx *tx, size_t len, uint32_t flags);
 
 /* Drop an open reservation without publishing anything. */
 void ring_tx_cancel(struct ring_tx *tx);

@@ -132,6 +132,9 @@ static void test_sizes_and_full(void **state)
 	assert_int_equal(ring_tx_commit(&p.tx, max + 1), -EINVAL);
 	assert_true(ring_tx_commit(&p.tx, max) >= 0);
 	assert_int_equal(ring_tx_commit(&p.tx, 0), -EINVAL);
+	assert_int_equal(ring_tx_reserve(&p.tx, 0, &dst), 0);
+	assert_int_equal(ring_tx_commit_flags(&p.tx, 0, 0x4), -EINVAL);
+	ring_tx_cancel(&p.tx);
 	/* Exactly half the ring is used: one more maximum message fills it. */
 	assert_int_equal(ring_tx_reserve(&p.tx, max, &dst), 0);
 	assert_true(ring_tx_commit(&p.tx, max) >= 0);
@@ -328,6 +331,19 @@ static void test_hostile_records(void **state)
 	rx_reset(&p, 2008);
 	set_hdr(&p, 0, 5, 0);
 	assert_int_equal(get(&p, buf, sizeof(buf)), 5);
+	/* Reserved flag bits on a plain record. */
+	rx_reset(&p, 0);
+	set_hdr(&p, 0, 5, 0x4);
+	atomic_store(&p.a->tail, 16);
+	assert_int_equal(get(&p, buf, sizeof(buf)), -EPROTO);
+	/* RING_F_FDS is a valid flag and is reported. */
+	rx_reset(&p, 0);
+	set_hdr(&p, 0, 5, RING_F_FDS);
+	const void *ptr;
+	size_t len;
+	uint32_t flags = 0;
+	assert_int_equal(ring_rx_peek(&p.rx, &ptr, &len, &flags), 0);
+	assert_int_equal(flags, RING_F_FDS);
 	/* A record that would run past the end of the ring. */
 	rx_reset(&p, 4000);
 	set_hdr(&p, 4000, 1000, 0);
