@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * endpoint.h: SOCK_SEQPACKET Unix endpoints on a filesystem path or a Linux
- * abstract name ("@name").  Sockets are SOCK_CLOEXEC; callers pass
- * MSG_DONTWAIT / use poll, so blocking mode does not matter.
+ * abstract name ("@name").  Every socket made here (listening, accepted,
+ * connected) is SOCK_CLOEXEC | SOCK_NONBLOCK: callers wait in poll() against
+ * a deadline (fdpass.c also passes MSG_DONTWAIT, so a socket whose mode was
+ * changed behaves the same).
  */
 #ifndef EVSHM_ENDPOINT_H
 #define EVSHM_ENDPOINT_H
@@ -32,27 +34,50 @@ struct ep_listener {
 /*
  * Bind and listen at @name.  A path whose socket file refuses connections
  * (its server died) is unlinked and bound anew; one that accepts is live:
- * -EADDRINUSE (never stolen); a path that exists and is not a socket:
- * -EADDRINUSE.  The check-unlink-bind runs under flock() on the parent
- * directory so two evshm servers cannot both replace the same stale file.
- * @mode != 0: chmod the socket file to it (paths only).
+ * -EADDRINUSE (never stolen); a path that exists and is not a socket (a
+ * file, a directory, a symlink even to a stale socket): -EADDRINUSE.
+ *
+ * The whole bind .. listen, and the probe-unlink-bind, runs under
+ * flock(LOCK_EX) on the parent directory, so two evshm servers can neither
+ * both replace one stale file nor take each other's freshly bound,
+ * not yet listening socket for a stale one.  The lock is waited for at most
+ * a second (anyone who can read the directory can hold it); without it, or
+ * if the directory is not readable, a free path is still bound but a stale
+ * file is not replaced (-EADDRINUSE).
+ * The liveness probe is a real connect(): a live server sees a connection
+ * that closes at once (its accept yields a socket that reads end-of-file).
+ *
+ * @mode != 0: chmod the socket file to it (paths only; ignored for abstract
+ * names), done before listen(), so no client can connect while the
+ * umask's bits are in force.  Connecting needs write permission.
+ * @backlog <= 0: SOMAXCONN.
+ * A relative path is resolved again by ep_listener_close(): do not chdir()
+ * in between.  @l->fd is -1 after a failure.
  * Errors: -EINVAL, -ENAMETOOLONG, -EADDRINUSE, -EACCES, -ENOENT,
  * -ENOTDIR, -EMFILE, -ENOMEM.
  */
 int ep_listen(struct ep_listener *l, const char *name, unsigned mode,
 	      int backlog);
-/* Close the socket and unlink its file if it is still the one we bound. */
+/* Unlink the socket file if it is still the one we bound (same st_dev and
+ * st_ino: sound because our open socket pins that inode), then close the
+ * socket.  Safe on a closed or failed listener; sets l->fd to -1. */
 void ep_listener_close(struct ep_listener *l);
 
-/* Accept one connection (accept4 SOCK_CLOEXEC), waiting up to
- * @timeout_ms.  Errors: -EAGAIN (timeout 0), -ETIMEDOUT, -EMFILE, ... */
+/* Accept one connection (accept4 SOCK_CLOEXEC | SOCK_NONBLOCK), waiting up
+ * to @timeout_ms.  Errors: -EINVAL, -EAGAIN (timeout 0), -ETIMEDOUT,
+ * -EMFILE, -ENFILE, -ENOMEM. */
 int ep_accept(const struct ep_listener *l, int timeout_ms, int *out_fd);
 
-/* Connect to @name.  Errors: -EINVAL, -ENAMETOOLONG, -ENOENT,
- * -ECONNREFUSED, -EACCES, -EAGAIN (backlog full), -EMFILE. */
+/* Connect to @name; never waits (AF_UNIX connects complete at once, or
+ * fail with -EAGAIN when the server's backlog is full).
+ * Errors: -EINVAL, -ENAMETOOLONG, -ENOENT (no such path), -ECONNREFUSED
+ * (nobody listens: stale file, unused abstract name, not a socket),
+ * -EACCES, -EPROTOTYPE (a listener of another socket type), -EAGAIN,
+ * -EMFILE. */
 int ep_connect(const char *name, int *out_fd);
 
-/* SO_PEERCRED of a connected socket. */
+/* SO_PEERCRED of a connected socket: the peer's pid, uid and gid as of its
+ * connect() (client) or listen() (server).  Each out pointer may be NULL. */
 int ep_peercred(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
 
 #endif

@@ -32,7 +32,8 @@ int fdp_send(int sock, const void *buf, size_t len, const int *fds,
  * Receive one message into @buf (@cap bytes) and up to @max_fds
  * descriptors into @fds (received close-on-exec: MSG_CMSG_CLOEXEC);
  * *nfds is set to the number received.  Returns the message length.
- * Waits up to @timeout_ms.
+ * Waits up to @timeout_ms.  @max_fds above FDP_MAX_FDS means FDP_MAX_FDS;
+ * @fds may be NULL when @max_fds is 0 (then any descriptor is -EOVERFLOW).
  *
  * All or nothing: if the message did not fit (MSG_TRUNC: -EMSGSIZE), the
  * control data was truncated (MSG_CTRUNC: -EOVERFLOW), or more descriptors
@@ -40,8 +41,13 @@ int fdp_send(int sock, const void *buf, size_t len, const int *fds,
  * closed, *nfds is 0, and the message is consumed.
  * End of file (the peer closed, a 0-byte message without descriptors) is
  * -EPIPE.
- * Errors: -EAGAIN, -ETIMEDOUT, -EPIPE, -ECONNRESET, -EMSGSIZE, -EOVERFLOW,
- * -EINVAL, -EPROTO (unexpected control message: closed too).
+ * MSG_CTRUNC also covers descriptors the kernel dropped because we hit
+ * RLIMIT_NOFILE.  A control message other than SCM_RIGHTS (someone set
+ * SO_PASSCRED or SO_PASSPIDFD on the socket) is -EPROTO; a pidfd it carried
+ * is closed too.  @fds is written only on success.
+ * Errors: -EAGAIN, -ETIMEDOUT, -EPIPE, -ECONNRESET (the peer closed with
+ * our messages unread), -EMSGSIZE, -EOVERFLOW, -EINVAL, -EPROTO, -EBADF,
+ * -ENOTSOCK.
  */
 int fdp_recv(int sock, void *buf, size_t cap, int *fds, unsigned max_fds,
 	     unsigned *nfds, int timeout_ms);

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/* util.c: see util.h. */
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Room left in a 108-byte sun_path for "/<prefix>-<n>" after the dir. */
+#define TU_TMPDIR_MAX 64
+
+static char tu_dir[PATH_MAX];
+static unsigned tu_counter;
+/* pidfd_open() is ENOSYS here (valgrind 3.19 does not know it). */
+static bool tu_no_pidfd;
+
+int tu_spawn(pid_t *pid, const char *exe, char *const argv[])
+{
+	char path[PATH_MAX];
+	int r;
+
+	if (!pid || !exe || !argv || !argv[0])
+		return -EINVAL;
+	if (exe[0] == '/') {
+		if (strlen(exe) >= sizeof(path))
+			return -ENAMETOOLONG;
+		strcpy(path, exe);
+	} else {
+		/* The directory of the running executable: tests and peers
+		 * are built side by side (TEST_BINDIR). */
+		ssize_t len = readlink("/proc/self/exe", path, sizeof(path));
+		char *slash;
+
+		if (len < 0)
+			return -errno;
+		if ((size_t)len >= sizeof(path))
+			return -ENAMETOOLONG;
+		path[len] = '\0';
+		slash = strrchr(path, '/');
+		if (!slash)
+			return -ENOENT;
+		slash[1] = '\0';
+		if (strlen(path) + strlen(exe) >= sizeof(path))
+			return -ENAMETOOLONG;
+		strcat(path, exe);
+	}
+	/* posix_spawn returns an errno value instead of setting errno. */
+	r = posix_spawn(pid, path, NULL, NULL, argv, environ);
+	return r ? -r : 0;
+}
+
+static uint64_t tu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* For valgrind (3.19 does not know pidfd_open): poll waitpid(WNOHANG). */
+static int tu_wait_poll(pid_t pid, uint64_t deadline, int timeout_ms,
+			int *status)
+{
+	const struct timespec tick = { .tv_sec = 0, .tv_nsec = 2000000 };
+	int st = 0;
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (timeout_ms >= 0 && tu_now_ms() >= deadline) {
+			fprintf(stderr, "tu_wait: pid %d still running after "
+				"%d ms: killed\n", (int)pid, timeout_ms);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+				;
+			if (status)
+				*status = st;
+			return -ETIMEDOUT;
+		}
+		nanosleep(&tick, NULL);
+	}
+	if (status)
+		*status = st;
+	return 0;
+}
+
+int tu_wait(pid_t pid, int timeout_ms, int *status)
+{
+	uint64_t deadline = tu_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+	struct pollfd pfd;
+	int st = 0, pidfd, r;
+
+	/* A pidfd polls readable when the process exits: a real wait with a
+	 * timeout, no sleep loop and no SIGCHLD handler. */
+	if (tu_no_pidfd)
+		return tu_wait_poll(pid, deadline, timeout_ms, status);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0 && errno == ENOSYS) {
+		tu_no_pidfd = true;
+		return tu_wait_poll(pid, deadline, timeout_ms, status);
+	}
+	if (pidfd < 0)
+		return -errno;
+	pfd.fd = pidfd;
+	pfd.events = POLLIN;
+	for (;;) {
+		int left = -1;
+
+		if (timeout_ms >= 0) {
+			uint64_t now = tu_now_ms();
+
+			left = now >= deadline ? 0 : (int)(deadline - now);
+		}
+		r = poll(&pfd, 1, left);
+		if (r > 0 || (r < 0 && errno != EINTR))
+			break;
+		if (r == 0 && tu_now_ms() >= deadline)
+			break;
+	}
+	close(pidfd);
+
+	if (r == 0) {
+		fprintf(stderr, "tu_wait: pid %d still running after %d ms: "
+			"killed\n", (int)pid, timeout_ms);
+		kill(pid, SIGKILL);
+	}
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	if (status)
+		*status = st;
+	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+int tu_exit_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return -1;
+}
+
+int tu_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	/* The listing includes the descriptor that read it. */
+	return n - 1;
+}
+
+static int tu_rm_entry(const char *path, const struct stat *st, int flag,
+		       struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void tu_cleanup(void)
+{
+	if (!tu_dir[0])
+		return;
+	/* Depth first, not following symlinks: children before parents. */
+	nftw(tu_dir, tu_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_dir[0] = '\0';
+}
+
+const char *tu_tmpdir(void)
+{
+	static bool registered;
+	const char *base = getenv("TMPDIR");
+
+	if (tu_dir[0])
+		return tu_dir;
+	if (!base || base[0] != '/' || strlen(base) > TU_TMPDIR_MAX - 16)
+		base = "/tmp";
+	snprintf(tu_dir, sizeof(tu_dir), "%s/evshm-XXXXXX", base);
+	if (!mkdtemp(tu_dir)) {
+		fprintf(stderr, "tu_tmpdir: mkdtemp(%s): %s\n", tu_dir,
+			strerror(errno));
+		abort();
+	}
+	if (!registered) {
+		atexit(tu_cleanup);
+		registered = true;
+	}
+	return tu_dir;
+}
+
+void tu_unique_name(char *buf, size_t n, const char *prefix, bool abstract)
+{
+	unsigned k = ++tu_counter;
+
+	if (abstract)
+		snprintf(buf, n, "@%s-%d-%u", prefix, (int)getpid(), k);
+	else
+		snprintf(buf, n, "%s/%s-%u", tu_tmpdir(), prefix, k);
+}
+
+uint64_t tu_scaled(uint64_t n)
+{
+	const char *s = getenv("EVSHM_TEST_SCALE");
+	unsigned long long d = s ? strtoull(s, NULL, 10) : 1;
+
+	if (d < 2)
+		return n;
+	return n / d ? n / d : 1;
+}
+
+/* xorshift32: cheap, and a shifted or partial copy does not match. */
+static uint32_t tu_next(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+void tu_fill(void *p, size_t n, uint32_t seed)
+{
+	unsigned char *b = p;
+	uint32_t x = seed | 1u;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		b[i] = (unsigned char)tu_next(&x);
+}
+
+bool tu_check_fill(const void *p, size_t n, uint32_t seed)
+{
+	const unsigned char *b = p;
+	uint32_t x = seed | 1u;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (b[i] != (unsigned char)tu_next(&x))
+			return false;
+	return true;
+}
+
+const char *tu_errname(long err)
+{
+	const char *s;
+
+	if (err >= 0)
+		return "not an error";
+	err = -err;
+	if (err > INT_MAX)
+		return "?";
+	s = strerrorname_np((int)err);
+	return s ? s : "?";
+}
+
+void tu_die(const char *file, int line, const char *what, bool has_res,
+	    long res)
+{
+	if (has_res)
+		fprintf(stderr, "%s:%d: [pid %d] %s = %ld (%s)\n", file, line,
+			(int)getpid(), what, res, tu_errname(res));
+	else
+		fprintf(stderr, "%s:%d: [pid %d] check failed: %s\n", file,
+			line, (int)getpid(), what);
+	exit(1);
+}

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_os: the descriptor wrappers and checks of os.c: what a sealed memfd
+ * still allows, what the receive-side checks reject, eventfd kick / drain,
+ * and deadlines that survive signals.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "os.h"
+#include "util.h"
+
+#define SZ 8192u
+
+static void test_memfd_seal(void **state)
+{
+	unsigned char *rw, *again;
+	int fd, seals;
+
+	(void)state;
+	tu_assert_res(os_memfd("t", SZ, &fd), 0);
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	/* Not sealed yet: a receiver must refuse it. */
+	tu_assert_res(os_check_memfd(fd, SZ), -EPROTO);
+
+	rw = mmap(NULL, SZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(rw != MAP_FAILED);
+	tu_assert_res(os_memfd_seal(fd), 0);
+	seals = fcntl(fd, F_GET_SEALS);
+	assert_int_equal(seals, F_SEAL_SHRINK | F_SEAL_GROW |
+				F_SEAL_FUTURE_WRITE | F_SEAL_SEAL);
+	tu_assert_res(os_check_memfd(fd, SZ), 0);
+	tu_assert_res(os_check_memfd(fd, SZ - 1), -EPROTO);
+	tu_assert_res(os_check_memfd(fd, SZ * 2), -EPROTO);
+
+	/* The mapping made before sealing stays writable ... */
+	memset(rw, 0xa5, SZ);
+	/* ... but nothing new can write, resize or unseal. */
+	again = mmap(NULL, SZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(again == MAP_FAILED && errno == EPERM);
+	assert_true(write(fd, "x", 1) < 0 && errno == EPERM);
+	assert_true(ftruncate(fd, SZ / 2) < 0 && errno == EPERM);
+	assert_true(ftruncate(fd, SZ * 2) < 0 && errno == EPERM);
+	assert_true(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) < 0 && errno == EPERM);
+	/* A second seal call fails too (F_SEAL_SEAL). */
+	tu_assert_res(os_memfd_seal(fd), -EPERM);
+
+	again = mmap(NULL, SZ, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(again != MAP_FAILED);
+	assert_int_equal(again[SZ - 1], 0xa5);
+	munmap(again, SZ);
+	munmap(rw, SZ);
+	os_close(fd);
+}
+
+static void test_reopen_ro(void **state)
+{
+	unsigned char *p;
+	int fd, ro;
+
+	(void)state;
+	tu_assert_res(os_memfd("t", SZ, &fd), 0);
+	assert_int_equal(pwrite(fd, "abc", 3, 100), 3);
+	tu_assert_res(os_reopen_ro(fd, &ro), 0);
+	assert_int_equal(fcntl(ro, F_GETFL) & O_ACCMODE, O_RDONLY);
+	assert_true(fcntl(ro, F_GETFD) & FD_CLOEXEC);
+	/* Read-only open file description: no writable shared mapping. */
+	p = mmap(NULL, SZ, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0);
+	assert_true(p == MAP_FAILED && errno == EACCES);
+	p = mmap(NULL, SZ, PROT_READ, MAP_SHARED, ro, 0);
+	assert_true(p != MAP_FAILED);
+	assert_memory_equal(p + 100, "abc", 3);
+	munmap(p, SZ);
+	os_close(ro);
+	os_close(fd);
+	tu_assert_res(os_reopen_ro(-1, &ro), -EINVAL);
+}
+
+static void test_checks_reject(void **state)
+{
+	char path[256];
+	int efd, mfd, pfd[2], ffd, blk;
+
+	(void)state;
+	tu_assert_res(os_eventfd(&efd), 0);
+	tu_assert_res(os_memfd("t", SZ, &mfd), 0);
+	tu_assert_res(os_memfd_seal(mfd), 0);
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	snprintf(path, sizeof(path), "%s/regular", tu_tmpdir());
+	ffd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(ffd >= 0);
+	assert_int_equal(ftruncate(ffd, SZ), 0);
+
+	tu_assert_res(os_check_eventfd(efd), 0);
+	tu_assert_res(os_check_eventfd(mfd), -EPROTO);
+	tu_assert_res(os_check_eventfd(pfd[1]), -EPROTO);
+	tu_assert_res(os_check_eventfd(ffd), -EPROTO);
+	tu_assert_res(os_check_eventfd(-1), -EPROTO);
+	/* A blocking eventfd could make a kick block. */
+	blk = eventfd(0, EFD_CLOEXEC);
+	assert_true(blk >= 0);
+	tu_assert_res(os_check_eventfd(blk), -EPROTO);
+
+	tu_assert_res(os_check_memfd(mfd, SZ), 0);
+	tu_assert_res(os_check_memfd(efd, SZ), -EPROTO);
+	tu_assert_res(os_check_memfd(pfd[0], SZ), -EPROTO);
+	/* Right size, but a file that others can open and resize. */
+	tu_assert_res(os_check_memfd(ffd, SZ), -EPROTO);
+	tu_assert_res(os_check_memfd(-1, SZ), -EPROTO);
+
+	os_close(blk);
+	os_close(ffd);
+	os_close(pfd[0]);
+	os_close(pfd[1]);
+	os_close(mfd);
+	os_close(efd);
+}
+
+static void test_kick_drain(void **state)
+{
+	uint64_t big = UINT64_MAX - 1;
+	int efd, fl;
+
+	(void)state;
+	tu_assert_res(os_eventfd(&efd), 0);
+	assert_true(fcntl(efd, F_GETFD) & FD_CLOEXEC);
+	tu_assert_res(os_eventfd_drain(efd), 0);
+	tu_assert_res(os_eventfd_kick(efd), 0);
+	tu_assert_res(os_eventfd_kick(efd), 0);
+	tu_assert_res(os_eventfd_drain(efd), 1);
+	tu_assert_res(os_eventfd_drain(efd), 0);
+
+	/* A peer may clear O_NONBLOCK on the file we share: the drain must
+	 * still not block (RWF_NOWAIT). */
+	fl = fcntl(efd, F_GETFL);
+	assert_int_equal(fcntl(efd, F_SETFL, fl & ~O_NONBLOCK), 0);
+	tu_assert_res(os_eventfd_drain(efd), 0);
+	assert_int_equal(fcntl(efd, F_SETFL, fl), 0);
+
+	/* A saturated counter: the kick refuses instead of blocking. */
+	assert_int_equal(write(efd, &big, sizeof(big)), sizeof(big));
+	tu_assert_res(os_eventfd_kick(efd), -EPROTO);
+	tu_assert_res(os_eventfd_drain(efd), 1);
+	tu_assert_res(os_eventfd_kick(efd), 0);
+	os_close(efd);
+
+	tu_assert_res(os_eventfd_kick(-1), -EBADF);
+	tu_assert_res(os_eventfd_drain(-1), -EBADF);
+}
+
+static void test_deadlines(void **state)
+{
+	uint64_t d;
+	int ms;
+
+	(void)state;
+	assert_true(os_deadline(-1) == UINT64_MAX);
+	assert_int_equal(os_remaining_ms(UINT64_MAX), -1);
+	assert_int_equal(os_remaining_ms(os_deadline(0)), 0);
+	assert_int_equal(os_remaining_ms(0), 0);
+	/* Rounded up, never beyond the timeout. */
+	d = os_deadline(10000);
+	ms = os_remaining_ms(d);
+	assert_true(ms > 0 && ms <= 10000);
+}
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+static void test_poll_eintr(void **state)
+{
+	struct sigaction sa = { .sa_handler = on_alarm }, old;
+	struct itimerval it = { .it_interval = { 0, 5000 },
+				.it_value = { 0, 5000 } };
+	struct itimerval stop = { 0 };
+	struct pollfd pfd;
+	uint64_t deadline;
+	int p[2], r;
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	/* No SA_RESTART: poll() fails with EINTR on every tick. */
+	assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+	alarms = 0;
+	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	deadline = os_deadline(60);
+	r = os_poll(&pfd, 1, deadline);
+	assert_int_equal(setitimer(ITIMER_REAL, &stop, NULL), 0);
+	assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
+
+	/* A timeout, not -EINTR, and not before the deadline, although the
+	 * timer interrupted the wait (5 ms ticks inside a 60 ms wait). */
+	tu_assert_res(r, 0);
+	assert_true(alarms > 0);
+	assert_true(os_now_ns() >= deadline);
+
+	/* Ready descriptors are reported. */
+	assert_int_equal(write(p[1], "x", 1), 1);
+	tu_assert_res(os_poll(&pfd, 1, os_deadline(-1)), 1);
+	assert_true(pfd.revents & POLLIN);
+	os_close(p[0]);
+	os_close(p[1]);
+}
+
+static void test_ncpus_close(void **state)
+{
+	cpu_set_t set;
+	int saved;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(set), &set), 0);
+	assert_int_equal(os_ncpus(), CPU_COUNT(&set));
+	assert_true(os_ncpus() >= 1);
+
+	errno = ENOSPC;
+	saved = os_close(-1);
+	assert_int_equal(saved, -1);
+	assert_int_equal(errno, ENOSPC);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_memfd_seal),
+		cmocka_unit_test(test_reopen_ro),
+		cmocka_unit_test(test_checks_reject),
+		cmocka_unit_test(test_kick_drain),
+		cmocka_unit_test(test_deadlines),
+		cmocka_unit_test(test_poll_eintr),
+		cmocka_unit_test(test_ncpus_close),
+	};
+	int fds0 = tu_count_fds(), res;
+
+	res = cmocka_run_group_tests(tests, NULL, NULL);
+	tu_cleanup();
+	if (res == 0 && tu_count_fds() != fds0) {
+		fprintf(stderr, "descriptor leak: %d -> %d\n", fds0,
+			tu_count_fds());
+		return 1;
+	}
+	return res;
+}

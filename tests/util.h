@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.h: what the evshm tests share.  Two-process tests spawn a separate
+ * peer executable (posix_spawn, never fork: a forked child would inherit
+ * the test's descriptors, locks and cmocka state, and would not prove that
+ * *unrelated* processes can talk).
+ *
+ * Functions return 0 or a negative errno, like the library.
+ */
+#ifndef EVSHM_TESTS_UTIL_H
+#define EVSHM_TESTS_UTIL_H
+
+/* cmocka.h needs these first. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Full path of a peer executable built next to the test.  TEST_BINDIR is a
+ * compile definition of each test target (see evshm_test()). */
+#ifdef TEST_BINDIR
+#define TU_PEER(name) TEST_BINDIR "/" name
+#endif
+
+/* Exit status a peer uses to say "cannot run this check here" (CTest's and
+ * automake's skip code). */
+#define TU_EXIT_SKIP 77
+
+/* Start @exe with @argv (argv[0] included, NULL-terminated) and the
+ * current environment.  A relative @exe is taken relative to the directory
+ * of the running executable (where the peers are built), so a peer can
+ * spawn another peer too.  Only stdin/stdout/stderr are inherited: every
+ * other descriptor of ours is close-on-exec. */
+int tu_spawn(pid_t *pid, const char *exe, char *const argv[]);
+
+/* Wait for @pid to exit, at most @timeout_ms (-1: forever).  On timeout
+ * the process is killed with SIGKILL and reaped, a line goes to stderr,
+ * and the result is -ETIMEDOUT (*status is then its killed status). */
+int tu_wait(pid_t pid, int timeout_ms, int *status);
+
+/* Exit code of a wait status, or 128 + signal number if it was killed. */
+int tu_exit_code(int status);
+
+/* Number of open descriptors of this process (the /proc/self/fd entries
+ * less the one used to read the directory), or -errno. */
+int tu_count_fds(void);
+
+/* A name no other process or earlier call uses: "@<prefix>-<pid>-<n>" for
+ * an abstract name, else "<tmpdir>/<prefix>-<n>", where tmpdir is the
+ * process's private directory (tu_tmpdir()). */
+void tu_unique_name(char *buf, size_t n, const char *prefix, bool abstract);
+
+/* This process's scratch directory, made with mkdtemp() on first use (mode
+ * 0700, under $TMPDIR if short enough for socket paths, else /tmp).  It and
+ * everything in it (files and directories) is removed by tu_cleanup(),
+ * which also runs at exit. */
+const char *tu_tmpdir(void);
+void tu_cleanup(void);
+
+/* @n divided by $EVSHM_TEST_SCALE (sanitizer, TSan and valgrind runs set
+ * it), at least 1; @n itself when it is unset or < 2. */
+uint64_t tu_scaled(uint64_t n);
+
+/* Fill @n bytes with a pseudo-random pattern derived from @seed, and check
+ * it (true if every byte matches).  For data written by one process and
+ * read by another. */
+void tu_fill(void *p, size_t n, uint32_t seed);
+bool tu_check_fill(const void *p, size_t n, uint32_t seed);
+
+/* "EAGAIN" for -EAGAIN, "not an error" for 0 and counts, "?" if unknown.
+ * Static strings: thread-safe. */
+const char *tu_errname(long err);
+
+/* assert that @expr == @expected, printing both as errno names: cmocka's
+ * assert_int_equal() shows -11 as 0xfffffffffffffff5. */
+#define tu_assert_res(expr, expected)                                      \
+	do {                                                               \
+		long tu_r_ = (long)(expr);                                 \
+		long tu_e_ = (long)(expected);                             \
+		if (tu_r_ != tu_e_)                                        \
+			fail_msg("%s = %ld (%s), expected %ld (%s)", #expr, \
+				 tu_r_, tu_errname(tu_r_), tu_e_,          \
+				 tu_errname(tu_e_));                       \
+	} while (0)
+
+/* For peers (plain programs, no cmocka): on failure print where and why
+ * to stderr and exit(1). */
+#define tu_check(cond)                                                     \
+	do {                                                               \
+		if (!(cond))                                               \
+			tu_die(__FILE__, __LINE__, #cond, false, 0);              \
+	} while (0)
+#define tu_check_res(expr, expected)                                       \
+	do {                                                               \
+		long tu_r_ = (long)(expr);                                 \
+		if (tu_r_ != (long)(expected))                             \
+			tu_die(__FILE__, __LINE__, #expr, true, tu_r_);          \
+	} while (0)
+__attribute__((noreturn)) void tu_die(const char *file, int line,
+				      const char *what, bool has_res,
+				      long res);
+
+#endif
