@@ -190,6 +190,13 @@ EVSHM_API int evshm_connect(struct evshm_chan **out, const char *name,
  * Copy one message of @p len bytes (0 .. evshm_max_msg()) into the outbound
  * ring.  Waits up to @p timeout_ms for room.
  *
+ * A send that finds room does not look at the socket (that would cost a
+ * system call per message): if the peer died since this side last waited,
+ * the message goes into a ring nobody reads, as data goes into a socket
+ * buffer.  The death is reported as soon as any call on the channel waits
+ * (a full ring, an empty one), by evshm_recv(), and by evshm_fd() polling
+ * readable.
+ *
  * Errors: -EMSGSIZE (len > evshm_max_msg()), -EAGAIN (timeout 0, ring
  * full), -ETIMEDOUT, -EPIPE (the peer has gone), -EPROTO (the peer broke
  * the protocol), -EINVAL, -EBUSY (a reservation is open).
