@@ -4,6 +4,7 @@
  * and wake layers; and the handshake that sets one up.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -265,7 +266,12 @@ static int chan_attach_peer(struct evshm_chan *c, uint32_t ring_size,
 		goto out;
 	p = mmap(NULL, len, PROT_READ, MAP_SHARED, fds[PROTO_FD_REGION], 0);
 	if (p == MAP_FAILED) {
-		res = -errno;
+		/* The peer chose the descriptor: one that passes the checks but
+		 * cannot be mapped for reading (a write-only reopen of a sealed
+		 * memfd: EACCES) is a malformed offer, not "access denied",
+		 * which means a policy refusal to our caller and REJECT reason
+		 * 4 to the peer.  Only a lack of memory is ours. */
+		res = errno == ENOMEM ? -ENOMEM : -EPROTO;
 		goto out;
 	}
 	c->peer = p;
@@ -628,10 +634,37 @@ static void chan_disarm(const struct waiter *w)
 	}
 }
 
+/*
+ * The peer's bell is an open file description we share with it (SCM_RIGHTS
+ * passes the file, not a copy), so the O_NONBLOCK checked at the handshake
+ * is the peer's to clear again with F_SETFL.  If it also saturates the
+ * counter, write(2) sleeps until the peer reads its bell: for as long as it
+ * likes.  eventfd has no per-call non-blocking write (pwritev2 RWF_NOWAIT
+ * fails with EOPNOTSUPP), so look before writing: a bell that lost
+ * O_NONBLOCK, or whose counter is full (no POLLOUT), is a protocol
+ * violation.  That stops a peer that sets the trap in advance, which is
+ * all it can do deterministically; one that clears the flag and fills the
+ * counter between these checks and the write can still stall us
+ * (docs/protocol.md 6, residual risk).  Kicks are rare (one per sleep of
+ * the peer), so the two extra system calls do not show.
+ */
+static int kick_bell(int bell)
+{
+	struct pollfd pfd = { .fd = bell, .events = POLLOUT };
+	int fl = fcntl(bell, F_GETFL);
+
+	if (fl < 0)
+		return -errno;
+	if (!(fl & O_NONBLOCK) || os_poll(&pfd, 1, 0) != 1 ||
+	    !(pfd.revents & POLLOUT))
+		return -EPROTO;
+	return os_eventfd_kick(bell);
+}
+
 static int kick(struct evshm_chan *c, int bell, counter_t *kicks)
 {
 	counter_add(kicks, 1);
-	return chan_fail(c, os_eventfd_kick(bell));
+	return chan_fail(c, kick_bell(bell));
 }
 
 /* --- send side ------------------------------------------------------------ */
