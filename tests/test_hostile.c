@@ -1,0 +1,636 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hostile peers.  Our side is the real library (evshm_accept as a server,
+ * evshm_connect as a client); the other side is peer_hostile, a separately
+ * exec'd program built from the internals that breaks docs/protocol.md on
+ * purpose.  For every case our call must fail with the stated errno,
+ * quickly, without leaking a descriptor; a listener must go on serving an
+ * honest client afterwards; and nothing the peer does may crash or hang us.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "evshm.h"
+#include "proto.h"
+#include "util.h"
+
+#define PEER TU_PEER("peer_hostile")
+#define RING 4096u
+#define HALF (RING / 2 - 8) /* the largest message: half the ring */
+#define HS_TIMEOUT_MS 200    /* the listener's handshake_timeout_ms */
+#define QUICK_MS 2000        /* "quickly", with room for sanitizers */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void spawn(pid_t *pid, const char *role, const char *name,
+		  const char *mode, uint32_t reject)
+{
+	char rej[32];
+	snprintf(rej, sizeof(rej), "--reject=%u", reject);
+	char *argv[] = { "peer_hostile", (char *)role, (char *)name,
+			 (char *)mode, rej, NULL };
+	tu_assert_res(tu_spawn(pid, PEER, argv), 0);
+}
+
+/* The peer must exit 0: its own checks (e.g. that a REJECT came) passed. */
+static void reap(pid_t pid, const char *mode)
+{
+	int status;
+	tu_assert_res(tu_wait(pid, 30000, &status), 0);
+	if (tu_exit_code(status) != 0)
+		fail_msg("peer_hostile %s exited with %d", mode,
+			 tu_exit_code(status));
+}
+
+/* evshm_connect to a peer that may not be listening yet.  *ms: the time
+ * the last (deciding) attempt took. */
+static int connect_retry(struct evshm_chan **c, const char *name,
+			 const struct evshm_opts *o, int timeout_ms,
+			 uint64_t *ms)
+{
+	int res = -ECONNREFUSED;
+
+	for (int i = 0; i < 2000; i++) {
+		uint64_t t0 = now_ms();
+		res = evshm_connect(c, name, o, timeout_ms);
+		*ms = now_ms() - t0;
+		if (res != -ENOENT && res != -ECONNREFUSED)
+			break;
+		usleep(2000);
+	}
+	return res;
+}
+
+/* Some messages both ways through a peer that echoes. */
+static void roundtrip(struct evshm_chan *c, int n)
+{
+	static uint8_t out[HALF], in[HALF];
+
+	for (int i = 0; i < n; i++) {
+		size_t len = (size_t)i * 37 % (HALF + 1);
+		tu_fill(out, len, (uint32_t)i + 1);
+		tu_assert_res(evshm_send(c, out, len, 5000), 0);
+		tu_assert_res(evshm_recv(c, in, sizeof(in), 5000), (long)len);
+		assert_true(tu_check_fill(in, len, (uint32_t)i + 1));
+	}
+}
+
+/* The listener still serves an honest client. */
+static void honest_client(struct evshm_listener *l, const char *name)
+{
+	struct evshm_chan *c = NULL;
+	pid_t pid;
+
+	spawn(&pid, "client", name, "honest", 0);
+	tu_assert_res(evshm_accept(l, &c, 10000), 0);
+	roundtrip(c, 5);
+	evshm_close(c);
+	reap(pid, "honest");
+}
+
+/* --- handshake: our side is the server ------------------------------------- */
+
+struct hs_case {
+	const char *mode;
+	int expect;       /* what our call returns */
+	uint32_t reject;  /* REJECT reason the hostile client must receive
+			     (0: none expected) */
+	bool dead_first;  /* the client is gone before we accept */
+};
+
+static const struct hs_case hello_cases[] = {
+	/* The message itself. */
+	{ "garbage", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "garbage_long", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "short", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "magic", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "version", -EPROTONOSUPPORT, PROTO_REJ_VERSION, false },
+	{ "type", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "status", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "region_size", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "ring_npot", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "ring_small", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "ring_over_max", -EFBIG, PROTO_REJ_RING, false },
+	{ "peer_ring_over_max", -EFBIG, PROTO_REJ_RING, false },
+	{ "peer_ring_npot", -EPROTO, PROTO_REJ_INVALID, false },
+	/* How many descriptors. */
+	{ "nfds0", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "nfds1", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "nfds2", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "nfds4", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "nfds253", -EPROTO, PROTO_REJ_INVALID, false },
+	/* Descriptors of the wrong kind. */
+	{ "bell_pipe", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "bell_blocking", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "bell_memfd", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "region_eventfd", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "region_tmpfile", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "region_otmpfile", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "region_shm", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "region_wronly", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "region_opath", -EPROTO, PROTO_REJ_INVALID, false },
+	/* The memfd's seals and size. */
+	{ "unsealed", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "noshrink", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "nogrow", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "noseal", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "size_small", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "size_large", -EPROTO, PROTO_REJ_INVALID, false },
+	/* The region header disagrees with the HELLO. */
+	{ "hdr_magic", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "hdr_version", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "hdr_ring", -EPROTO, PROTO_REJ_INVALID, false },
+	{ "hdr_hdrsize", -EPROTO, PROTO_REJ_INVALID, false },
+	/* Time and death. */
+	{ "silent", -ETIMEDOUT, 0, false },
+	{ "close", -ECONNRESET, 0, true },
+	{ "hello_die", -ECONNRESET, 0, true },
+};
+
+static void test_hello(void **state)
+{
+	(void)state;
+	struct evshm_opts o = { .ring_size = RING, .max_ring_size = 1u << 16,
+				.handshake_timeout_ms = HS_TIMEOUT_MS };
+	struct evshm_listener *l = NULL;
+	char name[108];
+
+	tu_unique_name(name, sizeof(name), "hostile-srv", true);
+	tu_assert_res(evshm_listen(&l, name, &o), 0);
+
+	for (size_t i = 0; i < sizeof(hello_cases) / sizeof(hello_cases[0]); i++) {
+		const struct hs_case *hc = &hello_cases[i];
+		struct evshm_chan *c = NULL;
+		int fds0 = tu_count_fds();
+		pid_t pid;
+
+		print_message("hello %s\n", hc->mode);
+		spawn(&pid, "client", name, hc->mode, hc->reject);
+		if (hc->dead_first)
+			reap(pid, hc->mode);
+		uint64_t t0 = now_ms();
+		int res = evshm_accept(l, &c, 10000);
+		uint64_t dt = now_ms() - t0;
+		if (res == 0)
+			evshm_close(c);
+		tu_assert_res(res, hc->expect);
+		if (!hc->dead_first)
+			reap(pid, hc->mode);
+		assert_int_equal(tu_count_fds(), fds0);
+		if (hc->expect == -ETIMEDOUT)
+			assert_true(dt >= HS_TIMEOUT_MS);
+		assert_true(dt < QUICK_MS);
+		honest_client(l, name);
+		assert_int_equal(tu_count_fds(), fds0);
+	}
+	evshm_listener_close(l);
+}
+
+/* --- handshake: our side is the client --------------------------------------- */
+
+static const struct hs_case welcome_cases[] = {
+	{ "garbage", -EPROTO, 0, false },
+	{ "garbage_long", -EPROTO, 0, false },
+	{ "short", -EPROTO, 0, false },
+	{ "magic", -EPROTO, 0, false },
+	{ "version", -EPROTONOSUPPORT, 0, false },
+	{ "type", -EPROTO, 0, false },
+	{ "status", -EPROTO, 0, false },
+	{ "region_size", -EPROTO, 0, false },
+	{ "ring_npot", -EPROTO, 0, false },
+	{ "ring_small", -EPROTO, 0, false },
+	{ "peer_ring_set", -EPROTO, 0, false },
+	{ "ring_mismatch", -EPROTO, 0, false },
+	{ "reject1", -EPROTONOSUPPORT, 0, false },
+	{ "reject2", -EFBIG, 0, false },
+	{ "reject3", -EUSERS, 0, false },
+	{ "reject4", -EACCES, 0, false },
+	{ "reject5", -EPROTO, 0, false },
+	{ "reject99", -EPROTO, 0, false }, /* unknown: treated as 5 */
+	{ "reject_fds", -EPROTONOSUPPORT, 0, false }, /* fds closed */
+	{ "reject_close", -EUSERS, 0, false },
+	{ "nfds0", -EPROTO, 0, false },
+	{ "nfds1", -EPROTO, 0, false },
+	{ "nfds2", -EPROTO, 0, false },
+	{ "nfds4", -EPROTO, 0, false },
+	{ "nfds253", -EPROTO, 0, false },
+	{ "bell_pipe", -EPROTO, 0, false },
+	{ "bell_blocking", -EPROTO, 0, false },
+	{ "bell_memfd", -EPROTO, 0, false },
+	{ "region_eventfd", -EPROTO, 0, false },
+	{ "region_tmpfile", -EPROTO, 0, false },
+	{ "region_otmpfile", -EPROTO, 0, false },
+	{ "region_shm", -EPROTO, 0, false },
+	{ "region_wronly", -EPROTO, 0, false },
+	{ "region_opath", -EPROTO, 0, false },
+	{ "unsealed", -EPROTO, 0, false },
+	{ "noshrink", -EPROTO, 0, false },
+	{ "nogrow", -EPROTO, 0, false },
+	{ "noseal", -EPROTO, 0, false },
+	{ "size_small", -EPROTO, 0, false },
+	{ "size_large", -EPROTO, 0, false },
+	{ "hdr_magic", -EPROTO, 0, false },
+	{ "hdr_version", -EPROTO, 0, false },
+	{ "hdr_ring", -EPROTO, 0, false },
+	{ "hdr_hdrsize", -EPROTO, 0, false },
+	{ "silent", -ETIMEDOUT, 0, false },
+	{ "close", -ECONNRESET, 0, false },
+};
+
+static void test_welcome(void **state)
+{
+	(void)state;
+	/* peer_ring_size: the WELCOME must then say exactly that. */
+	struct evshm_opts o = { .ring_size = RING, .peer_ring_size = RING };
+
+	for (size_t i = 0; i < sizeof(welcome_cases) / sizeof(welcome_cases[0]); i++) {
+		const struct hs_case *hc = &welcome_cases[i];
+		struct evshm_chan *c = NULL;
+		int fds0 = tu_count_fds();
+		bool silent = hc->expect == -ETIMEDOUT;
+		int timeout = silent ? 300 : 5000;
+		char name[108];
+		uint64_t dt;
+		pid_t pid;
+
+		print_message("welcome %s\n", hc->mode);
+		tu_unique_name(name, sizeof(name), "hostile-cli", true);
+		spawn(&pid, "server", name, hc->mode, 0);
+		int res = connect_retry(&c, name, &o, timeout, &dt);
+		if (res == 0)
+			evshm_close(c);
+		tu_assert_res(res, hc->expect);
+		assert_int_equal(tu_count_fds(), fds0);
+		if (silent)
+			assert_true(dt >= (uint64_t)timeout);
+		assert_true(dt < QUICK_MS);
+		reap(pid, hc->mode);
+	}
+}
+
+/* --- after a correct handshake ------------------------------------------------ */
+
+struct run {
+	pid_t pid;
+	const char *mode;
+	char name[108];
+	struct evshm_listener *l;
+	struct evshm_chan *c;
+	int fds0;
+};
+
+/* A channel to peer_hostile running @mode, as a client (we accept) or
+ * as a server (we connect). */
+static void run_up(struct run *r, bool peer_is_server, const char *mode)
+{
+	struct evshm_opts o = { .ring_size = RING };
+	uint64_t dt;
+
+	memset(r, 0, sizeof(*r));
+	r->mode = mode;
+	r->fds0 = tu_count_fds();
+	print_message("%s, peer is the %s\n", mode,
+		      peer_is_server ? "server" : "client");
+	if (peer_is_server) {
+		tu_unique_name(r->name, sizeof(r->name), "hostile-cli", true);
+		spawn(&r->pid, "server", r->name, mode, 0);
+		tu_assert_res(connect_retry(&r->c, r->name, &o, 10000, &dt), 0);
+	} else {
+		tu_unique_name(r->name, sizeof(r->name), "hostile-srv", true);
+		tu_assert_res(evshm_listen(&r->l, r->name, &o), 0);
+		spawn(&r->pid, "client", r->name, mode, 0);
+		tu_assert_res(evshm_accept(r->l, &r->c, 10000), 0);
+	}
+	assert_int_equal(evshm_max_msg(r->c), HALF);
+}
+
+static void run_down(struct run *r)
+{
+	evshm_close(r->c);
+	evshm_listener_close(r->l);
+	reap(r->pid, r->mode);
+	assert_int_equal(tu_count_fds(), r->fds0);
+}
+
+/* After -EPROTO a channel stays broken, both ways. */
+static void assert_sticky(struct evshm_chan *c)
+{
+	uint8_t b[8] = { 0 };
+	const void *p;
+	size_t len;
+	void *w;
+
+	tu_assert_res(evshm_recv(c, b, sizeof(b), 0), -EPROTO);
+	tu_assert_res(evshm_recv(c, b, sizeof(b), 100), -EPROTO);
+	tu_assert_res(evshm_peek(c, &p, &len, 0), -EPROTO);
+	tu_assert_res(evshm_send(c, b, sizeof(b), 0), -EPROTO);
+	tu_assert_res(evshm_send(c, b, sizeof(b), 100), -EPROTO);
+	tu_assert_res(evshm_reserve(c, 8, &w, 0), -EPROTO);
+}
+
+enum dir { RECV, SEND };
+
+static const struct data_case {
+	const char *mode;
+	enum dir dir;  /* which of our calls runs into it */
+	int ok;        /* calls that succeed before it does */
+} data_cases[] = {
+	/* The peer's tail, which we read as its ring's consumer. */
+	{ "tail_beyond", RECV, 0 },
+	{ "tail_misaligned", RECV, 0 },
+	{ "tail_backwards", RECV, 2 },
+	/* Record headers in its ring. */
+	{ "rec_huge", RECV, 0 },
+	{ "rec_over_tail", RECV, 0 },
+	{ "rec_flags", RECV, 0 },
+	{ "rec_padflags", RECV, 0 },
+	{ "pad_short", RECV, 0 },
+	{ "pad_alone", RECV, 1 },
+	{ "pad_pad", RECV, 1 },
+	/* Descriptors riding with a record (RING_F_FDS): the socket
+	 * message that must be queued before the record is published. */
+	{ "fds_missing", RECV, 0 },
+	{ "fds_seq", RECV, 0 },
+	{ "fds_count", RECV, 0 },
+	{ "fds_garbage", RECV, 0 },
+	{ "fds_then_missing", RECV, 1 },
+	/* Its head: in its own region, our producer's view of its consumer.
+	 * We re-read it when the ring looks full: half-ring messages make
+	 * that the third one. */
+	{ "head_past", SEND, 2 },
+	{ "head_misaligned", SEND, 2 },
+	{ "head_backwards", SEND, 5 },
+};
+
+static void data_case(bool peer_is_server, const struct data_case *dc)
+{
+	static uint8_t buf[RING];
+	struct run r;
+	int res = 0, i;
+
+	run_up(&r, peer_is_server, dc->mode);
+	for (i = 0; i <= dc->ok + 2; i++) {
+		uint64_t t0 = now_ms();
+		if (dc->dir == SEND) {
+			memset(buf, i, HALF);
+			res = evshm_send(r.c, buf, HALF, 5000);
+			if (res != 0)
+				break;
+		} else {
+			res = evshm_recv(r.c, buf, sizeof(buf), 5000);
+			if (res < 0)
+				break;
+		}
+		assert_true(now_ms() - t0 < QUICK_MS);
+	}
+	tu_assert_res(res, -EPROTO);
+	assert_int_equal(i, dc->ok);
+	assert_sticky(r.c);
+	run_down(&r);
+}
+
+static void test_corrupt_ring(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(data_cases) / sizeof(data_cases[0]); i++) {
+		data_case(false, &data_cases[i]);
+		data_case(true, &data_cases[i]);
+	}
+}
+
+/* A peer that fills our socket with descriptors no record refers to
+ * (16 x 253): they wait in the socket, not in our table, and go with it. */
+static void test_stuffed_socket(void **state)
+{
+	(void)state;
+	for (int role = 0; role < 2; role++) {
+		struct run r;
+
+		run_up(&r, role, "fds_stuff");
+		int fds1 = tu_count_fds();
+		roundtrip(r.c, 20);
+		assert_int_equal(tu_count_fds(), fds1);
+		run_down(&r);
+	}
+}
+
+/* A peer that kicks every bell in a tight loop (now and then with the
+ * largest count) while it echoes: we only wake up for nothing. */
+static void test_flood_bells(void **state)
+{
+	(void)state;
+	for (int role = 0; role < 2; role++) {
+		struct evshm_stats st;
+		struct run r;
+
+		run_up(&r, role, "flood");
+		uint64_t t0 = now_ms();
+		roundtrip(r.c, 2000);
+		evshm_stats(r.c, &st);
+		print_message("2000 round trips in %" PRIu64 " ms, %" PRIu64
+			      " sleeps\n", now_ms() - t0, st.sleeps);
+		assert_int_equal(st.msgs_recv, 2000);
+		run_down(&r);
+	}
+}
+
+/* The peer clears O_NONBLOCK on our own bells (shared open file
+ * descriptions): resetting them must still never block. */
+static void test_our_bells_made_blocking(void **state)
+{
+	(void)state;
+	for (int role = 0; role < 2; role++) {
+		struct run r;
+		uint8_t b[8];
+
+		run_up(&r, role, "bells_blocking");
+		roundtrip(r.c, 500);
+		/* Armed, nothing pending: a reset of an empty bell. */
+		tu_assert_res(evshm_recv(r.c, b, sizeof(b), 0), -EAGAIN);
+		tu_assert_res(evshm_recv(r.c, b, sizeof(b), 50), -ETIMEDOUT);
+		roundtrip(r.c, 10);
+		run_down(&r);
+	}
+}
+
+/* Tell the peer our handshake is over: it may set its trap now. */
+static void say_go(struct evshm_chan *c)
+{
+	tu_assert_res(evshm_send(c, "go", 2, 5000), 0);
+}
+
+/* Wait for the peer to say its trap is set. */
+static void await_ready(struct evshm_chan *c)
+{
+	char b[8];
+	say_go(c);
+	tu_assert_res(evshm_recv(c, b, sizeof(b), 5000), 5);
+	assert_memory_equal(b, "ready", 5);
+}
+
+/* The peer saturates the counter of the bell we kick after a commit (and
+ * asks for the kick): our send fails or succeeds, at once. */
+static void test_saturated_bell(void **state)
+{
+	(void)state;
+	for (int role = 0; role < 2; role++) {
+		struct run r;
+
+		run_up(&r, role, "saturate");
+		await_ready(r.c);
+		uint64_t t0 = now_ms();
+		int res = evshm_send(r.c, "x", 1, 1000);
+		assert_true(now_ms() - t0 < 1000);
+		assert_true(res == 0 || res == -EPROTO);
+		int res2 = evshm_send(r.c, "y", 1, 0);
+		if (res == -EPROTO)
+			tu_assert_res(res2, -EPROTO);
+		else
+			assert_true(res2 == 0 || res2 == -EPROTO);
+		run_down(&r);
+	}
+}
+
+/*
+ * The same, but the peer also clears O_NONBLOCK on that bell first: the
+ * flag lives in the open file description we share with it, so our
+ * write(2) of the kick would sleep until the peer reads its bell.  The
+ * peer lets us go after 3 s (so that a failure here is a slow test, not a
+ * hung one); we must not wait for that.  Both bells: the data bell (kicked
+ * by our commit) and the space bell (kicked by our release).
+ */
+static void test_saturated_blocking_bell(void **state)
+{
+	(void)state;
+	for (int role = 0; role < 2; role++) {
+		uint8_t b[16];
+		struct run r;
+
+		run_up(&r, role, "saturate_block");
+		await_ready(r.c);
+		uint64_t t0 = now_ms();
+		int res = evshm_send(r.c, "x", 1, 1000);
+		uint64_t dt = now_ms() - t0;
+		if (dt >= 1000)
+			fail_msg("evshm_send blocked %" PRIu64 " ms in the "
+				 "kick of a blocking saturated bell", dt);
+		assert_true(res == 0 || res == -EPROTO);
+		run_down(&r);
+
+		run_up(&r, role, "saturate_space_block");
+		say_go(r.c);
+		t0 = now_ms();
+		res = evshm_recv(r.c, b, sizeof(b), 1000);
+		dt = now_ms() - t0;
+		if (dt >= 1000)
+			fail_msg("evshm_recv blocked %" PRIu64 " ms in the "
+				 "kick of a blocking saturated bell", dt);
+		assert_true(res == 8 || res == -EPROTO);
+		run_down(&r);
+	}
+}
+
+/* --- write protection of our region -------------------------------------------- */
+
+/* The attacks peer_hostile must report (write_protection() there). */
+static const char *const wprot_attacks[] = {
+	"a_mmap_shared_rw", "b_reopen_mmap_shared_rw", "c_write_ro",
+	"c_pwrite_ro", "c_write_rw", "c_pwrite_rw", "c_pwritev2_rw",
+	"d_truncate_small_ro", "d_truncate_large_ro", "d_truncate_small_rw",
+	"d_truncate_large_rw", "d_fallocate_grow_rw", "d_punch_hole_rw",
+	"e_add_seal_write_ro", "e_add_seal_write_rw", "e_add_no_seal_rw",
+	"f_mprotect_ro", "f_mprotect_rw", "g_madv_remove", "g_proc_self_mem",
+	"h_private_shows_through", "z_header_intact",
+};
+
+/* The result reported for @what, or fail. */
+static int report_get(const char *report, const char *what, char *verdict)
+{
+	size_t n = strlen(what);
+
+	for (const char *line = report; *line;) {
+		const char *end = strchr(line, '\n');
+		if (!end)
+			break;
+		int res;
+		if (strncmp(line, what, n) == 0 && line[n] == ' ' &&
+		    sscanf(line + n, " %d %15s", &res, verdict) == 2)
+			return res;
+		line = end + 1;
+	}
+	fail_msg("no result for %s in the report", what);
+	return 0;
+}
+
+static void test_write_protection(void **state)
+{
+	(void)state;
+	for (int role = 0; role < 2; role++) {
+		static char report[RING];
+		char verdict[16];
+		struct run r;
+
+		run_up(&r, role, "wprot");
+		int n = evshm_recv(r.c, report, sizeof(report) - 1, 10000);
+		assert_true(n > 0);
+		report[n] = '\0';
+		print_message("%s", report);
+		assert_null(strstr(report, "LEAK"));
+
+		for (size_t i = 0; i < sizeof(wprot_attacks) / sizeof(wprot_attacks[0]); i++) {
+			int res = report_get(report, wprot_attacks[i], verdict);
+			if (res >= 0 || strcmp(verdict, "blocked") != 0)
+				fail_msg("%s: %d %s", wprot_attacks[i], res, verdict);
+		}
+		/* (b): the read-write reopen itself works (memfd inodes are
+		 * mode 0777); F_SEAL_FUTURE_WRITE is what refuses the
+		 * writable mapping, with EPERM.  (Without the seal the mapping
+		 * would succeed: the read-only descriptor alone is no barrier.) */
+		if (report_get(report, "b_reopen_rdwr", verdict) == 0)
+			tu_assert_res(report_get(report, "b_reopen_mmap_shared_rw",
+						 verdict), -EPERM);
+		int seals = report_get(report, "e_seals", verdict);
+		const int all = F_SEAL_SHRINK | F_SEAL_GROW |
+				F_SEAL_FUTURE_WRITE | F_SEAL_SEAL;
+		assert_int_equal(seals & all, all);
+
+		/* And the channel works as before, both ways. */
+		roundtrip(r.c, 50);
+		run_down(&r);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hello),
+		cmocka_unit_test(test_welcome),
+		cmocka_unit_test(test_corrupt_ring),
+		cmocka_unit_test(test_stuffed_socket),
+		cmocka_unit_test(test_flood_bells),
+		cmocka_unit_test(test_our_bells_made_blocking),
+		cmocka_unit_test(test_saturated_bell),
+		cmocka_unit_test(test_saturated_blocking_bell),
+		cmocka_unit_test(test_write_protection),
+	};
+	/* "test_hostile NAME" runs only the tests whose name contains NAME. */
+	char filter[128];
+	if (argc > 1) {
+		snprintf(filter, sizeof(filter), "*%s*", argv[1]);
+		cmocka_set_test_filter(filter);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
