@@ -15,8 +15,3 @@ evshm_test(test_fdpass_leak SOURCES test_fdpass_leak.c LABELS socket
 evshm_test(test_endpoint SOURCES test_endpoint.c LABELS socket
   DEPENDS peer_endpoint)
 
-# The CLI's demo: two unrelated processes (the tool spawns itself).
-# (They can move to tool.cmake when the CLI grows.)
-add_test(NAME evshm_demo COMMAND evshm_tool demo)
-add_test(NAME evshm_help COMMAND evshm_tool --help)
-set_tests_properties(evshm_demo evshm_help PROPERTIES TIMEOUT 60 LABELS socket)

@@ -1,0 +1,37 @@
+# `evshm bench` runs every transport and test briefly and checks every
+# message; an injected lost or corrupt message fails the run.  Timings are
+# not looked at: benchmarks are not tests.
+. "$(dirname "$0")/lib.sh"
+
+quick=(--repeat 2 --rtts 200 --rtt-warmup 20 --count 300 --sizes 64,4K,96K,1M --cpus none)
+
+step "every transport and test, table"
+"$E" bench "${quick[@]}" >"$T/table" || fail "bench failed"
+for row in "unix stream" "unix seqpacket" "pipe" "evshm blocking" "evshm spin" \
+	"evshm copy" "evshm zero-copy" "floor: cache line" "floor: memcpy"; do
+	grep -q "^$row " "$T/table" || fail "no '$row' row"
+done
+grep -q "streaming, 1 MiB messages" "$T/table" || fail "no 1 MiB section"
+
+step "--json"
+"$E" bench "${quick[@]}" --json --tests rtt,stream --sizes 4K >"$T/json" ||
+	fail "bench --json failed"
+if command -v jq >/dev/null; then
+	jq -e '.results | length > 5' "$T/json" >/dev/null || fail "bad JSON"
+	jq -e '[.results[] | select(.transport == "evshm-copy")][0].kicks_per_msg_send.median >= 0' \
+		"$T/json" >/dev/null || fail "no kicks in JSON"
+else
+	grep -q '"results": \[' "$T/json" || fail "no results in JSON"
+fi
+
+for f in corrupt drop; do
+	step "--inject-fault $f fails the run with a message"
+	for x in stream evshm; do
+		rc=0
+		"$E" bench --tests stream --transports "$x" --sizes 64 --count 100 \
+			--repeat 1 --inject-fault "$f" >/dev/null 2>"$T/err" || rc=$?
+		[ "$rc" -eq 1 ] || fail "$x with a $f message exited $rc"
+		grep -qE "corrupt|lost" "$T/err" || fail "unclear message: $(cat "$T/err")"
+	done
+done
+echo "ok"

@@ -1,0 +1,23 @@
+# Every command and subcommand answers --help with exit 0; bad usage is 2.
+. "$(dirname "$0")/lib.sh"
+
+step "evshm --help"
+"$E" --help | grep -q "usage: evshm COMMAND" || fail "no usage from --help"
+"$E" --version | grep -q "^evshm [0-9]" || fail "no version"
+for c in send recv bench demo; do
+	step "evshm $c --help"
+	"$E" "$c" --help >"$T/help" || fail "$c --help exited non-zero"
+	grep -q "usage: evshm $c" "$T/help" || fail "$c --help shows no usage"
+done
+step "usage errors exit 2"
+expect_rc 2 "$E"
+expect_rc 2 "$E" no-such-command
+expect_rc 2 "$E" send
+expect_rc 2 "$E" recv a b
+expect_rc 2 "$E" send --bogus @x
+expect_rc 2 "$E" send --ring 5000 @x
+expect_rc 2 "$E" recv --listen --wait @x
+expect_rc 2 "$E" bench --sizes 7
+expect_rc 2 "$E" bench --repeat 0
+expect_rc 2 "$E" bench --ring 4K --sizes 1M
+echo "ok"
