@@ -47,6 +47,7 @@ struct chan_tx {
 	bool armed;       /* space_event published, bell may hold a kick */
 	counter_t msgs, bytes, kicks, sleeps, spins;
 	uint64_t fd_seq;  /* next PROTO_FDS sequence number to send */
+	bool sock_out;    /* evshm_fd() also watches the socket for room */
 };
 
 struct chan_rx {
@@ -370,6 +371,37 @@ static int hs_send(struct evshm_chan *c, const struct proto_msg *m, int ro_fd,
 	return res == -EAGAIN ? -ETIMEDOUT : res;
 }
 
+/*
+ * A server that refuses us sends REJECT and closes at once, possibly before
+ * it has read our HELLO (refusals for max_clients and access are decided
+ * before reading it) or before we have even sent it.  Linux then reports
+ * the close ahead of the REJECT: our sendmsg() of the HELLO fails with
+ * EPIPE, or, if our HELLO was left unread in the server's queue, the
+ * server's close sets ECONNRESET as the socket error, which the next
+ * recvmsg() returns before looking at the queue.  Either way hs_send() /
+ * hs_recv() say -ECONNRESET while the REJECT still waits in our receive
+ * queue: read it (without waiting; the error is reported only once) so
+ * the caller learns why (-EUSERS, -EACCES, ...).  Without this a refused
+ * client nearly always got -ECONNRESET.
+ */
+static int hs_reject_reason(int sock, int res)
+{
+	int fds[PROTO_NFDS] = { -1, -1, -1 };
+	struct proto_msg m;
+
+	for (int i = 0; i < 2 && res == -ECONNRESET; i++) {
+		int r = hs_recv(sock, PROTO_WELCOME, &m, fds, os_deadline(0));
+
+		if (r == 0) { /* a WELCOME after all: not a refusal */
+			close_fds(fds, PROTO_NFDS);
+			break;
+		}
+		if (r != -ECONNRESET && r != -ETIMEDOUT)
+			return r; /* the REJECT's reason (or -EPROTO) */
+	}
+	return res;
+}
+
 int evshm_connect(struct evshm_chan **out, const char *name,
 		  const struct evshm_opts *opts, int timeout_ms)
 {
@@ -400,11 +432,15 @@ int evshm_connect(struct evshm_chan **out, const char *name,
 	proto_hello(&m, o.ring_size, o.peer_ring_size);
 	res = hs_send(c, &m, ro_fd, deadline);
 	ro_fd = os_close(ro_fd);
-	if (res < 0)
+	if (res < 0) {
+		res = hs_reject_reason(c->sock, res);
 		goto out_close;
+	}
 	res = hs_recv(c->sock, PROTO_WELCOME, &m, fds, deadline);
-	if (res < 0)
+	if (res < 0) {
+		res = hs_reject_reason(c->sock, res);
 		goto out_close;
+	}
 	if (o.peer_ring_size && m.ring_size != o.peer_ring_size) {
 		close_fds(fds, PROTO_NFDS);
 		res = -EPROTO;
@@ -700,11 +736,33 @@ int evshm_reserve(struct evshm_chan *c, size_t len, void **ptr, int timeout_ms)
 	}
 }
 
+/*
+ * evshm_fd() watches the socket only for the hang-up.  But the descriptors
+ * of evshm_send_fds() travel in the socket's send buffer, which fills up
+ * long before the ring does (a few hundred messages with descriptors): a
+ * non-blocking send then fails with -EAGAIN while the ring has room, so no
+ * space bell is armed, and an event loop waiting on evshm_fd() for room
+ * would wait forever.  From such a failure until the next commit,
+ * evshm_fd() also reports room in the socket (EPOLLOUT); the two
+ * epoll_ctl() calls happen only in that state, never per message.
+ */
+static void chan_watch_sock_out(struct evshm_chan *c, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLRDHUP | (on ? EPOLLOUT : 0),
+				  .data.fd = c->sock };
+
+	if (c->tx.sock_out != on &&
+	    epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->sock, &ev) == 0)
+		c->tx.sock_out = on;
+}
+
 static int chan_commit(struct evshm_chan *c, size_t len, uint32_t flags)
 {
 	int res = ring_tx_commit_flags(&c->tx.ring, len, flags);
 	if (res < 0)
 		return res;
+	if (c->tx.sock_out)
+		chan_watch_sock_out(c, false);
 	counter_add(&c->tx.msgs, 1);
 	counter_add(&c->tx.bytes, len);
 	if (res)
@@ -746,6 +804,8 @@ int evshm_send_fds(struct evshm_chan *c, const void *buf, size_t len,
 			chan_set_hup(c);
 			return -EPIPE;
 		}
+		if (res == -EAGAIN && timeout_ms == 0)
+			chan_watch_sock_out(c, true); /* see there */
 		return res == -EAGAIN && timeout_ms != 0 ? -ETIMEDOUT : res;
 	}
 	c->tx.fd_seq++;
