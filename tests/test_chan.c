@@ -24,14 +24,6 @@
 
 #define PEER TU_PEER("peer_chan")
 
-/* Sanitizer and valgrind runs set EVSHM_TEST_SCALE to divide the counts. */
-static uint64_t scaled(uint64_t n)
-{
-	const char *s = getenv("EVSHM_TEST_SCALE");
-	long d = s ? atol(s) : 1;
-	return d > 1 ? (n / (uint64_t)d ? n / (uint64_t)d : 1) : n;
-}
-
 static uint64_t env_u64(const char *name, uint64_t def)
 {
 	const char *s = getenv(name);
@@ -294,13 +286,13 @@ static void stress(bool peer_is_server, uint64_t n)
 static void test_stress_both_ways(void **state)
 {
 	(void)state;
-	stress(false, scaled(env_u64("EVSHM_STRESS_MSGS", 10000000)));
+	stress(false, tu_scaled(env_u64("EVSHM_STRESS_MSGS", 10000000)));
 }
 
 static void test_stress_peer_is_server(void **state)
 {
 	(void)state;
-	stress(true, scaled(200000));
+	stress(true, tu_scaled(200000));
 }
 
 /* --- kill -9 -------------------------------------------------------------- */
@@ -344,7 +336,7 @@ static void test_kill9(void **state)
 {
 	(void)state;
 	unsigned seed = (unsigned)env_u64("EVSHM_TEST_SEED", (uint64_t)getpid());
-	int trials = (int)scaled(100);
+	int trials = (int)tu_scaled(100);
 	int fds0 = tu_count_fds();
 	uint64_t worst = 0, total_msgs = 0;
 	print_message("seed %u (EVSHM_TEST_SEED to repeat)\n", seed);
@@ -389,7 +381,7 @@ static void test_kicks_per_message(void **state)
 {
 	(void)state;
 	struct peer p;
-	uint64_t n = scaled(2000000);
+	uint64_t n = tu_scaled(2000000);
 	char narg[64];
 	snprintf(narg, sizeof(narg), "--n=%" PRIu64, n);
 	peer_start(&p, true, NULL, "sink", narg, "--max=64", "--fixed=1");
@@ -461,12 +453,5 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_stress_peer_is_server),
 		cmocka_unit_test(test_stress_both_ways),
 	};
-	/* "test_chan NAME" runs only the tests whose name contains NAME. */
-	char filter[128];
-	if (argc > 1) {
-		snprintf(filter, sizeof(filter), "*%s*", argv[1]);
-		cmocka_set_test_filter(filter);
-	}
-	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return TU_RUN(tests, argc, argv);
 }

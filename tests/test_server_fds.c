@@ -23,12 +23,6 @@
 
 #define PEER TU_PEER("peer_server")
 
-static uint64_t scaled(uint64_t n)
-{
-	const char *s = getenv("EVSHM_TEST_SCALE");
-	long d = s ? atol(s) : 1;
-	return d > 1 ? (n / (uint64_t)d ? n / (uint64_t)d : 1) : n;
-}
 
 static double now_s(void)
 {
@@ -91,7 +85,7 @@ static uint64_t total_fds(uint64_t first, uint64_t n)
 static void test_fds_stream_from_peer(void **state)
 {
 	(void)state;
-	uint64_t n = scaled(100000);
+	uint64_t n = tu_scaled(100000);
 	int fds0 = tu_count_fds();
 	struct peer p;
 	struct fdmsg_report r;
@@ -116,7 +110,7 @@ static void test_fds_stream_from_peer(void **state)
 static void test_fds_stream_to_peer(void **state)
 {
 	(void)state;
-	uint64_t n = scaled(100000), retries = 0;
+	uint64_t n = tu_scaled(100000), retries = 0;
 	int fds0 = tu_count_fds();
 	struct peer p;
 	struct fdmsg_report r;
@@ -146,7 +140,7 @@ static void test_fds_nonblocking_sender(void **state)
 {
 	(void)state;
 	/* Not fewer than 2000: the socket is full after a few hundred. */
-	uint64_t n = scaled(20000) < 2000 ? 2000 : scaled(20000), i = 0, waits = 0;
+	uint64_t n = tu_scaled(20000) < 2000 ? 2000 : tu_scaled(20000), i = 0, waits = 0;
 	int fds0 = tu_count_fds();
 	struct peer p;
 	struct fdmsg_report r;
@@ -334,11 +328,5 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_fds_stream_from_peer),
 		cmocka_unit_test(test_fds_stream_to_peer),
 	};
-	char filter[128];
-	if (argc > 1) {
-		snprintf(filter, sizeof(filter), "*%s*", argv[1]);
-		cmocka_set_test_filter(filter);
-	}
-	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return TU_RUN(tests, argc, argv);
 }

@@ -322,11 +322,5 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_access_callback_error),
 		cmocka_unit_test(test_access_client_refuses_server),
 	};
-	char filter[128];
-	if (argc > 1) {
-		snprintf(filter, sizeof(filter), "*%s*", argv[1]);
-		cmocka_set_test_filter(filter);
-	}
-	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return TU_RUN(tests, argc, argv);
 }

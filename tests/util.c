@@ -227,6 +227,19 @@ void tu_unique_name(char *buf, size_t n, const char *prefix, bool abstract)
 		snprintf(buf, n, "%s/%s-%u", tu_tmpdir(), prefix, k);
 }
 
+int tu_run_tests(const struct CMUnitTest *tests, size_t n, int argc,
+		 char **argv)
+{
+	char filter[128];
+
+	if (argc > 1) {
+		snprintf(filter, sizeof(filter), "*%s*", argv[1]);
+		cmocka_set_test_filter(filter);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return _cmocka_run_group_tests(argv[0], tests, n, NULL, NULL);
+}
+
 uint64_t tu_scaled(uint64_t n)
 {
 	const char *s = getenv("EVSHM_TEST_SCALE");

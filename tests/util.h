@@ -66,6 +66,13 @@ void tu_cleanup(void);
  * it), at least 1; @n itself when it is unset or < 2. */
 uint64_t tu_scaled(uint64_t n);
 
+/* Run a cmocka group with SIGPIPE ignored; "prog NAME" runs only the tests
+ * whose name contains NAME. */
+int tu_run_tests(const struct CMUnitTest *tests, size_t n, int argc,
+		 char **argv);
+#define TU_RUN(tests, argc, argv) \
+	tu_run_tests(tests, sizeof(tests) / sizeof((tests)[0]), argc, argv)
+
 /* Fill @n bytes with a pseudo-random pattern derived from @seed, and check
  * it (true if every byte matches).  For data written by one process and
  * read by another. */
