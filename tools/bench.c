@@ -535,72 +535,102 @@ static void meta_get(struct meta *m)
 	m->ncpus = sysconf(_SC_NPROCESSORS_ONLN);
 }
 
+/* Does row @i start a new section of the table (a header line)? */
+static bool section_starts(const struct plan *p, unsigned i)
+{
+	const struct row *rw = &p->rows[i], *prev = i ? &p->rows[i - 1] : NULL;
+	bool rtt = rw->kind == R_RTT || rw->kind == R_LINE;
+
+	if (!prev)
+		return true;
+	bool prev_rtt = prev->kind == R_RTT || prev->kind == R_LINE;
+	return prev_rtt != rtt || (!rtt && prev->size != rw->size);
+}
+
+#define SECTION_MAX 16
+#define CELL_MAX 80
+
+/* Rows [first, end) share one header; columns as wide as their widest
+ * cell. */
+static void print_section(const struct bench_opts *o, const struct plan *p,
+			  const struct cell *cells, unsigned first,
+			  unsigned end)
+{
+	static char txt[SECTION_MAX][6][CELL_MAX];
+	const struct row *rw = &p->rows[first];
+	bool rtt = rw->kind == R_RTT || rw->kind == R_LINE;
+	const struct fig *figs = rtt ? rtt_figs : stream_figs;
+	unsigned nf = rtt ? 6 : 5, runs = o->repeat;
+	int w[6];
+	char sz[32], rs[32];
+
+	if (rtt)
+		printf("\nround trip, %s messages (the cache line: 8 B), %llu "
+		       "round trips after %llu of warm-up;\nevshm ring %s, "
+		       "spin mode spins %.0f us\n",
+		       size_str(sz, sizeof(sz), o->rtt_size),
+		       (unsigned long long)o->rtts,
+		       (unsigned long long)o->rtt_warmup,
+		       size_str(rs, sizeof(rs), EVSHM_RING_DEFAULT),
+		       (double)o->rtt_spin_ns / 1e3);
+	else
+		printf("\nstreaming, %s messages, %s after %llu of warm-up;\n"
+		       "evshm ring %s, spin %.0f us\n",
+		       size_str(sz, sizeof(sz), rw->size),
+		       o->count ? "fixed count" : "timed",
+		       (unsigned long long)stream_warmup(rw->size),
+		       size_str(rs, sizeof(rs), rw->ring),
+		       (double)o->spin_ns / 1e3);
+	for (unsigned f = 0; f < nf; f++)
+		w[f] = (int)strlen(figs[f].head);
+	for (unsigned i = first; i < end; i++) {
+		rw = &p->rows[i];
+		for (unsigned f = 0; f < nf; f++) {
+			char *t = txt[i - first][f];
+			if (!fig_applies(rw, &figs[f]) ||
+			    (rw->kind == R_FLOOR && f >= 2))
+				snprintf(t, CELL_MAX, "-");
+			else
+				fmt_agg(t, CELL_MAX, aggregate(cells, p->n, runs,
+							       i, figs[f].off),
+					figs[f].fmt, runs);
+			if ((int)strlen(t) > w[f])
+				w[f] = (int)strlen(t);
+		}
+	}
+	printf("%-18s", "");
+	for (unsigned f = 0; f < nf; f++)
+		printf("  %*s", w[f], figs[f].head);
+	printf("\n");
+	for (unsigned i = first; i < end; i++) {
+		printf("%-18s", p->rows[i].label);
+		for (unsigned f = 0; f < nf; f++)
+			printf("  %*s", w[f], txt[i - first][f]);
+		printf("\n");
+	}
+}
+
 static void print_table(const struct bench_opts *o, const struct plan *p,
 			const struct cell *cells, const struct meta *m)
 {
-	char buf[96], sz[32], rs[32];
-	unsigned runs = o->repeat;
-
 	printf("evshm %s bench, %s, host %s, Linux %s\n%s, %ld CPUs; ",
 	       evshm_version(), m->date, m->host, m->kernel, m->cpu, m->ncpus);
 	if (o->cpu_a >= 0)
-		printf("ping side / receiver on CPU %d, echo side / sender on "
+		printf("ping/receiving side on CPU %d, echo/sending side on "
 		       "CPU %d\n", o->cpu_a, o->cpu_b);
 	else
 		printf("not pinned\n");
-	if (runs > 1)
-		printf("each figure: median [min-max] of %u runs\n", runs);
-	for (unsigned i = 0; i < p->n; i++) {
-		const struct row *rw = &p->rows[i];
-		bool rtt = rw->kind == R_RTT || rw->kind == R_LINE;
-		const struct fig *figs = rtt ? rtt_figs : stream_figs;
-		unsigned nf = rtt ? 6 : 5;
-		const struct row *prev = i ? &p->rows[i - 1] : NULL;
-		bool prev_rtt = prev && (prev->kind == R_RTT ||
-					 prev->kind == R_LINE);
-		bool head = !prev || prev_rtt != rtt ||
-			    (!rtt && prev->size != rw->size);
-		if (head) {
-			if (rtt)
-				printf("\nround trip, %s messages (the cache line: "
-				       "8 B): %llu round trips "
-				       "after %llu of warm-up; evshm spin mode "
-				       "spins %.0f us, ring %s\n",
-				       size_str(sz, sizeof(sz), o->rtt_size),
-				       (unsigned long long)o->rtts,
-				       (unsigned long long)o->rtt_warmup,
-				       (double)o->rtt_spin_ns / 1e3,
-				       size_str(rs, sizeof(rs), EVSHM_RING_DEFAULT));
-			else
-				printf("\nstreaming, %s messages: %s after "
-				       "%llu of warm-up; evshm ring %s, "
-				       "spin %.0f us\n",
-				       size_str(sz, sizeof(sz), rw->size),
-				       o->count ? "fixed count" : "timed",
-				       (unsigned long long)stream_warmup(rw->size),
-				       size_str(rs, sizeof(rs), rw->ring),
-				       (double)o->spin_ns / 1e3);
-			printf("%-20s", "");
-			for (unsigned f = 0; f < nf; f++)
-				printf(" %*s", runs > 1 ? 26 : 15, figs[f].head);
-			printf("\n");
-		}
-		printf("%-20s", rw->label);
-		for (unsigned f = 0; f < nf; f++) {
-			if (!fig_applies(rw, &figs[f]) ||
-			    (rw->kind == R_FLOOR && f >= 2)) {
-				printf(" %*s", runs > 1 ? 26 : 15, "-");
-				continue;
-			}
-			struct agg a = aggregate(cells, p->n, runs, i,
-						 figs[f].off);
-			printf(" %*s", runs > 1 ? 26 : 15,
-			       fmt_agg(buf, sizeof(buf), a, figs[f].fmt, runs));
-		}
-		printf("\n");
+	if (o->repeat > 1)
+		printf("each figure: median [min-max] of %u runs\n", o->repeat);
+	for (unsigned i = 0, end; i < p->n; i = end) {
+		for (end = i + 1; end < p->n && !section_starts(p, end) &&
+				  end - i < SECTION_MAX; end++)
+			;
+		print_section(o, p, cells, i, end);
 	}
-	printf("\nGB/s: 10^9 payload bytes per second.  Every message was "
-	       "verified (sequence number and checksum).\n");
+	printf("\nGB/s: 10^9 payload bytes per second; ratios: to the Unix "
+	       "stream socket of the same run.\nEvery message was verified "
+	       "(sequence number and checksum over the payload).\n");
 }
 
 static void json_str(const char *s)
