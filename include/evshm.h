@@ -148,22 +148,29 @@ EVSHM_API int evshm_listen(struct evshm_listener **out, const char *name,
 			   const struct evshm_opts *opts);
 
 /**
- * A descriptor that polls readable when a client is waiting to be accepted.
- * Owned by the listener: do not close it.
+ * A descriptor that polls readable when evshm_accept() has something to do:
+ * a client is waiting, or a client parked earlier has sent its hello or
+ * gone.  Owned by the listener: do not close it.
  */
 EVSHM_API int evshm_listener_fd(const struct evshm_listener *l);
 
 /**
  * Accept one client and run the handshake with it.  Waits at most
- * @p timeout_ms for a client to arrive; the handshake itself is bounded by
- * the listener's handshake_timeout_ms.  A client whose handshake fails is
- * dropped and its resources released: the call then fails with that error
- * (-EPROTO, -EPROTONOSUPPORT, -EFBIG, -ETIMEDOUT, -ECONNRESET) and the next
- * call serves the next client.
+ * @p timeout_ms for a client that is ready.
  *
- * Errors: -EINVAL, -EAGAIN (timeout 0, nobody waiting), -ETIMEDOUT, the
- * handshake errors above, -EUSERS (max_clients reached), -EACCES or the
- * authorize callback's error (peer refused), -ENOMEM, -EMFILE.
+ * One silent client cannot hold the listener: a connection whose hello has
+ * not arrived is parked (up to 64 of them), and the call serves whichever
+ * client is ready first.  A parked client still silent after the
+ * listener's handshake_timeout_ms is dropped, and that call returns
+ * -ETIMEDOUT.  A client whose handshake fails is dropped and its resources
+ * released: the call then fails with that error (-EPROTO,
+ * -EPROTONOSUPPORT, -EFBIG, -EUSERS, -EACCES or the authorize callback's
+ * error, -ETIMEDOUT, -ECONNRESET) and the next call serves the next one.
+ * With timeout 0 (an event loop on evshm_listener_fd()) the call never
+ * waits: -EAGAIN when no client is ready.
+ *
+ * Errors: -EINVAL, -EAGAIN, -ETIMEDOUT, the handshake errors above,
+ * -ENOMEM, -EMFILE.
  */
 EVSHM_API int evshm_accept(struct evshm_listener *l, struct evshm_chan **out,
 			   int timeout_ms);

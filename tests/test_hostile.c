@@ -8,6 +8,7 @@
  * honest client afterwards; and nothing the peer does may crash or hang us.
  */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -196,6 +197,48 @@ static void test_hello(void **state)
 		assert_int_equal(tu_count_fds(), fds0);
 	}
 	evshm_listener_close(l);
+}
+
+/*
+ * A silent client must not hold a single-threaded server: parked while it
+ * says nothing, it delays nobody; it is dropped at its handshake deadline.
+ */
+static void test_silent_client_holds_nobody(void **state)
+{
+	(void)state;
+	struct evshm_opts o = { .ring_size = RING,
+				.handshake_timeout_ms = 5000 };
+	struct evshm_listener *l = NULL;
+	struct evshm_chan *c = NULL;
+	char name[108];
+	pid_t silent, honest;
+	int fds0 = tu_count_fds();
+
+	tu_unique_name(name, sizeof(name), "hostile-park", true);
+	tu_assert_res(evshm_listen(&l, name, &o), 0);
+	spawn(&silent, "client", name, "silent", 0);
+	/* Wait until the silent client is there, and park it. */
+	struct pollfd pfd = { .fd = evshm_listener_fd(l), .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	tu_assert_res(evshm_accept(l, &c, 0), -EAGAIN);
+
+	/* The first accept serves the honest client, which came second; a
+	 * listener that waited on the first connection's HELLO would return
+	 * the silent one's -ETIMEDOUT here instead. */
+	spawn(&honest, "client", name, "honest", 0);
+	tu_assert_res(evshm_accept(l, &c, 10000), 0);
+	pid_t pid;
+	tu_assert_res(evshm_peer_cred(c, &pid, NULL, NULL), 0);
+	assert_int_equal(pid, honest);
+	roundtrip(c, 5);
+	evshm_close(c);
+	reap(honest, "honest");
+
+	/* The silent one is dropped at its deadline. */
+	tu_assert_res(evshm_accept(l, &c, 10000), -ETIMEDOUT);
+	reap(silent, "silent");
+	evshm_listener_close(l);
+	assert_int_equal(tu_count_fds(), fds0);
 }
 
 /* --- handshake: our side is the client --------------------------------------- */
@@ -616,6 +659,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello),
+		cmocka_unit_test(test_silent_client_holds_nobody),
 		cmocka_unit_test(test_welcome),
 		cmocka_unit_test(test_corrupt_ring),
 		cmocka_unit_test(test_stuffed_socket),
