@@ -382,7 +382,6 @@ static void progress(const struct bench_opts *o, unsigned run, unsigned i,
 	char sz[32];
 	const struct row *rw = &p->rows[i];
 
-	(void)o;
 	if (!isatty(STDERR_FILENO))
 		return;
 	fprintf(stderr, "\r\033[Kevshm bench: run %u/%u, test %u/%u: %s %s, %s",
@@ -854,7 +853,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 	default_cpus(o);
 	for (int i = 1; i < argc && !bad; i++) {
 		const char *v = NULL;
-		uint64_t n;
+		uint64_t n = 0;
 		if (tool_opt(argc, argv, &i, "--help", "-h", NULL, &bad, cmd)) {
 			usage(stdout);
 			exit(0);
