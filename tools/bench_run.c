@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdalign.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -27,7 +26,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <evshm.h>
@@ -35,6 +33,7 @@
 #include "bench.h"
 #include "endpoint.h"
 #include "os.h"
+#include "tool.h"
 #include "wake.h"
 
 /* Longest any single wait may take before the test is declared hung. */
@@ -78,23 +77,6 @@ static const char *xname(enum bench_xport x)
 }
 
 /* --- plain descriptors ------------------------------------------------------ */
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Make sure rbuf[r, w) holds at least @need bytes. */
 static int rd_fill(struct link *l, size_t need)
@@ -143,7 +125,7 @@ static int tx_put(struct link *l)
 	switch (l->x) {
 	case BX_STREAM:
 	case BX_PIPE:
-		res = write_all(l->wfd, l->wbuf, FRAME_HDR + l->size);
+		res = tool_write_all(l->wfd, l->wbuf, FRAME_HDR + l->size);
 		break;
 	case BX_SEQPACKET: {
 		ssize_t n;
@@ -799,12 +781,15 @@ int bench_run_b(const struct bench_spec *s, int fds[2],
 
 /* --- floors in one process ---------------------------------------------------- */
 
+/* Where the verify floor puts its sums so the compiler cannot drop them
+ * (a local volatile is "set but not used" to clang). */
+static volatile uint64_t floor_sink;
+
 double bench_floor(enum bench_floor what, uint32_t size, double seconds)
 {
 	uint64_t *a = alloc_buf(size), *b = alloc_buf(size);
 	uint64_t budget = (uint64_t)(seconds * 1e9), n = 0, t0, t = 0;
 	unsigned batch = size >= (64u << 10) ? 1 : (64u << 10) / size;
-	volatile uint64_t sink = 0;
 
 	if (!a || !b)
 		goto out;
@@ -819,7 +804,7 @@ double bench_floor(enum bench_floor what, uint32_t size, double seconds)
 				pl_fill(b, size / 8, n);
 				break;
 			case BFL_VERIFY:
-				sink += pl_sum(a, size / 8);
+				floor_sink += pl_sum(a, size / 8);
 				break;
 			}
 			/* Each round's stores must really happen. */
