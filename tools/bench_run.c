@@ -89,12 +89,9 @@ static int rd_fill(struct link *l, size_t need)
 		l->r = 0;
 	}
 	while (l->w - l->r < need) {
-		ssize_t n = read(l->rfd, l->rbuf + l->w, l->rcap - l->w);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
+		ssize_t n = tool_read(l->rfd, l->rbuf + l->w, l->rcap - l->w);
+		if (n < 0)
+			return (int)n;
 		if (n == 0)
 			return -EPIPE;
 		l->w += (size_t)n;

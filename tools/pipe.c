@@ -21,7 +21,6 @@
  * only once the receiver confirmed every byte.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -209,15 +208,6 @@ static int send_check_peer(struct evshm_chan *c)
 	return res >= 0 ? -EPROTO : res;
 }
 
-static ssize_t read_some(int fd, void *buf, size_t n)
-{
-	for (;;) {
-		ssize_t r = read(fd, buf, n);
-		if (r >= 0 || errno != EINTR)
-			return r < 0 ? -errno : r;
-	}
-}
-
 static int do_send(const struct pipe_opts *po, struct evshm_chan *c)
 {
 	struct progress pg;
@@ -244,7 +234,7 @@ static int do_send(const struct pipe_opts *po, struct evshm_chan *c)
 		res = evshm_reserve(c, chunk, &p, -1);
 		if (res < 0)
 			goto out_peer;
-		n = read_some(STDIN_FILENO, p, chunk);
+		n = tool_read(STDIN_FILENO, p, chunk);
 		if (n < 0) {
 			/* No end message: the receiver sees a cut stream. */
 			tool_err(po->cmd, "reading stdin: %s", strerror((int)-n));
@@ -287,24 +277,6 @@ out_peer:
 
 /* --- recv ------------------------------------------------------------------- */
 
-/* 0, or -errno (never -EINTR, never short). */
-static int write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int do_recv(const struct pipe_opts *po, struct evshm_chan *c)
 {
 	struct progress pg;
@@ -332,7 +304,7 @@ static int do_recv(const struct pipe_opts *po, struct evshm_chan *c)
 		}
 		if (len == 0)
 			break;
-		res = write_all(STDOUT_FILENO, p, len);
+		res = tool_write_all(STDOUT_FILENO, p, len);
 		if (res == -EPIPE) {
 			/* Whoever reads our stdout has gone (`| head`): end
 			 * the way a pipe writer does, by SIGPIPE, with no

@@ -9,6 +9,7 @@
 #define EVSHM_TOOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -46,6 +47,12 @@ int tool_parse_size(const char *s, uint64_t *out);
 int tool_parse_seconds(const char *s, double *out);
 /* A decimal unsigned integer (k/M suffixes of 1000 allowed). */
 int tool_parse_count(const char *s, uint64_t *out);
+
+/* write(2) all @n bytes, retrying short writes and EINTR.  0 or -errno. */
+int tool_write_all(int fd, const void *buf, size_t n);
+/* read(2) up to @n bytes, retrying EINTR.  The count (0 at end of file)
+ * or -errno. */
+ssize_t tool_read(int fd, void *buf, size_t n);
 
 /* Pin the calling thread to @cpu (sched_setaffinity).  0 or -errno. */
 int tool_pin_cpu(int cpu);

@@ -14,7 +14,7 @@ cleanup() {
 trap cleanup EXIT
 
 # A name no other test or run uses.
-uname_() { echo "@evshm-tool-test-$$-$1"; }
+unique_name() { echo "@evshm-tool-test-$$-$1"; }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "--- $*"; }

@@ -8,7 +8,7 @@ head -c "${mib}M" /dev/urandom >"$T/in"
 want=$(sha256sum <"$T/in" | cut -d' ' -f1)
 
 step "recv first, then send (--wait removes the race)"
-n=$(uname_ a)
+n=$(unique_name a)
 ("$E" recv "$n" | sha256sum | cut -d' ' -f1 >"$T/sum1") &
 r=$!
 "$E" send --wait --timeout 20 "$n" <"$T/in" || fail "send exited $?"
@@ -16,7 +16,7 @@ wait_rc $r; [ "$RC" -eq 0 ] || fail "recv failed"
 [ "$(cat "$T/sum1")" = "$want" ] || fail "sha256 differs (recv first)"
 
 step "send first (--wait), recv a moment later, through a pipe on stdin"
-n=$(uname_ b)
+n=$(unique_name b)
 (cat "$T/in" | "$E" send --wait "$n") &
 s=$!
 sleep 0.3

@@ -2,7 +2,7 @@
 . "$(dirname "$0")/lib.sh"
 
 step "sender killed mid-stream: recv exits 1 and says so"
-n=$(uname_ ks)
+n=$(unique_name ks)
 ("$E" recv "$n" >"$T/ks.out" 2>"$T/ks.err") &
 r=$!
 "$E" send --wait "$n" </dev/zero &
@@ -16,7 +16,7 @@ grep -q "sender went away before the end" "$T/ks.err" ||
 	fail "recv gave no clear message: $(cat "$T/ks.err")"
 
 step "receiver killed mid-stream: send exits 1 and says so"
-n=$(uname_ kr)
+n=$(unique_name kr)
 "$E" recv "$n" >/dev/null &
 r=$!
 PIDS+=("$r")
@@ -31,7 +31,7 @@ grep -q "receiver went away" "$T/kr.err" ||
 	fail "send gave no clear message: $(cat "$T/kr.err")"
 
 step "receiver killed while send waits on an idle stdin"
-n=$(uname_ ki)
+n=$(unique_name ki)
 "$E" recv "$n" >/dev/null &
 r=$!
 PIDS+=("$r")
@@ -47,7 +47,7 @@ exec 3>&-
 [ "$rc" -eq 1 ] || fail "send exited $rc after its receiver died"
 
 step "stdout closed early: recv ends by SIGPIPE, send exits 1"
-n=$(uname_ sp)
+n=$(unique_name sp)
 (set +e; "$E" recv "$n" | head -c 1000 >/dev/null; echo "${PIPESTATUS[0]}" >"$T/sp.rc") &
 r=$!
 rc=0
