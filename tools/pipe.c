@@ -36,7 +36,7 @@
 #define SEND_RING_DEFAULT (4u << 20)
 #define SEND_CHUNK_DEFAULT (256u << 10)
 #define PROGRESS_NS 500000000ull
-#define ACK_TIMEOUT_MS 10000
+#define ACK_TIMEOUT_MS 10000  /* recv: sending the confirmation */
 #define RETRY_NS 20000000ull
 
 struct pipe_opts {
@@ -250,8 +250,10 @@ static int do_send(const struct pipe_opts *po, struct evshm_chan *c)
 			break;
 	}
 
+	/* No time limit: the receiver may still be writing up to a ring of
+	 * data to a slow stdout; if it dies, the hang-up ends the wait. */
 	uint64_t ack;
-	res = evshm_recv(c, &ack, sizeof(ack), ACK_TIMEOUT_MS);
+	res = evshm_recv(c, &ack, sizeof(ack), -1);
 	if (res == (int)sizeof(ack) && ack == total) {
 		progress_show(&pg, total, true);
 		return TOOL_EXIT_OK;
