@@ -300,7 +300,7 @@ EVSHM_API int evshm_release(struct evshm_chan *c);
  * until it succeeds or returns -EAGAIN) before waiting on the descriptor
  * again, as with edge-triggered epoll.  Owned by the channel: do not close.
  */
-EVSHM_API int evshm_fd(const struct evshm_chan *c);
+EVSHM_API int evshm_fd(struct evshm_chan *c);
 
 /** Largest message, in bytes, this channel can send. */
 EVSHM_API size_t evshm_max_msg(const struct evshm_chan *c);

@@ -4,7 +4,6 @@
  * data path glued from the ring, wake and fd-passing layers.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -67,7 +66,7 @@ struct evshm_chan *chan_new(void)
 	if (!c)
 		return NULL;
 	memset(c, 0, sizeof(*c));
-	c->sock = c->epfd = -1;
+	c->sock = c->epfd = c->rx_ep = c->tx_ep = -1;
 	c->data_bell = c->space_bell = -1;
 	c->peer_data_bell = c->peer_space_bell = -1;
 	return c;
@@ -78,6 +77,8 @@ void evshm_close(struct evshm_chan *c)
 	if (!c)
 		return;
 	os_close(c->epfd);
+	os_close(c->rx_ep);
+	os_close(c->tx_ep);
 	os_close(c->sock);
 	os_close(c->data_bell);
 	os_close(c->space_bell);
@@ -139,6 +140,7 @@ static void chan_set_hup(struct evshm_chan *c)
  */
 struct waiter {
 	int bell;
+	int ep;
 	bool *armed;
 	counter_t *sleeps, *spins;
 	bool (*ready)(const void *);
@@ -158,7 +160,7 @@ static int chan_wait(struct evshm_chan *c, const struct waiter *w,
 		return -EAGAIN;
 	}
 	counter_add(w->sleeps, 1);
-	int res = wake_sleep(w->bell, c->sock, deadline);
+	int res = wake_sleep(w->ep, deadline);
 	if (res == -EPIPE) {
 		chan_set_hup(c);
 		return 0;
@@ -190,12 +192,18 @@ static bool chan_spin(struct evshm_chan *c, const struct waiter *w,
 	return true;
 }
 
-/* A kick may sit in the bell since we armed: reset it before re-arming,
- * and once we stop waiting, so evshm_fd() does not stay readable. */
-static void chan_disarm(const struct waiter *w)
+/*
+ * A kick may sit in the bell since we armed.  Our own sleeps do not care
+ * (the bell is edge-triggered where we sleep), but evshm_fd() sees it
+ * level-triggered: once the caller has that descriptor, reset the bell
+ * before re-arming and once we stop waiting, so that it does not stay
+ * readable.  A caller that never asked for it saves that system call.
+ */
+static void chan_disarm(struct evshm_chan *c, const struct waiter *w)
 {
 	if (*w->armed) {
-		os_eventfd_drain(w->bell);
+		if (atomic_load_explicit(&c->fd_used, memory_order_relaxed))
+			os_eventfd_drain(w->bell);
 		*w->armed = false;
 	}
 }
@@ -203,26 +211,23 @@ static void chan_disarm(const struct waiter *w)
 /*
  * The peer's bell is an open file description we share with it (SCM_RIGHTS
  * passes the file, not a copy), so the O_NONBLOCK checked at the handshake
- * is the peer's to clear again with F_SETFL.  If it also saturates the
+ * is the peer's to clear again with F_SETFL; if it also saturates the
  * counter, write(2) sleeps until the peer reads its bell: for as long as it
  * likes.  eventfd has no per-call non-blocking write (pwritev2 RWF_NOWAIT
- * fails with EOPNOTSUPP), so look before writing: a bell that lost
- * O_NONBLOCK, or whose counter is full (no POLLOUT), is a protocol
- * violation.  That stops a peer that sets the trap in advance, which is
- * all it can do deterministically; one that clears the flag and fills the
- * counter between these checks and the write can still stall us
- * (docs/protocol.md 6, residual risk).  Kicks are rare (one per sleep of
- * the peer), so the two extra system calls do not show.
+ * fails with EOPNOTSUPP).  But a write of 1 can block only when the counter
+ * is saturated, whatever the flag says: so look at the counter, not the
+ * flag.  A bell that polls not writable is a protocol violation.  That
+ * stops a trap set in advance, which is all a peer can do
+ * deterministically; one that saturates the counter between this poll and
+ * the write can still stall us (docs/protocol.md 6, residual risk).
+ * Checking F_GETFL as well would cost a system call per kick and narrow
+ * nothing: a peer that can win that race can as well toggle the flag.
  */
 static int kick_bell(int bell)
 {
 	struct pollfd pfd = { .fd = bell, .events = POLLOUT };
-	int fl = fcntl(bell, F_GETFL);
 
-	if (fl < 0)
-		return -errno;
-	if (!(fl & O_NONBLOCK) || os_poll(&pfd, 1, 0) != 1 ||
-	    !(pfd.revents & POLLOUT))
+	if (os_poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
 		return -EPROTO;
 	return os_eventfd_kick(bell);
 }
@@ -239,7 +244,7 @@ int evshm_reserve(struct evshm_chan *c, size_t len, void **ptr, int timeout_ms)
 {
 	if (!c || !ptr)
 		return -EINVAL;
-	struct waiter w = { c->space_bell, &c->tx.armed, &c->tx.sleeps,
+	struct waiter w = { c->space_bell, c->tx_ep, &c->tx.armed, &c->tx.sleeps,
 			    &c->tx.spins, tx_ready, &c->tx.ring };
 	uint64_t deadline = 0; /* read the clock only if we must wait */
 	int res;
@@ -252,14 +257,14 @@ int evshm_reserve(struct evshm_chan *c, size_t len, void **ptr, int timeout_ms)
 		res = ring_tx_reserve(&c->tx.ring, len, ptr);
 		if (res != -EAGAIN) {
 			if (res == 0)
-				chan_disarm(&w);
+				chan_disarm(c, &w);
 			return chan_fail(c, res);
 		}
 		if (!deadline)
 			deadline = wait_deadline(timeout_ms);
 		if (chan_spin(c, &w, timeout_ms == 0))
 			continue;
-		chan_disarm(&w);
+		chan_disarm(c, &w);
 		*w.armed = true;
 		res = chan_wait(c, &w, ring_tx_prepare_wait(&c->tx.ring, len),
 				deadline, timeout_ms == 0);
@@ -396,7 +401,7 @@ int evshm_peek(struct evshm_chan *c, const void **ptr, size_t *len,
 {
 	if (!c || !ptr || !len)
 		return -EINVAL;
-	struct waiter w = { c->data_bell, &c->rx.armed, &c->rx.sleeps,
+	struct waiter w = { c->data_bell, c->rx_ep, &c->rx.armed, &c->rx.sleeps,
 			    &c->rx.spins, rx_ready, &c->rx.ring };
 	uint64_t deadline = 0; /* read the clock only if we must wait */
 	int res;
@@ -411,7 +416,7 @@ int evshm_peek(struct evshm_chan *c, const void **ptr, size_t *len,
 		uint32_t flags;
 		res = ring_rx_peek(&c->rx.ring, ptr, len, &flags);
 		if (res == 0) {
-			chan_disarm(&w);
+			chan_disarm(c, &w);
 			if ((flags & RING_F_FDS) && !c->rx.fds_loaded)
 				res = chan_load_fds(c);
 		}
@@ -423,7 +428,7 @@ int evshm_peek(struct evshm_chan *c, const void **ptr, size_t *len,
 			deadline = wait_deadline(timeout_ms);
 		if (chan_spin(c, &w, timeout_ms == 0))
 			continue;
-		chan_disarm(&w);
+		chan_disarm(c, &w);
 		*w.armed = true;
 		res = chan_wait(c, &w, ring_rx_prepare_wait(&c->rx.ring),
 				deadline, timeout_ms == 0);
@@ -496,9 +501,12 @@ int evshm_recv_fds(struct evshm_chan *c, void *buf, size_t cap, int *fds,
 
 /* --- introspection ------------------------------------------------------- */
 
-int evshm_fd(const struct evshm_chan *c)
+int evshm_fd(struct evshm_chan *c)
 {
-	return c ? c->epfd : -EINVAL;
+	if (!c)
+		return -EINVAL;
+	atomic_store_explicit(&c->fd_used, true, memory_order_relaxed);
+	return c->epfd;
 }
 
 size_t evshm_max_msg(const struct evshm_chan *c)

@@ -61,6 +61,8 @@ struct listen_state {
 struct evshm_chan {
 	int sock;            /* liveness and control */
 	int epfd;            /* evshm_fd(): our two bells + socket hang-up */
+	int rx_ep, tx_ep;    /* where each side sleeps (wake_open) */
+	_Atomic bool fd_used; /* evshm_fd() was asked for: keep it accurate */
 	int data_bell;       /* ours: the peer kicks it after a commit */
 	int space_bell;      /* ours: the peer kicks it after a release */
 	int peer_data_bell;  /* the peer's: we kick it after a commit */

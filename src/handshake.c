@@ -193,6 +193,9 @@ static int chan_finish(struct evshm_chan *c, const struct evshm_opts *o)
 	    (res = epoll_add(c->epfd, c->space_bell, EPOLLIN)) < 0 ||
 	    (res = epoll_add(c->epfd, c->sock, EPOLLRDHUP)) < 0)
 		return res;
+	if ((res = wake_open(&c->rx_ep, c->data_bell, c->sock)) < 0 ||
+	    (res = wake_open(&c->tx_ep, c->space_bell, c->sock)) < 0)
+		return res;
 	return 0;
 }
 

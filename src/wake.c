@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/epoll.h>
 
 #include "os.h"
 
@@ -24,20 +25,45 @@ bool wake_spin(bool (*ready)(const void *arg), const void *arg,
 	}
 }
 
-int wake_sleep(int bell, int sock, uint64_t deadline)
+#define WAKE_SOCK 1u /* epoll data of the socket; the bell's is 0 */
+
+int wake_open(int *ep, int bell, int sock)
 {
-	struct pollfd pfd[2] = {
-		{ .fd = bell, .events = POLLIN },
-		/* Only hang-up: data on the socket (descriptors riding with
-		 * messages) is read when its ring record is. */
-		{ .fd = sock, .events = POLLRDHUP },
-	};
-	int n = os_poll(pfd, 2, deadline);
+	/* Only hang-up on the socket: data there (descriptors riding with
+	 * messages) is read when its ring record is. */
+	struct epoll_event eb = { .events = EPOLLIN | EPOLLET, .data.u32 = 0 };
+	struct epoll_event es = { .events = EPOLLRDHUP, .data.u32 = WAKE_SOCK };
+	int res;
+
+	*ep = epoll_create1(EPOLL_CLOEXEC);
+	if (*ep < 0)
+		return -errno;
+	if (epoll_ctl(*ep, EPOLL_CTL_ADD, bell, &eb) < 0 ||
+	    epoll_ctl(*ep, EPOLL_CTL_ADD, sock, &es) < 0) {
+		res = -errno;
+		*ep = os_close(*ep);
+		return res;
+	}
+	return 0;
+}
+
+int wake_sleep(int ep, uint64_t deadline)
+{
+	struct epoll_event ev[2];
+	int n;
+
+	do
+		n = epoll_wait(ep, ev, 2, os_remaining_ms(deadline));
+	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return n;
-	if (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
-		return -EPIPE;
-	return n == 0 ? -ETIMEDOUT : 0;
+		return -errno;
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u32 == WAKE_SOCK)
+			return -EPIPE;
+	if (n == 0)
+		/* os_remaining_ms() rounds up, so the deadline has passed. */
+		return -ETIMEDOUT;
+	return 0;
 }
 
 bool wake_hung_up(int sock)

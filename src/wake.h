@@ -27,11 +27,19 @@ bool wake_spin(bool (*ready)(const void *arg), const void *arg,
 	       int64_t spin_ns);
 
 /*
- * Sleep until @bell is readable, @sock hangs up, or @deadline.
- * Returns 0 (woken: re-check, wakeups may be spurious), -ETIMEDOUT,
- * -EPIPE (the socket hung up) or another -errno from poll.
+ * A side's private sleeping place: an epoll set holding its bell
+ * edge-triggered and the socket for hang-up.  Edge-triggered, every kick
+ * is one event whatever the counter holds, so a waker need not reset the
+ * bell (a system call) after each sleep.  -errno or 0.
  */
-int wake_sleep(int bell, int sock, uint64_t deadline);
+int wake_open(int *ep, int bell, int sock);
+
+/*
+ * Sleep on @ep until a kick, the socket's hang-up, or @deadline.
+ * Returns 0 (woken: re-check, wakeups may be spurious), -ETIMEDOUT,
+ * -EPIPE (the socket hung up) or another -errno.
+ */
+int wake_sleep(int ep, uint64_t deadline);
 
 /* Has the socket hung up?  One poll() with timeout 0. */
 bool wake_hung_up(int sock);
