@@ -298,7 +298,6 @@ void ep_listener_close(struct ep_listener *l)
 int ep_accept(const struct ep_listener *l, int timeout_ms, int *out_fd)
 {
 	uint64_t deadline = os_deadline(timeout_ms);
-	struct pollfd pfd;
 	int fd, r;
 
 	if (!l || l->fd < 0 || !out_fd)
@@ -314,16 +313,9 @@ int ep_accept(const struct ep_listener *l, int timeout_ms, int *out_fd)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -errno;
-		pfd.fd = l->fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		r = os_poll(&pfd, 1, deadline);
+		r = os_wait_fd(l->fd, POLLIN, deadline, timeout_ms);
 		if (r < 0)
 			return r;
-		if (r == 0)
-			return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
-		if (pfd.revents & POLLNVAL)
-			return -EBADF;
 	}
 }
 

@@ -44,26 +44,6 @@ union fdp_ctrl {
 	char buf[FDP_CTRL_SIZE];
 };
 
-/* Wait for @events on @sock until @deadline: 0 when it is worth retrying
- * the call, -EAGAIN / -ETIMEDOUT when the time is up. */
-static int fdp_wait(int sock, short events, uint64_t deadline,
-		    int timeout_ms)
-{
-	struct pollfd pfd = { .fd = sock, .events = events };
-	int r;
-
-	r = os_poll(&pfd, 1, deadline);
-	if (r < 0)
-		return r;
-	if (r == 0)
-		return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
-	if (pfd.revents & POLLNVAL)
-		return -EBADF;
-	/* POLLHUP / POLLERR: retrying the call reports the real error (EOF,
-	 * EPIPE, ECONNRESET). */
-	return 0;
-}
-
 int fdp_send(int sock, const void *buf, size_t len, const int *fds,
 	     unsigned nfds, int timeout_ms)
 {
@@ -102,7 +82,7 @@ int fdp_send(int sock, const void *buf, size_t len, const int *fds,
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -errno;
-		res = fdp_wait(sock, POLLOUT, deadline, timeout_ms);
+		res = os_wait_fd(sock, POLLOUT, deadline, timeout_ms);
 		if (res < 0)
 			return res;
 	}
@@ -199,7 +179,7 @@ int fdp_recv(int sock, void *buf, size_t cap, int *fds, unsigned max_fds,
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -errno;
-		res = fdp_wait(sock, POLLIN, deadline, timeout_ms);
+		res = os_wait_fd(sock, POLLIN, deadline, timeout_ms);
 		if (res < 0)
 			return res;
 	}

@@ -279,3 +279,17 @@ int os_ncpus(void)
 		ncpu *= 2;
 	}
 }
+
+int os_wait_fd(int fd, short events, uint64_t deadline, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int r = os_poll(&pfd, 1, deadline);
+
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
+	if (pfd.revents & POLLNVAL)
+		return -EBADF;
+	return 0;
+}

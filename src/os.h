@@ -53,6 +53,12 @@ int os_remaining_ms(uint64_t deadline);
  * Returns the number of ready descriptors (0 on timeout) or -errno. */
 int os_poll(struct pollfd *fds, unsigned n, uint64_t deadline);
 
+/* Wait for @events on @fd until @deadline, for a call that just said
+ * EAGAIN: 0 when it is worth retrying the call (POLLHUP / POLLERR
+ * included: the retry reports the real error), -EAGAIN (@timeout_ms was
+ * 0) or -ETIMEDOUT when the time is up, -EBADF, or -errno. */
+int os_wait_fd(int fd, short events, uint64_t deadline, int timeout_ms);
+
 /* Number of CPUs this thread may run on (sched_getaffinity). */
 int os_ncpus(void);
 
