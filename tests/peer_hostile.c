@@ -682,10 +682,16 @@ static int run_data(struct raw *x, const char *mode)
 			     atomic_load(&x->peer->tail));
 		/* The test receives this before it sends: the trap is set. */
 		tu_check_res(raw_send(x, "ready", 5), 0);
-		/* A test blocked in write(2) gets free when we read. */
+		/* The test sends once and hangs up.  Still there after 3 s:
+		 * its kick is stuck in write(2).  Free it, and fail. */
 		if (wait_hangup(x->sock, 3000) == 0)
 			return 0;
 		os_eventfd_drain(x->bell_data);
+		if (is(mode, "saturate_block")) {
+			fprintf(stderr, "peer_hostile: the test's kick of our "
+				"blocking saturated data bell blocked\n");
+			return 1;
+		}
 	} else if (is(mode, "saturate_space_block")) {
 		/* The same on the space bell, kicked by the test's release of
 		 * the message we send once the trap is set. */
@@ -698,6 +704,9 @@ static int run_data(struct raw *x, const char *mode)
 		if (wait_hangup(x->sock, 3000) == 0)
 			return 0;
 		os_eventfd_drain(x->bell_space);
+		fprintf(stderr, "peer_hostile: the test's kick of our blocking "
+			"saturated space bell blocked\n");
+		return 1;
 	} else if (is(mode, "flood")) {
 		pthread_t t;
 		tu_check(pthread_create(&t, NULL, flood_main, x) == 0);

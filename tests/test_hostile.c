@@ -26,7 +26,6 @@
 #define RING 4096u
 #define HALF (RING / 2 - 8) /* the largest message: half the ring */
 #define HS_TIMEOUT_MS 200    /* the listener's handshake_timeout_ms */
-#define QUICK_MS 2000        /* "quickly", with room for sanitizers */
 
 static uint64_t now_ms(void)
 {
@@ -182,7 +181,10 @@ static void test_hello(void **state)
 		if (hc->dead_first)
 			reap(pid, hc->mode);
 		uint64_t t0 = now_ms();
-		int res = evshm_accept(l, &c, 10000);
+		/* Waiting forever, -ETIMEDOUT can only be the silent client's
+		 * own handshake deadline; a hang is CTest's timeout. */
+		int res = evshm_accept(l, &c,
+				       hc->expect == -ETIMEDOUT ? -1 : 10000);
 		uint64_t dt = now_ms() - t0;
 		if (res == 0)
 			evshm_close(c);
@@ -190,9 +192,8 @@ static void test_hello(void **state)
 		if (!hc->dead_first)
 			reap(pid, hc->mode);
 		assert_int_equal(tu_count_fds(), fds0);
-		if (hc->expect == -ETIMEDOUT)
+		if (hc->expect == -ETIMEDOUT) /* never early */
 			assert_true(dt >= HS_TIMEOUT_MS);
-		assert_true(dt < QUICK_MS);
 		honest_client(l, name);
 		assert_int_equal(tu_count_fds(), fds0);
 	}
@@ -318,7 +319,6 @@ static void test_welcome(void **state)
 		assert_int_equal(tu_count_fds(), fds0);
 		if (silent)
 			assert_true(dt >= (uint64_t)timeout);
-		assert_true(dt < QUICK_MS);
 		reap(pid, hc->mode);
 	}
 }
@@ -425,7 +425,6 @@ static void data_case(bool peer_is_server, const struct data_case *dc)
 
 	run_up(&r, peer_is_server, dc->mode);
 	for (i = 0; i <= dc->ok + 2; i++) {
-		uint64_t t0 = now_ms();
 		if (dc->dir == SEND) {
 			memset(buf, i, HALF);
 			res = evshm_send(r.c, buf, HALF, 5000);
@@ -436,8 +435,8 @@ static void data_case(bool peer_is_server, const struct data_case *dc)
 			if (res < 0)
 				break;
 		}
-		assert_true(now_ms() - t0 < QUICK_MS);
 	}
+	/* A call that waited for room or data instead would say -ETIMEDOUT. */
 	tu_assert_res(res, -EPROTO);
 	assert_int_equal(i, dc->ok);
 	assert_sticky(r.c);
@@ -533,9 +532,7 @@ static void test_saturated_bell(void **state)
 
 		run_up(&r, role, "saturate");
 		await_ready(r.c);
-		uint64_t t0 = now_ms();
 		int res = evshm_send(r.c, "x", 1, 1000);
-		assert_true(now_ms() - t0 < 1000);
 		assert_true(res == 0 || res == -EPROTO);
 		int res2 = evshm_send(r.c, "y", 1, 0);
 		if (res == -EPROTO)
@@ -549,10 +546,10 @@ static void test_saturated_bell(void **state)
 /*
  * The same, but the peer also clears O_NONBLOCK on that bell first: the
  * flag lives in the open file description we share with it, so our
- * write(2) of the kick would sleep until the peer reads its bell.  The
- * peer lets us go after 3 s (so that a failure here is a slow test, not a
- * hung one); we must not wait for that.  Both bells: the data bell (kicked
- * by our commit) and the space bell (kicked by our release).
+ * write(2) of the kick would sleep until the peer reads its bell.  If we
+ * have not hung up 3 s later, the peer frees us and exits 1 (so that a
+ * failure here is a failed test, not a hung one).  Both bells: the data
+ * bell (kicked by our commit) and the space bell (kicked by our release).
  */
 static void test_saturated_blocking_bell(void **state)
 {
@@ -563,23 +560,15 @@ static void test_saturated_blocking_bell(void **state)
 
 		run_up(&r, role, "saturate_block");
 		await_ready(r.c);
-		uint64_t t0 = now_ms();
+		/* A kick stuck in write(2) is seen by the peer, which frees
+		 * it after 3 s and exits 1: run_down() reaps that. */
 		int res = evshm_send(r.c, "x", 1, 1000);
-		uint64_t dt = now_ms() - t0;
-		if (dt >= 1000)
-			fail_msg("evshm_send blocked %" PRIu64 " ms in the "
-				 "kick of a blocking saturated bell", dt);
 		assert_true(res == 0 || res == -EPROTO);
 		run_down(&r);
 
 		run_up(&r, role, "saturate_space_block");
 		say_go(r.c);
-		t0 = now_ms();
 		res = evshm_recv(r.c, b, sizeof(b), 1000);
-		dt = now_ms() - t0;
-		if (dt >= 1000)
-			fail_msg("evshm_recv blocked %" PRIu64 " ms in the "
-				 "kick of a blocking saturated bell", dt);
 		assert_true(res == 8 || res == -EPROTO);
 		run_down(&r);
 	}
