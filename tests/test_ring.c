@@ -423,6 +423,10 @@ static void *mt_producer(void *arg)
 		res = ring_tx_commit(&m->p.tx, len);
 		if (res == 1)
 			assert_int_equal(eventfd_write(m->data_bell, 1), 0);
+		/* Now and then let the consumer run dry, so that it sleeps
+		 * whatever the relative speeds of the two threads. */
+		if (i % 500 == 250)
+			usleep(1000);
 	}
 	return NULL;
 }
@@ -449,6 +453,9 @@ static void *mt_consumer(void *arg)
 		assert_memory_equal(buf, (const uint8_t *)src + 4, len - 4);
 		if (ring_rx_release(&m->p.rx) == 1)
 			assert_int_equal(eventfd_write(m->space_bell, 1), 0);
+		/* And let the producer fill the ring, so that it sleeps. */
+		if (i % 500 == 0)
+			usleep(1000);
 	}
 	return NULL;
 }
@@ -472,7 +479,8 @@ static void test_threads_no_lost_wakeup(void **state)
 	print_message("%u messages, producer slept %llu times, consumer %llu\n",
 		      m.count, (unsigned long long)m.sleeps_tx,
 		      (unsigned long long)m.sleeps_rx);
-	/* Both sides did sleep, so the wakeup path was exercised. */
+	/* Both sides did sleep (the pauses above see to it), so the wakeup
+	 * path was exercised both ways. */
 	assert_true(m.sleeps_tx > 0 && m.sleeps_rx > 0);
 	close(m.data_bell);
 	close(m.space_bell);
