@@ -21,8 +21,9 @@
  *    validated; a corrupt peer makes calls on that channel fail with -EPROTO,
  *    it never makes evshm crash, hang or touch memory out of bounds.
  *
- * Thread-safety: a channel has a send side (evshm_send, evshm_reserve,
- * evshm_commit) and a receive side (evshm_recv, evshm_peek, evshm_release).
+ * Thread-safety: a channel has a send side (evshm_send, evshm_send_fds,
+ * evshm_reserve, evshm_commit) and a receive side (evshm_recv,
+ * evshm_recv_fds, evshm_peek, evshm_release).
  * One thread may use the send side while another uses the receive side of
  * the same channel; two threads must not use the same side at once.
  * evshm_stats, evshm_peer_cred, evshm_fd and evshm_max_msg may be called from
@@ -79,7 +80,11 @@ struct evshm_opts {
 	/** Size of the ring this side writes (power of two between
 	 *  EVSHM_RING_MIN and EVSHM_RING_MAX); 0: EVSHM_RING_DEFAULT.
 	 *  On a listener it is the size of every server-to-client ring
-	 *  unless the client asks for another (see peer_ring_size). */
+	 *  unless the client asks for another (see peer_ring_size).
+	 *  Memory is touched as it is used.  For streams of small messages
+	 *  a ring larger than the CPU's L2 cache is faster (the producer
+	 *  then rarely rewrites lines the consumer's core still holds):
+	 *  docs/performance.md measured 16 MiB best on its machine. */
 	uint32_t ring_size;
 	/** Connect only: the size the client asks for the server-to-client
 	 *  ring; 0 lets the server choose (its ring_size). */
@@ -293,7 +298,11 @@ EVSHM_API int evshm_release(struct evshm_chan *c);
 /**
  * A descriptor for the caller's poll/epoll loop.  It polls readable when a
  * message may be pending, when room may have appeared after a send failed
- * with -EAGAIN, or when the peer has gone.  Wakeups can be spurious.
+ * with -EAGAIN, or when the peer has gone; after evshm_send_fds() failed
+ * with -EAGAIN because the socket was full (descriptors wait there), it
+ * also polls writable (EPOLLOUT) until the next send succeeds.  Wakeups
+ * can be spurious.  Taking the descriptor costs a bell reset (one system
+ * call) per sleep of this channel from then on, to keep it accurate.
  *
  * Notification is armed by a failed non-blocking call: drain with
  * evshm_recv(..., 0) until it returns -EAGAIN (and retry a pending send
