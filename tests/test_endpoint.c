@@ -511,7 +511,7 @@ static void test_permissions(void **state)
 	assert_int_equal(code, 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
@@ -528,14 +528,5 @@ int main(void)
 		cmocka_unit_test(test_peercred),
 		cmocka_unit_test(test_permissions),
 	};
-	int fds0 = tu_count_fds(), res;
-
-	res = cmocka_run_group_tests(tests, NULL, NULL);
-	tu_cleanup();
-	if (res == 0 && tu_count_fds() != fds0) {
-		fprintf(stderr, "descriptor leak: %d -> %d\n", fds0,
-			tu_count_fds());
-		return 1;
-	}
-	return res;
+	return TU_RUN(tests, argc, argv);
 }

@@ -402,7 +402,7 @@ static void test_bad_args(void **state)
 	os_close(efd);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
@@ -414,14 +414,5 @@ int main(void)
 		T(test_send_timeouts), T(test_bad_args),
 	};
 #undef T
-	int fds0 = tu_count_fds();
-	int res = cmocka_run_group_tests(tests, NULL, NULL);
-
-	/* Every test closed what it opened, failures aside. */
-	if (res == 0 && tu_count_fds() != fds0) {
-		fprintf(stderr, "descriptor leak: %d open at start, %d at end\n",
-			fds0, tu_count_fds());
-		return 1;
-	}
-	return res;
+	return TU_RUN(tests, argc, argv);
 }

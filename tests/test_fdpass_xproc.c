@@ -143,7 +143,7 @@ static void test_abstract_sealed(void **state)
 	run(true, true);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_path_writable),
@@ -151,8 +151,5 @@ int main(void)
 		cmocka_unit_test(test_path_sealed),
 		cmocka_unit_test(test_abstract_sealed),
 	};
-	int res = cmocka_run_group_tests(tests, NULL, NULL);
-
-	tu_cleanup();
-	return res;
+	return TU_RUN(tests, argc, argv);
 }

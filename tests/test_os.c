@@ -233,7 +233,7 @@ static void test_ncpus_close(void **state)
 	assert_int_equal(errno, ENOSPC);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_memfd_seal),
@@ -244,14 +244,5 @@ int main(void)
 		cmocka_unit_test(test_poll_eintr),
 		cmocka_unit_test(test_ncpus_close),
 	};
-	int fds0 = tu_count_fds(), res;
-
-	res = cmocka_run_group_tests(tests, NULL, NULL);
-	tu_cleanup();
-	if (res == 0 && tu_count_fds() != fds0) {
-		fprintf(stderr, "descriptor leak: %d -> %d\n", fds0,
-			tu_count_fds());
-		return 1;
-	}
-	return res;
+	return TU_RUN(tests, argc, argv);
 }

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "ring.h"
+#include "util.h"
 
 struct pair {
 	struct region *a, *b; /* a produces into its ring, b consumes it */
@@ -487,7 +488,7 @@ static void test_threads_no_lost_wakeup(void **state)
 	pair_free(&m.p);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_basic),
@@ -502,5 +503,5 @@ int main(void)
 		cmocka_unit_test(test_hostile_head),
 		cmocka_unit_test(test_threads_no_lost_wakeup),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return TU_RUN(tests, argc, argv);
 }

@@ -237,7 +237,18 @@ int tu_run_tests(const struct CMUnitTest *tests, size_t n, int argc,
 		cmocka_set_test_filter(filter);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	return _cmocka_run_group_tests(argv[0], tests, n, NULL, NULL);
+	int fds0 = tu_count_fds();
+	int res = _cmocka_run_group_tests(argv[0], tests, n, NULL, NULL);
+	tu_cleanup();
+	/* Whatever each test checked, the whole group must leave no
+	 * descriptor behind. */
+	int fds1 = tu_count_fds();
+	if (res == 0 && fds1 != fds0) {
+		fprintf(stderr, "descriptor leak over the whole run: %d -> %d\n",
+			fds0, fds1);
+		return 1;
+	}
+	return res;
 }
 
 uint64_t tu_scaled(uint64_t n)

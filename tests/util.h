@@ -67,7 +67,8 @@ void tu_cleanup(void);
 uint64_t tu_scaled(uint64_t n);
 
 /* Run a cmocka group with SIGPIPE ignored; "prog NAME" runs only the tests
- * whose name contains NAME. */
+ * whose name contains NAME.  Fails (1) if the run as a whole leaves a
+ * descriptor open; removes tu_tmpdir(). */
 int tu_run_tests(const struct CMUnitTest *tests, size_t n, int argc,
 		 char **argv);
 #define TU_RUN(tests, argc, argv) \
