@@ -182,6 +182,8 @@ static int server(struct evshm_chan *c)
 int main(int argc, char **argv)
 {
 	uint64_t frames = 3, mib = 100;
+	/* Descriptors are opt-in: each side says it takes them. */
+	const struct evshm_opts o = { .flags = EVSHM_OPT_FDS };
 	struct evshm_chan *c = NULL;
 	struct evshm_listener *l = NULL;
 	int res;
@@ -199,7 +201,7 @@ int main(int argc, char **argv)
 	}
 
 	if (strcmp(argv[1], "server") == 0) {
-		res = evshm_listen(&l, argv[2], NULL);
+		res = evshm_listen(&l, argv[2], &o);
 		if (res == 0)
 			res = evshm_accept(l, &c, 30000);
 		if (res == 0)
@@ -207,7 +209,7 @@ int main(int argc, char **argv)
 	} else {
 		/* The server may not be listening yet. */
 		for (int i = 0; i < 1000; i++) {
-			res = evshm_connect(&c, argv[2], NULL, 10000);
+			res = evshm_connect(&c, argv[2], &o, 10000);
 			if (res != -ENOENT && res != -ECONNREFUSED)
 				break;
 			usleep(10000);

@@ -4,11 +4,15 @@
  *
  * Two processes meet at a Unix socket name (a filesystem path, or "@name"
  * for a Linux abstract name).  During the handshake each side hands the other
- * a sealed memfd (its outbound ring) and two eventfds (its doorbells) with
- * SCM_RIGHTS.  After that, messages travel through shared memory with no
- * system call per message; an eventfd is written only when the peer has
- * announced that it is going to sleep.  The socket stays open as the liveness
- * channel: a dead peer is noticed at once.
+ * a sealed memfd (its outbound ring) and the read ends of two pipes (its
+ * doorbells) with SCM_RIGHTS.  After that, messages travel through shared
+ * memory with no system call per message; a doorbell is written only when
+ * the peer has announced that it is going to sleep.  The socket stays open as
+ * the liveness channel: a dead peer is noticed at once.
+ *
+ * Two patterns: a channel (evshm_listen/accept/connect: two processes, a
+ * ring each way) and a topic (evshm_pub_* / evshm_sub_*: one publisher
+ * writes each message once, every subscriber reads it in place).
  *
  * Conventions (the liburing ones):
  *  - Every function that can fail returns 0 (or a non-negative count) on
@@ -19,7 +23,14 @@
  *    (-ETIMEDOUT).  EINTR is retried internally with the remaining time.
  *  - The peer is never trusted: anything it writes into shared memory is
  *    validated; a corrupt peer makes calls on that channel fail with -EPROTO,
- *    it never makes evshm crash, hang or touch memory out of bounds.
+ *    it never makes evshm crash, hang, overrun a timeout or touch memory out
+ *    of bounds.  Descriptors it sends are taken only where the application
+ *    asked for them (EVSHM_OPT_FDS).  docs/protocol.md, "Security
+ *    considerations", says what is protected and what is not.
+ *  - Who may be at the other end: by default only the same effective uid
+ *    (a server of the same uid or root, for a client).  Abstract names have
+ *    no permissions and anyone can bind one first: prefer a path in a
+ *    directory only the intended users can enter.
  *
  * Thread-safety: a channel has a send side (evshm_send, evshm_send_fds,
  * evshm_reserve, evshm_commit) and a receive side (evshm_recv,
@@ -31,7 +42,9 @@
  * Different channels and listeners are independent.
  *
  * Minimum kernel: Linux 5.12 (memfd F_SEAL_FUTURE_WRITE, RWF_NOWAIT reads
- * on eventfd).
+ * on pipes).  Linux 6.16 or later (SO_PASSRIGHTS) lets the kernel refuse
+ * descriptors the application did not ask for; before it, evshm closes
+ * such descriptors in a background thread (see EVSHM_OPT_FDS).
  */
 #ifndef EVSHM_H
 #define EVSHM_H
@@ -45,9 +58,9 @@ extern "C" {
 #endif
 
 #define EVSHM_VERSION_MAJOR 0
-#define EVSHM_VERSION_MINOR 1
+#define EVSHM_VERSION_MINOR 2
 #define EVSHM_VERSION_PATCH 0
-#define EVSHM_VERSION_STRING "0.1.0"
+#define EVSHM_VERSION_STRING "0.2.0"
 
 #if defined(__GNUC__)
 #define EVSHM_API __attribute__((visibility("default")))
@@ -59,17 +72,35 @@ extern "C" {
 struct evshm_listener;
 /** A connected channel: two rings, one per direction.  Opaque. */
 struct evshm_chan;
+/** A topic's publisher.  Opaque. */
+struct evshm_pub;
+/** A topic's subscriber.  Opaque. */
+struct evshm_sub;
 
 /** Default size in bytes of a ring (one direction). */
 #define EVSHM_RING_DEFAULT (1u << 20)
 /** Smallest and largest ring size accepted (both powers of two). */
 #define EVSHM_RING_MIN (1u << 12)
 #define EVSHM_RING_MAX (1u << 30)
-/** Largest message a ring of size @p ring can carry: ring / 2 - 8 bytes. */
-#define EVSHM_MAX_MSG(ring) ((size_t)(ring) / 2 - 8)
+/** Largest message a ring of size @p ring can carry: ring / 2 - 16 bytes. */
+#define EVSHM_MAX_MSG(ring) ((size_t)(ring) / 2 - 16)
 
 /** Value for evshm_opts.spin_ns: never spin, sleep at once. */
 #define EVSHM_SPIN_NEVER (-1)
+
+/** evshm_opts.flags: this side accepts descriptors with messages
+ *  (evshm_send_fds / evshm_recv_fds).  A channel carries descriptors in a
+ *  direction only if the receiving side set it; without it the kernel
+ *  refuses any descriptor the peer tries to send (Linux 6.16+), and
+ *  evshm_send_fds() to such a peer fails with -EOPNOTSUPP. */
+#define EVSHM_OPT_FDS 0x1u
+
+/** evshm_opts.policy of a topic: the publisher waits for the slowest
+ *  subscriber, and drops one that makes no progress for stall_timeout_ms. */
+#define EVSHM_RELIABLE 1u
+/** evshm_opts.policy of a topic: the publisher never waits; a subscriber
+ *  that falls a ring behind skips what was overwritten and counts it. */
+#define EVSHM_LATEST 2u
 
 /**
  * Options for evshm_listen() and evshm_connect().  Zero-initialise it
@@ -89,35 +120,55 @@ struct evshm_opts {
 	/** Connect only: the size the client asks for the server-to-client
 	 *  ring; 0 lets the server choose (its ring_size). */
 	uint32_t peer_ring_size;
-	/** Listen only: largest ring a client may ask for, either direction;
-	 *  0: 64 MiB.  A client asking for more is refused with -EFBIG. */
+	/** Largest ring the other side may make us map, either direction;
+	 *  0: 64 MiB.  On a listener, a client asking for more is refused
+	 *  (-EFBIG on both sides); on connect, a server offering more is
+	 *  refused before anything is mapped (-EFBIG). */
 	uint32_t max_ring_size;
 	/** Listen on a path only: permission bits of the socket file (e.g.
 	 *  0600); 0 leaves what the umask gives. */
 	uint32_t mode;
 	/** How long a blocking call spins on shared memory before it sleeps,
-	 *  in nanoseconds.  0: 30 µs (about what a cross-CPU wakeup costs)
-	 *  when this thread may run on more than one CPU, else no spin.
+	 *  in nanoseconds.  0 (the default) adapts: spin only while the peer
+	 *  is awake on another CPU (each side publishes the CPU it last ran on
+	 *  and whether it sleeps), for at most 30 µs, less when spinning has
+	 *  not been paying; sleep at once when the peer shares our CPU or
+	 *  sleeps.  > 0: spin that long before every sleep.
 	 *  EVSHM_SPIN_NEVER: never spin. */
 	int64_t spin_ns;
 	/** Longest time the handshake may take, in milliseconds, on either
-	 *  side (bounds the time a silent peer can hold evshm_accept); 0: 2000. */
+	 *  side: a silent peer holds neither evshm_accept() nor
+	 *  evshm_connect() longer; 0: 2000. */
 	int32_t handshake_timeout_ms;
-	/** Listen only: most channels accepted from this listener that may be
-	 *  open at once; a client over the limit is refused with -EUSERS.
-	 *  0: no limit. */
+	/** Listen / publish only: most channels (subscribers) from this
+	 *  listener (publisher) that may be open at once; one more is refused
+	 *  with -EUSERS.  0: no limit. */
 	uint32_t max_clients;
 	/** Who may be at the other end.  Called with the peer's credentials
-	 *  (SO_PEERCRED) before anything else is done with it, on accept and,
-	 *  if set, on connect.  Return 0 to admit, or a negative errno to
-	 *  refuse (the peer gets -EACCES, this side gets the value returned).
-	 *  NULL: on a listener, admit only processes of this process's
-	 *  effective uid; on connect, admit any server.  Called from the
-	 *  thread that accepts or connects. */
+	 *  (SO_PEERCRED) before anything else is done with it, on accept (a
+	 *  refused client costs nothing: it gets -EACCES before it could send
+	 *  anything but bytes) and on connect.  Return 0 to admit, or a
+	 *  negative errno to refuse (the peer gets -EACCES, this side gets the
+	 *  value returned).  NULL: a listener admits only processes of this
+	 *  process's effective uid; a client admits only a server of its own
+	 *  effective uid or root.  Called from the thread that accepts or
+	 *  connects. */
 	int (*authorize)(void *arg, pid_t pid, uid_t uid, gid_t gid);
 	/** Passed to authorize. */
 	void *authorize_arg;
-	uint32_t reserved_[6]; /**< must be zero */
+	/** EVSHM_OPT_FDS, or 0. */
+	uint32_t flags;
+	/** Topic publisher: EVSHM_RELIABLE (0 means it) or EVSHM_LATEST. */
+	uint32_t policy;
+	/** Topic publisher, reliable: a subscriber that holds the publisher
+	 *  up without releasing anything for this long is dropped (it gets
+	 *  -ECONNABORTED); 0: 1000 ms. */
+	int32_t stall_timeout_ms;
+	/** Topic subscriber: start with up to this many of the messages
+	 *  already published and still in the ring (history), then the
+	 *  stream; 0: only what is published from now on. */
+	uint32_t history;
+	uint32_t reserved_[4]; /**< must be zero */
 };
 
 /** Most descriptors one message can carry (the kernel's SCM_MAX_FD). */
@@ -129,9 +180,11 @@ struct evshm_stats {
 	uint64_t bytes_sent;   /**< payload bytes committed */
 	uint64_t msgs_recv;    /**< messages released from the inbound ring */
 	uint64_t bytes_recv;   /**< payload bytes released */
-	uint64_t kicks_sent;   /**< eventfd writes to the peer (system calls) */
-	uint64_t sleeps;       /**< times this side slept in poll() */
+	uint64_t kicks_sent;   /**< doorbell writes to the peer (system calls) */
+	uint64_t sleeps;       /**< times this side slept in the kernel */
 	uint64_t spins;        /**< waits satisfied while spinning, no sleep */
+	uint64_t lost;         /**< topic subscriber (latest): messages it
+				    missed because the publisher lapped it */
 };
 
 /** The version of the library that is running, e.g. "0.1.0". */
@@ -163,18 +216,25 @@ EVSHM_API int evshm_listener_fd(const struct evshm_listener *l);
  * Accept one client and run the handshake with it.  Waits at most
  * @p timeout_ms for a client that is ready.
  *
- * One silent client cannot hold the listener: a connection whose hello has
- * not arrived is parked (up to 64 of them), and the call serves whichever
- * client is ready first.  A parked client still silent after the
- * listener's handshake_timeout_ms is dropped, and that call returns
- * -ETIMEDOUT.  A client whose handshake fails is dropped and its resources
- * released: the call then fails with that error (-EPROTO,
- * -EPROTONOSUPPORT, -EFBIG, -EUSERS, -EACCES or the authorize callback's
- * error, -ETIMEDOUT, -ECONNRESET) and the next call serves the next one.
- * With timeout 0 (an event loop on evshm_listener_fd()) the call never
- * waits: -EAGAIN when no client is ready.
+ * A connection costs nothing before it is admitted: the client's
+ * credentials and the policy (authorize, max_clients) are checked as soon
+ * as it is accepted, and a refused client gets REJECT and is closed; it
+ * cannot have queued descriptors.  An admitted client that has not sent
+ * its hello yet is parked (at most 64, 16 per uid, the oldest of that uid
+ * or of all dropped first), and the call serves whichever client is ready
+ * first; a parked client still silent after handshake_timeout_ms is
+ * dropped.  Each call takes on a bounded number of new connections, so a
+ * flood of them cannot hold it: with timeout 0 (an event loop on
+ * evshm_listener_fd()) it returns promptly, -EAGAIN when nobody is ready
+ * (call again when the descriptor polls readable).
  *
- * Errors: -EINVAL, -EAGAIN, -ETIMEDOUT, the handshake errors above,
+ * The call ends with the one connection it dealt with: 0 and a channel, or
+ * that connection's failure, and the next call goes on with the next one:
+ * a refusal (-EACCES or the authorize callback's error, -EUSERS), a failed
+ * handshake (-EPROTO, -EPROTONOSUPPORT, -EFBIG, -ECONNRESET), or a parked
+ * client dropped for silence (-ETIMEDOUT).
+ *
+ * Errors: -EINVAL, -EAGAIN, -ETIMEDOUT, the per-client errors above,
  * -ENOMEM, -EMFILE.
  */
 EVSHM_API int evshm_accept(struct evshm_listener *l, struct evshm_chan **out,
@@ -186,14 +246,19 @@ EVSHM_API void evshm_listener_close(struct evshm_listener *l);
 
 /**
  * Connect to the listener at @p name and run the handshake.
- * @p timeout_ms bounds the whole call.
+ * @p timeout_ms bounds the whole call, including a wait for room in the
+ * server's backlog; the handshake itself is also bounded by
+ * handshake_timeout_ms.  The server must pass the access policy
+ * (authorize; by default the same effective uid, or root) before anything
+ * is sent to it, and may not make us map a ring over max_ring_size.
  *
  * Errors: -EINVAL, -ENAMETOOLONG, -ENOENT / -ECONNREFUSED (nobody listens),
  * -ETIMEDOUT, -EPROTO (the server sent something invalid),
- * -EPROTONOSUPPORT (incompatible protocol version), -EFBIG (ring sizes
- * refused), -EACCES (refused by the server's policy), -EUSERS (the server
- * has all the clients it takes), -ECONNRESET, -ENOMEM, -EMFILE; or the
- * authorize callback's error.
+ * -EPROTONOSUPPORT (incompatible protocol version), -EPROTOTYPE (a topic
+ * publisher listens there), -EFBIG (ring sizes refused, either way),
+ * -EACCES (refused by the server's policy, or the server refused by ours),
+ * -EUSERS (the server has all the clients it takes), -ECONNRESET, -ENOMEM,
+ * -EMFILE; or the authorize callback's error.
  */
 EVSHM_API int evshm_connect(struct evshm_chan **out, const char *name,
 			    const struct evshm_opts *opts, int timeout_ms);
@@ -237,10 +302,13 @@ EVSHM_API int evshm_recv(struct evshm_chan *c, void *buf, size_t cap,
  * bytes still go through the ring.  Waits up to @p timeout_ms for ring room
  * and socket buffer room.
  *
- * Errors: those of evshm_send(), and -EINVAL (nfds 0 or too many, fds
- * NULL), -EBADF (a descriptor is not open), -ETOOMANYREFS (the kernel's
- * limit on descriptors in flight, RLIMIT_NOFILE, is reached: let the
- * receiver catch up).
+ * Only if the peer accepts descriptors (it set EVSHM_OPT_FDS).
+ *
+ * Errors: those of evshm_send(), and -EOPNOTSUPP (the peer does not
+ * accept descriptors), -EINVAL (nfds 0 or too many, fds NULL), -EBADF (a
+ * descriptor is not open), -ETOOMANYREFS (the kernel's limit on
+ * descriptors in flight, RLIMIT_NOFILE, is reached: let the receiver
+ * catch up).
  */
 EVSHM_API int evshm_send_fds(struct evshm_chan *c, const void *buf, size_t len,
 			     const int *fds, unsigned nfds, int timeout_ms);
@@ -255,7 +323,10 @@ EVSHM_API int evshm_send_fds(struct evshm_chan *c, const void *buf, size_t len,
  *
  * A message with descriptors read by evshm_recv() or evshm_peek() /
  * evshm_release() has them closed on release, like a socket read without
- * room for SCM_RIGHTS.
+ * room for SCM_RIGHTS; a descriptor whose close could block (a socket, a
+ * FUSE file: the peer chose it) is closed by a short-lived background
+ * thread, so the call never waits for it.  Only on a channel where this
+ * side set EVSHM_OPT_FDS.
  * Errors: those of evshm_recv(), -EOVERFLOW, -EPROTO (the peer announced
  * descriptors it did not send).
  */
@@ -330,6 +401,154 @@ EVSHM_API int evshm_peer_cred(const struct evshm_chan *c, pid_t *pid,
  * NULL is a no-op.
  */
 EVSHM_API void evshm_close(struct evshm_chan *c);
+
+/**
+ * Why the channel broke: a static string naming the check that failed
+ * when a call returned -EPROTO (e.g. "ring: record longer than the largest
+ * message"), or NULL while the channel has no sticky error.  With the
+ * environment variable EVSHM_DEBUG=1 every failed check is also logged to
+ * stderr with its place in the source.  Any thread.
+ */
+EVSHM_API const char *evshm_error_reason(const struct evshm_chan *c);
+
+/* --- topics: one publisher, many subscribers ----------------------------- */
+
+/** What a publisher knows about one of its subscribers.  The counters come
+ *  from the subscriber's own memory: figures it could lie about. */
+struct evshm_sub_info {
+	pid_t pid;              /**< SO_PEERCRED at its connect */
+	uid_t uid;
+	gid_t gid;
+	int asleep;             /**< it sleeps waiting for a message */
+	uint64_t msgs_recv;     /**< messages it released */
+	uint64_t bytes_recv;
+	uint64_t lost;          /**< latest: messages it missed */
+	uint64_t lag;           /**< messages published it has not released */
+	uint64_t kicks;         /**< doorbell writes the publisher made to it */
+};
+
+/** Counters of a publisher. */
+struct evshm_pub_stats {
+	uint64_t msgs_sent;     /**< messages published */
+	uint64_t bytes_sent;
+	uint64_t kicks_sent;    /**< doorbell writes, all subscribers */
+	uint64_t sleeps;        /**< times it slept waiting for room */
+	uint64_t joined;        /**< subscribers admitted since it opened */
+	uint64_t left;          /**< subscribers gone (closed, died) */
+	uint64_t dropped;       /**< subscribers dropped for stalling */
+	unsigned subscribers;   /**< attached now */
+};
+
+/**
+ * Create a topic at @p name (as evshm_listen()) and publish to it.
+ * Options: ring_size (the one ring every subscriber reads), policy
+ * (EVSHM_RELIABLE or EVSHM_LATEST), stall_timeout_ms, max_clients (most
+ * subscribers), authorize, mode, handshake_timeout_ms, spin_ns.
+ * Subscribers join at any time: evshm_pub_serve() admits them, and every
+ * call that waits, and one publish in 4096, also look.
+ * Errors: those of evshm_listen().
+ * Thread-safety: one thread at a time per publisher.
+ */
+EVSHM_API int evshm_pub_open(struct evshm_pub **out, const char *name,
+			     const struct evshm_opts *opts);
+
+/**
+ * Admit subscribers that are joining, and notice those that left or (
+ * reliable) stalled.  Waits up to @p timeout_ms for something to happen
+ * when nothing is pending.  Returns the number of subscribers attached
+ * after the call, or -EINVAL, -EMFILE, -ENOMEM.  A subscriber that fails
+ * its handshake is dropped and counted, not reported.
+ */
+EVSHM_API int evshm_pub_serve(struct evshm_pub *p, int timeout_ms);
+
+/**
+ * Publish one message of @p len bytes (0 .. evshm_pub_max_msg()) to every
+ * subscriber: written once, read by all in place.  Reliable: waits up to
+ * @p timeout_ms for the slowest subscriber to make room (one that stalls
+ * past stall_timeout_ms is dropped, and the wait goes on without it).
+ * Latest: never waits.  With no subscriber the message is published to
+ * nobody (a late joiner may still get it as history).
+ * Errors: -EMSGSIZE, -EAGAIN (timeout 0), -ETIMEDOUT, -EBUSY (a
+ * reservation is open), -EINVAL.
+ */
+EVSHM_API int evshm_pub_send(struct evshm_pub *p, const void *buf, size_t len,
+			     int timeout_ms);
+/** Zero-copy publish, step 1: room for up to @p len bytes at *@p ptr
+ *  (16-byte aligned, in the shared ring).  Errors as evshm_pub_send(). */
+EVSHM_API int evshm_pub_reserve(struct evshm_pub *p, size_t len, void **ptr,
+				int timeout_ms);
+/** Zero-copy publish, step 2: publish the reserved message with its final
+ *  length.  Never waits.  Errors: -EINVAL. */
+EVSHM_API int evshm_pub_commit(struct evshm_pub *p, size_t len);
+
+/**
+ * A descriptor for poll/epoll: readable when a subscriber is joining or
+ * leaving (call evshm_pub_serve()), or when room may have appeared after a
+ * publish failed with -EAGAIN.  Owned by the publisher.
+ */
+EVSHM_API int evshm_pub_fd(struct evshm_pub *p);
+/** Largest message the topic carries. */
+EVSHM_API size_t evshm_pub_max_msg(const struct evshm_pub *p);
+/** Fill @p out with up to @p n subscribers; returns how many there are. */
+EVSHM_API int evshm_pub_subscribers(const struct evshm_pub *p,
+				    struct evshm_sub_info *out, unsigned n);
+/** Copy the publisher's counters into @p st. */
+EVSHM_API void evshm_pub_stats(const struct evshm_pub *p,
+			       struct evshm_pub_stats *st);
+/** Close the topic: subscribers read what was published, then -EPIPE;
+ *  the socket file is removed.  NULL is a no-op. */
+EVSHM_API void evshm_pub_close(struct evshm_pub *p);
+
+/**
+ * Subscribe to the topic at @p name.  Options: history (start with up to
+ * that many messages still in the ring), authorize, max_ring_size,
+ * handshake_timeout_ms, spin_ns.  @p timeout_ms bounds the call.
+ * Errors: those of evshm_connect(); -EPROTOTYPE if a channel server
+ * listens there.
+ * Thread-safety: one thread at a time per subscriber.
+ */
+EVSHM_API int evshm_sub_open(struct evshm_sub **out, const char *name,
+			     const struct evshm_opts *opts, int timeout_ms);
+/**
+ * Receive the next message into @p buf.  Returns its length.  Latest: if
+ * the publisher lapped us, the messages overwritten are skipped and
+ * counted (evshm_sub_lost()); what is delivered is never torn (it is
+ * checked again after the copy).  After the publisher has gone, what it
+ * published is still delivered, then -EPIPE.
+ * Errors: -EMSGSIZE (the message stays), -EAGAIN, -ETIMEDOUT, -EPIPE,
+ * -ECONNABORTED (the publisher dropped us: we stalled a reliable topic),
+ * -EPROTO, -EINVAL.
+ */
+EVSHM_API int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap,
+			     int timeout_ms);
+/**
+ * Zero-copy receive, step 1: point at the next message in the
+ * publisher's ring.  Reliable: the bytes stay until evshm_sub_release().
+ * Latest: the publisher may overwrite them while you read (it never
+ * waits); evshm_sub_release() then returns -ESTALE: discard what you read.
+ * Errors as evshm_sub_recv().
+ */
+EVSHM_API int evshm_sub_peek(struct evshm_sub *s, const void **ptr,
+			     size_t *len, int timeout_ms);
+/** Zero-copy receive, step 2.  -ESTALE (latest): the message was
+ *  overwritten while it was peeked.  -EINVAL: nothing peeked. */
+EVSHM_API int evshm_sub_release(struct evshm_sub *s);
+/** Messages missed since the subscription began (latest: lapped). */
+EVSHM_API uint64_t evshm_sub_lost(const struct evshm_sub *s);
+/** Pollable descriptor, as evshm_fd(). */
+EVSHM_API int evshm_sub_fd(struct evshm_sub *s);
+/** Largest message of the topic. */
+EVSHM_API size_t evshm_sub_max_msg(const struct evshm_sub *s);
+/** Counters (msgs_recv, bytes_recv, sleeps, spins, kicks_sent, lost). */
+EVSHM_API void evshm_sub_stats(const struct evshm_sub *s,
+			       struct evshm_stats *st);
+/** The publisher's credentials (SO_PEERCRED).  0 or -EINVAL. */
+EVSHM_API int evshm_sub_peer_cred(const struct evshm_sub *s, pid_t *pid,
+				  uid_t *uid, gid_t *gid);
+/** As evshm_error_reason(). */
+EVSHM_API const char *evshm_sub_error_reason(const struct evshm_sub *s);
+/** Close the subscription.  NULL is a no-op. */
+EVSHM_API void evshm_sub_close(struct evshm_sub *s);
 
 /** A static string naming an evshm error (a negative errno), e.g.
  *  "peer has gone" for -EPIPE; falls back to strerror's text. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chan.c: the public channel once it is up (handshake.c sets it up): the
- * data path glued from the ring, wake and fd-passing layers.
+ * chan.c: the public channel once it is up (chan_setup.c sets it up): the
+ * data path, composed of the ring (what), the bells (when) and fdpass
+ * (descriptors riding with messages).
  */
 #include <errno.h>
 #include <stdalign.h>
@@ -10,19 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "chan.h"
+#include "err.h"
 #include "evshm.h"
 #include "fdpass.h"
 #include "os.h"
 #include "proto.h"
 #include "ring.h"
-#include "wake.h"
-
-#define HANDSHAKE_TIMEOUT_MS 2000
-#define MAX_RING_DEFAULT (64u << 20)
 
 void listen_state_put(struct listen_state *ls)
 {
@@ -41,9 +38,11 @@ const char *evshm_strerror(int err)
 	case 0: return "success";
 	case -EPIPE: return "peer has gone";
 	case -ECONNRESET: return "peer has gone during the handshake";
+	case -ECONNABORTED: return "dropped by the publisher (stalled)";
 	case -EPROTO: return "peer broke the protocol";
 	case -EPROTONOSUPPORT: return "incompatible evshm protocol version";
-	case -EFBIG: return "ring size refused by the server";
+	case -EPROTOTYPE: return "a topic where a channel was expected, or back";
+	case -EFBIG: return "ring size over the limit";
 	case -EUSERS: return "server has all the clients it takes";
 	case -EACCES: return "access denied";
 	case -EMSGSIZE: return "message too large";
@@ -51,6 +50,8 @@ const char *evshm_strerror(int err)
 	case -ETIMEDOUT: return "timed out";
 	case -EADDRINUSE: return "name in use by a live server";
 	case -ECONNREFUSED: return "nobody listens at that name";
+	case -EOPNOTSUPP: return "the peer does not accept descriptors";
+	case -ESTALE: return "the message was overwritten while peeked";
 	default: {
 		const char *s = strerrordesc_np(err < 0 ? -err : err);
 		return s ? s : "unknown error";
@@ -58,7 +59,7 @@ const char *evshm_strerror(int err)
 	}
 }
 
-/* --- setting a channel up ------------------------------------------------ */
+/* --- life ------------------------------------------------------------------ */
 
 struct evshm_chan *chan_new(void)
 {
@@ -66,10 +67,41 @@ struct evshm_chan *chan_new(void)
 	if (!c)
 		return NULL;
 	memset(c, 0, sizeof(*c));
-	c->sock = c->epfd = c->rx_ep = c->tx_ep = -1;
-	c->data_bell = c->space_bell = -1;
-	c->peer_data_bell = c->peer_space_bell = -1;
+	c->sock = c->region_fd = c->epfd = -1;
+	c->bell_rd = c->kick = c->kick_rd = -1;
+	c->tx.bell.ep = c->tx.bell.rd = c->rx.bell.ep = c->rx.bell.rd = -1;
 	return c;
+}
+
+static int epoll_add(int epfd, int fd, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int chan_start(struct evshm_chan *c)
+{
+	struct region *m = c->mine;
+	bool may_skip = os_membarrier_register() == 0;
+	int res;
+
+	ring_tx_init(&c->tx.ring, m, c->tx_size);
+	ring_rx_init(&c->rx.ring, m, region_cdata(c->peer), c->rx_size);
+	res = bell_open(&c->tx.bell, c->bell_rd, c->sock, m, &m->tx_state,
+			&m->tx_sleeps, &m->tx_spins, c->spin_ns, may_skip);
+	if (res < 0)
+		return res;
+	res = bell_open(&c->rx.bell, c->bell_rd, c->sock, m, &m->rx_state,
+			&m->rx_sleeps, &m->rx_spins, c->spin_ns, may_skip);
+	if (res < 0)
+		return res;
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->epfd < 0)
+		return -errno;
+	if ((res = epoll_add(c->epfd, c->bell_rd, EPOLLIN)) < 0 ||
+	    (res = epoll_add(c->epfd, c->sock, EPOLLRDHUP)) < 0)
+		return res;
+	return 0;
 }
 
 void evshm_close(struct evshm_chan *c)
@@ -77,19 +109,19 @@ void evshm_close(struct evshm_chan *c)
 	if (!c)
 		return;
 	os_close(c->epfd);
-	os_close(c->rx_ep);
-	os_close(c->tx_ep);
-	os_close(c->sock);
-	os_close(c->data_bell);
-	os_close(c->space_bell);
-	os_close(c->peer_data_bell);
-	os_close(c->peer_space_bell);
-	if (c->mine)
-		munmap(c->mine, c->mine_len);
-	if (c->peer)
-		munmap((void *)c->peer, c->peer_len);
-	for (unsigned i = 0; i < c->rx.nfds; i++)
-		os_close(c->rx.fds[i]);
+	bell_close(&c->tx.bell);
+	bell_close(&c->rx.bell);
+	/* Pipes, checked at the handshake: their close never blocks. */
+	os_close(c->bell_rd);
+	os_close(c->kick);
+	os_close(c->kick_rd);
+	os_close(c->region_fd);
+	/* Descriptors of a peeked message nobody took, and whatever the
+	 * peer may have queued on the socket: the peer chose them. */
+	os_close_untrusted(c->rx.fds, c->rx.nfds);
+	os_close_sock(c->sock, c->sock_fds);
+	region_unmap(c->mine, c->tx_size);
+	region_unmap(c->peer, c->rx_size);
 	if (c->ls) {
 		atomic_fetch_sub(&c->ls->clients, 1);
 		listen_state_put(c->ls);
@@ -97,180 +129,167 @@ void evshm_close(struct evshm_chan *c)
 	free(c);
 }
 
-void close_fds(int *fds, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		fds[i] = os_close(fds[i]);
-}
+/* --- errors and the hang-up ------------------------------------------------ */
 
-/* --- waiting ------------------------------------------------------------- */
-
-static bool rx_ready(const void *arg)
+int chan_fail(struct evshm_chan *c, int res)
 {
-	return ring_rx_pending(arg);
-}
+	if (res == -EPROTO) {
+		int zero = 0;
+		unsigned why = err_last();
 
-static bool tx_ready(const void *arg)
-{
-	return ring_tx_head_moved(arg);
-}
-
-static int chan_fail(struct evshm_chan *c, int res)
-{
-	if (res == -EPROTO)
-		atomic_store_explicit(&c->err, res, memory_order_relaxed);
+		/* The first failure sticks, with its reason. */
+		if (atomic_compare_exchange_strong(&c->err, &zero, res)) {
+			atomic_store(&c->reason, why);
+			region_set_error(c->mine, res, why);
+		}
+	}
 	return res;
+}
+
+static int chan_err(struct evshm_chan *c)
+{
+	return atomic_load_explicit(&c->err, memory_order_relaxed);
+}
+
+/*
+ * The hang-up flag is set by whichever thread saw the socket (or a bell)
+ * hang up: after the peer's last store into its region, which the kernel
+ * ordered before its close and our wakeup.  Release here and acquire in
+ * chan_hup() carry that to the other thread: a receive side that sees the
+ * flag also sees the dead peer's last committed record, so "empty after a
+ * hang-up" is final.
+ */
+static void chan_set_hup(struct evshm_chan *c)
+{
+	atomic_store_explicit(&c->hup, 1, memory_order_release);
 }
 
 static bool chan_hup(struct evshm_chan *c)
 {
-	return atomic_load_explicit(&c->hup, memory_order_relaxed);
+	return atomic_load_explicit(&c->hup, memory_order_acquire);
 }
 
-static void chan_set_hup(struct evshm_chan *c)
+static bool fd_used(struct evshm_chan *c)
 {
-	atomic_store_explicit(&c->hup, 1, memory_order_relaxed);
+	return atomic_load_explicit(&c->fd_used, memory_order_relaxed);
 }
 
-/*
- * Generic wait for one side: spin, then arm (publish the event index and
- * re-check, in ring.c), then sleep on @bell and the socket.  Returns 0 when
- * the caller should look again, or -EAGAIN / -ETIMEDOUT / -EPIPE / -EPROTO.
- * @prepare returns 0 if the condition came true while arming.
- */
-struct waiter {
-	int bell;
-	int ep;
-	bool *armed;
-	counter_t *sleeps, *spins;
-	bool (*ready)(const void *);
-	const void *ring;
-};
-
-static int chan_wait(struct evshm_chan *c, const struct waiter *w,
-		     int prepared, uint64_t deadline, bool nonblock)
+/* Is the peer awake and on another CPU than @cpu?  (Its own say: a
+ * hostile peer can only waste our spin budget.) */
+static bool peer_elsewhere(const struct region *peer, int cpu)
 {
-	if (prepared != -EAGAIN)
-		return prepared; /* 0: came true while arming; or -EPROTO */
-	if (nonblock) {
-		if (wake_hung_up(c->sock)) {
-			chan_set_hup(c);
-			return 0; /* look once more, then -EPIPE */
-		}
-		return -EAGAIN;
-	}
-	counter_add(w->sleeps, 1);
-	int res = wake_sleep(w->ep, deadline);
-	if (res == -EPIPE) {
-		chan_set_hup(c);
-		return 0;
-	}
+	uint32_t pcpu = atomic_load_explicit(&peer->cpu, memory_order_relaxed);
+	uint32_t st = atomic_load_explicit(&peer->rx_state, memory_order_relaxed) |
+		      atomic_load_explicit(&peer->tx_state, memory_order_relaxed);
+
+	return !(st & WS_ASLEEP) && (pcpu == 0 || pcpu - 1 != (uint32_t)cpu);
+}
+
+static int kick(int wr, _Atomic uint64_t *counter, uint64_t *n)
+{
+	int res = bell_kick(wr);
+
+	atomic_store_explicit(counter, ++*n, memory_order_relaxed);
 	return res;
-}
-
-/*
- * The deadline of a wait, taken when the ring first says "full" / "empty"
- * rather than on entry: a call that does not wait (every call, under a
- * steady stream) then never reads the clock, which cost about as much as
- * the rest of evshm_recv() for a small message.  Never 0, which marks
- * "not taken yet".
- */
-static uint64_t wait_deadline(int timeout_ms)
-{
-	/* A call with timeout 0 never sleeps: it needs no clock either. */
-	uint64_t d = timeout_ms ? os_deadline(timeout_ms) : 1;
-	return d ? d : 1;
-}
-
-/* Called after the ring said "empty" / "full" and before arming. */
-static bool chan_spin(struct evshm_chan *c, const struct waiter *w,
-		      bool nonblock)
-{
-	if (nonblock || !wake_spin(w->ready, w->ring, c->spin_ns))
-		return false;
-	counter_add(w->spins, 1);
-	return true;
-}
-
-/*
- * A kick may sit in the bell since we armed.  Our own sleeps do not care
- * (the bell is edge-triggered where we sleep), but evshm_fd() sees it
- * level-triggered: once the caller has that descriptor, reset the bell
- * before re-arming and once we stop waiting, so that it does not stay
- * readable.  A caller that never asked for it saves that system call.
- */
-static void chan_disarm(struct evshm_chan *c, const struct waiter *w)
-{
-	if (*w->armed) {
-		if (atomic_load_explicit(&c->fd_used, memory_order_relaxed))
-			os_eventfd_drain(w->bell);
-		*w->armed = false;
-	}
-}
-
-/*
- * The peer's bell is an open file description we share with it (SCM_RIGHTS
- * passes the file, not a copy), so the O_NONBLOCK checked at the handshake
- * is the peer's to clear again with F_SETFL; if it also saturates the
- * counter, write(2) sleeps until the peer reads its bell: for as long as it
- * likes.  eventfd has no per-call non-blocking write (pwritev2 RWF_NOWAIT
- * fails with EOPNOTSUPP).  But a write of 1 can block only when the counter
- * is saturated, whatever the flag says: so look at the counter, not the
- * flag.  A bell that polls not writable is a protocol violation.  That
- * stops a trap set in advance, which is all a peer can do
- * deterministically; one that saturates the counter between this poll and
- * the write can still stall us (docs/protocol.md 6, residual risk).
- * Checking F_GETFL as well would cost a system call per kick and narrow
- * nothing: a peer that can win that race can as well toggle the flag.
- */
-static int kick_bell(int bell)
-{
-	struct pollfd pfd = { .fd = bell, .events = POLLOUT };
-
-	if (os_poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
-		return -EPROTO;
-	return os_eventfd_kick(bell);
-}
-
-static int kick(struct evshm_chan *c, int bell, counter_t *kicks)
-{
-	counter_add(kicks, 1);
-	return chan_fail(c, kick_bell(bell));
 }
 
 /* --- send side ------------------------------------------------------------ */
 
+/* Every wait context of a channel starts with the channel: the callbacks
+ * the two sides share (spin, hang-up) read only that. */
+struct tx_ctx {
+	struct evshm_chan *c;
+	size_t len;
+	void **ptr;
+};
+
+static int tx_attempt(void *arg)
+{
+	struct tx_ctx *t = arg;
+	struct evshm_chan *c = t->c;
+	int res = chan_err(c);
+
+	if (res)
+		return res;
+	if (chan_hup(c))
+		return -EPIPE;
+	res = ring_tx_reserve(&c->tx.ring, t->len, t->ptr);
+	if (res == -EAGAIN) {
+		/* Out of the room we knew of: look at the consumer's head. */
+		res = ring_tx_refresh_head(&c->tx.ring, c->peer);
+		if (res == 0)
+			res = ring_tx_reserve(&c->tx.ring, t->len, t->ptr);
+	}
+	return chan_fail(c, res);
+}
+
+static bool tx_ready(void *arg)
+{
+	struct tx_ctx *t = arg;
+
+	return atomic_load_explicit(&t->c->peer->head, memory_order_relaxed) !=
+	       t->c->tx.ring.head;
+}
+
+static int tx_arm(void *arg)
+{
+	struct tx_ctx *t = arg;
+
+	ring_role_fence_on(&t->c->tx.bell.role);
+	return chan_fail(t->c, ring_tx_arm(&t->c->tx.ring, t->c->peer, t->len));
+}
+
+static int tx_recheck(void *arg)
+{
+	struct tx_ctx *t = arg;
+
+	return chan_fail(t->c, ring_tx_check(&t->c->tx.ring, t->c->peer, t->len));
+}
+
+static bool chan_spin_ok(void *arg, int cpu)
+{
+	return peer_elsewhere((*(struct evshm_chan **)arg)->peer, cpu);
+}
+
+static void chan_hangup(void *arg)
+{
+	chan_set_hup(*(struct evshm_chan **)arg);
+}
+
+static bool chan_gone(void *arg)
+{
+	return chan_hup(*(struct evshm_chan **)arg);
+}
+
+static const struct bell_ops tx_ops = {
+	.attempt = tx_attempt,
+	.ready = tx_ready,
+	.arm = tx_arm,
+	.recheck = tx_recheck,
+	.worth_spinning = chan_spin_ok,
+	.hangup = chan_hangup,
+	.gone = chan_gone,
+};
+
+/* Wait on one side's bell; once done, disarm it (and empty it, if
+ * evshm_fd() is in use, so that the descriptor does not stay readable). */
+static int chan_wait(struct evshm_chan *c, struct bell *b,
+		     const struct bell_ops *ops, void *ctx, int timeout_ms)
+{
+	int res = bell_wait(b, ops, ctx, timeout_ms);
+
+	if (res == 0)
+		bell_disarm(b, fd_used(c));
+	return res;
+}
+
 int evshm_reserve(struct evshm_chan *c, size_t len, void **ptr, int timeout_ms)
 {
+	struct tx_ctx t = { c, len, ptr };
+
 	if (!c || !ptr)
 		return -EINVAL;
-	struct waiter w = { c->space_bell, c->tx_ep, &c->tx.armed, &c->tx.sleeps,
-			    &c->tx.spins, tx_ready, &c->tx.ring };
-	uint64_t deadline = 0; /* read the clock only if we must wait */
-	int res;
-
-	for (;;) {
-		if ((res = atomic_load_explicit(&c->err, memory_order_relaxed)))
-			return res;
-		if (chan_hup(c))
-			return -EPIPE;
-		res = ring_tx_reserve(&c->tx.ring, len, ptr);
-		if (res != -EAGAIN) {
-			if (res == 0)
-				chan_disarm(c, &w);
-			return chan_fail(c, res);
-		}
-		if (!deadline)
-			deadline = wait_deadline(timeout_ms);
-		if (chan_spin(c, &w, timeout_ms == 0))
-			continue;
-		chan_disarm(c, &w);
-		*w.armed = true;
-		res = chan_wait(c, &w, ring_tx_prepare_wait(&c->tx.ring, len),
-				deadline, timeout_ms == 0);
-		if (res < 0)
-			return chan_fail(c, res);
-	}
+	return chan_wait(c, &c->tx.bell, &tx_ops, &t, timeout_ms);
 }
 
 /*
@@ -295,15 +314,17 @@ static void chan_watch_sock_out(struct evshm_chan *c, bool on)
 
 static int chan_commit(struct evshm_chan *c, size_t len, uint32_t flags)
 {
-	int res = ring_tx_commit_flags(&c->tx.ring, len, flags);
+	uint64_t old, new_;
+	int res = ring_tx_publish(&c->tx.ring, len, flags, &old, &new_);
+
 	if (res < 0)
 		return res;
 	if (c->tx.sock_out)
 		chan_watch_sock_out(c, false);
-	counter_add(&c->tx.msgs, 1);
-	counter_add(&c->tx.bytes, len);
-	if (res)
-		return kick(c, c->peer_data_bell, &c->tx.kicks);
+	if (ring_tx_wake(&c->tx.bell.role, c->peer, old, new_) &&
+	    kick(c->kick, &c->mine->tx_kicks, &c->tx.kicks) < 0)
+		/* Only a pipe we hold both ends of: cannot fail. */
+		chan_set_hup(c);
 	return 0;
 }
 
@@ -314,10 +335,12 @@ int evshm_commit(struct evshm_chan *c, size_t len)
 
 /*
  * Descriptors cannot travel through shared memory: they go on the socket,
- * *before* the ring record that refers to them is committed.  A Unix
- * socket send queues the message on the receiver before it returns, so by
- * the time the consumer sees the record (flag RING_F_FDS) its descriptors
- * are waiting, in the same order as the records.
+ * *after* the ring room is secured (so that a send that gives up leaves
+ * nothing behind) and *before* the ring record that refers to them is
+ * committed.  A Unix socket send queues the message on the receiver before
+ * it returns, so by the time the consumer sees the record (flag
+ * RING_F_FDS) its descriptors are waiting, in the same order as the
+ * records.
  */
 int evshm_send_fds(struct evshm_chan *c, const void *buf, size_t len,
 		   const int *fds, unsigned nfds, int timeout_ms)
@@ -328,6 +351,8 @@ int evshm_send_fds(struct evshm_chan *c, const void *buf, size_t len,
 
 	if (!c || !fds || nfds == 0 || nfds > EVSHM_MAX_FDS || (!buf && len))
 		return -EINVAL;
+	if (!(c->peer_features & PROTO_F_FDS))
+		return -EOPNOTSUPP;
 	uint64_t deadline = os_deadline(timeout_ms);
 	res = evshm_reserve(c, len, &p, timeout_ms);
 	if (res < 0)
@@ -337,7 +362,10 @@ int evshm_send_fds(struct evshm_chan *c, const void *buf, size_t len,
 		       os_remaining_ms(deadline));
 	if (res < 0) {
 		ring_tx_cancel(&c->tx.ring);
-		if (res == -EPIPE || res == -ECONNRESET) {
+		/* EPERM: the kernel refused the descriptors (SO_PASSRIGHTS):
+		 * a peer that said it takes them turns that off only as it
+		 * closes. */
+		if (res == -EPIPE || res == -ECONNRESET || res == -EPERM) {
 			chan_set_hup(c);
 			return -EPIPE;
 		}
@@ -363,7 +391,7 @@ int evshm_send(struct evshm_chan *c, const void *buf, size_t len, int timeout_ms
 		return res;
 	if (len)
 		memcpy(p, buf, len);
-	return evshm_commit(c, len);
+	return chan_commit(c, len, 0);
 }
 
 /* --- receive side ---------------------------------------------------------- */
@@ -372,15 +400,18 @@ int evshm_send(struct evshm_chan *c, const void *buf, size_t len, int timeout_ms
  * be there already (see evshm_send_fds), else the peer lied. */
 static int chan_load_fds(struct evshm_chan *c)
 {
-	unsigned char buf[64];
+	unsigned char buf[sizeof(struct proto_fds) + 1];
 	unsigned n = 0;
-	int res = fdp_recv(c->sock, buf, sizeof(buf), c->rx.fds, FDP_MAX_FDS,
-			   &n, 0);
+	int res;
+
+	if (!(c->features & PROTO_F_FDS))
+		return ERR_PROTO(FDS_UNWANTED);
+	res = fdp_recv(c->sock, buf, sizeof(buf), c->rx.fds, FDP_MAX_FDS, &n, 0);
 	if (res < 0)
-		return -EPROTO;
+		return ERR_PROTO(FDS_MISSING);
 	if (n == 0 || proto_parse_fds(buf, (size_t)res, n, c->rx.fd_seq) < 0) {
-		close_fds(c->rx.fds, n);
-		return -EPROTO;
+		os_close_untrusted(c->rx.fds, n);
+		return ERR_PROTO(FDS_MSG);
 	}
 	c->rx.nfds = n;
 	c->rx.fds_loaded = true;
@@ -391,65 +422,84 @@ static int chan_load_fds(struct evshm_chan *c)
 /* Close the peeked message's descriptors that nobody took. */
 static void chan_drop_fds(struct evshm_chan *c)
 {
-	close_fds(c->rx.fds, c->rx.nfds);
+	os_close_untrusted(c->rx.fds, c->rx.nfds);
 	c->rx.nfds = 0;
 	c->rx.fds_loaded = false;
 }
 
+struct rx_ctx {
+	struct evshm_chan *c;
+	const void **ptr;
+	size_t *len;
+};
+
+static int rx_attempt(void *arg)
+{
+	struct rx_ctx *r = arg;
+	struct evshm_chan *c = r->c;
+	uint32_t flags;
+	int res = chan_err(c);
+
+	if (res)
+		return res;
+	res = ring_rx_peek(&c->rx.ring, r->ptr, r->len, &flags);
+	if (res == 0 && (flags & RING_F_FDS) && !c->rx.fds_loaded)
+		res = chan_load_fds(c);
+	return chan_fail(c, res);
+}
+
+static bool rx_ready(void *arg)
+{
+	return ring_rx_ready(&((struct rx_ctx *)arg)->c->rx.ring);
+}
+
+static int rx_arm(void *arg)
+{
+	struct evshm_chan *c = ((struct rx_ctx *)arg)->c;
+
+	ring_role_fence_on(&c->rx.bell.role);
+	return ring_rx_arm(&c->rx.ring, c->peer);
+}
+
+static int rx_recheck(void *arg)
+{
+	return rx_ready(arg) ? 0 : -EAGAIN;
+}
+
+static const struct bell_ops rx_ops = {
+	.attempt = rx_attempt,
+	.ready = rx_ready,
+	.arm = rx_arm,
+	.recheck = rx_recheck,
+	.worth_spinning = chan_spin_ok,
+	.hangup = chan_hangup,
+	.gone = chan_gone,
+};
+
 int evshm_peek(struct evshm_chan *c, const void **ptr, size_t *len,
 	       int timeout_ms)
 {
+	struct rx_ctx r = { c, ptr, len };
+
 	if (!c || !ptr || !len)
 		return -EINVAL;
-	struct waiter w = { c->data_bell, c->rx_ep, &c->rx.armed, &c->rx.sleeps,
-			    &c->rx.spins, rx_ready, &c->rx.ring };
-	uint64_t deadline = 0; /* read the clock only if we must wait */
-	int res;
-
-	for (;;) {
-		if ((res = atomic_load_explicit(&c->err, memory_order_relaxed)))
-			return res;
-		/* Read the hang-up flag *before* looking at the ring: what
-		 * the peer committed before it died is in memory by then, so
-		 * an empty ring after a hang-up is final. */
-		bool hup = chan_hup(c);
-		uint32_t flags;
-		res = ring_rx_peek(&c->rx.ring, ptr, len, &flags);
-		if (res == 0) {
-			chan_disarm(c, &w);
-			if ((flags & RING_F_FDS) && !c->rx.fds_loaded)
-				res = chan_load_fds(c);
-		}
-		if (res != -EAGAIN)
-			return chan_fail(c, res);
-		if (hup)
-			return -EPIPE;
-		if (!deadline)
-			deadline = wait_deadline(timeout_ms);
-		if (chan_spin(c, &w, timeout_ms == 0))
-			continue;
-		chan_disarm(c, &w);
-		*w.armed = true;
-		res = chan_wait(c, &w, ring_rx_prepare_wait(&c->rx.ring),
-				deadline, timeout_ms == 0);
-		if (res < 0)
-			return chan_fail(c, res);
-	}
+	return chan_wait(c, &c->rx.bell, &rx_ops, &r, timeout_ms);
 }
 
 int evshm_release(struct evshm_chan *c)
 {
+	uint64_t old, new_;
+	int res;
+
 	if (!c)
 		return -EINVAL;
-	size_t len = c->rx.ring.cur_len;
-	int res = ring_rx_release(&c->rx.ring);
+	res = ring_rx_release(&c->rx.ring, &old, &new_);
 	if (res < 0)
 		return res;
 	chan_drop_fds(c);
-	counter_add(&c->rx.msgs, 1);
-	counter_add(&c->rx.bytes, len);
-	if (res)
-		return kick(c, c->peer_space_bell, &c->rx.kicks);
+	if (ring_rx_wake(&c->rx.bell.role, c->peer, old, new_) &&
+	    kick(c->kick, &c->mine->rx_kicks, &c->rx.kicks) < 0)
+		chan_set_hup(c);
 	return 0;
 }
 
@@ -516,15 +566,23 @@ size_t evshm_max_msg(const struct evshm_chan *c)
 
 void evshm_stats(const struct evshm_chan *c, struct evshm_stats *st)
 {
+	const struct region *m;
+
 	if (!c || !st)
 		return;
-	st->msgs_sent = counter_get(&c->tx.msgs);
-	st->bytes_sent = counter_get(&c->tx.bytes);
-	st->msgs_recv = counter_get(&c->rx.msgs);
-	st->bytes_recv = counter_get(&c->rx.bytes);
-	st->kicks_sent = counter_get(&c->tx.kicks) + counter_get(&c->rx.kicks);
-	st->sleeps = counter_get(&c->tx.sleeps) + counter_get(&c->rx.sleeps);
-	st->spins = counter_get(&c->tx.spins) + counter_get(&c->rx.spins);
+	/* Our own region: figures we wrote ourselves. */
+	m = c->mine;
+	memset(st, 0, sizeof(*st));
+	st->msgs_sent = atomic_load_explicit(&m->msgs_sent, memory_order_relaxed);
+	st->bytes_sent = atomic_load_explicit(&m->bytes_sent, memory_order_relaxed);
+	st->msgs_recv = atomic_load_explicit(&m->msgs_recv, memory_order_relaxed);
+	st->bytes_recv = atomic_load_explicit(&m->bytes_recv, memory_order_relaxed);
+	st->kicks_sent = atomic_load_explicit(&m->tx_kicks, memory_order_relaxed) +
+			 atomic_load_explicit(&m->rx_kicks, memory_order_relaxed);
+	st->sleeps = atomic_load_explicit(&m->tx_sleeps, memory_order_relaxed) +
+		     atomic_load_explicit(&m->rx_sleeps, memory_order_relaxed);
+	st->spins = atomic_load_explicit(&m->tx_spins, memory_order_relaxed) +
+		    atomic_load_explicit(&m->rx_spins, memory_order_relaxed);
 }
 
 int evshm_peer_cred(const struct evshm_chan *c, pid_t *pid, uid_t *uid,
@@ -539,4 +597,11 @@ int evshm_peer_cred(const struct evshm_chan *c, pid_t *pid, uid_t *uid,
 	if (gid)
 		*gid = c->gid;
 	return 0;
+}
+
+const char *evshm_error_reason(const struct evshm_chan *c)
+{
+	if (!c || !atomic_load(&c->err))
+		return NULL;
+	return err_text(atomic_load(&c->reason));
 }

@@ -12,42 +12,29 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bell.h"
 #include "evshm.h"
 #include "fdpass.h"
+#include "region.h"
 #include "ring.h"
-
-/* A counter written by one thread, read by any: relaxed atomics compile to
- * plain loads and stores, and keep TSan honest. */
-typedef _Atomic uint64_t counter_t;
-
-static inline void counter_add(counter_t *c, uint64_t v)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
-			      memory_order_relaxed);
-}
-
-static inline uint64_t counter_get(const counter_t *c)
-{
-	return atomic_load_explicit(c, memory_order_relaxed);
-}
 
 /* The send side and the receive side may run in two threads: each lives on
  * its own cache lines and touches only its own fields. */
 struct chan_tx {
 	alignas(64) struct ring_tx ring;
-	bool armed;       /* space_event published, bell may hold a kick */
-	counter_t msgs, bytes, kicks, sleeps, spins;
-	uint64_t fd_seq;  /* next PROTO_FDS sequence number to send */
-	bool sock_out;    /* evshm_fd() also watches the socket for room */
+	struct bell bell;  /* sleeps on the peer's bell, for room */
+	uint64_t kicks;    /* mirrored in our region's tx_kicks */
+	uint64_t fd_seq;   /* next PROTO_FDS sequence number to send */
+	bool sock_out;     /* evshm_fd() also watches the socket for room */
 };
 
 struct chan_rx {
 	alignas(64) struct ring_rx ring;
-	bool armed;       /* data_event published, bell may hold a kick */
-	counter_t msgs, bytes, kicks, sleeps, spins;
-	uint64_t fd_seq;  /* next PROTO_FDS sequence number expected */
-	unsigned nfds;    /* descriptors of the peeked message, owned here */
-	bool fds_loaded;  /* they have been read from the socket */
+	struct bell bell;  /* sleeps on the peer's bell, for data */
+	uint64_t kicks;
+	uint64_t fd_seq;   /* next PROTO_FDS sequence number expected */
+	unsigned nfds;     /* descriptors of the peeked message, owned here */
+	bool fds_loaded;   /* they have been read from the socket */
 	int fds[FDP_MAX_FDS];
 };
 
@@ -60,24 +47,30 @@ struct listen_state {
 
 struct evshm_chan {
 	int sock;            /* liveness and control */
-	int epfd;            /* evshm_fd(): our two bells + socket hang-up */
-	int rx_ep, tx_ep;    /* where each side sleeps (wake_open) */
+	bool sock_fds;       /* its queue may hold the peer's descriptors */
+	int region_fd;       /* our region, read-only: sent to the peer, and
+				found here by evshm ps */
+	int epfd;            /* evshm_fd(): the peer's bell + socket hang-up */
+	int bell_rd;         /* the peer's bell: it kicks, we sleep */
+	int kick;            /* our bell's write end: we kick, the peer sleeps */
+	int kick_rd;         /* its read end: the peer's, and our own copy */
 	_Atomic bool fd_used; /* evshm_fd() was asked for: keep it accurate */
-	int data_bell;       /* ours: the peer kicks it after a commit */
-	int space_bell;      /* ours: the peer kicks it after a release */
-	int peer_data_bell;  /* the peer's: we kick it after a commit */
-	int peer_space_bell; /* the peer's: we kick it after a release */
 	struct region *mine;
-	size_t mine_len;
+	uint32_t tx_size;
 	const struct region *peer;
-	size_t peer_len;
-	uint32_t tx_size, rx_size;
+	uint32_t rx_size;
+	uint32_t features;      /* what we accept (PROTO_F_*) */
+	uint32_t peer_features; /* what the peer accepts */
 	int64_t spin_ns;
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
-	_Atomic int hup;     /* the socket hung up (seen by either side) */
+	/* The peer has gone.  Set by whichever side saw the hang-up with
+	 * release, read with acquire: a side that sees it also sees what the
+	 * seeing side saw of the peer's memory (see chan_set_hup()). */
+	_Atomic int hup;
 	_Atomic int err;     /* sticky -EPROTO once the peer broke the rules */
+	_Atomic unsigned reason; /* and which check said so (err.h) */
 	struct listen_state *ls; /* accepted channels: the listener's state */
 	struct chan_tx tx;
 	struct chan_rx rx;
@@ -86,11 +79,15 @@ struct evshm_chan {
 /* A zeroed channel with every descriptor -1; NULL if out of memory. */
 struct evshm_chan *chan_new(void);
 
+/* Set up the rings, the bells and evshm_fd() once both regions are
+ * mapped and every descriptor is in place.  0 or -errno. */
+int chan_start(struct evshm_chan *c);
+
 /* Drop a reference to a listener's state (the listener's own, or an
  * accepted channel's); the last one frees it. */
 void listen_state_put(struct listen_state *ls);
 
-/* Close @n descriptors and set each to -1. */
-void close_fds(int *fds, unsigned n);
+/* Record a sticky error (with the reason err.h noted last) and return it. */
+int chan_fail(struct evshm_chan *c, int res);
 
 #endif

@@ -21,12 +21,18 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "os.h"
+
+/* Linux 6.16: a receiver may refuse SCM_RIGHTS (the sender gets EPERM). */
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
 
 /*
  * How long ep_listen() waits for the directory lock.  Anybody who may read
@@ -73,8 +79,9 @@ int ep_parse(const char *name, struct ep_addr *out)
 	return 0;
 }
 
-/* Open the directory that holds @path (for flock).  -errno on failure. */
-static int ep_open_parent(const char *path, int *out_fd)
+/* Open the directory that holds @path with @flags (O_RDONLY for flock,
+ * O_PATH for the *at() calls).  -errno on failure. */
+static int ep_open_parent(const char *path, int flags, int *out_fd)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	const char *slash = strrchr(path, '/');
@@ -90,11 +97,19 @@ static int ep_open_parent(const char *path, int *out_fd)
 		memcpy(dir, path, n);
 		dir[n] = '\0';
 	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(dir, flags | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	*out_fd = fd;
 	return 0;
+}
+
+/* The last component of @path. */
+static const char *ep_base(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
 }
 
 /* flock(LOCK_EX) with a bounded wait; see EP_LOCK_WAIT_MS. */
@@ -161,13 +176,79 @@ static enum ep_probe_result ep_probe(const struct ep_addr *a)
 	return EP_BUSY;
 }
 
+/*
+ * Give the socket file at @base (in directory @dfd) its mode without ever
+ * resolving a name another user could swap.  bind() creates the file with
+ * the umask's bits, and chmod(path) afterwards follows whatever sits at
+ * the path by then: in a directory another user may write, a symlink
+ * swapped in between made 0.1 chmod a file of the attacker's choosing.
+ * So the socket is bound inside a fresh private directory (0700, ours, and
+ * reached only through a descriptor, via /proc/self/fd/N), given its mode
+ * there, where nobody else can reach it, and then renamed into place with
+ * RENAME_NOREPLACE (or link()+unlink(), which never replaces either): the
+ * inode that moves is the one we bound and chmodded.  A temporary
+ * directory that an attacker renamed away is left behind empty.
+ */
+static int ep_bind_mode(int sock, int dfd, const char *base, unsigned mode,
+			struct stat *st)
+{
+	char tmp[32], path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int tfd = -1, res;
+	uint32_t rnd;
+
+	for (int i = 0;; i++) {
+		os_random(&rnd, sizeof(rnd));
+		snprintf(tmp, sizeof(tmp), ".evshm-%08x", rnd);
+		if (mkdirat(dfd, tmp, 0700) == 0)
+			break;
+		if (errno != EEXIST || i == 16)
+			return -errno;
+	}
+	tfd = openat(dfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (tfd < 0) {
+		res = -errno;
+		goto out_rmdir;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/s", tfd);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (bind(sock, (const struct sockaddr *)&sun,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1)) < 0 ||
+	    fchmodat(tfd, "s", (mode_t)mode, 0) < 0 ||
+	    fstatat(tfd, "s", st, AT_SYMLINK_NOFOLLOW) < 0) {
+		res = -errno;
+		goto out_unlink;
+	}
+	if (renameat2(tfd, "s", dfd, base, RENAME_NOREPLACE) < 0) {
+		res = -errno;
+		if (res != -EINVAL)
+			goto out_unlink;
+		/* A file system without RENAME_NOREPLACE: link() never
+		 * replaces an existing name either. */
+		if (linkat(tfd, "s", dfd, base, 0) < 0) {
+			res = -errno;
+			goto out_unlink;
+		}
+		unlinkat(tfd, "s", 0);
+	}
+	res = 0;
+	goto out_rmdir;
+
+out_unlink:
+	unlinkat(tfd, "s", 0);
+out_rmdir:
+	unlinkat(dfd, tmp, AT_REMOVEDIR);
+	os_close(tfd);
+	return res == -EEXIST ? -EADDRINUSE : res;
+}
+
 int ep_listen(struct ep_listener *l, const char *name, unsigned mode,
 	      int backlog)
 {
 	const char *path;
 	struct stat st;
 	bool locked = false;
-	int fd, dfd = -1, tries, res;
+	int fd, dfd = -1, pfd = -1, tries, res;
 
 	if (!l)
 		return -EINVAL;
@@ -202,21 +283,29 @@ int ep_listen(struct ep_listener *l, const char *name, unsigned mode,
 	}
 
 	path = l->addr.sun.sun_path;
-	res = ep_open_parent(path, &dfd);
+	res = ep_open_parent(path, O_PATH, &pfd);
+	if (res < 0)
+		goto out_close_fd;
+	res = ep_open_parent(path, O_RDONLY, &dfd);
 	/* A directory we may write and search but not read cannot be
 	 * flock()ed: go on unlocked (no stale replacement, see below). */
 	if (res < 0 && res != -EACCES)
-		goto out_close_fd;
+		goto out_close_dir;
 	if (dfd >= 0)
 		locked = ep_lock_dir(dfd) == 0;
 
 	for (tries = 0;; tries++) {
 		enum ep_probe_result p;
 
-		if (bind(fd, (const struct sockaddr *)&l->addr.sun,
-			 l->addr.len) == 0)
+		if (mode)
+			res = ep_bind_mode(fd, pfd, ep_base(path), mode, &st);
+		else if (bind(fd, (const struct sockaddr *)&l->addr.sun,
+			      l->addr.len) == 0)
+			res = lstat(path, &st) < 0 ? -errno : 0;
+		else
+			res = -errno;
+		if (res == 0)
 			break;
-		res = -errno;
 		/* Without the lock we cannot know that the file is not a
 		 * peer's half-way through bind..listen: never unlink. */
 		if (res != -EADDRINUSE || !locked || tries == 2)
@@ -226,26 +315,16 @@ int ep_listen(struct ep_listener *l, const char *name, unsigned mode,
 			res = -EADDRINUSE;
 			goto out_close_dir;
 		}
-		if (p == EP_STALE && unlink(path) < 0 && errno != ENOENT) {
+		if (p == EP_STALE && unlinkat(pfd, ep_base(path), 0) < 0 &&
+		    errno != ENOENT) {
 			res = -errno;
 			goto out_close_dir;
 		}
 	}
 
-	/* The file is ours now: a failure from here on removes it.
-	 * No client can connect before listen(), so a chmod() here leaves no
-	 * window in which the umask's permissions are in force.  (fchmod()
-	 * does not reach the file of a socket; a temporary umask would be
-	 * process-wide and race with other threads.) */
-	if (mode && chmod(path, (mode_t)mode) < 0) {
-		res = -errno;
-		goto out_unlink;
-	}
-	/* Remember which file we made, so that close removes only that. */
-	if (lstat(path, &st) < 0) {
-		res = -errno;
-		goto out_unlink;
-	}
+	/* The file is ours now: a failure from here on removes it.  Its
+	 * identity (taken where nobody could swap it) lets close remove
+	 * only that file. */
 	l->dev = st.st_dev;
 	l->ino = st.st_ino;
 	if (listen(fd, backlog) < 0) {
@@ -253,34 +332,37 @@ int ep_listen(struct ep_listener *l, const char *name, unsigned mode,
 		goto out_unlink;
 	}
 	os_close(dfd); /* drops the lock */
+	os_close(pfd);
 	l->fd = fd;
 	return 0;
 
 out_unlink:
-	unlink(path);
+	unlinkat(pfd, ep_base(path), 0);
 	l->dev = 0;
 	l->ino = 0;
 out_close_dir:
 	os_close(dfd);
+	os_close(pfd);
 out_close_fd:
 	os_close(fd);
 	return res;
 }
 
-void ep_listener_close(struct ep_listener *l)
+int ep_listener_release(struct ep_listener *l)
 {
+	int fd;
 	struct stat st;
 	int dfd = -1;
 
 	if (!l || l->fd < 0)
-		return;
+		return -1;
 	if (!l->addr.abstract && (l->dev || l->ino)) {
 		const char *path = l->addr.sun.sun_path;
 
 		/* Under the lock, so a server replacing the file at this
 		 * moment cannot lose its fresh file to our unlink.  Best
 		 * effort: without the lock the identity check still holds. */
-		if (ep_open_parent(path, &dfd) == 0)
+		if (ep_open_parent(path, O_RDONLY, &dfd) == 0)
 			(void)ep_lock_dir(dfd);
 		/* The identity is sound while l->fd is open: a bound socket
 		 * holds a reference to its file's inode, so the number cannot
@@ -291,8 +373,14 @@ void ep_listener_close(struct ep_listener *l)
 			unlink(path);
 		os_close(dfd);
 	}
-	os_close(l->fd);
+	fd = l->fd;
 	l->fd = -1;
+	return fd;
+}
+
+void ep_listener_close(struct ep_listener *l)
+{
+	os_close(ep_listener_release(l));
 }
 
 int ep_accept(const struct ep_listener *l, int timeout_ms, int *out_fd)
@@ -319,8 +407,10 @@ int ep_accept(const struct ep_listener *l, int timeout_ms, int *out_fd)
 	}
 }
 
-int ep_connect(const char *name, int *out_fd)
+static int ep_connect_(const char *name, int timeout_ms, int *out_fd,
+		       bool *rights_off)
 {
+	uint64_t deadline = os_deadline(timeout_ms);
 	struct ep_addr a;
 	int fd, res;
 
@@ -329,13 +419,47 @@ int ep_connect(const char *name, int *out_fd)
 	res = ep_parse(name, &a);
 	if (res < 0)
 		return res;
-	/* Non-blocking: a full backlog is -EAGAIN at once instead of a wait
-	 * with no deadline.  AF_UNIX connects complete synchronously (no
-	 * EINPROGRESS). */
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* A full backlog: a non-blocking connect says EAGAIN at once, a
+	 * blocking one sleeps until the server accepts someone, bounded by
+	 * SO_SNDTIMEO.  So connect blocking, with the time we have, and make
+	 * the socket non-blocking afterwards (every later wait is a poll()
+	 * against a deadline).  AF_UNIX connects otherwise complete at once. */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC |
+			     (timeout_ms == 0 ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (const struct sockaddr *)&a.sun, a.len) < 0) {
+	if (rights_off)
+		*rights_off = ep_passrights(fd, false) == 0;
+	for (;;) {
+		if (timeout_ms != 0) {
+			int ms = os_remaining_ms(deadline);
+			struct timeval tv = { .tv_sec = ms / 1000,
+					      .tv_usec = (ms % 1000) * 1000 };
+
+			if (ms == 0) {
+				res = -ETIMEDOUT;
+				goto out_close_fd;
+			}
+			/* 0 would mean forever, which is what -1 asks. */
+			if (ms < 0)
+				tv = (struct timeval){ 0 };
+			if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+				       sizeof(tv)) < 0) {
+				res = -errno;
+				goto out_close_fd;
+			}
+		}
+		if (connect(fd, (const struct sockaddr *)&a.sun, a.len) == 0)
+			break;
+		res = -errno;
+		if (res == -EINTR)
+			continue;
+		if (res == -EAGAIN && timeout_ms != 0)
+			res = os_now_ns() >= deadline ? -ETIMEDOUT : -EINTR;
+		if (res != -EINTR)
+			goto out_close_fd;
+	}
+	if (timeout_ms != 0 && fcntl(fd, F_SETFL, O_RDWR | O_NONBLOCK) < 0) {
 		res = -errno;
 		goto out_close_fd;
 	}
@@ -345,6 +469,26 @@ int ep_connect(const char *name, int *out_fd)
 out_close_fd:
 	os_close(fd);
 	return res;
+}
+
+int ep_connect(const char *name, int timeout_ms, int *out_fd)
+{
+	return ep_connect_(name, timeout_ms, out_fd, NULL);
+}
+
+int ep_connect_norights(const char *name, int timeout_ms, int *out_fd,
+			bool *rights_off)
+{
+	return ep_connect_(name, timeout_ms, out_fd, rights_off);
+}
+
+int ep_passrights(int sock, bool on)
+{
+	int v = on;
+
+	if (setsockopt(sock, SOL_SOCKET, SO_PASSRIGHTS, &v, sizeof(v)) < 0)
+		return -errno;
+	return 0;
 }
 
 int ep_peercred(int fd, pid_t *pid, uid_t *uid, gid_t *gid)

@@ -47,9 +47,11 @@ struct ep_listener {
  * The liveness probe is a real connect(): a live server sees a connection
  * that closes at once (its accept yields a socket that reads end-of-file).
  *
- * @mode != 0: chmod the socket file to it (paths only; ignored for abstract
- * names), done before listen(), so no client can connect while the
- * umask's bits are in force.  Connecting needs write permission.
+ * @mode != 0: the socket file gets exactly that mode (paths only; ignored
+ * for abstract names), set in a private directory before the file appears
+ * at @name, so neither a client nor another user sees it with the umask's
+ * bits, and no name another user can swap is ever resolved to chmod it.
+ * Connecting needs write permission.
  * @backlog <= 0: SOMAXCONN.
  * A relative path is resolved again by ep_listener_close(): do not chdir()
  * in between.  @l->fd is -1 after a failure.
@@ -62,19 +64,34 @@ int ep_listen(struct ep_listener *l, const char *name, unsigned mode,
  * st_ino: sound because our open socket pins that inode), then close the
  * socket.  Safe on a closed or failed listener; sets l->fd to -1. */
 void ep_listener_close(struct ep_listener *l);
+/* The same, but hand the listening socket to the caller instead of closing
+ * it (-1 if there was none). */
+int ep_listener_release(struct ep_listener *l);
 
 /* Accept one connection (accept4 SOCK_CLOEXEC | SOCK_NONBLOCK), waiting up
  * to @timeout_ms.  Errors: -EINVAL, -EAGAIN (timeout 0), -ETIMEDOUT,
  * -EMFILE, -ENFILE, -ENOMEM. */
 int ep_accept(const struct ep_listener *l, int timeout_ms, int *out_fd);
 
-/* Connect to @name; never waits (AF_UNIX connects complete at once, or
- * fail with -EAGAIN when the server's backlog is full).
+/* Connect to @name.  A server whose backlog is full is waited for up to
+ * @timeout_ms (-1 forever, 0 never: -EAGAIN); otherwise AF_UNIX connects
+ * complete at once.  The socket is SOCK_NONBLOCK afterwards.
  * Errors: -EINVAL, -ENAMETOOLONG, -ENOENT (no such path), -ECONNREFUSED
  * (nobody listens: stale file, unused abstract name, not a socket),
  * -EACCES, -EPROTOTYPE (a listener of another socket type), -EAGAIN,
- * -EMFILE. */
-int ep_connect(const char *name, int *out_fd);
+ * -ETIMEDOUT, -EMFILE. */
+int ep_connect(const char *name, int timeout_ms, int *out_fd);
+/* The same, refusing descriptors from the start (SO_PASSRIGHTS 0 before
+ * connect(): the server cannot queue any until we allow it).  *@rights_off
+ * says whether the kernel could (Linux 6.16+). */
+int ep_connect_norights(const char *name, int timeout_ms, int *out_fd,
+			bool *rights_off);
+
+/* SO_PASSRIGHTS (Linux 6.16): whether @sock accepts SCM_RIGHTS; with it
+ * off, a peer's sendmsg() carrying descriptors fails with EPERM.  A
+ * listening socket passes the setting to the sockets it accepts.
+ * 0, or -ENOPROTOOPT on older kernels. */
+int ep_passrights(int sock, bool on);
 
 /* SO_PEERCRED of a connected socket: the peer's pid, uid and gid as of its
  * connect() (client) or listen() (server).  Each out pointer may be NULL. */

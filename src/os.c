@@ -1,26 +1,41 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * os.c: the only place that creates memfds and eventfds, and the checks a
- * receiver runs on descriptors that a peer handed over.  Sockets are made in
- * endpoint.c and received descriptors in fdpass.c, with the same rule: every
- * descriptor is close-on-exec from birth, so an exec in another thread
- * never leaks one.
+ * os.c: the memfds and pipes evshm creates, the checks a receiver runs on
+ * descriptors a peer handed over, and how those are closed again.  Sockets
+ * are made in endpoint.c, epoll sets in bell.c and received descriptors in
+ * fdpass.c, with the same rule: every descriptor is close-on-exec from
+ * birth, so an exec in another thread never leaks one.
  */
 #include "os.h"
+
+#include "err.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Linux 6.16: a receiver may refuse SCM_RIGHTS (the sender gets EPERM). */
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
 
 /* "/proc/self/fd/" + a decimal int + NUL */
 #define FD_PATH_MAX 32
@@ -31,7 +46,8 @@ static void fd_path(char *buf, size_t n, int fd)
 }
 
 /* readlink() of /proc/self/fd/@fd into @buf, NUL-terminated.  A target that
- * does not fit is an error: all callers compare against short prefixes. */
+ * does not fit is an error: all callers compare against short prefixes.
+ * The magic link is resolved by procfs alone: no file system is asked. */
 static int fd_link(int fd, char *buf, size_t n)
 {
 	char path[FD_PATH_MAX];
@@ -45,6 +61,11 @@ static int fd_link(int fd, char *buf, size_t n)
 		return -ENAMETOOLONG;
 	buf[len] = '\0';
 	return 0;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
 int os_memfd(const char *name, size_t size, int *out_fd)
@@ -74,9 +95,10 @@ int os_memfd_seal(int fd)
 {
 	/* SHRINK: the peer's mapping can never SIGBUS.  GROW: the size it
 	 * checked stays true.  FUTURE_WRITE: nobody (the peer included) can
-	 * create a new writable mapping or write(2), while mappings made before
-	 * sealing stay writable; unlike F_SEAL_WRITE it does not fail with
-	 * EBUSY because such a mapping exists.  SEAL: none of it can be undone. */
+	 * create a new writable mapping, write(2) or punch a hole, while
+	 * mappings made before sealing stay writable; unlike F_SEAL_WRITE it
+	 * does not fail with EBUSY because such a mapping exists.  SEAL: none
+	 * of it can be undone. */
 	const int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE |
 			  F_SEAL_SEAL;
 
@@ -102,96 +124,107 @@ int os_reopen_ro(int fd, int *out_fd)
 	return 0;
 }
 
-int os_eventfd(int *out_fd)
+int os_pipe(int fds[2])
 {
-	int fd;
-
-	if (!out_fd)
+	if (!fds)
 		return -EINVAL;
-	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd < 0)
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
-	*out_fd = fd;
 	return 0;
 }
 
+/*
+ * The order is the point.  A peer may still hold the memfd and change it
+ * while we look, until the seals forbid it:
+ *  1. F_GET_SEALS first.  It works on any file without asking its file
+ *     system (non-shmem files just say EINVAL), and once SHRINK, GROW and
+ *     SEAL are there, the size can never change again: a size checked
+ *     *after* this is final.  (0.1 read the size first: a peer could
+ *     truncate the file between the two checks, then seal it, and our
+ *     first read of the mapping died with SIGBUS.)  A write seal is
+ *     required too: without one the peer could punch a hole in the file
+ *     (FALLOC_FL_PUNCH_HOLE), which faults a hugetlbfs mapping.
+ *  2. fstatfs: only tmpfs.  A MFD_HUGETLB memfd passes the seal check
+ *     but its pages are a pool that can run dry under our mapping.
+ *  3. fstat: a regular file of exactly the announced size.
+ *  4. the name: an anonymous memfd, not a tmpfs file someone else can
+ *     open by path (defence in depth: such files cannot carry seals).
+ * fstatfs and fstat come only after step 1 has proved the file is shmem,
+ * whose file system never blocks (on a FUSE file they would wait for the
+ * FUSE server).
+ */
 int os_check_memfd(int fd, size_t size)
 {
 	const int need = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
-	static const char prefix[] = "/memfd:";
-	char link[PATH_MAX];
+	const int write_seals = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
+	char link[64];
+	struct statfs sfs;
 	struct stat st;
 	int seals;
 
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return -EPROTO;
-	if (st.st_size < 0 || (uint64_t)st.st_size != (uint64_t)size)
-		return -EPROTO;
-	/* Without SHRINK the peer could truncate the file under our mapping
-	 * and turn our reads into SIGBUS; without SEAL it could lift them. */
 	seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 || (seals & need) != need)
-		return -EPROTO;
-	/* F_GET_SEALS also works on tmpfs/hugetlbfs files; the memfd name
-	 * prefix tells an anonymous memfd from a file someone else can open. */
-	if (fd_link(fd, link, sizeof(link)) < 0 ||
-	    strncmp(link, prefix, sizeof(prefix) - 1) != 0)
-		return -EPROTO;
+	if (seals < 0 || (seals & need) != need || !(seals & write_seals))
+		return ERR_PROTO(FD_SEALS);
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC)
+		return ERR_PROTO(FD_FS);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    (uint64_t)st.st_size != (uint64_t)size)
+		return ERR_PROTO(FD_SIZE);
+	if (fd_link(fd, link, sizeof(link)) < 0 || !has_prefix(link, "/memfd:"))
+		return ERR_PROTO(FD_NAME);
 	return 0;
 }
 
-int os_check_eventfd(int fd)
+int os_check_pipe_rd(int fd)
 {
-	static const char want[] = "anon_inode:[eventfd]";
-	char link[sizeof(want) + 1];
-	int fl, acc;
+	char link[64];
+	int fl;
 
-	if (fd_link(fd, link, sizeof(link)) < 0 || strcmp(link, want) != 0)
-		return -EPROTO;
-	/* A blocking eventfd would let a saturated counter block our kick. */
+	/* "pipe:[inode]" is an anonymous pipe; a named FIFO reads as its
+	 * path (and could live on any file system). */
+	if (fd_link(fd, link, sizeof(link)) < 0 || !has_prefix(link, "pipe:["))
+		return ERR_PROTO(FD_BELL);
 	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || !(fl & O_NONBLOCK))
-		return -EPROTO;
-	acc = fl & O_ACCMODE;
-	if (acc != O_WRONLY && acc != O_RDWR)
-		return -EPROTO;
+	if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY)
+		return ERR_PROTO(FD_BELL);
 	return 0;
 }
 
-int os_eventfd_kick(int fd)
+int os_pipe_kick(int wfd)
 {
-	const uint64_t one = 1;
+	const char one = 1;
 	ssize_t n;
 
 	do {
-		n = write(fd, &one, sizeof(one));
+		n = write(wfd, &one, 1);
 	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		/* EAGAIN: the counter is at its maximum, which only a peer
-		 * that never drains (or writes huge values) can cause. */
-		return errno == EAGAIN ? -EPROTO : -errno;
-	if (n != sizeof(one))
-		return -EPROTO;
-	return 0;
+	if (n == 1 || (n < 0 && errno == EAGAIN))
+		return 0;
+	return n < 0 ? -errno : -EIO;
 }
 
-int os_eventfd_drain(int fd)
+int os_pipe_drain(int rfd)
 {
-	uint64_t val;
-	struct iovec iov = { .iov_base = &val, .iov_len = sizeof(val) };
+	char buf[4096];
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	int total = 0;
 	ssize_t n;
 
 	/* RWF_NOWAIT, not O_NONBLOCK: the peer shares the open file
-	 * description and could clear O_NONBLOCK, which must not make this
-	 * read block.  Offset -1: eventfds have no position. */
-	do {
-		n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN ? 0 : -errno;
-	if (n != sizeof(val))
-		return -EPROTO;
-	return 1;
+	 * description and could clear O_NONBLOCK.  Offset -1: pipes have no
+	 * position.  At most 64 KiB sit in a pipe by default; stop after
+	 * that much so a peer refilling it cannot keep us here. */
+	for (int i = 0; i < 16; i++) {
+		n = preadv2(rfd, &iov, 1, -1, RWF_NOWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		total += (int)n;
+		if ((size_t)n < sizeof(buf))
+			break;
+	}
+	return total;
 }
 
 int os_close(int fd)
@@ -206,6 +239,142 @@ int os_close(int fd)
 	}
 	return -1;
 }
+
+/* --- closing what a peer chose ------------------------------------------- */
+
+/*
+ * The last close of a file runs its release code in the closing thread
+ * (the kernel defers it to the return to user space, but in the same
+ * task): for a TCP socket with SO_LINGER that waits for the linger time,
+ * for a FUSE file until its server answers.  A peer that sends such a file
+ * would hold whichever evshm call closes it.  So an unknown file is closed
+ * by a detached thread of its own, with every signal blocked so that it
+ * never takes one meant for the application.
+ */
+static _Atomic unsigned closers_pending;
+
+struct closer {
+	unsigned n;
+	int fds[];
+};
+
+static void *closer_main(void *arg)
+{
+	struct closer *c = arg;
+
+	for (unsigned i = 0; i < c->n; i++)
+		close(c->fds[i]);
+	free(c);
+	atomic_fetch_sub_explicit(&closers_pending, 1, memory_order_release);
+	return NULL;
+}
+
+static void close_async(const int *fds, unsigned n)
+{
+	struct closer *c = malloc(sizeof(*c) + n * sizeof(int));
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r = -1;
+
+	if (c && pthread_attr_init(&attr) == 0) {
+		c->n = n;
+		memcpy(c->fds, fds, n * sizeof(int));
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		/* close() needs little stack; sanitizers need more. */
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		atomic_fetch_add_explicit(&closers_pending, 1, memory_order_relaxed);
+		r = pthread_create(&t, &attr, closer_main, c);
+		if (r != 0)
+			atomic_fetch_sub_explicit(&closers_pending, 1,
+						  memory_order_relaxed);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pthread_attr_destroy(&attr);
+	}
+	if (r != 0) {
+		/* No memory or no thread: the one thing left is to close
+		 * here (docs/protocol.md, security considerations). */
+		free(c);
+		for (unsigned i = 0; i < n; i++)
+			os_close(fds[i]);
+	}
+}
+
+/* Known kinds whose release never waits for anyone. */
+static bool close_is_prompt(int fd)
+{
+	char link[64];
+
+	if (fd_link(fd, link, sizeof(link)) < 0)
+		return false;
+	if (has_prefix(link, "pipe:[") || !strcmp(link, "anon_inode:[eventfd]"))
+		return true;
+	/* F_GET_SEALS succeeds only on shmem and hugetlbfs files. */
+	return has_prefix(link, "/memfd:") && fcntl(fd, F_GET_SEALS) >= 0;
+}
+
+void os_close_untrusted(int *fds, unsigned n)
+{
+	int slow[64];
+	unsigned nslow = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (close_is_prompt(fds[i])) {
+			os_close(fds[i]);
+		} else {
+			slow[nslow++] = fds[i];
+			if (nslow == sizeof(slow) / sizeof(slow[0])) {
+				close_async(slow, nslow);
+				nslow = 0;
+			}
+		}
+		fds[i] = -1;
+	}
+	if (nslow)
+		close_async(slow, nslow);
+}
+
+void os_close_sock(int sock, bool fds_possible)
+{
+	const int off = 0;
+	char b;
+
+	if (sock < 0)
+		return;
+	/* Refuse further descriptors, then look: a queue that is empty now
+	 * can only receive descriptor-free messages before our close.
+	 * recv(MSG_PEEK) without a control buffer installs no descriptor. */
+	if (!fds_possible ||
+	    (setsockopt(sock, SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof(off)) == 0 &&
+	     recv(sock, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+	     (errno == EAGAIN || errno == EWOULDBLOCK))) {
+		os_close(sock);
+		return;
+	}
+	close_async(&sock, 1);
+}
+
+unsigned os_close_pending(void)
+{
+	return atomic_load_explicit(&closers_pending, memory_order_acquire);
+}
+
+unsigned os_close_wait(int timeout_ms)
+{
+	uint64_t deadline = os_deadline(timeout_ms);
+	struct timespec ms = { .tv_sec = 0, .tv_nsec = 1000000 };
+	unsigned n;
+
+	while ((n = os_close_pending()) && os_now_ns() < deadline)
+		nanosleep(&ms, NULL);
+	return n;
+}
+
+/* --- time, CPUs ------------------------------------------------------------ */
 
 uint64_t os_now_ns(void)
 {
@@ -255,6 +424,20 @@ int os_poll(struct pollfd *fds, unsigned n, uint64_t deadline)
 	}
 }
 
+int os_wait_fd(int fd, short events, uint64_t deadline, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int r = os_poll(&pfd, 1, deadline);
+
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
+	if (pfd.revents & POLLNVAL)
+		return -EBADF;
+	return 0;
+}
+
 int os_ncpus(void)
 {
 	size_t ncpu = CPU_SETSIZE;
@@ -280,16 +463,52 @@ int os_ncpus(void)
 	}
 }
 
-int os_wait_fd(int fd, short events, uint64_t deadline, int timeout_ms)
+int os_cpu(void)
 {
-	struct pollfd pfd = { .fd = fd, .events = events };
-	int r = os_poll(&pfd, 1, deadline);
+	return sched_getcpu();
+}
 
-	if (r < 0)
-		return r;
-	if (r == 0)
-		return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
-	if (pfd.revents & POLLNVAL)
-		return -EBADF;
+void os_random(void *buf, size_t n)
+{
+	uint8_t *p = buf;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = getrandom(p + got, n - got, GRND_NONBLOCK);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	/* Early boot, or a seccomp filter: an identity still has to differ
+	 * between channels, not be secret. */
+	for (uint64_t x = os_now_ns() ^ ((uint64_t)getpid() << 32); got < n; got++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[got] ^= (uint8_t)x;
+	}
+}
+
+/* --- asymmetric fences ----------------------------------------------------- */
+
+int os_membarrier(void)
+{
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) < 0)
+		return -errno;
 	return 0;
+}
+
+int os_membarrier_register(void)
+{
+	/* 1: not tried yet; else the result of the one attempt. */
+	static _Atomic int registered = 1;
+	int r = atomic_load_explicit(&registered, memory_order_acquire);
+
+	if (r == 1) {
+		r = syscall(SYS_membarrier,
+			    MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) < 0 ?
+			    -errno : 0;
+		atomic_store_explicit(&registered, r, memory_order_release);
+	}
+	return r;
 }

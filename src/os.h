@@ -1,7 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * os.h: every system call that creates a descriptor goes through here, so
- * that each one is close-on-exec; plus deadlines and EINTR-safe poll.
+ * os.h: descriptors, and the rules for the ones a peer hands us.
+ *
+ * Every memfd and pipe evshm creates is made here, close-on-exec from
+ * birth (sockets are made in endpoint.c, epoll sets in bell.c, received
+ * descriptors in fdpass.c, all with the same rule).  The checks a receiver
+ * runs on a peer's descriptors live here too, and so does the one way evshm
+ * closes a descriptor the peer chose: such a close can block (a TCP socket
+ * with SO_LINGER, a FUSE file, a tty draining), so it never happens in a
+ * call that has a deadline.
+ *
  * All functions return 0 (or a count) or a negative errno.
  */
 #ifndef EVSHM_OS_H
@@ -20,31 +28,72 @@ int os_memfd(const char *name, size_t size, int *out_fd);
 int os_memfd_seal(int fd);
 /* A new read-only open of the same file (reopened through /proc/self/fd). */
 int os_reopen_ro(int fd, int *out_fd);
-/* An eventfd: EFD_CLOEXEC | EFD_NONBLOCK, counter 0. */
-int os_eventfd(int *out_fd);
+/* A pipe, both ends O_CLOEXEC | O_NONBLOCK: fds[0] reads, fds[1] writes. */
+int os_pipe(int fds[2]);
 
-/* Checks on descriptors received from a peer.  0 if @fd is a memfd of
- * exactly @size bytes carrying at least F_SEAL_SHRINK | F_SEAL_GROW |
- * F_SEAL_SEAL; -EPROTO otherwise. */
+/*
+ * Checks on descriptors received from a peer, in an order a racing peer
+ * cannot exploit, and without a call that a hostile file could block
+ * (fstat and fstatfs reach a FUSE server; they run only once the seals
+ * prove the file is shmem).
+ *
+ * os_check_memfd: 0 if @fd is a tmpfs memfd (not hugetlbfs) of exactly
+ * @size bytes whose seals include F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL
+ * and a write seal (F_SEAL_WRITE or F_SEAL_FUTURE_WRITE); else -EPROTO.
+ * os_check_pipe_rd: 0 if @fd is the read end of an anonymous pipe; else
+ * -EPROTO.
+ */
 int os_check_memfd(int fd, size_t size);
-/* 0 if @fd is an eventfd open for writing with O_NONBLOCK; -EPROTO otherwise. */
-int os_check_eventfd(int fd);
+int os_check_pipe_rd(int fd);
 
-/* Kick an eventfd (add 1).  Never blocks while the file is O_NONBLOCK;
- * -EPROTO if the counter is saturated (no honest peer lets that happen). */
-int os_eventfd_kick(int fd);
-/* Reset an eventfd's counter to 0 without ever blocking (preadv2 with
- * RWF_NOWAIT, immune to a peer clearing O_NONBLOCK on the shared file).
- * Returns 1 if it was non-zero, 0 if it was already 0. */
-int os_eventfd_drain(int fd);
+/* Kick a bell: write one byte to a pipe whose write end only we hold (so
+ * its O_NONBLOCK is ours and no peer can clear it).  A full pipe (-EAGAIN
+ * from write) means the reader has 64 KiB of kicks it has not read: it is
+ * readable already, so that is success.  0 or -errno (-EPIPE: the reader
+ * has gone). */
+int os_pipe_kick(int wfd);
+/* Empty a bell's pipe without ever blocking (preadv2 with RWF_NOWAIT: the
+ * peer that made the pipe shares the read end's file description and could
+ * clear O_NONBLOCK).  Returns the number of bytes drained, 0 if empty. */
+int os_pipe_drain(int rfd);
 
-/* Close @fd if >= 0, preserving errno; returns -1 for `fd = os_close(fd)`. */
+/* Close @fd if >= 0, preserving errno; returns -1 for `fd = os_close(fd)`.
+ * Only for descriptors whose close cannot block: ours, or a peer's that
+ * passed os_check_memfd / os_check_pipe_rd. */
 int os_close(int fd);
+
+/*
+ * Close descriptors a peer chose.  Those whose kind is known to close
+ * promptly (a sealed memfd, a pipe, an eventfd) are closed at once; any
+ * other is closed by a short-lived detached thread with every signal
+ * blocked (an asynchronous close, as systemd does), so that no evshm call
+ * waits for it.  Each slot of @fds is set to -1.
+ */
+void os_close_untrusted(int *fds, unsigned n);
+/*
+ * Close a connected socket whose receive queue may hold descriptors the
+ * peer sent (they are released, possibly blocking, by the close).
+ * @fds_possible false: the socket never accepted descriptors (SO_PASSRIGHTS
+ * was 0 since it was created), so close it at once.  Otherwise turn
+ * SO_PASSRIGHTS off and look: an empty queue is closed at once, anything
+ * else asynchronously.
+ */
+void os_close_sock(int sock, bool fds_possible);
+/* Asynchronous closes not yet finished (for tests that count
+ * descriptors); os_close_wait() waits for them up to @timeout_ms and
+ * returns how many are left. */
+unsigned os_close_pending(void);
+unsigned os_close_wait(int timeout_ms);
 
 /* Monotonic time in nanoseconds. */
 uint64_t os_now_ns(void);
 /* Deadlines: timeout_ms -1 -> UINT64_MAX (never), else now + timeout. */
 uint64_t os_deadline(int timeout_ms);
+/* The earlier of two deadlines. */
+static inline uint64_t os_min_deadline(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
 /* Milliseconds left until @deadline for poll(): -1 for never, 0 if past
  * (rounded up so that a wait never ends early). */
 int os_remaining_ms(uint64_t deadline);
@@ -61,5 +110,22 @@ int os_wait_fd(int fd, short events, uint64_t deadline, int timeout_ms);
 
 /* Number of CPUs this thread may run on (sched_getaffinity). */
 int os_ncpus(void);
+/* The CPU this thread runs on now, or -1 (vDSO getcpu: no system call). */
+int os_cpu(void);
+
+/* @n random bytes (getrandom, never blocking; a clock-and-pid mix if the
+ * kernel has no entropy yet: identities, not secrets). */
+void os_random(void *buf, size_t n);
+
+/*
+ * A full memory barrier on every CPU that runs a thread of a process that
+ * registered with os_membarrier_register() (membarrier(2),
+ * MEMBARRIER_CMD_GLOBAL_EXPEDITED), so that a peer can skip its own fence
+ * on the hot path.  0 or -errno (-ENOSYS, -EPERM under seccomp).
+ */
+int os_membarrier(void);
+/* Register this process for the barrier above (once; later calls return
+ * the first result).  0 or -errno. */
+int os_membarrier_register(void);
 
 #endif

@@ -1,320 +1,383 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ring.c: SPSC message ring over shared memory, with virtio-style event
- * indices deciding when the other side must be woken.
+ * ring.c: the message ring over shared memory, and the event-index rules
+ * that decide when the other side must be woken.
  *
- * Indices are free-running u32 byte counts; fill = tail - head (mod 2^32)
- * and the position in the ring is index & (size - 1).  A record is an
- * 8-byte header { u32 len; u32 flags; } followed by len payload bytes,
- * rounded up to 8.  A record never wraps: if it does not fit before the end
- * of the ring the producer writes a pad record (flags = RING_F_PAD) that
- * fills the rest and starts the record at offset 0.
- *
- * Ordering, in one paragraph (docs/protocol.md has the long form):
- *  - data: the producer writes a record, then store-releases tail; the
- *    consumer load-acquires tail, then reads records below it.  The
- *    consumer reads a record, then store-releases head; the producer
- *    load-acquires head, then overwrites the room below it.
+ * Ordering, in one paragraph (docs/protocol.md 5 has the long form):
+ *  - data: the producer writes a record's payload and header, then
+ *    store-releases its seq; the consumer load-acquires the seq at its
+ *    head and, if it is the one it expects, reads the record.  The
+ *    consumer reads a record, then store-releases its head; the producer
+ *    load-acquires the head, then overwrites the room below it.
  *  - wakeups: a sleeper stores its event index, then a seq_cst fence,
- *    then re-reads the other side's index.  The waker stores its index,
- *    then a seq_cst fence, then reads the sleeper's event index.  The two
- *    fences are ordered one way or the other, so either the waker sees the
- *    event (and kicks) or the sleeper sees the new index (and does not
- *    sleep).  No wakeup is lost.
+ *    then looks again.  The waker publishes, then a seq_cst fence (or, in
+ *    fenceless mode, the sleeper's membarrier(2) stands in for it), then
+ *    reads the sleeper's event index.  The two fences are ordered one way
+ *    or the other, so either the waker sees the event (and kicks) or the
+ *    sleeper sees the publication (and does not sleep).
  *
- * Anything read from the peer's region (its head or tail, its event
- * indices, record headers) is read once into a local and validated before
- * it decides an offset or a length.
+ * Anything read from the peer's region (its head, its event indices, its
+ * state, record headers) is read once into a local and validated before it
+ * decides an offset or a length.  Record headers sit at positions that
+ * vary, in plain memory: their seq is accessed with the __atomic builtins
+ * (which take plain objects), every fixed field of a region is _Atomic.
  */
 #include "ring.h"
 
 #include <errno.h>
 #include <string.h>
 
-static inline uint32_t align8(uint32_t n)
-{
-	return (n + RING_ALIGN - 1) & ~(RING_ALIGN - 1);
-}
+#include "err.h"
+
+struct ring_rec {
+	uint32_t len;
+	uint32_t flags;
+	uint64_t seq; /* stored last, with release: the publication */
+};
+_Static_assert(sizeof(struct ring_rec) == RING_REC_HDR, "record header");
 
 /* One read of a u32 the peer may be changing under us (READ_ONCE). */
-static inline uint32_t read_once(const uint8_t *p)
+static inline uint32_t read_once(const uint32_t *p)
 {
-	return *(const volatile uint32_t *)(const void *)p;
+	return *(const volatile uint32_t *)p;
 }
 
-void region_init(struct region *r, uint32_t ring_size)
+static inline const struct ring_rec *rec_at(const uint8_t *data, uint32_t pos)
 {
-	r->magic = REGION_MAGIC;
-	r->version = REGION_VERSION;
-	r->ring_size = ring_size;
-	r->hdr_size = REGION_HDR_SIZE;
-	atomic_init(&r->tail, 0);
-	atomic_init(&r->head, 0);
-	atomic_init(&r->space_event, RING_EVENT_NONE);
-	atomic_init(&r->data_event, RING_EVENT_NONE);
+	return (const struct ring_rec *)(const void *)(data + pos);
+}
+
+/* --- the fence policy ------------------------------------------------------ */
+
+void ring_role_init(struct ring_role *r, _Atomic uint32_t *state, bool may_skip)
+{
+	r->state = state;
+	r->val = 0;
+	r->streak = 0;
+	r->may_skip = may_skip;
+	atomic_store_explicit(state, 0, memory_order_relaxed);
+}
+
+void ring_role_asleep(struct ring_role *r, bool asleep)
+{
+	r->val = asleep ? r->val | WS_ASLEEP : r->val & ~WS_ASLEEP;
+	atomic_store_explicit(r->state, r->val, memory_order_relaxed);
+}
+
+void ring_role_fence_on(struct ring_role *r)
+{
+	r->streak = 0;
+	if (r->val & WS_FENCELESS) {
+		r->val &= ~WS_FENCELESS;
+		/* Release: a sleeper that reads the flag down (acquire)
+		 * sees every record we published without a fence. */
+		atomic_store_explicit(r->state, r->val, memory_order_release);
+	}
+}
+
+void ring_role_after_publish(struct ring_role *r, bool peer_asleep)
+{
+	if (r->val & WS_FENCELESS) {
+		if (!peer_asleep)
+			return; /* the peer's membarrier covers us */
+		ring_role_fence_on(r);
+	} else if (peer_asleep) {
+		r->streak = 0;
+	} else if (r->may_skip && ++r->streak >= RING_STREAK) {
+		/* Up goes the flag, then one last fence: a sleeper that
+		 * missed the flag is ordered against this fence, and one
+		 * that sees it runs membarrier(2). */
+		r->val |= WS_FENCELESS;
+		atomic_store_explicit(r->state, r->val, memory_order_relaxed);
+	}
+	/* Wakeup fence: our publication is ordered before our load of the
+	 * peer's event index, against its store-event / fence / look-again
+	 * in ring_rx_arm() or ring_tx_arm(). */
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+/* A sleeper, after its fence: must the peer be put through membarrier?
+ * Acquire pairs with ring_role_fence_on()'s release. */
+static bool peer_fenceless(const _Atomic uint32_t *peer_state)
+{
+	return atomic_load_explicit(peer_state, memory_order_acquire) &
+	       WS_FENCELESS;
+}
+
+static bool peer_asleep(const _Atomic uint32_t *peer_state)
+{
+	return atomic_load_explicit(peer_state, memory_order_relaxed) &
+	       WS_ASLEEP;
 }
 
 /* --- producer ------------------------------------------------------------ */
 
-void ring_tx_init(struct ring_tx *tx, struct region *mine,
-		  const struct region *peer, uint32_t size)
+void ring_tx_init(struct ring_tx *tx, struct region *mine, uint32_t size)
 {
 	tx->data = region_data(mine);
-	tx->tail = &mine->tail;
-	tx->space_event = &mine->space_event;
-	tx->head = &peer->head;
-	tx->data_event = &peer->data_event;
+	tx->mine = mine;
 	tx->size = size;
-	tx->tail_local = atomic_load_explicit(&mine->tail, memory_order_relaxed);
-	tx->head_cache = tx->tail_local;
-	tx->resv_pad = 0;
-	tx->resv_len = UINT32_MAX;
+	tx->max_msg = ring_max_msg(size);
+	tx->tail = atomic_load_explicit(&mine->tail, memory_order_relaxed);
+	tx->head = tx->tail;
+	/* A fresh ring reads as zeros: no record may have sequence number
+	 * 0, or an unwritten header would look published. */
+	tx->seq = 1;
+	tx->msgs = tx->bytes = 0;
+	tx->resv = false;
+	tx->resv_len = tx->resv_pad = 0;
 }
 
-/*
- * Reload the consumer's head.  A valid head lies in [head_cache, tail]:
- * it never moves backwards and never passes what we committed.  Anything
- * else is a corrupt or hostile peer.  The acquire pairs with the
- * consumer's release in ring_rx_release(): once we see the new head, the
- * consumer has finished reading the room below it and we may overwrite it.
- */
-static int tx_refresh_head(struct ring_tx *tx)
+uint32_t ring_tx_need(const struct ring_tx *tx, size_t len)
 {
-	uint32_t h = atomic_load_explicit(tx->head, memory_order_acquire);
-
-	if ((h & (RING_ALIGN - 1)) ||
-	    (uint32_t)(h - tx->head_cache) >
-		    (uint32_t)(tx->tail_local - tx->head_cache))
-		return -EPROTO;
-	tx->head_cache = h;
-	return 0;
-}
-
-/* Bytes a @len-byte record needs at the current tail: pad + record. */
-static void tx_need(const struct ring_tx *tx, uint32_t len, uint32_t *pad,
-		    uint32_t *rec)
-{
-	uint32_t pos = tx->tail_local & (tx->size - 1);
+	uint32_t pos = (uint32_t)tx->tail & (tx->size - 1);
 	uint32_t to_end = tx->size - pos;
+	uint32_t rec = ring_align(RING_REC_HDR + (uint32_t)len);
 
-	*rec = align8(RING_REC_HDR + len);
-	*pad = *rec > to_end ? to_end : 0;
-}
-
-static int tx_room(struct ring_tx *tx, uint32_t need)
-{
-	uint32_t used = tx->tail_local - tx->head_cache;
-
-	if (tx->size - used >= need)
-		return 0;
-	int res = tx_refresh_head(tx);
-	if (res < 0)
-		return res;
-	used = tx->tail_local - tx->head_cache;
-	return tx->size - used >= need ? 0 : -EAGAIN;
+	return rec > to_end ? to_end + rec : rec;
 }
 
 int ring_tx_reserve(struct ring_tx *tx, size_t len, void **ptr)
 {
-	uint32_t pad, rec;
-	int res;
-
-	if (tx->resv_len != UINT32_MAX)
+	if (tx->resv)
 		return -EBUSY;
-	if (len > ring_max_msg(tx->size))
+	if (len > tx->max_msg)
 		return -EMSGSIZE;
-	tx_need(tx, (uint32_t)len, &pad, &rec);
-	res = tx_room(tx, pad + rec);
-	if (res < 0)
-		return res;
 
-	uint32_t pos = tx->tail_local & (tx->size - 1);
+	uint32_t need = ring_tx_need(tx, len);
+	if (tx->size - (tx->tail - tx->head) < need)
+		return -EAGAIN;
+
+	uint32_t pos = (uint32_t)tx->tail & (tx->size - 1);
+	uint32_t rec = ring_align(RING_REC_HDR + (uint32_t)len);
+	uint32_t pad = need - rec;
 	if (pad) {
-		/* Not visible to the consumer until the commit's release. */
-		uint32_t hdr[2] = { pad - RING_REC_HDR, RING_F_PAD };
-		memcpy(tx->data + pos, hdr, sizeof(hdr));
+		/* The pad's seq (its publication) is stored at commit,
+		 * after the record it leads to. */
+		struct ring_rec *p = (struct ring_rec *)(void *)(tx->data + pos);
+		p->len = pad - RING_REC_HDR;
+		p->flags = RING_F_PAD;
 		pos = 0;
 	}
-	tx->resv_pad = pad;
+	tx->resv = true;
 	tx->resv_len = (uint32_t)len;
+	tx->resv_pad = pad;
 	*ptr = tx->data + pos + RING_REC_HDR;
 	return 0;
 }
 
-int ring_tx_commit(struct ring_tx *tx, size_t len)
+int ring_tx_publish(struct ring_tx *tx, size_t len, uint32_t flags,
+		    uint64_t *old, uint64_t *new_)
 {
-	return ring_tx_commit_flags(tx, len, 0);
-}
-
-int ring_tx_commit_flags(struct ring_tx *tx, size_t len, uint32_t flags)
-{
-	if (tx->resv_len == UINT32_MAX || len > tx->resv_len ||
-	    (flags & ~RING_F_FDS))
+	if (!tx->resv || len > tx->resv_len || (flags & ~RING_F_FDS))
 		return -EINVAL;
 
-	uint32_t old = tx->tail_local;
-	uint32_t pos = (old + tx->resv_pad) & (tx->size - 1);
-	uint32_t hdr[2] = { (uint32_t)len, flags };
-	memcpy(tx->data + pos, hdr, sizeof(hdr));
+	uint32_t at = (uint32_t)tx->tail & (tx->size - 1);
+	uint32_t pos = (at + tx->resv_pad) & (tx->size - 1);
+	struct ring_rec *r = (struct ring_rec *)(void *)(tx->data + pos);
 
-	uint32_t new_ = old + tx->resv_pad + align8(RING_REC_HDR + (uint32_t)len);
-	tx->tail_local = new_;
-	tx->resv_len = UINT32_MAX;
-	tx->resv_pad = 0;
-
-	/* Release: the record (and pad) are written before the consumer can
-	 * see the tail that covers them. */
-	atomic_store_explicit(tx->tail, new_, memory_order_release);
-	/* Wakeup fence: our tail store is ordered before the load of the
-	 * consumer's event index, against its store-event / fence /
-	 * load-tail in ring_rx_prepare_wait(). */
-	atomic_thread_fence(memory_order_seq_cst);
-	uint32_t ev = atomic_load_explicit(tx->data_event, memory_order_relaxed);
-	return ring_need_kick(ev, old, new_);
+	r->len = (uint32_t)len;
+	r->flags = flags;
+	/* Release: payload and header are written before the consumer can
+	 * see the seq it waits for. */
+	__atomic_store_n(&r->seq, tx->seq, __ATOMIC_RELEASE);
+	if (tx->resv_pad) {
+		/* The pad last: a consumer that sees it finds the record it
+		 * leads to already published. */
+		struct ring_rec *p = (struct ring_rec *)(void *)(tx->data + at);
+		__atomic_store_n(&p->seq, tx->seq, __ATOMIC_RELEASE);
+	}
+	*old = tx->tail;
+	tx->tail += tx->resv_pad + ring_align(RING_REC_HDR + (uint32_t)len);
+	*new_ = tx->tail;
+	tx->seq++;
+	tx->resv = false;
+	/* Informative, for evshm ps and the peer's curiosity: nobody's
+	 * correctness reads these. */
+	atomic_store_explicit(&tx->mine->tail, tx->tail, memory_order_relaxed);
+	atomic_store_explicit(&tx->mine->msgs_sent, ++tx->msgs,
+			      memory_order_relaxed);
+	tx->bytes += len;
+	atomic_store_explicit(&tx->mine->bytes_sent, tx->bytes,
+			      memory_order_relaxed);
+	return 0;
 }
 
 void ring_tx_cancel(struct ring_tx *tx)
 {
-	tx->resv_len = UINT32_MAX;
-	tx->resv_pad = 0;
+	tx->resv = false;
 }
 
-int ring_tx_prepare_wait(struct ring_tx *tx, size_t len)
+int ring_tx_refresh_head(struct ring_tx *tx, const struct region *peer)
 {
-	uint32_t pad, rec;
+	uint64_t h = atomic_load_explicit(&peer->head, memory_order_acquire);
 
-	if (len > ring_max_msg(tx->size))
-		return -EMSGSIZE;
-	tx_need(tx, (uint32_t)len, &pad, &rec);
-	/* We need head >= tail + need - size; ask to be woken when the head
-	 * passes one below that. */
-	uint32_t want = tx->tail_local + pad + rec - tx->size;
-	atomic_store_explicit(tx->space_event, want - 1, memory_order_relaxed);
-	/* Pairs with the fence in ring_rx_release(). */
+	if ((h & (RING_ALIGN - 1)) || h < tx->head || h > tx->tail)
+		return ERR_PROTO(RING_HEAD);
+	tx->head = h;
+	return 0;
+}
+
+bool ring_tx_wake(struct ring_role *role, const struct region *peer,
+		  uint64_t old, uint64_t new_)
+{
+	ring_role_after_publish(role, peer_asleep(&peer->rx_state));
+	return ring_passes(atomic_load_explicit(&peer->data_event,
+						memory_order_relaxed),
+			   old, new_);
+}
+
+int ring_tx_check(struct ring_tx *tx, const struct region *peer, size_t len)
+{
+	uint32_t need = ring_tx_need(tx, len);
+	int res = ring_tx_refresh_head(tx, peer);
+
+	if (res < 0)
+		return res;
+	return tx->size - (tx->tail - tx->head) >= need ? 0 : -EAGAIN;
+}
+
+int ring_tx_arm(struct ring_tx *tx, const struct region *peer, size_t len)
+{
+	/* We need head >= tail + need - size; ask to be woken by the
+	 * release that moves the head past one below that. */
+	uint64_t want = tx->tail + ring_tx_need(tx, len) - tx->size;
+
+	atomic_store_explicit(&tx->mine->space_event, want - 1,
+			      memory_order_relaxed);
+	/* Pairs with the fence in ring_role_after_publish() of the
+	 * consumer's release. */
 	atomic_thread_fence(memory_order_seq_cst);
-	return tx_room(tx, pad + rec);
+	if (peer_fenceless(&peer->rx_state))
+		return RING_BARRIER;
+	return ring_tx_check(tx, peer, len);
 }
 
 /* --- consumer ------------------------------------------------------------ */
 
-void ring_rx_init(struct ring_rx *rx, struct region *mine,
-		  const struct region *peer, uint32_t size)
+void ring_rx_init(struct ring_rx *rx, struct region *mine, const uint8_t *data,
+		  uint32_t size)
 {
-	rx->data = region_cdata(peer);
-	rx->head = &mine->head;
-	rx->data_event = &mine->data_event;
-	rx->tail = &peer->tail;
-	rx->space_event = &peer->space_event;
+	rx->data = data;
+	rx->mine = mine;
 	rx->size = size;
-	rx->max_msg = ring_max_msg(size);
-	rx->head_local = atomic_load_explicit(&mine->head, memory_order_relaxed);
-	rx->tail_cache = rx->head_local;
+	rx->max_msg = size ? ring_max_msg(size) : 0;
+	rx->head = atomic_load_explicit(&mine->head, memory_order_relaxed);
+	rx->seq = 1; /* see ring_tx_init() */
+	rx->msgs = rx->bytes = 0;
 	rx->cur = 0;
 }
 
-/*
- * Reload the producer's tail.  A valid tail lies in [tail_cache,
- * head + size], 8-aligned.  The acquire pairs with the producer's release
- * in ring_tx_commit(): records below the tail are fully written.
- */
-static int rx_refresh_tail(struct ring_rx *rx)
+bool ring_rx_ready(const struct ring_rx *rx)
 {
-	uint32_t t = atomic_load_explicit(rx->tail, memory_order_acquire);
-	uint32_t fill = t - rx->head_local;
+	const struct ring_rec *r =
+		rec_at(rx->data, (uint32_t)rx->head & (rx->size - 1));
 
-	if ((t & (RING_ALIGN - 1)) || fill > rx->size ||
-	    fill < (uint32_t)(rx->tail_cache - rx->head_local))
-		return -EPROTO;
-	rx->tail_cache = t;
-	return 0;
+	return __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE) == rx->seq;
 }
 
 int ring_rx_peek(struct ring_rx *rx, const void **ptr, size_t *len,
 		 uint32_t *flags)
 {
-	if (rx->cur) {
-		*ptr = rx->data + rx->cur_off;
-		*len = rx->cur_len;
-		if (flags)
-			*flags = rx->cur_flags;
-		return 0;
-	}
+	if (rx->cur)
+		goto out;
 
-	uint32_t avail = rx->tail_cache - rx->head_local;
-	if (avail == 0) {
-		int res = rx_refresh_tail(rx);
-		if (res < 0)
-			return res;
-		avail = rx->tail_cache - rx->head_local;
-		if (avail == 0)
-			return -EAGAIN;
-	}
-
-	uint32_t pos = rx->head_local & (rx->size - 1);
+	uint32_t pos = (uint32_t)rx->head & (rx->size - 1);
+	const struct ring_rec *r = rec_at(rx->data, pos);
 	uint32_t skip = 0;
-	uint32_t hlen = read_once(rx->data + pos);
-	uint32_t hflags = read_once(rx->data + pos + 4);
+
+	/* Acquire pairs with the producer's release of seq: the header and
+	 * payload below are written. */
+	if (__atomic_load_n(&r->seq, __ATOMIC_ACQUIRE) != rx->seq)
+		return -EAGAIN;
+	uint32_t hlen = read_once(&r->len);
+	uint32_t hflags = read_once(&r->flags);
 
 	if (hflags & RING_F_PAD) {
 		/* A pad fills exactly the rest of the ring, and the record
-		 * after it must be there too. */
+		 * it leads to was published before it. */
 		skip = rx->size - pos;
-		if (hflags != RING_F_PAD || hlen != skip - RING_REC_HDR ||
-		    avail <= skip)
-			return -EPROTO;
-		avail -= skip;
+		if (hflags != RING_F_PAD || hlen != skip - RING_REC_HDR)
+			return ERR_PROTO(RING_PAD);
 		pos = 0;
-		hlen = read_once(rx->data);
-		hflags = read_once(rx->data + 4);
+		r = rec_at(rx->data, 0);
+		if (__atomic_load_n(&r->seq, __ATOMIC_ACQUIRE) != rx->seq)
+			return ERR_PROTO(RING_PAD);
+		hlen = read_once(&r->len);
+		hflags = read_once(&r->flags);
 	}
 	if (hflags & ~RING_F_FDS) /* a second pad, or reserved bits */
-		return -EPROTO;
+		return ERR_PROTO(RING_FLAGS);
 	if (hlen > rx->max_msg)
-		return -EPROTO;
-	uint32_t rec = align8(RING_REC_HDR + hlen);
-	if (rec > avail || rec > rx->size - pos)
-		return -EPROTO;
+		return ERR_PROTO(RING_LEN);
+	uint32_t rec = ring_align(RING_REC_HDR + hlen);
+	if (rec > rx->size - pos)
+		return ERR_PROTO(RING_FIT);
 
 	rx->cur = skip + rec;
 	rx->cur_len = hlen;
 	rx->cur_flags = hflags;
 	rx->cur_off = pos + RING_REC_HDR;
+out:
 	*ptr = rx->data + rx->cur_off;
-	*len = hlen;
+	*len = rx->cur_len;
 	if (flags)
-		*flags = hflags;
+		*flags = rx->cur_flags;
 	return 0;
 }
 
-int ring_rx_release(struct ring_rx *rx)
+static void rx_publish_head(struct ring_rx *rx)
+{
+	/* Release: we are done reading the record before the producer can
+	 * see the head that lets it overwrite the room. */
+	atomic_store_explicit(&rx->mine->head, rx->head, memory_order_release);
+}
+
+int ring_rx_release(struct ring_rx *rx, uint64_t *old, uint64_t *new_)
 {
 	if (!rx->cur)
 		return -EINVAL;
-
-	uint32_t old = rx->head_local;
-	uint32_t new_ = old + rx->cur;
-	rx->head_local = new_;
+	*old = rx->head;
+	rx->head += rx->cur;
+	*new_ = rx->head;
+	rx->seq++;
+	rx_publish_head(rx);
+	atomic_store_explicit(&rx->mine->msgs_recv, ++rx->msgs,
+			      memory_order_relaxed);
+	rx->bytes += rx->cur_len;
+	atomic_store_explicit(&rx->mine->bytes_recv, rx->bytes,
+			      memory_order_relaxed);
 	rx->cur = 0;
-
-	/* Release: we are done reading the record before the producer can
-	 * see the head that lets it overwrite the room. */
-	atomic_store_explicit(rx->head, new_, memory_order_release);
-	/* Wakeup fence, against ring_tx_prepare_wait(). */
-	atomic_thread_fence(memory_order_seq_cst);
-	uint32_t ev = atomic_load_explicit(rx->space_event, memory_order_relaxed);
-	return ring_need_kick(ev, old, new_);
+	return 0;
 }
 
-int ring_rx_prepare_wait(struct ring_rx *rx)
+void ring_rx_jump(struct ring_rx *rx, uint64_t head, uint64_t seq)
 {
-	/* The ring is empty at head_local == the tail we last saw: ask to be
-	 * woken by the commit that moves the tail past it. */
-	atomic_store_explicit(rx->data_event, rx->head_local,
+	rx->head = head;
+	rx->seq = seq;
+	rx->cur = 0;
+	rx_publish_head(rx);
+}
+
+bool ring_rx_wake(struct ring_role *role, const struct region *producer,
+		  uint64_t old, uint64_t new_)
+{
+	ring_role_after_publish(role, peer_asleep(&producer->tx_state));
+	return ring_passes(atomic_load_explicit(&producer->space_event,
+						memory_order_relaxed),
+			   old, new_);
+}
+
+int ring_rx_arm(struct ring_rx *rx, const struct region *producer)
+{
+	/* Empty at our head: ask to be woken by the commit that starts
+	 * there (it moves the tail from head to beyond). */
+	atomic_store_explicit(&rx->mine->data_event, rx->head,
 			      memory_order_relaxed);
-	/* Pairs with the fence in ring_tx_commit(). */
+	/* Pairs with the fence in ring_role_after_publish() of the
+	 * producer's commit. */
 	atomic_thread_fence(memory_order_seq_cst);
-	int res = rx_refresh_tail(rx);
-	if (res < 0)
-		return res;
-	return rx->tail_cache != rx->head_local ? 0 : -EAGAIN;
+	if (peer_fenceless(&producer->tx_state))
+		return RING_BARRIER;
+	return ring_rx_ready(rx) ? 0 : -EAGAIN;
 }

@@ -1,183 +1,189 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ring.h: the shared-memory layout and the single-producer/single-consumer
- * message ring.  No system calls here: this file decides *whether* a peer
- * must be kicked; wake.c does the kicking and sleeping.
+ * ring.h: the single-producer message ring in shared memory, and the
+ * event-index rules that decide when a side must be kicked.  No system
+ * calls here: this file decides; bell.c kicks, sleeps and spins.
  *
- * Each side owns one region (a memfd it created, mapped read-write by it and
- * read-only by the peer).  A region holds:
- *  - the owner's outbound ring (data + tail index), and the owner's
- *    "wake me when there is room" event index, as producer;
- *  - the owner's head index of the *peer's* ring, and its "wake me when
- *    there is data" event index, as consumer.
- * So every byte of shared memory has exactly one writer, enforced by the
- * kernel (the peer's mapping is read-only and the memfd is sealed with
- * F_SEAL_FUTURE_WRITE).  docs/protocol.md is the normative description.
+ * A record is a 16-byte header { u32 len; u32 flags; u64 seq; } and its
+ * payload, rounded up to 16 bytes; it never wraps (a PAD record fills the
+ * rest of the ring).  `seq` is the message's sequence number, stored last
+ * with release: it *is* the publication.  The consumer knows the sequence
+ * number it expects next and waits for that value at its head, so it
+ * reads only the record's own cache lines (no shared tail index per
+ * message), and a stale header left by an earlier lap never matches (64
+ * bits never wrap).  Indices (tail, head, events) are 64-bit byte counts.
+ * docs/protocol.md, section 5, is the normative description.
  */
 #ifndef EVSHM_RING_H
 #define EVSHM_RING_H
 
-#include <assert.h>
-#include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define REGION_MAGIC 0x48535645u    /* "EVSH" in little-endian memory */
-#define REGION_VERSION 1u
-#define REGION_HDR_SIZE 4096u       /* ring data starts here */
-#define RING_ALIGN 8u               /* records are 8-byte aligned */
-#define RING_REC_HDR 8u             /* { u32 len; u32 flags; } */
-#define RING_F_PAD 0x1u             /* skip to the end of the ring */
-#define RING_F_FDS 0x2u             /* descriptors wait on the socket */
-#define RING_EVENT_NONE 0xffffffffu /* initial value of the event indices */
+#include "region.h"
 
-/* Hot fields sit 128 bytes apart: the adjacent-line prefetcher of x86 pulls
- * 64-byte lines in pairs, so 64 would still share. */
-#define RING_LINE 128
+#define RING_ALIGN 16u   /* records and payloads are 16-byte aligned */
+#define RING_REC_HDR 16u /* { u32 len; u32 flags; u64 seq; } */
+#define RING_F_PAD 0x1u  /* skip to the start of the ring */
+#define RING_F_FDS 0x2u  /* descriptors wait on the socket */
 
-struct region {
-	/* Written once by the owner before the region is handed over. */
-	uint32_t magic;
-	uint32_t version;
-	uint32_t ring_size;
-	uint32_t hdr_size;
-	/* Producer index of the owner's ring: bytes ever committed. */
-	alignas(RING_LINE) _Atomic uint32_t tail;
-	/* Owner, as producer, sleeps until the peer's head passes this. */
-	alignas(RING_LINE) _Atomic uint32_t space_event;
-	/* Consumer index of the peer's ring: bytes ever released. */
-	alignas(RING_LINE) _Atomic uint32_t head;
-	/* Owner, as consumer, sleeps until the peer's tail passes this. */
-	alignas(RING_LINE) _Atomic uint32_t data_event;
-};
-
-static_assert(offsetof(struct region, tail) == 128, "layout");
-static_assert(offsetof(struct region, space_event) == 256, "layout");
-static_assert(offsetof(struct region, head) == 384, "layout");
-static_assert(offsetof(struct region, data_event) == 512, "layout");
-static_assert(sizeof(struct region) <= REGION_HDR_SIZE, "layout");
-static_assert(sizeof(_Atomic uint32_t) == 4, "u32 atomics");
-static_assert(ATOMIC_INT_LOCK_FREE == 2, "lock-free u32 atomics");
-
-/* Initialise a freshly created, zero-filled region of @ring_size. */
-void region_init(struct region *r, uint32_t ring_size);
-
-static inline uint8_t *region_data(struct region *r)
-{
-	return (uint8_t *)r + REGION_HDR_SIZE;
-}
-
-static inline const uint8_t *region_cdata(const struct region *r)
-{
-	return (const uint8_t *)r + REGION_HDR_SIZE;
-}
-
-/* Largest payload a ring of @size bytes carries: a record (header + payload,
- * rounded up to 8) must fit in half the ring, so that after at most one pad
- * record an empty ring always has room for it. */
+/* Largest payload a ring of @size bytes carries: a record must fit in half
+ * the ring, so that after at most one pad an empty ring has room for it. */
 static inline uint32_t ring_max_msg(uint32_t size)
 {
 	return size / 2 - RING_REC_HDR;
 }
 
-/* The virtio "need event" test: did moving an index from @old to @new
- * pass @event, i.e. is event in [old, new) modulo 2^32? */
-static inline int ring_need_kick(uint32_t event, uint32_t old, uint32_t new_)
+static inline uint32_t ring_align(uint32_t n)
 {
-	return (uint32_t)(event - old) < (uint32_t)(new_ - old);
+	return (n + RING_ALIGN - 1) & ~(RING_ALIGN - 1);
 }
 
-/* --- producer: our outbound ring ------------------------------------- */
+/* The virtio "need event" test on 64-bit indices: did moving an index
+ * from @old to @new pass @event, i.e. is event in [old, new)? */
+static inline bool ring_passes(uint64_t event, uint64_t old, uint64_t new_)
+{
+	return event >= old && event < new_;
+}
 
-struct ring_tx {
-	uint8_t *data;                       /* our ring, read-write */
-	_Atomic uint32_t *tail;              /* in our region */
-	_Atomic uint32_t *space_event;       /* in our region */
-	const _Atomic uint32_t *head;        /* in the peer's region */
-	const _Atomic uint32_t *data_event;  /* in the peer's region */
-	uint32_t size;
-	uint32_t tail_local;                 /* == *tail, never re-read */
-	uint32_t head_cache;                 /* last validated peer head */
-	uint32_t resv_pad;                   /* pad bytes before the record */
-	uint32_t resv_len;                   /* reserved payload; UINT32_MAX: none */
+/*
+ * The wakeup fence of one role (producing, or consuming) and whether it
+ * may skip it.  After publishing (a commit, a release) a side must order
+ * its store before its load of the peer's event index (a seq_cst fence,
+ * against the sleeper's store-event / fence / re-check).  A side in a
+ * stream, whose peer is awake, skips that fence: it says so first
+ * (WS_FENCELESS in its state word, then a fence), and a peer that goes to
+ * sleep while the flag is up runs membarrier(2), which puts the fence into
+ * our instruction stream for us.  Correct either way; fast where it
+ * counts: fences on the hot path only while the peer sleeps often.
+ */
+#define RING_STREAK 64   /* ops with the peer awake before going fenceless */
+
+struct ring_role {
+	_Atomic uint32_t *state; /* tx_state or rx_state in our region */
+	uint32_t val;            /* our copy of it (only we write it) */
+	uint32_t streak;
+	bool may_skip;           /* membarrier registration worked */
 };
 
-void ring_tx_init(struct ring_tx *tx, struct region *mine,
-		  const struct region *peer, uint32_t size);
+void ring_role_init(struct ring_role *r, _Atomic uint32_t *state,
+		    bool may_skip);
+/* Set or clear WS_ASLEEP (relaxed: a hint for the peer's choices). */
+void ring_role_asleep(struct ring_role *r, bool asleep);
+/* Leave fenceless mode (store-release of the state: every commit made
+ * without a fence is visible to whoever sees the flag down). */
+void ring_role_fence_on(struct ring_role *r);
+/* After publishing: the wakeup fence, or not (see above).  @peer_asleep
+ * is the peer role's WS_ASLEEP, read just before. */
+void ring_role_after_publish(struct ring_role *r, bool peer_asleep);
 
-/* Reserve room for a @len-byte message and point *ptr at its payload.
- * 0; -EAGAIN (no room now); -EMSGSIZE (len > ring_max_msg);
- * -EBUSY (a reservation is open); -EPROTO (the peer's head is invalid). */
+/* A sleeper's re-check after arming: 0 ready now, -EAGAIN still not,
+ * RING_BARRIER first run os_membarrier() (the peer is fenceless), then
+ * re-check again. */
+#define RING_BARRIER 1
+
+/* --- producer --------------------------------------------------------- */
+
+struct ring_tx {
+	uint8_t *data;       /* our ring, read-write */
+	struct region *mine; /* tail and counters are published there */
+	uint32_t size;
+	uint32_t max_msg;
+	uint64_t tail;       /* bytes committed */
+	uint64_t seq;        /* sequence number of the next message */
+	uint64_t head;       /* room: bytes the consumer(s) released, validated */
+	uint64_t msgs, bytes;
+	bool resv;           /* a reservation is open */
+	uint32_t resv_len;   /* its payload size */
+	uint32_t resv_pad;   /* pad bytes before it */
+};
+
+void ring_tx_init(struct ring_tx *tx, struct region *mine, uint32_t size);
+
+/* Bytes a @len-byte message needs at the current tail (pad included). */
+uint32_t ring_tx_need(const struct ring_tx *tx, size_t len);
+
+/* Reserve room for a @len-byte message against tx->head and point *ptr at
+ * its payload.  0; -EAGAIN (no room); -EMSGSIZE; -EBUSY (one is open). */
 int ring_tx_reserve(struct ring_tx *tx, size_t len, void **ptr);
 
-/* Publish the reserved message with final length @len <= reserved.
- * Returns 1 if the consumer is asleep and must be kicked, 0 if not,
- * -EINVAL (nothing reserved or len too large). */
-int ring_tx_commit(struct ring_tx *tx, size_t len);
-/* The same, with record flags (RING_F_FDS). */
-int ring_tx_commit_flags(struct ring_tx *tx, size_t len, uint32_t flags);
+/* Publish the reservation with final length @len (<= reserved) and record
+ * flags (RING_F_FDS).  *old / *new_ get the tail's move for the wake
+ * checks.  -EINVAL if nothing is reserved or len is too large. */
+int ring_tx_publish(struct ring_tx *tx, size_t len, uint32_t flags,
+		    uint64_t *old, uint64_t *new_);
 
 /* Drop an open reservation without publishing anything. */
 void ring_tx_cancel(struct ring_tx *tx);
 
-/* Before sleeping for room for @len bytes: announce the head we need,
- * then look again.  0: room is there now, do not sleep.  -EAGAIN: still
- * full; the consumer will kick us once it frees that room.  -EPROTO. */
-int ring_tx_prepare_wait(struct ring_tx *tx, size_t len);
+/*
+ * Reload the one consumer's head from its region (acquire: it has finished
+ * reading what lies below).  A valid head lies in [tx->head, tx->tail], a
+ * multiple of RING_ALIGN: it never moves backwards nor passes what we
+ * committed.  0 or -EPROTO.
+ */
+int ring_tx_refresh_head(struct ring_tx *tx, const struct region *peer);
 
-/* --- consumer: the peer's ring ------------------------------------------ */
+/* Channel producer, after ring_tx_publish(): the fence policy, then
+ * whether the consumer sleeps on this commit (true: kick it). */
+bool ring_tx_wake(struct ring_role *role, const struct region *peer,
+		  uint64_t old, uint64_t new_);
+
+/* Channel producer going to sleep for room for @len bytes: publish the
+ * head we need as space_event, fence, look again.  0 room now, -EAGAIN
+ * sleep, RING_BARRIER, -EPROTO. */
+int ring_tx_arm(struct ring_tx *tx, const struct region *peer, size_t len);
+/* The look again part alone (after a barrier). */
+int ring_tx_check(struct ring_tx *tx, const struct region *peer, size_t len);
+
+/* --- consumer ----------------------------------------------------------- */
 
 struct ring_rx {
-	const uint8_t *data;                 /* peer's ring, read-only */
-	_Atomic uint32_t *head;              /* in our region */
-	_Atomic uint32_t *data_event;        /* in our region */
-	const _Atomic uint32_t *tail;        /* in the peer's region */
-	const _Atomic uint32_t *space_event; /* in the peer's region */
+	const uint8_t *data; /* the peer's ring, read-only */
+	struct region *mine; /* head and counters are published there */
 	uint32_t size;
 	uint32_t max_msg;
-	uint32_t head_local;                 /* == *head, never re-read */
-	uint32_t tail_cache;                 /* last validated peer tail */
-	uint32_t cur;                        /* bytes the peeked message spans
-						(pad included); 0: none */
+	uint64_t head;       /* bytes released */
+	uint64_t seq;        /* sequence number expected next */
+	uint64_t msgs, bytes;
+	uint32_t cur;        /* bytes the peeked message spans (pad
+				included); 0: none peeked */
 	uint32_t cur_len;
 	uint32_t cur_flags;
-	uint32_t cur_off;                    /* payload offset in data */
+	uint32_t cur_off;    /* payload offset in data */
 };
 
 void ring_rx_init(struct ring_rx *rx, struct region *mine,
-		  const struct region *peer, uint32_t size);
+		  const uint8_t *data, uint32_t size);
 
-/* Look at the next message without consuming it.  Repeated peeks return
+/* Is the record we expect published?  One acquire load of its seq. */
+bool ring_rx_ready(const struct ring_rx *rx);
+
+/* Look at the next message without consuming it; repeated peeks return
  * the same message until ring_rx_release().  @flags gets the record flags
- * other than RING_F_PAD (may be NULL).  0; -EAGAIN (empty); -EPROTO (the
- * peer's tail or a record is invalid). */
+ * other than RING_F_PAD (may be NULL).  0; -EAGAIN (nothing yet);
+ * -EPROTO (the record is invalid). */
 int ring_rx_peek(struct ring_rx *rx, const void **ptr, size_t *len,
 		 uint32_t *flags);
 
-/* Consume the peeked message.  1 if the producer sleeps waiting for the
- * room just freed and must be kicked, 0 if not, -EINVAL if nothing was
- * peeked. */
-int ring_rx_release(struct ring_rx *rx);
+/* Consume the peeked message: publish the new head (release).  *old /
+ * *new_ get the head's move.  -EINVAL if nothing was peeked. */
+int ring_rx_release(struct ring_rx *rx, uint64_t *old, uint64_t *new_);
 
-/* Before sleeping for data: announce it, then look again.  0: data is
- * there now.  -EAGAIN: still empty; the producer will kick us on its next
- * commit.  -EPROTO. */
-int ring_rx_prepare_wait(struct ring_rx *rx);
+/* Move past everything up to byte index @head with sequence number @seq
+ * (a lapped topic subscriber), publishing the head. */
+void ring_rx_jump(struct ring_rx *rx, uint64_t head, uint64_t seq);
 
-/* Has the peer's tail moved past what we consumed?  One acquire load and
- * no validation: for spin loops, which then peek. */
-static inline int ring_rx_pending(const struct ring_rx *rx)
-{
-	return atomic_load_explicit(rx->tail, memory_order_acquire) !=
-	       rx->head_local;
-}
+/* Consumer after ring_rx_release(): fence policy, then whether the
+ * producer sleeps for the room just freed (true: kick it).  @space_event
+ * and @peer_state are the producer's (in its region). */
+bool ring_rx_wake(struct ring_role *role, const struct region *producer,
+		  uint64_t old, uint64_t new_);
 
-/* Has the peer's head moved since we last looked?  For spin loops. */
-static inline int ring_tx_head_moved(const struct ring_tx *tx)
-{
-	return atomic_load_explicit(tx->head, memory_order_acquire) !=
-	       tx->head_cache;
-}
+/* Consumer going to sleep: publish the head as data_event, fence, look
+ * again.  0 data now, -EAGAIN sleep, RING_BARRIER. */
+int ring_rx_arm(struct ring_rx *rx, const struct region *producer);
 
 #endif

@@ -42,7 +42,7 @@ static int cred(const char *name)
 	char buf[4];
 	int sock;
 
-	tu_check_res(ep_connect(name, &sock), 0);
+	tu_check_res(ep_connect(name, 0, &sock), 0);
 	tu_check_res(ep_peercred(sock, &pid, &uid, &gid), 0);
 	c.pid = (int32_t)getpid();
 	c.ppid = (int32_t)getppid();
@@ -82,16 +82,16 @@ static int perms(const char *dir)
 	ep_listener_close(&l);
 	tu_check(lstat(path, &st) < 0 && errno == ENOENT);
 	snprintf(path, sizeof(path), "%s/open/rw", dir);
-	tu_check_res(ep_connect(path, &sock), 0);
+	tu_check_res(ep_connect(path, 0, &sock), 0);
 	os_close(sock);
 
 	snprintf(path, sizeof(path), "%s/closed/sock", dir);
 	tu_check_res(ep_listen(&l, path, 0, 0), -EACCES);
 	tu_check(l.fd == -1);
 	snprintf(path, sizeof(path), "%s/closed/live", dir);
-	tu_check_res(ep_connect(path, &sock), -EACCES);
+	tu_check_res(ep_connect(path, 0, &sock), -EACCES);
 	snprintf(path, sizeof(path), "%s/open/ro", dir);
-	tu_check_res(ep_connect(path, &sock), -EACCES);
+	tu_check_res(ep_connect(path, 0, &sock), -EACCES);
 	/* Someone else's live socket is never replaced. */
 	tu_check_res(ep_listen(&l, path, 0, 0), -EADDRINUSE);
 	return 0;

@@ -29,15 +29,17 @@ int main(int argc, char **argv)
 	void *map;
 
 	tu_check(argc == 2);
-	tu_check_res(ep_connect(argv[1], &sock), 0);
+	tu_check_res(ep_connect(argv[1], 0, &sock), 0);
 	tu_check_res(fdp_recv(sock, &hello, sizeof(hello), fds, 2, &nfds,
 			      SP_TIMEOUT_MS), (long)sizeof(hello));
 	tu_check(nfds == 2);
 	size = (size_t)hello.size;
 
-	/* What the library does with anything a peer hands over. */
-	tu_check_res(os_check_eventfd(fds[0]), 0);
-	tu_check_res(os_check_memfd(fds[1], size), 0);
+	/* What the library does with anything a peer hands over; a region
+	 * without a write seal is refused (the "writable" case shows why a
+	 * receiver must not accept one). */
+	tu_check_res(tu_check_eventfd(fds[0]), 0);
+	tu_check_res(os_check_memfd(fds[1], size), hello.sealed ? 0 : -EPROTO);
 	fprintf(stderr, "peer_fdpass[%d]: A sent fds %d,%d; received as %d,%d\n",
 		(int)getpid(), hello.a_fds[0], hello.a_fds[1], fds[0], fds[1]);
 
@@ -52,7 +54,7 @@ int main(int argc, char **argv)
 			   fds[1], 0);
 		tu_check(map != MAP_FAILED);
 		tu_fill(map, size, hello.seed);
-		tu_check_res(os_eventfd_kick(fds[0]), 0);
+		tu_check_res(tu_eventfd_kick(fds[0]), 0);
 	} else {
 		/* F_SEAL_FUTURE_WRITE: no new writable mapping, no write(2);
 		 * SHRINK / GROW: no size change.  For B too. */
@@ -76,7 +78,7 @@ int main(int argc, char **argv)
 		tu_check_res(fdp_recv(sock, &go, sizeof(go), NULL, 0, &nfds,
 				      SP_TIMEOUT_MS), (long)sizeof(go));
 		tu_check(tu_check_fill(map, size, go.seed));
-		tu_check_res(os_eventfd_kick(fds[0]), 0);
+		tu_check_res(tu_eventfd_kick(fds[0]), 0);
 	}
 
 	/* Hold on until A has seen everything: A closes first. */

@@ -26,16 +26,16 @@ int main(int argc, char **argv)
 	cycles = (unsigned)strtoul(argv[2], NULL, 10);
 	rep.fds_start = tu_count_fds();
 	for (i = 0; i < cycles; i++) {
-		tu_check_res(ep_connect(argv[1], &sock), 0);
+		tu_check_res(ep_connect(argv[1], 0, &sock), 0);
 		tu_check_res(fdp_recv(sock, &cyc, sizeof(cyc), fds,
 				      SP_LEAK_NFDS, &nfds, SP_TIMEOUT_MS),
 			     (long)sizeof(cyc));
 		tu_check(nfds == SP_LEAK_NFDS);
 		tu_check(cyc.seq == i);
 		if (i % 1000 == 0) {
-			tu_check_res(os_check_eventfd(fds[0]), 0);
+			tu_check_res(tu_check_eventfd(fds[0]), 0);
 			tu_check_res(os_check_memfd(fds[1], 4096), 0);
-			tu_check_res(os_check_eventfd(fds[2]), 0);
+			tu_check_res(tu_check_eventfd(fds[2]), 0);
 		}
 		/* The server closes after one message. */
 		tu_check_res(fdp_recv(sock, &cyc, sizeof(cyc), NULL, 0, &nfds,
@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 	rep.fds_end = tu_count_fds();
 	rep.cycles = i;
 
-	tu_check_res(ep_connect(argv[1], &sock), 0);
+	tu_check_res(ep_connect(argv[1], 0, &sock), 0);
 	tu_check_res(fdp_send(sock, &rep, sizeof(rep), NULL, 0, SP_TIMEOUT_MS),
 		     0);
 	os_close(sock);

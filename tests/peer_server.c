@@ -195,7 +195,9 @@ static void script(struct evshm_chan *c, int64_t fds_connected)
 
 int main(int argc, char **argv)
 {
-	struct evshm_opts o = { 0 };
+	/* Descriptors are opt-in per side: this client takes them unless
+	 * told not to. */
+	struct evshm_opts o = { .flags = EVSHM_OPT_FDS };
 	struct evshm_chan *c = NULL;
 	const char *expect_s = "0", *user = NULL;
 	uint64_t n = 1000, tries = 1, retries = 0;
@@ -216,6 +218,8 @@ int main(int argc, char **argv)
 						     o.peer_ring_size);
 		if (strcmp(argv[i], "--refuse-server") == 0)
 			o.authorize = refuse;
+		if (strcmp(argv[i], "--no-fds") == 0)
+			o.flags &= ~EVSHM_OPT_FDS;
 	}
 	int expect = parse_err(expect_s);
 	if (user)

@@ -74,7 +74,7 @@ static void assert_serves(struct ep_listener *l, const char *name)
 	char buf[8];
 	int c, s;
 
-	tu_assert_res(ep_connect(name, &c), 0);
+	tu_assert_res(ep_connect(name, 0, &c), 0);
 	tu_assert_res(ep_accept(l, 1000, &s), 0);
 	tu_assert_res(fdp_send(c, "ping", 4, NULL, 0, 1000), 0);
 	tu_assert_res(fdp_recv(s, buf, sizeof(buf), NULL, 0, &nfds, 1000), 4);
@@ -154,11 +154,11 @@ static void test_bad_inputs(void **state)
 	snprintf(path, sizeof(path), "%s/sock", file);
 	tu_assert_res(ep_listen(&l, path, 0, 0), -ENOTDIR);
 
-	tu_assert_res(ep_connect(NULL, &fd), -EINVAL);
-	tu_assert_res(ep_connect("", &fd), -EINVAL);
-	tu_assert_res(ep_connect("@", &fd), -EINVAL);
-	tu_assert_res(ep_connect("@x", NULL), -EINVAL);
-	tu_assert_res(ep_connect(tl, &fd), -ENAMETOOLONG);
+	tu_assert_res(ep_connect(NULL, 0, &fd), -EINVAL);
+	tu_assert_res(ep_connect("", 0, &fd), -EINVAL);
+	tu_assert_res(ep_connect("@", 0, &fd), -EINVAL);
+	tu_assert_res(ep_connect("@x", 0, NULL), -EINVAL);
+	tu_assert_res(ep_connect(tl, 0, &fd), -ENAMETOOLONG);
 	tu_assert_res(ep_accept(NULL, 0, &fd), -EINVAL);
 	l.fd = -1;
 	tu_assert_res(ep_accept(&l, 0, &fd), -EINVAL);
@@ -192,7 +192,7 @@ static void test_stale_replaced(void **state)
 		tu_unique_name(path, sizeof(path), "stale", false);
 		make_stale(path, cases[i].type, cases[i].listening);
 		assert_true(ino_of(path) != 0);
-		tu_assert_res(ep_connect(path, &fd), -ECONNREFUSED);
+		tu_assert_res(ep_connect(path, 0, &fd), -ECONNREFUSED);
 
 		/* (The new file may reuse the old inode number: nothing
 		 * holds the old one any more.) */
@@ -222,7 +222,7 @@ static void test_live_not_stolen(void **state)
 
 	/* The refused listener's liveness probe is a connection that the
 	 * live server sees first, closed at once: an accept that reads EOF. */
-	tu_assert_res(ep_connect(path, &c), 0);
+	tu_assert_res(ep_connect(path, 0, &c), 0);
 	tu_assert_res(fdp_send(c, "real", 4, NULL, 0, 1000), 0);
 	tu_assert_res(ep_accept(&a, 1000, &s), 0);
 	tu_assert_res(fdp_recv(s, buf, sizeof(buf), NULL, 0, &nfds, 1000),
@@ -243,7 +243,7 @@ static void test_live_not_stolen(void **state)
 	ino = ino_of(path);
 	tu_assert_res(ep_listen(&a, path, 0, 0), -EADDRINUSE);
 	assert_true(ino_of(path) == ino);
-	tu_assert_res(ep_connect(path, &c), -EPROTOTYPE);
+	tu_assert_res(ep_connect(path, 0, &c), -EPROTOTYPE);
 	os_close(live);
 
 	/* Abstract names: in use while the socket lives, free after. */
@@ -270,7 +270,7 @@ static void test_not_a_socket(void **state)
 	assert_int_equal(write(fd, "keep", 4), 4);
 	os_close(fd);
 	tu_assert_res(ep_listen(&l, path, 0, 0), -EADDRINUSE);
-	tu_assert_res(ep_connect(path, &fd), -ECONNREFUSED);
+	tu_assert_res(ep_connect(path, 0, &fd), -ECONNREFUSED);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
@@ -312,7 +312,7 @@ static void test_close_removes_own_file(void **state)
 	other = make_live(path, SOCK_SEQPACKET);
 	ep_listener_close(&l);
 	assert_true(exists(path));
-	tu_assert_res(ep_connect(path, &fd), 0);
+	tu_assert_res(ep_connect(path, 0, &fd), 0);
 	os_close(fd);
 	os_close(other);
 	assert_int_equal(unlink(path), 0);
@@ -407,11 +407,11 @@ static void test_connect_nobody(void **state)
 
 	(void)state;
 	tu_unique_name(path, sizeof(path), "none", false);
-	tu_assert_res(ep_connect(path, &fd), -ENOENT);
+	tu_assert_res(ep_connect(path, 0, &fd), -ENOENT);
 	make_stale(path, SOCK_SEQPACKET, true);
-	tu_assert_res(ep_connect(path, &fd), -ECONNREFUSED);
+	tu_assert_res(ep_connect(path, 0, &fd), -ECONNREFUSED);
 	tu_unique_name(path, sizeof(path), "none", true);
-	tu_assert_res(ep_connect(path, &fd), -ECONNREFUSED);
+	tu_assert_res(ep_connect(path, 0, &fd), -ECONNREFUSED);
 }
 
 static void test_accept_timeouts(void **state)

@@ -55,7 +55,7 @@ static void make_eventfds(int *fds, unsigned n)
 	unsigned i;
 
 	for (i = 0; i < n; i++)
-		tu_assert_res(os_eventfd(&fds[i]), 0);
+		tu_assert_res(tu_eventfd(&fds[i]), 0);
 }
 
 static void close_fds(int *fds, unsigned n)
@@ -96,11 +96,11 @@ static void test_fds_no_data(void **state)
 	char buf[4];
 
 	/* 0 bytes with descriptors is a message, not end-of-file. */
-	tu_assert_res(os_eventfd(&efd), 0);
+	tu_assert_res(tu_eventfd(&efd), 0);
 	tu_assert_res(fdp_send(p->a, NULL, 0, &efd, 1, 0), 0);
 	tu_assert_res(fdp_recv(p->b, buf, sizeof(buf), &got, 1, &nfds, 0), 0);
 	assert_int_equal(nfds, 1);
-	tu_assert_res(os_check_eventfd(got), 0);
+	tu_assert_res(tu_check_eventfd(got), 0);
 	/* Received close-on-exec (MSG_CMSG_CLOEXEC). */
 	assert_true(fcntl(got, F_GETFD) & FD_CLOEXEC);
 	os_close(got);
@@ -274,7 +274,7 @@ static void test_max_fds(void **state)
 	char buf[4];
 
 	/* FDP_MAX_FDS is the kernel's SCM_MAX_FD. */
-	tu_assert_res(os_eventfd(&efd), 0);
+	tu_assert_res(tu_eventfd(&efd), 0);
 	tu_assert_res(raw_send_n(p->a, efd, FDP_MAX_FDS + 1), -EINVAL);
 	assert_empty(p->b);
 
@@ -292,13 +292,13 @@ static void test_max_fds(void **state)
 	assert_int_equal(nfds, FDP_MAX_FDS);
 	assert_int_equal(tu_count_fds(), before + FDP_MAX_FDS);
 	for (i = 0; i < nfds; i++) {
-		tu_assert_res(os_check_eventfd(got[i]), 0);
+		tu_assert_res(tu_check_eventfd(got[i]), 0);
 		if (i > 0)
 			assert_true(got[i] != got[i - 1]);
 	}
 	/* They are one eventfd: a kick on the last drains through efd. */
-	tu_assert_res(os_eventfd_kick(got[nfds - 1]), 0);
-	tu_assert_res(os_eventfd_drain(efd), 1);
+	tu_assert_res(tu_eventfd_kick(got[nfds - 1]), 0);
+	tu_assert_res(tu_eventfd_drain(efd), 1);
 	close_fds(got, nfds);
 	assert_int_equal(tu_count_fds(), before);
 	os_close(efd);
@@ -392,7 +392,7 @@ static void test_bad_args(void **state)
 	tu_assert_res(fdp_recv(-1, buf, sizeof(buf), NULL, 0, &nfds, 0),
 		      -EBADF);
 	tu_assert_res(fdp_send(-1, "x", 1, NULL, 0, 0), -EBADF);
-	tu_assert_res(os_eventfd(&efd), 0);
+	tu_assert_res(tu_eventfd(&efd), 0);
 	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
 	tu_assert_res(fdp_send(pfd[1], "x", 1, NULL, 0, 0), -ENOTSOCK);
 	tu_assert_res(fdp_recv(pfd[0], buf, sizeof(buf), NULL, 0, &nfds, 0),

@@ -38,10 +38,10 @@ static void test_leak(void **state)
 		tu_assert_res(ep_accept(&l, SP_TIMEOUT_MS, &sock), 0);
 		/* Fresh descriptors each time, closed right after the send:
 		 * the peer gets its own references. */
-		tu_assert_res(os_eventfd(&fds[0]), 0);
+		tu_assert_res(tu_eventfd(&fds[0]), 0);
 		tu_assert_res(os_memfd("leak", 4096, &fds[1]), 0);
 		tu_assert_res(os_memfd_seal(fds[1]), 0);
-		tu_assert_res(os_eventfd(&fds[2]), 0);
+		tu_assert_res(tu_eventfd(&fds[2]), 0);
 		cyc.seq = i;
 		tu_assert_res(fdp_send(sock, &cyc, sizeof(cyc), fds,
 				       SP_LEAK_NFDS, SP_TIMEOUT_MS), 0);

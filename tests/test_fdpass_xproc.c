@@ -41,7 +41,7 @@ static void run(bool abstract, bool sealed)
 	tu_unique_name(name, sizeof(name), "xproc", abstract);
 	tu_assert_res(ep_listen(&l, name, 0, 0), 0);
 
-	tu_assert_res(os_eventfd(&fd), 0);
+	tu_assert_res(tu_eventfd(&fd), 0);
 	efd = fcntl(fd, F_DUPFD_CLOEXEC, 100);
 	assert_true(efd >= 100);
 	os_close(fd);
@@ -102,8 +102,8 @@ static void run(bool abstract, bool sealed)
 	if (!(pfd[0].revents & POLLIN))
 		fail_msg("peer hung up without kicking (revents %#x)",
 			 pfd[1].revents);
-	tu_assert_res(os_eventfd_drain(efd), 1);
-	tu_assert_res(os_eventfd_drain(efd), 0);
+	tu_assert_res(tu_eventfd_drain(efd), 1);
+	tu_assert_res(tu_eventfd_drain(efd), 0);
 	if (!sealed)
 		assert_true(tu_check_fill(map, XP_SIZE, hello.seed));
 

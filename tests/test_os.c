@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_os: the descriptor wrappers and checks of os.c: what a sealed memfd
- * still allows, what the receive-side checks reject, eventfd kick / drain,
- * and deadlines that survive signals.
+ * still allows, what the receive-side checks reject, pipe kick / drain,
+ * closing what a peer chose, and deadlines that survive signals.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +10,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -87,27 +88,25 @@ static void test_reopen_ro(void **state)
 static void test_checks_reject(void **state)
 {
 	char path[256];
-	int efd, mfd, pfd[2], ffd, blk;
+	int efd, mfd, pfd[2], ffd, loose, nowrite, huge;
+	unsigned char *w;
 
 	(void)state;
-	tu_assert_res(os_eventfd(&efd), 0);
+	tu_assert_res(tu_eventfd(&efd), 0);
 	tu_assert_res(os_memfd("t", SZ, &mfd), 0);
 	tu_assert_res(os_memfd_seal(mfd), 0);
-	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	tu_assert_res(os_pipe(pfd), 0);
 	snprintf(path, sizeof(path), "%s/regular", tu_tmpdir());
 	ffd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	assert_true(ffd >= 0);
 	assert_int_equal(ftruncate(ffd, SZ), 0);
 
-	tu_assert_res(os_check_eventfd(efd), 0);
-	tu_assert_res(os_check_eventfd(mfd), -EPROTO);
-	tu_assert_res(os_check_eventfd(pfd[1]), -EPROTO);
-	tu_assert_res(os_check_eventfd(ffd), -EPROTO);
-	tu_assert_res(os_check_eventfd(-1), -EPROTO);
-	/* A blocking eventfd could make a kick block. */
-	blk = eventfd(0, EFD_CLOEXEC);
-	assert_true(blk >= 0);
-	tu_assert_res(os_check_eventfd(blk), -EPROTO);
+	tu_assert_res(os_check_pipe_rd(pfd[0]), 0);
+	tu_assert_res(os_check_pipe_rd(pfd[1]), -EPROTO); /* the write end */
+	tu_assert_res(os_check_pipe_rd(efd), -EPROTO);
+	tu_assert_res(os_check_pipe_rd(mfd), -EPROTO);
+	tu_assert_res(os_check_pipe_rd(ffd), -EPROTO);
+	tu_assert_res(os_check_pipe_rd(-1), -EPROTO);
 
 	tu_assert_res(os_check_memfd(mfd, SZ), 0);
 	tu_assert_res(os_check_memfd(efd, SZ), -EPROTO);
@@ -116,7 +115,37 @@ static void test_checks_reject(void **state)
 	tu_assert_res(os_check_memfd(ffd, SZ), -EPROTO);
 	tu_assert_res(os_check_memfd(-1, SZ), -EPROTO);
 
-	os_close(blk);
+	/* Sealed against resizing but not against writes: a peer could
+	 * punch a hole in it.  A write seal is required. */
+	tu_assert_res(os_memfd("t", SZ, &nowrite), 0);
+	assert_int_equal(fcntl(nowrite, F_ADD_SEALS, F_SEAL_SHRINK |
+				F_SEAL_GROW | F_SEAL_SEAL), 0);
+	tu_assert_res(os_check_memfd(nowrite, SZ), -EPROTO);
+	/* F_SEAL_WRITE is as good as F_SEAL_FUTURE_WRITE. */
+	tu_assert_res(os_memfd("t", SZ, &loose), 0);
+	assert_int_equal(fcntl(loose, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+				F_SEAL_WRITE | F_SEAL_SEAL), 0);
+	tu_assert_res(os_check_memfd(loose, SZ), 0);
+
+	/* With a write seal the owner's mapping still writes, but nobody can
+	 * punch a hole under the reader's mapping (which would SIGBUS a
+	 * hugetlbfs one; tmpfs refuses it). */
+	w = mmap(NULL, SZ, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	assert_true(w == MAP_FAILED);
+	assert_true(fallocate(mfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      0, SZ) < 0 && errno == EPERM);
+
+	/* hugetlbfs: sealed and sized right, refused for its file system.
+	 * Only where the kernel has huge pages to give. */
+	huge = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB);
+	if (huge >= 0 && ftruncate(huge, 2u << 20) == 0 &&
+	    fcntl(huge, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
+				      F_SEAL_SEAL) == 0)
+		tu_assert_res(os_check_memfd(huge, 2u << 20), -EPROTO);
+	os_close(huge);
+
+	os_close(loose);
+	os_close(nowrite);
 	os_close(ffd);
 	os_close(pfd[0]);
 	os_close(pfd[1]);
@@ -126,34 +155,75 @@ static void test_checks_reject(void **state)
 
 static void test_kick_drain(void **state)
 {
-	uint64_t big = UINT64_MAX - 1;
-	int efd, fl;
+	int p[2], fl, n = 0;
 
 	(void)state;
-	tu_assert_res(os_eventfd(&efd), 0);
-	assert_true(fcntl(efd, F_GETFD) & FD_CLOEXEC);
-	tu_assert_res(os_eventfd_drain(efd), 0);
-	tu_assert_res(os_eventfd_kick(efd), 0);
-	tu_assert_res(os_eventfd_kick(efd), 0);
-	tu_assert_res(os_eventfd_drain(efd), 1);
-	tu_assert_res(os_eventfd_drain(efd), 0);
+	tu_assert_res(os_pipe(p), 0);
+	assert_true(fcntl(p[0], F_GETFD) & FD_CLOEXEC);
+	assert_true(fcntl(p[1], F_GETFL) & O_NONBLOCK);
+	tu_assert_res(os_pipe_drain(p[0]), 0);
+	tu_assert_res(os_pipe_kick(p[1]), 0);
+	tu_assert_res(os_pipe_kick(p[1]), 0);
+	tu_assert_res(os_pipe_drain(p[0]), 2);
+	tu_assert_res(os_pipe_drain(p[0]), 0);
 
-	/* A peer may clear O_NONBLOCK on the file we share: the drain must
-	 * still not block (RWF_NOWAIT). */
-	fl = fcntl(efd, F_GETFL);
-	assert_int_equal(fcntl(efd, F_SETFL, fl & ~O_NONBLOCK), 0);
-	tu_assert_res(os_eventfd_drain(efd), 0);
-	assert_int_equal(fcntl(efd, F_SETFL, fl), 0);
+	/* The peer shares the read end's file description and may clear
+	 * O_NONBLOCK: the drain must still not block (RWF_NOWAIT). */
+	fl = fcntl(p[0], F_GETFL);
+	assert_int_equal(fcntl(p[0], F_SETFL, fl & ~O_NONBLOCK), 0);
+	tu_assert_res(os_pipe_drain(p[0]), 0);
 
-	/* A saturated counter: the kick refuses instead of blocking. */
-	assert_int_equal(write(efd, &big, sizeof(big)), sizeof(big));
-	tu_assert_res(os_eventfd_kick(efd), -EPROTO);
-	tu_assert_res(os_eventfd_drain(efd), 1);
-	tu_assert_res(os_eventfd_kick(efd), 0);
-	os_close(efd);
+	/* A full pipe: the reader has kicks waiting; the kick is done. */
+	while (os_pipe_kick(p[1]) == 0 && n < 1 << 20 &&
+	       fcntl(p[1], F_GETFL) >= 0) {
+		int avail;
+		if (ioctl(p[0], FIONREAD, &avail) == 0 && avail >= 65536)
+			break;
+		n++;
+	}
+	tu_assert_res(os_pipe_kick(p[1]), 0);
+	assert_true(os_pipe_drain(p[0]) >= 65536);
 
-	tu_assert_res(os_eventfd_kick(-1), -EBADF);
-	tu_assert_res(os_eventfd_drain(-1), -EBADF);
+	/* A reader gone: -EPIPE, not a signal (the library keeps a reader
+	 * of its own on every bell it kicks; this is the last defence). */
+	os_close(p[0]);
+	tu_assert_res(os_pipe_kick(p[1]), -EPIPE);
+	os_close(p[1]);
+	tu_assert_res(os_pipe_kick(-1), -EBADF);
+	tu_assert_res(os_pipe_drain(-1), 0);
+}
+
+/* Descriptors a peer chose: known kinds close at once, others in a thread
+ * of their own, and nothing stays open. */
+static void test_close_untrusted(void **state)
+{
+	int fds[4], sv[2], before;
+
+	(void)state;
+	before = tu_count_fds();
+	tu_assert_res(os_pipe(fds), 0);
+	tu_assert_res(os_memfd("t", SZ, &fds[2]), 0);
+	tu_assert_res(os_memfd_seal(fds[2]), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	fds[3] = sv[0];
+	os_close_untrusted(fds, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(fds[i], -1);
+	tu_assert_res(os_close_pending(), 0);
+	/* A socket's close may linger: it goes to a thread. */
+	os_close_untrusted(&fds[3], 1);
+	assert_int_equal(fds[3], -1);
+	tu_assert_res(os_close_wait(5000), 0);
+	os_close(sv[1]);
+	tu_assert_res(tu_count_fds(), before);
+
+	/* A socket that never took descriptors closes at once; one that may
+	 * have, with an empty queue, too (SO_PASSRIGHTS off, then a look). */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	os_close_sock(sv[0], false);
+	os_close_sock(sv[1], true);
+	tu_assert_res(os_close_wait(5000), 0);
+	tu_assert_res(tu_count_fds(), before);
 }
 
 static void test_deadlines(void **state)
@@ -233,6 +303,18 @@ static void test_ncpus_close(void **state)
 	assert_int_equal(errno, ENOSPC);
 }
 
+static void test_membarrier(void **state)
+{
+	(void)state;
+	/* Registration is once per process; the barrier then works (or the
+	 * kernel lacks it, and evshm never skips a fence). */
+	int r = os_membarrier_register();
+	tu_assert_res(os_membarrier_register(), r);
+	if (r == 0)
+		tu_assert_res(os_membarrier(), 0);
+	os_random(&r, sizeof(r));
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +322,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reopen_ro),
 		cmocka_unit_test(test_checks_reject),
 		cmocka_unit_test(test_kick_drain),
+		cmocka_unit_test(test_close_untrusted),
+		cmocka_unit_test(test_membarrier),
 		cmocka_unit_test(test_deadlines),
 		cmocka_unit_test(test_poll_eintr),
 		cmocka_unit_test(test_ncpus_close),

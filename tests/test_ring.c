@@ -1,64 +1,101 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The ring without sockets or processes: two regions in heap memory, one
- * per side, exactly as they are laid out in the memfds.
+ * The ring without sockets or processes: two real regions (memfds mapped
+ * read-write), one per side, the producer writing into a's ring and the
+ * consumer publishing its head in b.  Also the wakeup rules, including the
+ * fenceless mode, with two threads that sleep for real.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
+#include "os.h"
+#include "region.h"
 #include "ring.h"
 #include "util.h"
 
+#define RING 4096u
+#define HDR RING_REC_HDR
+
 struct pair {
 	struct region *a, *b; /* a produces into its ring, b consumes it */
+	int afd, bfd;
 	uint32_t size;
 	struct ring_tx tx;    /* a's producer */
 	struct ring_rx rx;    /* b's consumer */
+	struct ring_role txr, rxr;
 };
 
-static struct region *region_new(uint32_t size)
+static struct region *region_new(uint32_t size, int *fd)
 {
-	struct region *r = aligned_alloc(4096, REGION_HDR_SIZE + size);
-	assert_non_null(r);
-	memset(r, 0, REGION_HDR_SIZE + size);
-	region_init(r, size);
+	static const uint8_t id[REGION_ID_SIZE];
+	struct region_info ri = { .kind = REGION_CHAN, .role = REGION_CLIENT,
+				  .ring_size = size, .id = id };
+	struct region *r;
+
+	tu_assert_res(region_create(&ri, &r, fd), 0);
 	return r;
 }
 
 static void pair_init(struct pair *p, uint32_t size)
 {
 	p->size = size;
-	p->a = region_new(size);
-	p->b = region_new(size);
-	ring_tx_init(&p->tx, p->a, p->b, size);
-	ring_rx_init(&p->rx, p->b, p->a, size);
+	p->a = region_new(size, &p->afd);
+	p->b = region_new(size, &p->bfd);
+	ring_tx_init(&p->tx, p->a, size);
+	ring_rx_init(&p->rx, p->b, region_cdata(p->a), size);
+	ring_role_init(&p->txr, &p->a->tx_state, false);
+	ring_role_init(&p->rxr, &p->b->rx_state, false);
 }
 
 static void pair_free(struct pair *p)
 {
-	free(p->a);
-	free(p->b);
+	region_unmap(p->a, p->size);
+	region_unmap(p->b, p->size);
+	os_close(p->afd);
+	os_close(p->bfd);
+}
+
+/* Publish: 1 if the consumer must be kicked, 0 if not, or -errno. */
+static int put_flags(struct pair *p, const void *buf, size_t len,
+		     uint32_t flags)
+{
+	uint64_t old, new_;
+	void *dst;
+	int res = ring_tx_reserve(&p->tx, len, &dst);
+
+	if (res == -EAGAIN) {
+		res = ring_tx_refresh_head(&p->tx, p->b);
+		if (res == 0)
+			res = ring_tx_reserve(&p->tx, len, &dst);
+	}
+	if (res < 0)
+		return res;
+	memcpy(dst, buf, len);
+	res = ring_tx_publish(&p->tx, len, flags, &old, &new_);
+	if (res < 0)
+		return res;
+	return ring_tx_wake(&p->txr, p->b, old, new_);
 }
 
 static int put(struct pair *p, const void *buf, size_t len)
 {
-	void *dst;
-	int res = ring_tx_reserve(&p->tx, len, &dst);
+	return put_flags(p, buf, len, 0);
+}
+
+/* Release the peeked message: 1 if the producer must be kicked. */
+static int release(struct pair *p)
+{
+	uint64_t old, new_;
+	int res = ring_rx_release(&p->rx, &old, &new_);
+
 	if (res < 0)
 		return res;
-	memcpy(dst, buf, len);
-	return ring_tx_commit(&p->tx, len);
+	return ring_rx_wake(&p->rxr, p->a, old, new_);
 }
 
 static int get(struct pair *p, void *buf, size_t cap)
@@ -66,85 +103,91 @@ static int get(struct pair *p, void *buf, size_t cap)
 	const void *src;
 	size_t len;
 	int res = ring_rx_peek(&p->rx, &src, &len, NULL);
+
 	if (res < 0)
 		return res;
 	assert_true(len <= cap);
 	memcpy(buf, src, len);
-	res = ring_rx_release(&p->rx);
-	assert_true(res >= 0);
+	assert_true(release(p) >= 0);
 	return (int)len;
-}
-
-static void fill(uint8_t *buf, size_t len, uint32_t seed)
-{
-	for (size_t i = 0; i < len; i++)
-		buf[i] = (uint8_t)(seed * 31u + i * 7u);
 }
 
 static void test_basic(void **state)
 {
-	(void)state;
 	struct pair p;
 	uint8_t buf[64];
-	pair_init(&p, 4096);
 
-	assert_int_equal(get(&p, buf, sizeof(buf)), -EAGAIN);
+	(void)state;
+	pair_init(&p, RING);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EAGAIN);
 	assert_true(put(&p, "hello", 5) >= 0);
 	assert_true(put(&p, "", 0) >= 0);
-	assert_int_equal(get(&p, buf, sizeof(buf)), 5);
+	tu_assert_res(get(&p, buf, sizeof(buf)), 5);
 	assert_memory_equal(buf, "hello", 5);
-	assert_int_equal(get(&p, buf, sizeof(buf)), 0);
-	assert_int_equal(get(&p, buf, sizeof(buf)), -EAGAIN);
-	/* 5 bytes: 8-byte header + 8 rounded payload; 0 bytes: header only. */
-	assert_int_equal(atomic_load(&p.a->tail), 16 + 8);
-	assert_int_equal(atomic_load(&p.b->head), 16 + 8);
+	tu_assert_res(get(&p, buf, sizeof(buf)), 0);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EAGAIN);
+	/* 5 bytes: 16-byte header + 16 rounded payload; 0 bytes: header. */
+	assert_int_equal(atomic_load(&p.a->tail), 32 + 16);
+	assert_int_equal(atomic_load(&p.b->head), 32 + 16);
+	assert_int_equal(atomic_load(&p.a->msgs_sent), 2);
+	assert_int_equal(atomic_load(&p.b->msgs_recv), 2);
+	assert_int_equal(atomic_load(&p.b->bytes_recv), 5);
+	/* Payloads are 16-byte aligned. */
+	void *dst;
+	tu_assert_res(ring_tx_reserve(&p.tx, 3, &dst), 0);
+	assert_int_equal((uintptr_t)dst % 16, 0);
+	ring_tx_cancel(&p.tx);
 	pair_free(&p);
 }
 
 static void test_peek_is_stable(void **state)
 {
-	(void)state;
 	struct pair p;
 	const void *a, *b;
 	size_t la, lb;
-	pair_init(&p, 4096);
+	uint64_t o, n;
+
+	(void)state;
+	pair_init(&p, RING);
 	assert_true(put(&p, "abc", 3) >= 0);
-	assert_int_equal(ring_rx_peek(&p.rx, &a, &la, NULL), 0);
-	assert_int_equal(ring_rx_peek(&p.rx, &b, &lb, NULL), 0);
+	tu_assert_res(ring_rx_peek(&p.rx, &a, &la, NULL), 0);
+	tu_assert_res(ring_rx_peek(&p.rx, &b, &lb, NULL), 0);
 	assert_ptr_equal(a, b);
 	assert_int_equal(la, 3);
-	assert_int_equal(ring_rx_release(&p.rx) >= 0, 1);
-	assert_int_equal(ring_rx_release(&p.rx), -EINVAL);
+	assert_true(release(&p) >= 0);
+	tu_assert_res(ring_rx_release(&p.rx, &o, &n), -EINVAL);
 	pair_free(&p);
 }
 
 static void test_sizes_and_full(void **state)
 {
-	(void)state;
 	struct pair p;
 	void *dst;
-	uint32_t max = ring_max_msg(4096);
-	pair_init(&p, 4096);
+	uint64_t o, n;
+	uint32_t max = ring_max_msg(RING);
 
-	assert_int_equal(max, 2048 - 8);
-	assert_int_equal(ring_tx_reserve(&p.tx, max + 1, &dst), -EMSGSIZE);
-	assert_int_equal(ring_tx_reserve(&p.tx, max, &dst), 0);
-	assert_int_equal(ring_tx_reserve(&p.tx, 1, &dst), -EBUSY);
-	assert_int_equal(ring_tx_commit(&p.tx, max + 1), -EINVAL);
-	assert_true(ring_tx_commit(&p.tx, max) >= 0);
-	assert_int_equal(ring_tx_commit(&p.tx, 0), -EINVAL);
-	assert_int_equal(ring_tx_reserve(&p.tx, 0, &dst), 0);
-	assert_int_equal(ring_tx_commit_flags(&p.tx, 0, 0x4), -EINVAL);
+	(void)state;
+	pair_init(&p, RING);
+	assert_int_equal(max, 2048 - 16);
+	tu_assert_res(ring_tx_reserve(&p.tx, max + 1, &dst), -EMSGSIZE);
+	tu_assert_res(ring_tx_reserve(&p.tx, max, &dst), 0);
+	tu_assert_res(ring_tx_reserve(&p.tx, 1, &dst), -EBUSY);
+	tu_assert_res(ring_tx_publish(&p.tx, max + 1, 0, &o, &n), -EINVAL);
+	tu_assert_res(ring_tx_publish(&p.tx, max, 0x4, &o, &n), -EINVAL);
+	tu_assert_res(ring_tx_publish(&p.tx, max, 0, &o, &n), 0);
+	tu_assert_res(ring_tx_publish(&p.tx, 0, 0, &o, &n), -EINVAL);
+	tu_assert_res(ring_tx_reserve(&p.tx, 0, &dst), 0);
 	ring_tx_cancel(&p.tx);
-	/* Exactly half the ring is used: one more maximum message fills it. */
-	assert_int_equal(ring_tx_reserve(&p.tx, max, &dst), 0);
-	assert_true(ring_tx_commit(&p.tx, max) >= 0);
-	assert_int_equal(ring_tx_reserve(&p.tx, 0, &dst), -EAGAIN);
+	pair_free(&p);
 
-	uint8_t *buf = malloc(max);
-	assert_int_equal(get(&p, buf, max), (int)max);
-	assert_int_equal(ring_tx_reserve(&p.tx, 0, &dst), 0);
-	ring_tx_cancel(&p.tx);
+	/* Two maximum messages fill the ring exactly. */
+	pair_init(&p, RING);
+	uint8_t *buf = calloc(1, max);
+	assert_true(put(&p, buf, max) >= 0);
+	assert_true(put(&p, buf, max) >= 0);
+	tu_assert_res(put(&p, buf, 0), -EAGAIN);
+	tu_assert_res(get(&p, buf, max), (int)max);
+	assert_true(put(&p, buf, 0) >= 0);
 	free(buf);
 	pair_free(&p);
 }
@@ -152,15 +195,18 @@ static void test_sizes_and_full(void **state)
 /* A shorter commit than the reservation publishes just that much. */
 static void test_commit_shorter(void **state)
 {
-	(void)state;
 	struct pair p;
 	void *dst;
 	uint8_t buf[256];
-	pair_init(&p, 4096);
-	assert_int_equal(ring_tx_reserve(&p.tx, 200, &dst), 0);
+	uint64_t o, n;
+
+	(void)state;
+	pair_init(&p, RING);
+	tu_assert_res(ring_tx_reserve(&p.tx, 200, &dst), 0);
 	memcpy(dst, "xyz", 3);
-	assert_true(ring_tx_commit(&p.tx, 3) >= 0);
-	assert_int_equal(get(&p, buf, sizeof(buf)), 3);
+	tu_assert_res(ring_tx_publish(&p.tx, 3, 0, &o, &n), 0);
+	assert_int_equal(n - o, HDR + 16);
+	tu_assert_res(get(&p, buf, sizeof(buf)), 3);
 	assert_memory_equal(buf, "xyz", 3);
 	pair_free(&p);
 }
@@ -168,19 +214,20 @@ static void test_commit_shorter(void **state)
 /* Random sizes through a small ring: every wrap, with and without pad. */
 static void test_wrap_random(void **state)
 {
-	(void)state;
 	struct pair p;
-	uint32_t max = ring_max_msg(4096);
+	uint32_t max = ring_max_msg(RING);
 	uint8_t *in = malloc(max), *out = malloc(max);
 	unsigned seed = 12345;
 	uint32_t sent = 0, got = 0;
-	pair_init(&p, 4096);
 
+	(void)state;
+	pair_init(&p, RING);
 	while (got < 200000) {
 		int burst = rand_r(&seed) % 8;
 		for (int i = 0; i < burst; i++) {
-			size_t len = (size_t)rand_r(&seed) % (rand_r(&seed) % 4 ? 64 : max + 1);
-			fill(in, len, sent);
+			size_t len = (size_t)rand_r(&seed) %
+				     (rand_r(&seed) % 4 ? 64 : max + 1);
+			tu_fill(in, len, sent);
 			int res = put(&p, in, len);
 			if (res == -EAGAIN)
 				break;
@@ -193,8 +240,7 @@ static void test_wrap_random(void **state)
 			if (len == -EAGAIN)
 				break;
 			assert_true(len >= 0);
-			fill(in, (size_t)len, got);
-			assert_memory_equal(in, out, (size_t)len);
+			assert_true(tu_check_fill(out, (size_t)len, got));
 			got++;
 		}
 	}
@@ -206,150 +252,171 @@ static void test_wrap_random(void **state)
 /* Kicks: a commit asks for one only if the consumer armed, and only once. */
 static void test_kick_data(void **state)
 {
-	(void)state;
 	struct pair p;
 	uint8_t buf[16];
-	pair_init(&p, 4096);
 
-	assert_int_equal(put(&p, "a", 1), 0); /* nobody sleeps */
-	assert_int_equal(get(&p, buf, sizeof(buf)), 1);
-	assert_int_equal(ring_rx_prepare_wait(&p.rx), -EAGAIN);
-	assert_int_equal(put(&p, "b", 1), 1); /* the sleeper must be woken */
-	assert_int_equal(put(&p, "c", 1), 0); /* already woken */
+	(void)state;
+	pair_init(&p, RING);
+	tu_assert_res(put(&p, "a", 1), 0); /* nobody sleeps */
+	tu_assert_res(get(&p, buf, sizeof(buf)), 1);
+	tu_assert_res(ring_rx_arm(&p.rx, p.a), -EAGAIN);
+	tu_assert_res(put(&p, "b", 1), 1); /* the sleeper must be woken */
+	tu_assert_res(put(&p, "c", 1), 0); /* already woken */
 	/* Arming with data pending says so instead of sleeping. */
-	assert_int_equal(ring_rx_prepare_wait(&p.rx), 0);
-	assert_int_equal(get(&p, buf, sizeof(buf)), 1);
-	assert_int_equal(get(&p, buf, sizeof(buf)), 1);
-	assert_int_equal(put(&p, "d", 1), 0); /* stale event: no kick */
+	tu_assert_res(ring_rx_arm(&p.rx, p.a), 0);
+	tu_assert_res(get(&p, buf, sizeof(buf)), 1);
+	tu_assert_res(get(&p, buf, sizeof(buf)), 1);
+	tu_assert_res(put(&p, "d", 1), 0); /* stale event: no kick */
 	pair_free(&p);
 }
 
 static void test_kick_space(void **state)
 {
-	(void)state;
 	struct pair p;
-	void *dst;
-	uint8_t buf[2048];
-	uint32_t len = 1000; /* record 1008: four fill the ring */
-	pair_init(&p, 4096);
+	uint8_t buf[2048] = { 0 };
+	uint32_t len = 1000; /* record 1024: four fill the ring */
+	const void *src;
+	size_t l;
 
+	(void)state;
+	pair_init(&p, RING);
 	for (int i = 0; i < 4; i++)
 		assert_true(put(&p, buf, len) >= 0);
-	assert_int_equal(ring_tx_reserve(&p.tx, len, &dst), -EAGAIN);
-	assert_int_equal(ring_tx_prepare_wait(&p.tx, len), -EAGAIN);
+	tu_assert_res(put(&p, buf, len), -EAGAIN);
+	tu_assert_res(ring_tx_arm(&p.tx, p.b, len), -EAGAIN);
 	/* Freeing one record is enough room: exactly that release kicks. */
-	assert_int_equal(ring_rx_peek(&p.rx, &(const void *){ 0 }, &(size_t){ 0 }, NULL), 0);
-	assert_int_equal(ring_rx_release(&p.rx), 1);
-	assert_int_equal(ring_rx_peek(&p.rx, &(const void *){ 0 }, &(size_t){ 0 }, NULL), 0);
-	assert_int_equal(ring_rx_release(&p.rx), 0);
-	assert_int_equal(ring_tx_reserve(&p.tx, len, &dst), 0);
-	ring_tx_cancel(&p.tx);
+	tu_assert_res(ring_rx_peek(&p.rx, &src, &l, NULL), 0);
+	tu_assert_res(release(&p), 1);
+	tu_assert_res(ring_rx_peek(&p.rx, &src, &l, NULL), 0);
+	tu_assert_res(release(&p), 0);
+	assert_true(put(&p, buf, len) >= 0);
+	pair_free(&p);
 
 	/* A big message waits for as much room as it needs, not for any. */
-	pair_free(&p);
-	pair_init(&p, 4096);
+	pair_init(&p, RING);
 	for (int i = 0; i < 4; i++)
 		assert_true(put(&p, buf, len) >= 0);
-	assert_int_equal(ring_tx_prepare_wait(&p.tx, 2000), -EAGAIN);
-	assert_int_equal(get(&p, buf, sizeof(buf)), (int)len);
-	assert_int_equal(ring_rx_peek(&p.rx, &(const void *){ 0 }, &(size_t){ 0 }, NULL), 0);
-	assert_int_equal(ring_rx_release(&p.rx), 1); /* now 2080 bytes free */
+	tu_assert_res(ring_tx_arm(&p.tx, p.b, 2000), -EAGAIN);
+	tu_assert_res(get(&p, buf, sizeof(buf)), (int)len);
+	tu_assert_res(ring_rx_peek(&p.rx, &src, &l, NULL), 0);
+	tu_assert_res(release(&p), 1); /* now 2048 bytes free */
+	pair_free(&p);
+}
+
+/*
+ * Fenceless mode: after a streak of publications with the peer awake, a
+ * role says WS_FENCELESS and skips its fence; a sleeper that sees the flag
+ * must run the barrier (RING_BARRIER).  The flag drops as soon as the peer
+ * is asleep, or the role waits itself.
+ */
+static void test_fenceless(void **state)
+{
+	struct pair p;
+	uint8_t buf[16];
+
+	(void)state;
+	pair_init(&p, 1u << 16);
+	ring_role_init(&p.txr, &p.a->tx_state, true);
+	for (int i = 0; i < RING_STREAK + 2; i++) {
+		assert_true(put(&p, "x", 1) >= 0);
+		tu_assert_res(get(&p, buf, sizeof(buf)), 1);
+	}
+	assert_true(atomic_load(&p.a->tx_state) & WS_FENCELESS);
+	/* A consumer going to sleep now must put the barrier in. */
+	tu_assert_res(ring_rx_arm(&p.rx, p.a), RING_BARRIER);
+	/* Without may_skip (no membarrier) the flag never goes up. */
+	ring_role_init(&p.rxr, &p.b->rx_state, false);
+	/* The consumer sleeps: the next commit fences, drops the flag and
+	 * kicks it. */
+	ring_role_asleep(&p.rxr, true);
+	tu_assert_res(put(&p, "y", 1), 1);
+	assert_false(atomic_load(&p.a->tx_state) & WS_FENCELESS);
+	tu_assert_res(ring_rx_arm(&p.rx, p.a), 0); /* "y" is there */
+	ring_role_asleep(&p.rxr, false);
+	/* A role that waits leaves the mode at once. */
+	for (int i = 0; i < RING_STREAK + 2; i++) {
+		assert_true(put(&p, "x", 1) >= 0);
+		tu_assert_res(get(&p, buf, sizeof(buf)), 1);
+	}
+	assert_true(atomic_load(&p.a->tx_state) & WS_FENCELESS);
+	ring_role_fence_on(&p.txr);
+	assert_false(atomic_load(&p.a->tx_state) & WS_FENCELESS);
 	pair_free(&p);
 }
 
 /* --- a hostile producer -------------------------------------------------- */
 
-static void test_hostile_tail(void **state)
+/* Write a record header into a's ring at @off, its seq last. */
+static void set_rec(struct pair *p, uint32_t off, uint32_t len, uint32_t flags,
+		    uint64_t seq)
 {
-	(void)state;
-	struct pair p;
-	uint8_t buf[4096];
-	pair_init(&p, 4096);
+	uint8_t *h = region_data(p->a) + off;
 
-	atomic_store(&p.a->tail, 4096 + 8); /* more than the ring holds */
-	assert_int_equal(get(&p, buf, sizeof(buf)), -EPROTO);
-	atomic_store(&p.a->tail, 12); /* misaligned */
-	assert_int_equal(get(&p, buf, sizeof(buf)), -EPROTO);
-	atomic_store(&p.a->tail, 0);
-
-	assert_true(put(&p, "abc", 3) >= 0);
-	assert_true(put(&p, "abc", 3) >= 0);
-	assert_int_equal(get(&p, buf, sizeof(buf)), 3);
-	assert_int_equal(get(&p, buf, sizeof(buf)), 3);
-	atomic_store(&p.a->tail, 8); /* backwards, behind our head */
-	assert_int_equal(get(&p, buf, sizeof(buf)), -EPROTO);
-	pair_free(&p);
+	memcpy(h, &len, 4);
+	memcpy(h + 4, &flags, 4);
+	memcpy(h + 8, &seq, 8);
 }
 
-static void set_hdr(struct pair *p, uint32_t off, uint32_t len, uint32_t flags)
+/* Each case starts from a fresh consumer at @head expecting @seq: after
+ * -EPROTO a ring is dead. */
+static void rx_reset(struct pair *p, uint64_t head, uint64_t seq)
 {
-	uint32_t hdr[2] = { len, flags };
-	memcpy(region_data(p->a) + off, hdr, 8);
-}
-
-/* Each case starts from a fresh consumer: after -EPROTO a ring is dead. */
-static void rx_reset(struct pair *p, uint32_t head)
-{
-	atomic_store(&p->b->head, head);
-	ring_rx_init(&p->rx, p->b, p->a, p->size);
+	ring_rx_jump(&p->rx, head, seq);
 }
 
 static void test_hostile_records(void **state)
 {
-	(void)state;
 	struct pair p;
 	uint8_t buf[4096];
-	pair_init(&p, 4096);
-
-	/* Length larger than the published data. */
-	set_hdr(&p, 0, 100, 0);
-	atomic_store(&p.a->tail, 64);
-	assert_int_equal(get(&p, buf, sizeof(buf)), -EPROTO);
-	/* Length over the maximum message. */
-	rx_reset(&p, 0);
-	set_hdr(&p, 0, 3000, 0);
-	atomic_store(&p.a->tail, 4096);
-	assert_int_equal(get(&p, buf, sizeof(buf)), -EPROTO);
-	/* Unknown flags next to PAD. */
-	rx_reset(&p, 0);
-	set_hdr(&p, 0, 4088, RING_F_PAD | 2);
-	assert_int_equal(get(&p, buf, sizeof(buf)), -EPROTO);
-	/* A pad that does not reach the end of the ring. */
-	rx_reset(&p, 0);
-	set_hdr(&p, 0, 100, RING_F_PAD);
-	assert_int_equal(get(&p, buf, sizeof(buf)), -EPROTO);
-	/* A pad with nothing published after it. */
-	rx_reset(&p, 2008);
-	set_hdr(&p, 2008, 4096 - 2008 - 8, RING_F_PAD);
-	atomic_store(&p.a->tail, 4096);
-	assert_int_equal(get(&p, buf, sizeof(buf)), -EPROTO);
-	/* A pad followed by a pad. */
-	rx_reset(&p, 2008);
-	set_hdr(&p, 0, 4088, RING_F_PAD);
-	atomic_store(&p.a->tail, 4096 + 64);
-	assert_int_equal(get(&p, buf, sizeof(buf)), -EPROTO);
-	/* The same pad followed by a sane record is fine. */
-	rx_reset(&p, 2008);
-	set_hdr(&p, 0, 5, 0);
-	assert_int_equal(get(&p, buf, sizeof(buf)), 5);
-	/* Reserved flag bits on a plain record. */
-	rx_reset(&p, 0);
-	set_hdr(&p, 0, 5, 0x4);
-	atomic_store(&p.a->tail, 16);
-	assert_int_equal(get(&p, buf, sizeof(buf)), -EPROTO);
-	/* RING_F_FDS is a valid flag and is reported. */
-	rx_reset(&p, 0);
-	set_hdr(&p, 0, 5, RING_F_FDS);
 	const void *ptr;
 	size_t len;
 	uint32_t flags = 0;
-	assert_int_equal(ring_rx_peek(&p.rx, &ptr, &len, &flags), 0);
+
+	(void)state;
+	pair_init(&p, RING);
+	/* An unpublished (stale) header is not a record: no matter what it
+	 * says, a seq other than the expected one is "nothing yet". */
+	set_rec(&p, 0, 3000, 0xff, 7);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EAGAIN);
+	/* Length over the maximum message. */
+	rx_reset(&p, 0, 1);
+	set_rec(&p, 0, 3000, 0, 1);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EPROTO);
+	/* Unknown flags next to PAD. */
+	rx_reset(&p, 0, 1);
+	set_rec(&p, 0, RING - HDR, RING_F_PAD | 2, 1);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EPROTO);
+	/* A pad that does not reach the end of the ring. */
+	rx_reset(&p, 0, 1);
+	set_rec(&p, 0, 100, RING_F_PAD, 1);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EPROTO);
+	/* A pad whose record (same seq, at 0) is not published. */
+	rx_reset(&p, 2016, 1);
+	set_rec(&p, 0, 5, 0, 9);
+	set_rec(&p, 2016, RING - 2016 - HDR, RING_F_PAD, 1);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EPROTO);
+	/* A pad followed by a pad. */
+	rx_reset(&p, 2016, 1);
+	set_rec(&p, 0, RING - HDR, RING_F_PAD, 1);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EPROTO);
+	/* The same pad followed by a sane record is fine. */
+	rx_reset(&p, 2016, 1);
+	set_rec(&p, 0, 5, 0, 1);
+	tu_assert_res(get(&p, buf, sizeof(buf)), 5);
+	assert_int_equal(atomic_load(&p.b->head), RING + 32);
+	/* Reserved flag bits on a plain record. */
+	rx_reset(&p, 0, 1);
+	set_rec(&p, 0, 5, 0x4, 1);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EPROTO);
+	/* RING_F_FDS is a valid flag and is reported. */
+	rx_reset(&p, 0, 1);
+	set_rec(&p, 0, 5, RING_F_FDS, 1);
+	tu_assert_res(ring_rx_peek(&p.rx, &ptr, &len, &flags), 0);
 	assert_int_equal(flags, RING_F_FDS);
 	/* A record that would run past the end of the ring. */
-	rx_reset(&p, 4000);
-	set_hdr(&p, 4000, 1000, 0);
-	atomic_store(&p.a->tail, 4000 + 1008);
-	assert_int_equal(get(&p, buf, sizeof(buf)), -EPROTO);
+	rx_reset(&p, 3008, 1);
+	set_rec(&p, 3008, 1100, 0, 1);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EPROTO);
 	pair_free(&p);
 }
 
@@ -357,23 +424,21 @@ static void test_hostile_records(void **state)
 
 static void test_hostile_head(void **state)
 {
-	(void)state;
 	struct pair p;
-	void *dst;
-	uint8_t buf[2048];
-	pair_init(&p, 4096);
+	uint8_t buf[2048] = { 0 };
 
+	(void)state;
+	pair_init(&p, RING);
 	for (int i = 0; i < 4; i++)
 		assert_true(put(&p, buf, 1000) >= 0);
 	atomic_store(&p.b->head, 8192); /* past our tail */
-	assert_int_equal(ring_tx_reserve(&p.tx, 1000, &dst), -EPROTO);
-	atomic_store(&p.b->head, 4);     /* misaligned */
-	assert_int_equal(ring_tx_reserve(&p.tx, 1000, &dst), -EPROTO);
-	atomic_store(&p.b->head, 1008);  /* fine: one record consumed */
-	assert_int_equal(ring_tx_reserve(&p.tx, 1000, &dst), 0);
-	ring_tx_cancel(&p.tx);
-	atomic_store(&p.b->head, 0);     /* backwards */
-	assert_int_equal(ring_tx_prepare_wait(&p.tx, 2000), -EPROTO);
+	tu_assert_res(put(&p, buf, 1000), -EPROTO);
+	atomic_store(&p.b->head, 8);    /* misaligned */
+	tu_assert_res(put(&p, buf, 1000), -EPROTO);
+	atomic_store(&p.b->head, 1024); /* fine: one record consumed */
+	assert_true(put(&p, buf, 1000) >= 0);
+	atomic_store(&p.b->head, 0);    /* backwards */
+	tu_assert_res(ring_tx_arm(&p.tx, p.b, 2000), -EPROTO);
 	pair_free(&p);
 }
 
@@ -381,15 +446,17 @@ static void test_hostile_head(void **state)
 
 /*
  * Lost-wakeup stress: no spinning at all, every "empty" and every "full"
- * goes to sleep on an eventfd with no timeout.  A single lost wakeup hangs
- * the test (CTest's timeout then fails it).  A tiny ring makes both sides
- * sleep very often.
+ * sleeps on a pipe with no timeout.  A single lost wakeup hangs the test
+ * (CTest's timeout then fails it).  A tiny ring makes both sides sleep
+ * very often, and pauses make each side run dry now and then whatever the
+ * speeds.  Fenceless mode is allowed (when membarrier works), so the
+ * barrier path is exercised too.
  */
 struct mt {
 	struct pair p;
-	int data_bell, space_bell;
+	int data_bell[2], space_bell[2];
 	uint32_t count;
-	uint64_t sleeps_tx, sleeps_rx;
+	uint64_t sleeps_tx, sleeps_rx, barriers;
 };
 
 static void sleep_on(int bell)
@@ -397,9 +464,29 @@ static void sleep_on(int bell)
 	struct pollfd pfd = { .fd = bell, .events = POLLIN };
 	while (poll(&pfd, 1, -1) < 0)
 		;
-	uint64_t v;
-	while (read(bell, &v, sizeof(v)) < 0 && errno == EINTR)
-		;
+	os_pipe_drain(bell);
+}
+
+static int arm_or_barrier(int r, int (*recheck)(void *), void *arg,
+			  uint64_t *barriers)
+{
+	if (r != RING_BARRIER)
+		return r;
+	(*barriers)++;
+	assert_int_equal(os_membarrier(), 0);
+	return recheck(arg);
+}
+
+static int tx_recheck(void *arg)
+{
+	struct mt *m = arg;
+	return ring_tx_check(&m->p.tx, m->p.b, 512);
+}
+
+static int rx_recheck(void *arg)
+{
+	struct mt *m = arg;
+	return ring_rx_ready(&m->p.rx) ? 0 : -EAGAIN;
 }
 
 static void *mt_producer(void *arg)
@@ -407,25 +494,26 @@ static void *mt_producer(void *arg)
 	struct mt *m = arg;
 	uint8_t buf[512];
 	unsigned seed = 7;
+
 	for (uint32_t i = 0; i < m->count; i++) {
 		size_t len = 4 + (size_t)rand_r(&seed) % (sizeof(buf) - 4);
-		memcpy(buf, &i, 4);
-		fill(buf + 4, len - 4, i);
-		void *dst;
 		int res;
-		while ((res = ring_tx_reserve(&m->p.tx, len, &dst)) == -EAGAIN) {
-			if (ring_tx_prepare_wait(&m->p.tx, len) == -EAGAIN) {
+
+		memcpy(buf, &i, 4);
+		tu_fill(buf + 4, len - 4, i);
+		while ((res = put(&m->p, buf, len)) == -EAGAIN) {
+			ring_role_fence_on(&m->p.txr);
+			if (arm_or_barrier(ring_tx_arm(&m->p.tx, m->p.b, 512),
+					   tx_recheck, m, &m->barriers) == -EAGAIN) {
 				m->sleeps_tx++;
-				sleep_on(m->space_bell);
+				ring_role_asleep(&m->p.txr, true);
+				sleep_on(m->space_bell[0]);
+				ring_role_asleep(&m->p.txr, false);
 			}
 		}
-		assert_int_equal(res, 0);
-		memcpy(dst, buf, len);
-		res = ring_tx_commit(&m->p.tx, len);
+		assert_true(res >= 0);
 		if (res == 1)
-			assert_int_equal(eventfd_write(m->data_bell, 1), 0);
-		/* Now and then let the consumer run dry, so that it sleeps
-		 * whatever the relative speeds of the two threads. */
+			tu_assert_res(os_pipe_kick(m->data_bell[1]), 0);
 		if (i % 500 == 250)
 			usleep(1000);
 	}
@@ -436,25 +524,31 @@ static void *mt_consumer(void *arg)
 {
 	struct mt *m = arg;
 	uint8_t buf[512];
+
 	for (uint32_t i = 0; i < m->count; i++) {
 		const void *src;
 		size_t len;
+		uint32_t seq;
 		int res;
+
 		while ((res = ring_rx_peek(&m->p.rx, &src, &len, NULL)) == -EAGAIN) {
-			if (ring_rx_prepare_wait(&m->p.rx) == -EAGAIN) {
+			ring_role_fence_on(&m->p.rxr);
+			if (arm_or_barrier(ring_rx_arm(&m->p.rx, m->p.a),
+					   rx_recheck, m, &m->barriers) == -EAGAIN) {
 				m->sleeps_rx++;
-				sleep_on(m->data_bell);
+				ring_role_asleep(&m->p.rxr, true);
+				sleep_on(m->data_bell[0]);
+				ring_role_asleep(&m->p.rxr, false);
 			}
 		}
 		assert_int_equal(res, 0);
-		uint32_t seq;
 		memcpy(&seq, src, 4);
 		assert_int_equal(seq, i);
-		fill(buf, len - 4, i);
-		assert_memory_equal(buf, (const uint8_t *)src + 4, len - 4);
-		if (ring_rx_release(&m->p.rx) == 1)
-			assert_int_equal(eventfd_write(m->space_bell, 1), 0);
-		/* And let the producer fill the ring, so that it sleeps. */
+		memcpy(buf, (const uint8_t *)src + 4, len - 4);
+		assert_true(tu_check_fill(buf, len - 4, i));
+		res = release(&m->p);
+		if (res == 1)
+			tu_assert_res(os_pipe_kick(m->space_bell[1]), 0);
 		if (i % 500 == 0)
 			usleep(1000);
 	}
@@ -463,28 +557,32 @@ static void *mt_consumer(void *arg)
 
 static void test_threads_no_lost_wakeup(void **state)
 {
-	(void)state;
-	struct mt m = { .count = 300000 };
+	struct mt m = { .count = (uint32_t)tu_scaled(300000) };
+	bool fenceless = os_membarrier_register() == 0;
 	pthread_t a, b;
-	const char *n = getenv("EVSHM_TEST_SCALE");
-	if (n && atoi(n) > 0)
-		m.count /= (uint32_t)atoi(n);
-	pair_init(&m.p, 4096);
-	m.data_bell = eventfd(0, EFD_CLOEXEC);
-	m.space_bell = eventfd(0, EFD_CLOEXEC);
-	assert_true(m.data_bell >= 0 && m.space_bell >= 0);
+
+	(void)state;
+	pair_init(&m.p, RING);
+	ring_role_init(&m.p.txr, &m.p.a->tx_state, fenceless);
+	ring_role_init(&m.p.rxr, &m.p.b->rx_state, fenceless);
+	tu_assert_res(os_pipe(m.data_bell), 0);
+	tu_assert_res(os_pipe(m.space_bell), 0);
 	assert_int_equal(pthread_create(&a, NULL, mt_producer, &m), 0);
 	assert_int_equal(pthread_create(&b, NULL, mt_consumer, &m), 0);
 	pthread_join(a, NULL);
 	pthread_join(b, NULL);
-	print_message("%u messages, producer slept %llu times, consumer %llu\n",
-		      m.count, (unsigned long long)m.sleeps_tx,
-		      (unsigned long long)m.sleeps_rx);
-	/* Both sides did sleep (the pauses above see to it), so the wakeup
-	 * path was exercised both ways. */
+	print_message("%u messages, producer slept %llu times, consumer %llu, "
+		      "%llu barriers\n", m.count,
+		      (unsigned long long)m.sleeps_tx,
+		      (unsigned long long)m.sleeps_rx,
+		      (unsigned long long)m.barriers);
+	/* Both sides did sleep (the pauses see to it), so the wakeup path
+	 * was exercised both ways. */
 	assert_true(m.sleeps_tx > 0 && m.sleeps_rx > 0);
-	close(m.data_bell);
-	close(m.space_bell);
+	for (int i = 0; i < 2; i++) {
+		os_close(m.data_bell[i]);
+		os_close(m.space_bell[i]);
+	}
 	pair_free(&m.p);
 }
 
@@ -498,7 +596,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_wrap_random),
 		cmocka_unit_test(test_kick_data),
 		cmocka_unit_test(test_kick_space),
-		cmocka_unit_test(test_hostile_tail),
+		cmocka_unit_test(test_fenceless),
 		cmocka_unit_test(test_hostile_records),
 		cmocka_unit_test(test_hostile_head),
 		cmocka_unit_test(test_threads_no_lost_wakeup),

@@ -41,7 +41,7 @@ struct peer {
 /* Listen, start "peer_server MODE NAME --n=N", accept it. */
 static void peer_start(struct peer *p, const char *mode, uint64_t n)
 {
-	struct evshm_opts o = { .ring_size = 1u << 16 };
+	struct evshm_opts o = { .ring_size = 1u << 16, .flags = EVSHM_OPT_FDS };
 	char narg[32];
 	memset(p, 0, sizeof(*p));
 	snprintf(narg, sizeof(narg), "--n=%" PRIu64, n);

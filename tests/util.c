@@ -2,8 +2,11 @@
 /* util.c: see util.h. */
 #include "util.h"
 
+#include "os.h"
+
 #include <dirent.h>
 #include <errno.h>
+#include <sys/eventfd.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -162,6 +165,9 @@ int tu_exit_code(int status)
 
 int tu_count_fds(void)
 {
+	/* Descriptors a peer chose may be closed by a thread of their own
+	 * (os_close_untrusted): let those finish first. */
+	os_close_wait(5000);
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
 	int n = 0;
@@ -315,4 +321,40 @@ void tu_die(const char *file, int line, const char *what, bool has_res,
 		fprintf(stderr, "%s:%d: [pid %d] check failed: %s\n", file,
 			line, (int)getpid(), what);
 	exit(1);
+}
+
+int tu_eventfd(int *fd)
+{
+	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return *fd < 0 ? -errno : 0;
+}
+
+int tu_check_eventfd(int fd)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -EPROTO;
+	link[n] = '\0';
+	return strcmp(link, "anon_inode:[eventfd]") == 0 ? 0 : -EPROTO;
+}
+
+int tu_eventfd_kick(int fd)
+{
+	const uint64_t one = 1;
+
+	return write(fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+}
+
+int tu_eventfd_drain(int fd)
+{
+	uint64_t v;
+	ssize_t n = read(fd, &v, sizeof(v));
+
+	if (n == sizeof(v))
+		return 1;
+	return errno == EAGAIN ? 0 : -errno;
 }

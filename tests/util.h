@@ -80,6 +80,15 @@ int tu_run_tests(const struct CMUnitTest *tests, size_t n, int argc,
 void tu_fill(void *p, size_t n, uint32_t seed);
 bool tu_check_fill(const void *p, size_t n, uint32_t seed);
 
+/* Eventfds as plain descriptors to pass around in the socket-layer tests
+ * (the library's bells are pipes): create one (CLOEXEC, NONBLOCK), check
+ * that @fd is one, add 1, read and reset (1 if it was non-zero, 0 if
+ * not).  0 or -errno (-EPROTO: not an eventfd). */
+int tu_eventfd(int *fd);
+int tu_check_eventfd(int fd);
+int tu_eventfd_kick(int fd);
+int tu_eventfd_drain(int fd);
+
 /* "EAGAIN" for -EAGAIN, "not an error" for 0 and counts, "?" if unknown.
  * Static strings: thread-safe. */
 const char *tu_errname(long err);

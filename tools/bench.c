@@ -212,7 +212,7 @@ int tool_bench_peer(int argc, char **argv)
 	int cpu = atoi(argv[2]);
 	if (cpu >= 0 && tool_pin_cpu(cpu) < 0)
 		return TOOL_EXIT_FAIL;
-	if (ep_connect(argv[1], &sock) < 0)
+	if (ep_connect(argv[1], 0, &sock) < 0)
 		return TOOL_EXIT_FAIL;
 	for (;;) {
 		int fds[2] = { -1, -1 };

@@ -34,7 +34,7 @@
 #include "endpoint.h"
 #include "os.h"
 #include "tool.h"
-#include "wake.h"
+#include "bell.h"
 
 /* Longest any single wait may take before the test is declared hung. */
 #define WAIT_MS 30000

@@ -26,6 +26,32 @@
 #include "os.h"
 #include "tool.h"
 
+#include <sys/eventfd.h>
+
+/* Stand-ins until the demo moves to the public API. */
+static int os_check_eventfd(int fd)
+{
+	return fcntl(fd, F_GETFL) < 0 ? -errno : 0;
+}
+
+static int os_eventfd_kick(int fd)
+{
+	const uint64_t one = 1;
+	return write(fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+}
+
+static int os_eventfd(int *fd)
+{
+	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return *fd < 0 ? -errno : 0;
+}
+
+static int os_eventfd_drain(int fd)
+{
+	uint64_t v;
+	return read(fd, &v, sizeof(v)) == sizeof(v) ? 1 : 0;
+}
+
 #define DEMO_SIZE 4096u
 #define DEMO_TIMEOUT_MS 5000
 
@@ -75,7 +101,7 @@ static int demo_peer(const char *name)
 	pid_t spid;
 	void *w;
 
-	res = ep_connect(name, &sock);
+	res = ep_connect(name, 0, &sock);
 	if (res < 0)
 		return fail("demo-peer", "connect", res);
 	res = ep_peercred(sock, &spid, NULL, NULL);

@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bell.c: kick, sleep, spin, and the one wait loop every blocking call of
+ * channels and topics runs.
+ */
+#include "bell.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+
+#include "os.h"
+
+#define TAG_BELL 0u   /* epoll data of the bell's read end */
+#define TAG_SOCK 1u   /* ... of the socket */
+/* Kicks only answer armings: drain after this many, long before a pipe
+ * (64 KiB) could fill with one-byte kicks. */
+#define DRAIN_EVERY 1024u
+
+int bell_open(struct bell *b, int rd, int sock, struct region *mine,
+	      _Atomic uint32_t *state, _Atomic uint64_t *sleeps,
+	      _Atomic uint64_t *spins, int64_t spin_ns, bool may_skip_fence)
+{
+	/* Only hang-up on the socket, level-triggered: data there
+	 * (descriptors riding with messages) is read when its ring record
+	 * is. */
+	struct epoll_event es = { .events = EPOLLRDHUP, .data.u32 = TAG_SOCK };
+	int res;
+
+	b->rd = -1;
+	b->arms = 0;
+	b->armed = false;
+	b->mine = mine;
+	b->sleeps = sleeps;
+	b->spins = spins;
+	b->nsleeps = b->nspins = 0;
+	b->spin_ns = spin_ns;
+	b->budget = BELL_SPIN_MAX_NS;
+	ring_role_init(&b->role, state, may_skip_fence);
+	b->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (b->ep < 0)
+		return -errno;
+	if (sock >= 0 && epoll_ctl(b->ep, EPOLL_CTL_ADD, sock, &es) < 0)
+		goto out_errno;
+	if (rd >= 0) {
+		if ((res = bell_add(b, rd, TAG_BELL)) < 0)
+			goto out_close;
+		b->rd = rd;
+	}
+	return 0;
+
+out_errno:
+	res = -errno;
+out_close:
+	b->ep = os_close(b->ep);
+	return res;
+}
+
+int bell_add(struct bell *b, int rd, uint32_t tag)
+{
+	/* Edge-triggered: every write of the peer is one event whatever
+	 * the pipe holds, so nothing has to be read back per sleep. */
+	struct epoll_event eb = { .events = EPOLLIN | EPOLLET, .data.u32 = tag };
+
+	return epoll_ctl(b->ep, EPOLL_CTL_ADD, rd, &eb) < 0 ? -errno : 0;
+}
+
+void bell_del(struct bell *b, int rd)
+{
+	epoll_ctl(b->ep, EPOLL_CTL_DEL, rd, NULL);
+}
+
+void bell_close(struct bell *b)
+{
+	b->ep = os_close(b->ep);
+}
+
+int bell_make(int *rd_for_peer, int *wr)
+{
+	int p[2];
+	int res = os_pipe(p);
+
+	if (res < 0)
+		return res;
+	*rd_for_peer = p[0];
+	*wr = p[1];
+	return 0;
+}
+
+int bell_kick(int wr)
+{
+	return os_pipe_kick(wr);
+}
+
+void bell_drain_due(struct bell *b)
+{
+	if (b->arms >= DRAIN_EVERY) {
+		b->arms = 0;
+		if (b->rd >= 0)
+			os_pipe_drain(b->rd);
+	}
+}
+
+void bell_disarm(struct bell *b, bool reset)
+{
+	if (b->armed) {
+		if (reset && b->rd >= 0) {
+			os_pipe_drain(b->rd);
+			b->arms = 0;
+		}
+		b->armed = false;
+	}
+}
+
+/*
+ * Sleep until a kick, a hang-up (the socket's, or the bell's: its writer
+ * is the peer), or @deadline.  0 (woken: look again, wakeups may be
+ * spurious), -ETIMEDOUT, -EPIPE, or -errno.
+ */
+static int bell_sleep(struct bell *b, uint64_t deadline)
+{
+	struct epoll_event ev[4];
+	int n;
+
+	ring_role_asleep(&b->role, true);
+	do
+		n = epoll_wait(b->ep, ev, 4, os_remaining_ms(deadline));
+	while (n < 0 && errno == EINTR && os_now_ns() < deadline);
+	ring_role_asleep(&b->role, false);
+	atomic_store_explicit(b->sleeps, ++b->nsleeps, memory_order_relaxed);
+	if (n < 0)
+		return errno == EINTR ? -ETIMEDOUT : -errno;
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u32 == TAG_SOCK ||
+		    (ev[i].events & (EPOLLHUP | EPOLLERR)))
+			return -EPIPE;
+	bell_drain_due(b);
+	/* os_remaining_ms() rounds up, so a timeout is a passed deadline. */
+	return n == 0 ? -ETIMEDOUT : 0;
+}
+
+/* Has the socket (the only member that is level-triggered) hung up? */
+static bool bell_hung_up(struct bell *b)
+{
+	struct epoll_event ev[4];
+	int n = epoll_wait(b->ep, ev, 4, 0);
+
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u32 == TAG_SOCK ||
+		    (ev[i].events & (EPOLLHUP | EPOLLERR)))
+			return true;
+	return false;
+}
+
+/* How long to spin now: the user's fixed value, never, or the adaptive
+ * budget when the peer is awake on another CPU. */
+static int64_t spin_budget(struct bell *b, const struct bell_ops *ops,
+			   void *ctx)
+{
+	int cpu;
+
+	if (b->spin_ns)
+		return b->spin_ns;
+	cpu = os_cpu();
+	/* Published for the peer's own choice; relaxed: a hint. */
+	atomic_store_explicit(&b->mine->cpu, (uint32_t)(cpu + 1),
+			      memory_order_relaxed);
+	return ops->worth_spinning(ctx, cpu) ? b->budget : 0;
+}
+
+static bool bell_spin(struct bell *b, const struct bell_ops *ops, void *ctx)
+{
+	int64_t budget = spin_budget(b, ops, ctx);
+
+	if (budget <= 0)
+		return false;
+	uint64_t end = os_now_ns() + (uint64_t)budget;
+	for (;;) {
+		/* Read the clock once every 64 looks: it costs ~20 ns. */
+		for (int i = 0; i < 64; i++) {
+			if (ops->ready(ctx))
+				goto out_ready;
+			cpu_relax();
+		}
+		if (os_now_ns() >= end) {
+			if (ops->ready(ctx))
+				goto out_ready;
+			return false;
+		}
+	}
+out_ready:
+	atomic_store_explicit(b->spins, ++b->nspins, memory_order_relaxed);
+	return true;
+}
+
+/* The adaptive spin learns from each sleep of @slept ns, taken after a
+ * spin of the current budget (or none). */
+static void spin_learn(struct bell *b, uint64_t slept)
+{
+	if (b->spin_ns)
+		return;
+	if (slept < BELL_SPIN_MAX_NS) {
+		/* It came soon after we gave up: spinning would have paid. */
+		b->budget = b->budget < 1000 ? 1000 : b->budget * 2;
+		if (b->budget > BELL_SPIN_MAX_NS)
+			b->budget = BELL_SPIN_MAX_NS;
+	} else if (slept > 4u * BELL_SPIN_MAX_NS) {
+		/* Long waits: spinning only burns the CPU. */
+		b->budget /= 2;
+		if (b->budget < 500)
+			b->budget = 0;
+	}
+}
+
+/* Arm, and run the barrier if the peer needs one.  0 ready, -EAGAIN
+ * armed, or -EPROTO. */
+static int bell_arm(struct bell *b, const struct bell_ops *ops, void *ctx,
+		    bool *polling)
+{
+	int r;
+
+	b->armed = true;
+	b->arms++;
+	r = ops->arm(ctx);
+	if (r != RING_BARRIER)
+		return r;
+	/* The peer skips its wakeup fence: put one into its instruction
+	 * stream.  Without membarrier (seccomp) we cannot be sure to be
+	 * woken, so the sleep becomes a short poll. */
+	*polling = os_membarrier() < 0;
+	return ops->recheck(ctx);
+}
+
+int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
+	      int timeout_ms)
+{
+	uint64_t deadline = UINT64_MAX, t0;
+	bool timed = false, spun = false, polling = false;
+	int res;
+
+	for (;;) {
+		res = ops->attempt(ctx);
+		if (res != -EAGAIN)
+			break;
+		if (ops->gone(ctx)) {
+			res = -EPIPE;
+			break;
+		}
+		if (timeout_ms == 0) {
+			/* Arm for evshm_fd(), then once more: the condition
+			 * may have come true meanwhile. */
+			res = bell_arm(b, ops, ctx, &polling);
+			if (res == 0)
+				res = ops->attempt(ctx);
+			if (res == -EAGAIN && bell_hung_up(b)) {
+				ops->hangup(ctx);
+				res = ops->attempt(ctx);
+				if (res == -EAGAIN)
+					res = -EPIPE;
+			}
+			return res;
+		}
+		/* The clock is read only here, when a call has to wait: under
+		 * a steady stream no call ever does. */
+		if (!timed) {
+			deadline = os_deadline(timeout_ms);
+			timed = true;
+		}
+		if (!spun) {
+			spun = true;
+			if (bell_spin(b, ops, ctx))
+				continue;
+		}
+		/* Every wakeup re-checked the condition once (above); now
+		 * the clock, so that no flood of kicks outlives the timeout. */
+		t0 = os_now_ns();
+		if (t0 >= deadline) {
+			res = -ETIMEDOUT;
+			break;
+		}
+		res = bell_arm(b, ops, ctx, &polling);
+		if (res == 0)
+			continue;
+		if (res != -EAGAIN)
+			break;
+		res = bell_sleep(b, polling ? os_min_deadline(deadline,
+							       t0 + 1000000u) :
+					      deadline);
+		if (res == -EPIPE) {
+			ops->hangup(ctx);
+		} else if (res == 0) {
+			spin_learn(b, os_now_ns() - t0);
+		} else if (res != -ETIMEDOUT) {
+			break;
+		}
+	}
+	return res;
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bell.h: how a side waits and how it wakes its peer.
+ *
+ * A bell is a pipe.  The side that kicks creates it, keeps the write end
+ * (O_NONBLOCK, and only it holds that file description, so no peer can
+ * make a kick block) and hands the read end to the side that sleeps.  A
+ * kick is one write(2) of one byte.  The sleeper waits in a private epoll
+ * set holding its bell edge-triggered (every kick is an event, nothing has
+ * to be read back) and the socket for hang-up, and drains the pipe now and
+ * then (a kick only ever answers an arming, so after N arms at most N bytes
+ * wait).  The kicker's death closes the write end: the bell hangs up too.
+ *
+ * Waiting is spin-then-sleep.  By default the spin adapts: it spins only
+ * when the peer is awake on another CPU (it says so in its region), for a
+ * budget that halves when spinning did not pay and doubles when a sleep
+ * ended soon after it began, between 0 and BELL_SPIN_MAX_NS.
+ */
+#ifndef EVSHM_BELL_H
+#define EVSHM_BELL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ring.h"
+
+/* The adaptive spin's ceiling: about what a wakeup of a sleeping process
+ * on another CPU costs, so spinning at most doubles the cost of a wait. */
+#define BELL_SPIN_MAX_NS 30000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+struct bell {
+	int ep;                 /* private epoll: bell(s) ET, socket hang-up */
+	int rd;                 /* our bell's read end (the peer kicks it) */
+	unsigned arms;          /* armings since the pipe was last drained */
+	bool armed;             /* an event index is out: evshm_fd() may see a kick */
+	struct ring_role role;  /* our state word (asleep, fenceless) */
+	struct region *mine;    /* cpu and counters */
+	_Atomic uint64_t *sleeps, *spins; /* counters in our region */
+	uint64_t nsleeps, nspins;
+	int64_t spin_ns;        /* > 0 fixed, < 0 never, 0 adaptive */
+	int64_t budget;         /* the adaptive spin's current budget */
+};
+
+/* What a wait needs to know about the condition it waits for. */
+struct bell_ops {
+	/* The operation itself: 0 done, -EAGAIN not yet, or an error. */
+	int (*attempt)(void *ctx);
+	/* A cheap look at shared memory, for spinning: worth attempting? */
+	bool (*ready)(void *ctx);
+	/* Publish our event index, fence, look again: 0 ready, -EAGAIN
+	 * sleep, RING_BARRIER (run the barrier, then recheck), or -EPROTO. */
+	int (*arm)(void *ctx);
+	int (*recheck)(void *ctx);
+	/* Is the peer awake and elsewhere than @cpu (so spinning can pay)? */
+	bool (*worth_spinning)(void *ctx, int cpu);
+	/* The peer has gone (socket or bell hung up): note it. */
+	void (*hangup)(void *ctx);
+	/* Has it been noted? (Then an attempt that says -EAGAIN is final.) */
+	bool (*gone)(void *ctx);
+};
+
+/*
+ * Set up @b for sleeping on the read end @rd (ours now; -1: none yet, see
+ * bell_add) and the hang-up of @sock.  @state is our role's state word,
+ * @sleeps/@spins our counters, all in @mine.  0 or -errno.
+ */
+int bell_open(struct bell *b, int rd, int sock, struct region *mine,
+	      _Atomic uint32_t *state, _Atomic uint64_t *sleeps,
+	      _Atomic uint64_t *spins, int64_t spin_ns, bool may_skip_fence);
+/* Also sleep on read end @rd (a publisher's bell from one subscriber),
+ * tagged @tag (>= 2) in the epoll set.  0 or -errno. */
+int bell_add(struct bell *b, int rd, uint32_t tag);
+/* Stop sleeping on @rd (it is about to be closed). */
+void bell_del(struct bell *b, int rd);
+/* Close what bell_open made (not @rd or the socket). */
+void bell_close(struct bell *b);
+
+/* Make a bell for the peer: *rd_for_peer goes to it, *wr is ours. */
+int bell_make(int *rd_for_peer, int *wr);
+/* Kick the peer's bell: one write(2), never blocks.  0 or -errno. */
+int bell_kick(int wr);
+
+/*
+ * Run @ops->attempt until it succeeds, fails, or @timeout_ms is up: spin
+ * (once per call, if worth it), arm, sleep, and again.  Every wakeup is
+ * followed by one attempt and then a look at the clock, so a peer that
+ * floods the bell cannot stretch the timeout.  With timeout 0 it never
+ * sleeps: it arms (so that evshm_fd() will report the change), attempts
+ * once more, and looks whether the socket hung up.
+ * Returns the attempt's result, -EAGAIN (timeout 0), -ETIMEDOUT, -EPIPE
+ * (the peer has gone and the attempt still says -EAGAIN), or -errno.
+ */
+int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
+	      int timeout_ms);
+
+/* We stopped waiting: with @reset (evshm_fd() is in use, level-triggered)
+ * empty the pipe so that it does not stay readable. */
+void bell_disarm(struct bell *b, bool reset);
+
+/* Drain @rd if @arms says it is due (after a sleep woke us). */
+void bell_drain_due(struct bell *b);
+
+#endif
