@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <sched.h>
 #include <math.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -347,44 +346,4 @@ int tool_each_item(const char *list, int (*each)(const char *item, void *arg),
 		if (strlen(t) > 63 || each(t, arg) < 0)
 			return -EINVAL;
 	return n ? 0 : -EINVAL;
-}
-int tool_pin_cpu(int cpu)
-{
-	cpu_set_t set;
-
-	if (cpu < 0 || cpu >= CPU_SETSIZE)
-		return -EINVAL;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
-}
-bool tool_opt(int argc, char **argv, int *i, const char *name,
-	      const char *short_, const char **val, bool *bad, const char *cmd)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(name);
-
-	if (short_ && !strcmp(a, short_)) {
-		a = name; /* fall through as the long form, no "=value" */
-	} else if (strncmp(a, name, n) || (a[n] && a[n] != '=')) {
-		return false;
-	}
-	if (!val) {
-		if (a != name && a[n] == '=') {
-			tool_err(cmd, "%s takes no value", name);
-			*bad = true;
-		}
-		return true;
-	}
-	if (a != name && a[n] == '=') {
-		*val = a + n + 1;
-		return true;
-	}
-	if (*i + 1 >= argc) {
-		tool_err(cmd, "%s needs a value", name);
-		*bad = true;
-		return true;
-	}
-	*val = argv[++*i];
-	return true;
 }

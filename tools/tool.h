@@ -142,9 +142,4 @@ ssize_t tool_read(int fd, void *buf, size_t n);
 void tool_err(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Old-style helpers of the bench, until it moves to sys.h and tables. */
-int tool_pin_cpu(int cpu);
-bool tool_opt(int argc, char **argv, int *i, const char *name,
-	      const char *short_, const char **val, bool *bad, const char *cmd);
-
 #endif

@@ -6,7 +6,7 @@ step "evshm --help"
 grep -q "usage: evshm COMMAND" "$T/help" || fail "no usage from --help"
 tail -1 "$T/help" | grep -q "See evshm(1)\.$" || fail "--help does not name the man page"
 "$E" --version | grep -q "^evshm [0-9]" || fail "no version"
-for c in send recv demo; do
+for c in send recv bench demo; do
 	step "evshm $c --help"
 	"$E" "$c" --help >"$T/help" || fail "$c --help exited non-zero"
 	grep -q "usage: evshm $c" "$T/help" || fail "$c --help shows no usage"

@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_report.c: the tables and the JSON of `evshm bench` (see
+ * bench_report.h).  Which figures each kind of test shows is one table of
+ * columns per kind; a figure that does not apply to a row is NAN in the
+ * results and "-" in the table, and is left out of the JSON.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <evshm.h>
+
+#include "bench_report.h"
+
+/* --- the machine ------------------------------------------------------------- */
+
+static void cpu_model(char *cpu, size_t n)
+{
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[256];
+
+	snprintf(cpu, n, "unknown CPU");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *c = strchr(line, ':');
+		if (!strncmp(line, "model name", 10) && c) {
+			c += 2;
+			c[strcspn(c, "\n")] = '\0';
+			snprintf(cpu, n, "%s", c);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
+void bench_meta_get(struct bench_meta *m)
+{
+	struct utsname u;
+	time_t t = time(NULL);
+
+	strftime(m->date, sizeof(m->date), "%Y-%m-%d %H:%M UTC", gmtime(&t));
+	uname(&u);
+	snprintf(m->host, sizeof(m->host), "%s", u.nodename);
+	snprintf(m->kernel, sizeof(m->kernel), "%s", u.release);
+	cpu_model(m->cpu, sizeof(m->cpu));
+	m->ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+const char *bench_size_str(char *buf, size_t n, uint32_t size)
+{
+	if (size >= (1u << 20) && !(size & ((1u << 20) - 1)))
+		snprintf(buf, n, "%u MiB", size >> 20);
+	else if (size >= 1024 && !(size & 1023))
+		snprintf(buf, n, "%u KiB", size >> 10);
+	else
+		snprintf(buf, n, "%u B", size);
+	return buf;
+}
+
+/* --- figures over the runs ------------------------------------------------------ */
+
+struct agg {
+	double med, min, max;   /* NAN if the figure is missing in a run */
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double fig_of(const struct bench_plan *p, const struct bench_result *res,
+		     unsigned run, unsigned row, enum bench_fig f)
+{
+	return res[run * p->n + row].fig[f];
+}
+
+static struct agg aggregate(const struct bench_opts *o,
+			    const struct bench_plan *p,
+			    const struct bench_result *res, unsigned row,
+			    enum bench_fig f)
+{
+	unsigned runs = (unsigned)o->repeat;
+	double *v = calloc(runs, sizeof(*v));
+	struct agg a = { NAN, NAN, NAN };
+
+	if (!v)
+		return a;
+	for (unsigned r = 0; r < runs; r++) {
+		v[r] = fig_of(p, res, r, row, f);
+		if (isnan(v[r]))
+			goto out;
+	}
+	qsort(v, runs, sizeof(*v), cmp_double);
+	a.min = v[0];
+	a.max = v[runs - 1];
+	a.med = runs % 2 ? v[runs / 2] : (v[runs / 2 - 1] + v[runs / 2]) / 2;
+out:
+	free(v);
+	return a;
+}
+
+/* --- columns ---------------------------------------------------------------------- */
+
+enum fmt { F_NS, F_RATE, F_GBS, F_RATIO, F_KICKS };
+
+struct column {
+	const char *head;   /* in the table */
+	const char *json;   /* the key in JSON */
+	enum bench_fig fig;
+	enum fmt fmt;
+};
+
+static const struct column rtt_cols[] = {
+	{ "p50 ns", "p50_ns", FIG_P50, F_NS },
+	{ "p99 ns", "p99_ns", FIG_P99, F_NS },
+	{ "p99.9 ns", "p999_ns", FIG_P999, F_NS },
+	{ "p50/stream", "p50_vs_unix_stream", FIG_VS_STREAM, F_RATIO },
+	{ "kicks/msg ping", "kicks_per_msg_ping", FIG_KICKS_A, F_KICKS },
+	{ "kicks/msg echo", "kicks_per_msg_echo", FIG_KICKS_B, F_KICKS },
+};
+
+static const struct column stream_cols[] = {
+	{ "msgs/s", "msgs_per_s", FIG_MSGS_S, F_RATE },
+	{ "GB/s", "gb_per_s", FIG_GB_S, F_GBS },
+	{ "vs stream", "vs_unix_stream", FIG_VS_STREAM, F_RATIO },
+	{ "kicks/msg send", "kicks_per_msg_send", FIG_KICKS_B, F_KICKS },
+	{ "kicks/msg recv", "kicks_per_msg_recv", FIG_KICKS_A, F_KICKS },
+};
+
+#define LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define MAX_COLS 8
+
+struct columns {
+	const struct column *c;
+	unsigned n;
+};
+
+static struct columns columns_of(enum bench_test t)
+{
+	if (t == BT_RTT)
+		return (struct columns){ rtt_cols, LEN(rtt_cols) };
+	return (struct columns){ stream_cols, LEN(stream_cols) };
+}
+
+static const char *fmt1(char *buf, size_t n, double v, enum fmt f)
+{
+	switch (f) {
+	case F_NS:
+		snprintf(buf, n, "%.0f", v);
+		break;
+	case F_RATE:
+		if (v >= 1e6)
+			snprintf(buf, n, "%.2fM", v / 1e6);
+		else if (v >= 1e3)
+			snprintf(buf, n, "%.1fk", v / 1e3);
+		else
+			snprintf(buf, n, "%.0f", v);
+		break;
+	case F_GBS:
+		snprintf(buf, n, "%.2f", v);
+		break;
+	case F_RATIO:
+		snprintf(buf, n, v >= 10 ? "%.1fx" : "%.2fx", v);
+		break;
+	case F_KICKS:
+		snprintf(buf, n, v == 0 ? "0" : v < 0.001 ? "%.1e" : "%.3f", v);
+		break;
+	}
+	return buf;
+}
+
+static const char *fmt_agg(char *buf, size_t n, struct agg a, enum fmt f,
+			   unsigned runs)
+{
+	char m[24], lo[24], hi[24];
+
+	if (isnan(a.med))
+		snprintf(buf, n, "-");
+	else if (runs == 1)
+		snprintf(buf, n, "%s", fmt1(m, sizeof(m), a.med, f));
+	else
+		snprintf(buf, n, "%s [%s-%s]", fmt1(m, sizeof(m), a.med, f),
+			 fmt1(lo, sizeof(lo), a.min, f),
+			 fmt1(hi, sizeof(hi), a.max, f));
+	return buf;
+}
+
+/* --- tables ------------------------------------------------------------------------ */
+
+#define CELL_MAX 48
+#define LABEL_W 18
+
+static void section_head(const struct bench_opts *o, const struct bench_row *r)
+{
+	char sz[32], rs[32];
+
+	if (r->test == BT_RTT)
+		printf("\nround trip, %s messages (floors: a bare 64-bit value), "
+		       "%llu round trips after %llu of warm-up;\nevshm ring %s, "
+		       "spin mode spins %.0f us\n",
+		       bench_size_str(sz, sizeof(sz), r->size),
+		       (unsigned long long)o->rtts,
+		       (unsigned long long)o->rtt_warmup,
+		       bench_size_str(rs, sizeof(rs), EVSHM_RING_DEFAULT),
+		       (double)o->rtt_spin_ns / 1e3);
+	else
+		printf("\nstreaming, %s messages, %s after %llu of warm-up;\n"
+		       "evshm ring %s, spin %.0f us\n",
+		       bench_size_str(sz, sizeof(sz), r->size),
+		       o->count ? "fixed count" : "timed",
+		       (unsigned long long)bench_stream_warmup(r->size),
+		       bench_size_str(rs, sizeof(rs), bench_stream_ring(o)),
+		       (double)o->spin_ns / 1e3);
+}
+
+/* Rows [first, end) make one table; columns as wide as their widest
+ * cell. */
+static void print_section(const struct bench_opts *o,
+			  const struct bench_plan *p,
+			  const struct bench_result *res, unsigned first,
+			  unsigned end)
+{
+	struct columns cs = columns_of(p->rows[first].test);
+	unsigned runs = (unsigned)o->repeat;
+	char (*txt)[MAX_COLS][CELL_MAX] = calloc(end - first, sizeof(*txt));
+	int w[MAX_COLS];
+
+	if (!txt)
+		return;
+	section_head(o, &p->rows[first]);
+	for (unsigned c = 0; c < cs.n; c++)
+		w[c] = (int)strlen(cs.c[c].head);
+	for (unsigned i = first; i < end; i++)
+		for (unsigned c = 0; c < cs.n; c++) {
+			char *t = txt[i - first][c];
+			fmt_agg(t, CELL_MAX,
+				aggregate(o, p, res, i, cs.c[c].fig),
+				cs.c[c].fmt, runs);
+			if ((int)strlen(t) > w[c])
+				w[c] = (int)strlen(t);
+		}
+	printf("%-*s", LABEL_W, "");
+	for (unsigned c = 0; c < cs.n; c++)
+		printf("  %*s", w[c], cs.c[c].head);
+	printf("\n");
+	for (unsigned i = first; i < end; i++) {
+		printf("%-*s", LABEL_W, p->rows[i].label);
+		for (unsigned c = 0; c < cs.n; c++)
+			printf("  %*s", w[c], txt[i - first][c]);
+		printf("\n");
+	}
+	free(txt);
+}
+
+void bench_report_table(const struct bench_opts *o, const struct bench_plan *p,
+			const struct bench_result *res,
+			const struct bench_meta *m)
+{
+	printf("evshm %s bench, %s, host %s, Linux %s\n%s, %ld CPUs; ",
+	       evshm_version(), m->date, m->host, m->kernel, m->cpu, m->ncpus);
+	if (o->cpu_a >= 0)
+		printf("ping/receiving side on CPU %d, echo/sending side on "
+		       "CPU %d\n", o->cpu_a, o->cpu_b);
+	else
+		printf("not pinned\n");
+	if (o->repeat > 1)
+		printf("each figure: median [min-max] of %llu runs\n",
+		       (unsigned long long)o->repeat);
+	for (unsigned i = 0, end; i < p->n; i = end) {
+		for (end = i + 1;
+		     end < p->n && p->rows[end].section == p->rows[i].section;
+		     end++)
+			;
+		print_section(o, p, res, i, end);
+	}
+	printf("\nGB/s: 10^9 payload bytes per second; ratios: to the Unix "
+	       "stream socket of the same run.\nEvery message was verified "
+	       "(sequence number and checksum over the payload).\n");
+}
+
+/* --- JSON ------------------------------------------------------------------------- */
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static void json_row(const struct bench_opts *o, const struct bench_plan *p,
+		     const struct bench_result *res, unsigned i)
+{
+	const struct bench_row *r = &p->rows[i];
+	struct columns cs = columns_of(r->test);
+	unsigned runs = (unsigned)o->repeat;
+
+	printf("\n    {\"test\": \"%s\", \"transport\": \"%s\", \"size\": %u",
+	       r->test == BT_RTT ? "round-trip" : "streaming", r->id, r->size);
+	if (!r->local && (r->xport == BX_EVSHM || r->xport == BX_EVSHM_ZC))
+		printf(", \"ring\": %u, \"spin_ns\": %lld", r->ring,
+		       (long long)r->spin_ns);
+	if (r->test == BT_RTT)
+		printf(", \"round_trips\": %llu", (unsigned long long)o->rtts);
+	for (unsigned c = 0; c < cs.n; c++) {
+		struct agg a = aggregate(o, p, res, i, cs.c[c].fig);
+		if (isnan(a.med))
+			continue;
+		printf(",\n     \"%s\": {\"median\": %.6g, \"min\": %.6g, "
+		       "\"max\": %.6g, \"runs\": [", cs.c[c].json, a.med, a.min,
+		       a.max);
+		for (unsigned run = 0; run < runs; run++)
+			printf("%s%.6g", run ? ", " : "",
+			       fig_of(p, res, run, i, cs.c[c].fig));
+		printf("]}");
+	}
+	printf("}");
+}
+
+void bench_report_json(const struct bench_opts *o, const struct bench_plan *p,
+		       const struct bench_result *res,
+		       const struct bench_meta *m)
+{
+	printf("{\n  \"evshm_version\": ");
+	json_str(evshm_version());
+	printf(",\n  \"date\": ");
+	json_str(m->date);
+	printf(",\n  \"host\": ");
+	json_str(m->host);
+	printf(",\n  \"kernel\": ");
+	json_str(m->kernel);
+	printf(",\n  \"cpu\": ");
+	json_str(m->cpu);
+	printf(",\n  \"cpus\": %ld,\n  \"pinned\": ", m->ncpus);
+	if (o->cpu_a >= 0)
+		printf("[%d, %d]", o->cpu_a, o->cpu_b);
+	else
+		printf("null");
+	printf(",\n  \"repeat\": %llu,\n  \"results\": [",
+	       (unsigned long long)o->repeat);
+	for (unsigned i = 0; i < p->n; i++) {
+		if (i)
+			putchar(',');
+		json_row(o, p, res, i);
+	}
+	printf("\n  ]\n}\n");
+}
