@@ -43,7 +43,9 @@ static const struct scenario rtt_table[] = {
 	{ X_PIPE, BX_PIPE, WAIT_NA, "pipe", "pipe" },
 	{ X_EVSHM, BX_EVSHM, WAIT_NEVER, "evshm blocking", "evshm-blocking" },
 	{ X_EVSHM, BX_EVSHM, WAIT_RTT_SPIN, "evshm spin", "evshm-spin" },
+	{ 0, BX_SLOT, WAIT_NA, "floor: slot ring", "floor-slot-ring" },
 	{ 0, BX_LINE, WAIT_NA, "floor: cache line", "floor-cache-line" },
+	{ 0, BX_EVENTFD, WAIT_NA, "floor: eventfd", "floor-eventfd" },
 };
 
 static const struct scenario stream_table[] = {
@@ -54,6 +56,7 @@ static const struct scenario stream_table[] = {
 	{ X_EVSHM, BX_EVSHM, WAIT_STREAM, "evshm copy", "evshm-copy" },
 	{ X_EVSHM, BX_EVSHM_ZC, WAIT_STREAM, "evshm zero-copy",
 	  "evshm-zero-copy" },
+	{ 0, BX_SLOT, WAIT_NA, "floor: slot ring", "floor-slot-ring" },
 };
 
 static const struct {

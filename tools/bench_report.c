@@ -201,7 +201,8 @@ static void section_head(const struct bench_opts *o, const struct bench_row *r)
 	char sz[32], rs[32];
 
 	if (r->test == BT_RTT)
-		printf("\nround trip, %s messages (floors: a bare 64-bit value), "
+		printf("\nround trip, %s messages (cache line, eventfd: a bare "
+		       "64-bit value), "
 		       "%llu round trips after %llu of warm-up;\nevshm ring %s, "
 		       "spin mode spins %.0f us\n",
 		       bench_size_str(sz, sizeof(sz), r->size),

@@ -32,6 +32,8 @@ static const struct xport *const xports[BX_COUNT] = {
 	[BX_EVSHM] = &xport_evshm_copy,
 	[BX_EVSHM_ZC] = &xport_evshm_zc,
 	[BX_LINE] = &xport_line,
+	[BX_EVENTFD] = &xport_eventfd,
+	[BX_SLOT] = &xport_slot_ring,
 };
 
 static int fail(char *err, const char *fmt, ...)

@@ -31,6 +31,8 @@ enum bench_xport {
 	BX_EVSHM,      /* evshm_send / evshm_recv */
 	BX_EVSHM_ZC,   /* evshm_reserve+commit / evshm_peek+release */
 	BX_LINE,       /* floor: spin ping-pong on one shared cache line */
+	BX_EVENTFD,    /* floor: blocking ping-pong on two eventfds */
+	BX_SLOT,       /* floor: spinning ring of 64-byte slots */
 	BX_COUNT
 };
 

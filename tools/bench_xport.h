@@ -15,8 +15,11 @@
  * and hop_recv instead: one bare 64-bit value each way.
  *
  * Every operation returns 0 or a negative errno; -EPIPE from rx_get or
- * hop_recv means the other side has gone.  Every wait is bounded by
- * BENCH_WAIT_MS (-ETIMEDOUT).
+ * hop_recv means the other side has gone.  Every wait is bounded: by
+ * BENCH_WAIT_MS (-ETIMEDOUT) where the transport waits with a timeout
+ * (evshm, the spinning floors), by the test's watchdog (bench_run.c)
+ * where it blocks in a plain read or write, as the sockets, pipes and the
+ * eventfd floor do.
  */
 #ifndef EVSHM_TOOL_BENCH_XPORT_H
 #define EVSHM_TOOL_BENCH_XPORT_H
@@ -76,7 +79,8 @@ extern const struct xport xport_unix_stream, xport_unix_seqpacket,
 	xport_pipe;                                  /* bench_xport_fd.c */
 extern const struct xport xport_evshm_copy, xport_evshm_zc;
 						 /* bench_xport_evshm.c */
-extern const struct xport xport_line;            /* bench_xport_floor.c */
+extern const struct xport xport_line, xport_eventfd,
+	xport_slot_ring;                             /* bench_xport_floor.c */
 
 /* A 64-byte aligned, zeroed buffer (pages touched before the clock
  * runs); NULL if out of memory. */

@@ -8,7 +8,8 @@ quick=(--repeat 2 --rtts 200 --rtt-warmup 20 --count 300 --sizes 64,4K,96K,1M --
 step "every transport and test, table"
 "$E" bench "${quick[@]}" >"$T/table" || fail "bench failed"
 for row in "unix stream" "unix seqpacket" "pipe" "evshm blocking" "evshm spin" \
-	"evshm copy" "evshm zero-copy" "floor: cache line" "floor: memcpy"; do
+	"evshm copy" "evshm zero-copy" "floor: cache line" "floor: eventfd" \
+	"floor: slot ring" "floor: memcpy"; do
 	grep -q "^$row " "$T/table" || fail "no '$row' row"
 done
 grep -q "streaming, 1 MiB messages" "$T/table" || fail "no 1 MiB section"
