@@ -169,6 +169,16 @@ static int each_xport(const char *t, void *arg)
 	return -EINVAL;
 }
 
+static int each_placement(const char *t, void *arg)
+{
+	for (unsigned w = 0; w < PL_COUNT; w++)
+		if (!strcmp(t, bench_placement_name(w))) {
+			*(unsigned *)arg |= 1u << w;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 static bool size_ok(uint64_t v)
 {
 	return v >= 16 && v % 8 == 0 && v <= EVSHM_MAX_MSG(EVSHM_RING_MAX / 2);
@@ -200,6 +210,14 @@ static int set_transports(void *opts, const char *v)
 
 	o->xports = 0;
 	return tool_each_item(v, each_xport, &o->xports);
+}
+
+static int set_placements(void *opts, const char *v)
+{
+	struct bench_opts *o = opts;
+
+	o->placements = 0;
+	return tool_each_item(v, each_placement, &o->placements);
 }
 
 static int set_sizes(void *opts, const char *v)
@@ -320,9 +338,16 @@ static const struct tool_option bench_opts_table[] = {
 	  .help = "evshm spin in the spin round trip (default\n"
 		  "1000000); the blocking one never spins" },
 	{ .name = "cpus", .arg = "A,B|none", CUSTOM(set_cpus),
-	  .help = "pin the ping/receiving process to CPU A and\n"
-		  "the echo/sending one to CPU B (default: the\n"
-		  "first two CPUs we may use, if there are two)" },
+	  .help = "the two CPUs of the placement 'apart' (the\n"
+		  "ping/receiving side on A, the echo/sending one\n"
+		  "on B), where streaming runs too; 'same' uses A\n"
+		  "(default: the first two CPUs we may use; none\n"
+		  "if there are fewer: nothing is pinned)" },
+	{ .name = "placements", .arg = "LIST", CUSTOM(set_placements),
+	  .help = "where the two processes run for the round\n"
+		  "trips: apart (CPUs A and B), same (both on A),\n"
+		  "unpinned (default: all three; with --cpus none,\n"
+		  "unpinned)" },
 	{ .name = "repeat", .arg = "N", .type = TOOL_OPT_COUNT,
 	  .off = F(repeat, uint64_t), .min = 1, .max = 64,
 	  .help = "run everything N times; report the median\n"
@@ -340,12 +365,15 @@ static const struct tool_cmd bench_cmd = {
 	.about = "Measure evshm against a Unix stream socket (length-prefixed\n"
 		 "frames), a Unix seqpacket socket and a pair of pipes, with the\n"
 		 "two sides in two processes (this program spawns itself), all in\n"
-		 "the same run: round-trip latency (ping-pong) and one-way\n"
-		 "streaming throughput, plus the machine's floors (a spin\n"
-		 "ping-pong on one cache line, memcpy, generating and verifying\n"
-		 "the payload).  Every message is verified (sequence number and\n"
-		 "checksum over the whole payload); a lost or corrupt message\n"
-		 "fails the run (exit 1).\n",
+		 "the same run: round-trip latency (ping-pong) with the library's\n"
+		 "default options, blocking and spinning, with the two sides on\n"
+		 "two CPUs, on one, and unpinned; one-way streaming throughput;\n"
+		 "and the machine's floors (spin ping-pong on one cache line,\n"
+		 "eventfd ping-pong, a minimal spinning ring of 64-byte slots,\n"
+		 "memcpy, generating and verifying the payload), each figure also\n"
+		 "as a ratio to its floor.  Every message is verified (sequence\n"
+		 "number and checksum over the whole payload); a lost or corrupt\n"
+		 "message fails the run (exit 1).\n",
 	.opts = bench_opts_table,
 	.nopts = sizeof(bench_opts_table) / sizeof(bench_opts_table[0]),
 	.footer = "Exit status: 0 all tests ran and every message checked out;\n"
@@ -370,6 +398,12 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		return res;
 	if (first != argc)
 		return tool_usage_error(&bench_cmd, "no operands expected");
+	if (!o->placements)
+		o->placements = o->cpu_a >= 0 ? (1u << PL_COUNT) - 1
+					      : 1u << PL_UNPINNED;
+	else if (o->cpu_a < 0 && (o->placements & ~(1u << PL_UNPINNED)))
+		return tool_usage_error(&bench_cmd, "--placements apart and "
+					"same need two CPUs (--cpus)");
 	if (!o->nsizes) {
 		memcpy(o->sizes, def_sizes, sizeof(def_sizes));
 		o->nsizes = sizeof(def_sizes) / sizeof(def_sizes[0]);

@@ -23,40 +23,73 @@
 /* How an evshm row waits (the spin_ns it passes). */
 enum wait {
 	WAIT_NA,        /* not evshm */
+	WAIT_DEFAULT,   /* 0: the library's default */
 	WAIT_NEVER,     /* EVSHM_SPIN_NEVER: sleep at once */
 	WAIT_RTT_SPIN,  /* --rtt-spin */
 	WAIT_STREAM,    /* --spin */
 };
+
+/* Which placements a scenario runs in. */
+enum where {
+	IN_MAIN,        /* the main one: apart, or unpinned without CPUs */
+	IN_EACH,        /* every placement of --placements */
+};
+
+#define NO_FLOOR { BX_COUNT, BX_COUNT }
+#define SPIN_FLOOR { BX_LINE, BX_COUNT }
+#define SLEEP_FLOOR { BX_EVENTFD, BX_COUNT }
+/* Spinning where a spin floor was measured, else sleeping. */
+#define SPIN_OR_SLEEP_FLOOR { BX_LINE, BX_EVENTFD }
 
 /* One line of a scenario table. */
 struct scenario {
 	unsigned xport_bit;     /* X_* of --transports; 0: a floor */
 	enum bench_xport x;
 	enum wait wait;
+	enum where where;
+	enum bench_xport floor[2];
 	const char *label, *id;
 };
 
+/*
+ * Round trips.  Spinning rows run only where the two sides have a CPU
+ * each (spinning on one CPU waits for the scheduler's tick), the rest in
+ * every placement.  The library's default (spin_ns = 0) is compared with
+ * the spin floor where it was measured: what a default could reach.
+ */
 static const struct scenario rtt_table[] = {
-	{ X_STREAM, BX_STREAM, WAIT_NA, "unix stream", "unix-stream" },
-	{ X_SEQPACKET, BX_SEQPACKET, WAIT_NA, "unix seqpacket",
-	  "unix-seqpacket" },
-	{ X_PIPE, BX_PIPE, WAIT_NA, "pipe", "pipe" },
-	{ X_EVSHM, BX_EVSHM, WAIT_NEVER, "evshm blocking", "evshm-blocking" },
-	{ X_EVSHM, BX_EVSHM, WAIT_RTT_SPIN, "evshm spin", "evshm-spin" },
-	{ 0, BX_SLOT, WAIT_NA, "floor: slot ring", "floor-slot-ring" },
-	{ 0, BX_LINE, WAIT_NA, "floor: cache line", "floor-cache-line" },
-	{ 0, BX_EVENTFD, WAIT_NA, "floor: eventfd", "floor-eventfd" },
+	{ X_STREAM, BX_STREAM, WAIT_NA, IN_MAIN, SLEEP_FLOOR,
+	  "unix stream", "unix-stream" },
+	{ X_SEQPACKET, BX_SEQPACKET, WAIT_NA, IN_MAIN, SLEEP_FLOOR,
+	  "unix seqpacket", "unix-seqpacket" },
+	{ X_PIPE, BX_PIPE, WAIT_NA, IN_MAIN, SLEEP_FLOOR, "pipe", "pipe" },
+	{ X_EVSHM, BX_EVSHM, WAIT_DEFAULT, IN_EACH, SPIN_OR_SLEEP_FLOOR,
+	  "evshm default", "evshm-default" },
+	{ X_EVSHM, BX_EVSHM, WAIT_RTT_SPIN, IN_MAIN, SPIN_FLOOR,
+	  "evshm spin", "evshm-spin" },
+	{ X_EVSHM, BX_EVSHM, WAIT_NEVER, IN_EACH, SLEEP_FLOOR,
+	  "evshm blocking", "evshm-blocking" },
+	{ 0, BX_SLOT, WAIT_NA, IN_MAIN, SPIN_FLOOR,
+	  "floor: slot ring", "floor-slot-ring" },
+	{ 0, BX_LINE, WAIT_NA, IN_MAIN, NO_FLOOR,
+	  "floor: cache line", "floor-cache-line" },
+	{ 0, BX_EVENTFD, WAIT_NA, IN_EACH, NO_FLOOR,
+	  "floor: eventfd", "floor-eventfd" },
 };
 
+/* Streaming, in the main placement, at every size. */
 static const struct scenario stream_table[] = {
-	{ X_STREAM, BX_STREAM, WAIT_NA, "unix stream", "unix-stream" },
-	{ X_SEQPACKET, BX_SEQPACKET, WAIT_NA, "unix seqpacket",
-	  "unix-seqpacket" },
-	{ X_PIPE, BX_PIPE, WAIT_NA, "pipe", "pipe" },
-	{ X_EVSHM, BX_EVSHM, WAIT_STREAM, "evshm copy", "evshm-copy" },
-	{ X_EVSHM, BX_EVSHM_ZC, WAIT_STREAM, "evshm zero-copy",
-	  "evshm-zero-copy" },
-	{ 0, BX_SLOT, WAIT_NA, "floor: slot ring", "floor-slot-ring" },
+	{ X_STREAM, BX_STREAM, WAIT_NA, IN_MAIN, NO_FLOOR,
+	  "unix stream", "unix-stream" },
+	{ X_SEQPACKET, BX_SEQPACKET, WAIT_NA, IN_MAIN, NO_FLOOR,
+	  "unix seqpacket", "unix-seqpacket" },
+	{ X_PIPE, BX_PIPE, WAIT_NA, IN_MAIN, NO_FLOOR, "pipe", "pipe" },
+	{ X_EVSHM, BX_EVSHM, WAIT_STREAM, IN_MAIN, NO_FLOOR,
+	  "evshm copy", "evshm-copy" },
+	{ X_EVSHM, BX_EVSHM_ZC, WAIT_STREAM, IN_MAIN, NO_FLOOR,
+	  "evshm zero-copy", "evshm-zero-copy" },
+	{ 0, BX_SLOT, WAIT_NA, IN_MAIN, NO_FLOOR,
+	  "floor: slot ring", "floor-slot-ring" },
 };
 
 static const struct {
@@ -84,6 +117,8 @@ uint32_t bench_stream_ring(const struct bench_opts *o)
 static int64_t spin_for(const struct bench_opts *o, enum wait w)
 {
 	switch (w) {
+	case WAIT_DEFAULT:
+		return 0;
 	case WAIT_NEVER:
 		return EVSHM_SPIN_NEVER;
 	case WAIT_RTT_SPIN:
@@ -116,7 +151,8 @@ static struct bench_row *add(struct bench_plan *p, enum bench_test t,
 	struct bench_row *r = &p->rows[p->n++];
 
 	*r = (struct bench_row){ .test = t, .section = section, .size = size,
-				 .label = label, .id = id };
+				 .label = label, .id = id,
+				 .floor = { BX_COUNT, BX_COUNT } };
 	for (unsigned i = 0; i < REF_COUNT; i++)
 		r->ref[i] = -1;
 	return r;
@@ -124,14 +160,26 @@ static struct bench_row *add(struct bench_plan *p, enum bench_test t,
 
 static void add_scenario(struct bench_plan *p, const struct bench_opts *o,
 			 enum bench_test t, unsigned section, uint32_t size,
-			 const struct scenario *sc)
+			 enum placement w, const struct scenario *sc)
 {
 	struct bench_row *r = add(p, t, section, size, sc->label, sc->id);
 
 	r->xport = sc->x;
-	r->where = main_placement(o);
+	r->where = w;
 	r->spin_ns = spin_for(o, sc->wait);
 	r->ring = t == BT_STREAM ? bench_stream_ring(o) : EVSHM_RING_DEFAULT;
+	r->floor[0] = sc->floor[0];
+	r->floor[1] = sc->floor[1];
+}
+
+/* The row of transport @x in rows [first, end), or -1. */
+static int find(const struct bench_plan *p, unsigned first, unsigned end,
+		enum bench_xport x)
+{
+	for (unsigned j = first; j < end; j++)
+		if (!p->rows[j].local && p->rows[j].xport == x)
+			return (int)j;
+	return -1;
 }
 
 /* Point the rows [first, p->n) of one section at the rows there that
@@ -142,10 +190,27 @@ static void link_refs(struct bench_plan *p, unsigned first)
 		struct bench_row *r = &p->rows[i];
 		if (r->local)
 			continue; /* the floors of one process stand alone */
-		for (unsigned j = first; j < p->n; j++)
-			if (!p->rows[j].local && p->rows[j].xport == BX_STREAM)
-				r->ref[REF_STREAM] = (int)j;
+		r->ref[REF_STREAM] = find(p, first, p->n, BX_STREAM);
+		for (unsigned k = 0; k < 2 && r->ref[REF_FLOOR] < 0; k++)
+			r->ref[REF_FLOOR] = find(p, first, p->n, r->floor[k]);
 	}
+}
+
+/* Add the rows of @table that run in placement @w; returns how many. */
+static unsigned add_table(struct bench_plan *p, const struct bench_opts *o,
+			  enum bench_test t, unsigned section, uint32_t size,
+			  enum placement w, const struct scenario *table,
+			  size_t n)
+{
+	unsigned before = p->n;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct scenario *sc = &table[i];
+		if (wanted(o, sc) &&
+		    (sc->where == IN_EACH || w == main_placement(o)))
+			add_scenario(p, o, t, section, size, w, sc);
+	}
+	return p->n - before;
 }
 
 void bench_plan_make(struct bench_plan *p, const struct bench_opts *o)
@@ -153,24 +218,23 @@ void bench_plan_make(struct bench_plan *p, const struct bench_opts *o)
 	unsigned section = 0, first;
 
 	memset(p, 0, sizeof(*p));
-	if (o->tests & T_RTT) {
+	for (unsigned w = 0; w < PL_COUNT && (o->tests & T_RTT); w++) {
+		if (!(o->placements & (1u << w)))
+			continue;
 		first = p->n;
-		for (size_t i = 0; i < LEN(rtt_table); i++)
-			if (wanted(o, &rtt_table[i]))
-				add_scenario(p, o, BT_RTT, section,
-					     (uint32_t)o->rtt_size,
-					     &rtt_table[i]);
+		if (add_table(p, o, BT_RTT, section, (uint32_t)o->rtt_size, w,
+			      rtt_table, LEN(rtt_table)))
+			section++;
 		link_refs(p, first);
-		section++;
 	}
 	if (!(o->tests & (T_STREAM | T_FLOOR)))
 		return;
 	for (unsigned s = 0; s < o->nsizes; s++, section++) {
 		first = p->n;
-		for (size_t i = 0; i < LEN(stream_table); i++)
-			if ((o->tests & T_STREAM) && wanted(o, &stream_table[i]))
-				add_scenario(p, o, BT_STREAM, section,
-					     o->sizes[s], &stream_table[i]);
+		if (o->tests & T_STREAM)
+			add_table(p, o, BT_STREAM, section, o->sizes[s],
+				  main_placement(o), stream_table,
+				  LEN(stream_table));
 		for (size_t i = 0; i < LEN(local_table) && (o->tests & T_FLOOR);
 		     i++) {
 			struct bench_row *r = add(p, BT_STREAM, section,
@@ -184,7 +248,6 @@ void bench_plan_make(struct bench_plan *p, const struct bench_opts *o)
 		link_refs(p, first);
 	}
 }
-
 /* The figure a row's ratios compare. */
 static enum bench_fig compared(const struct bench_row *r)
 {
@@ -193,6 +256,7 @@ static enum bench_fig compared(const struct bench_row *r)
 
 static const enum bench_fig ref_fig[REF_COUNT] = {
 	[REF_STREAM] = FIG_VS_STREAM,
+	[REF_FLOOR] = FIG_VS_FLOOR,
 };
 
 void bench_plan_ratios(const struct bench_plan *p, struct bench_result *res)
@@ -209,6 +273,15 @@ void bench_plan_ratios(const struct bench_plan *p, struct bench_result *res)
 	}
 }
 
+const char *bench_placement_name(enum placement w)
+{
+	static const char *const names[PL_COUNT] = {
+		[PL_APART] = "apart", [PL_SAME] = "same",
+		[PL_UNPINNED] = "unpinned",
+	};
+	return w < PL_COUNT ? names[w] : "?";
+}
+
 void bench_plan_cpus(const struct bench_opts *o, enum placement w, int *a,
 		     int *b)
 {
@@ -216,6 +289,8 @@ void bench_plan_cpus(const struct bench_opts *o, enum placement w, int *a,
 	if (w == PL_APART) {
 		*a = o->cpu_a;
 		*b = o->cpu_b;
+	} else if (w == PL_SAME) {
+		*a = *b = o->cpu_a;
 	}
 }
 

@@ -18,10 +18,12 @@ enum { T_RTT = 1, T_STREAM = 2, T_FLOOR = 4 };
 /* --transports */
 enum { X_STREAM = 1, X_SEQPACKET = 2, X_PIPE = 4, X_EVSHM = 8 };
 
-/* Where the two processes run. */
+/* Where the two processes run (--placements: bit 1 << placement). */
 enum placement {
 	PL_APART,      /* pinned, A on one CPU and B on another */
+	PL_SAME,       /* both pinned to one CPU */
 	PL_UNPINNED,   /* wherever the scheduler puts them */
+	PL_COUNT
 };
 
 #define BENCH_MAX_SIZES 16
@@ -37,6 +39,7 @@ struct bench_opts {
 	int64_t spin_ns;                 /* streaming evshm spin_ns */
 	int64_t rtt_spin_ns;             /* the spinning round trip's */
 	int cpu_a, cpu_b;                /* PL_APART; -1: --cpus none */
+	unsigned placements;             /* 1 << PL_*: round-trip sections */
 	uint64_t repeat;
 	bool json;
 	enum bench_fault fault;
@@ -45,6 +48,7 @@ struct bench_opts {
 /* The rows a row's ratios are taken against. */
 enum bench_ref {
 	REF_STREAM,    /* the Unix stream socket: FIG_VS_STREAM */
+	REF_FLOOR,     /* the floor of its kind: FIG_VS_FLOOR */
 	REF_COUNT
 };
 
@@ -59,6 +63,9 @@ struct bench_row {
 	int64_t spin_ns;
 	const char *label;          /* in the table */
 	const char *id;             /* in JSON */
+	enum bench_xport floor[2];  /* the floor it is compared with: the
+				       first of these in its section
+				       (BX_COUNT: none) */
 	int ref[REF_COUNT];         /* row index, -1: none */
 };
 
@@ -73,6 +80,9 @@ void bench_plan_make(struct bench_plan *p, const struct bench_opts *o);
 
 /* The ratios of one run: @res holds one result per row of @p. */
 void bench_plan_ratios(const struct bench_plan *p, struct bench_result *res);
+
+/* "apart", "same", "unpinned". */
+const char *bench_placement_name(enum placement w);
 
 /* The CPUs of side A and side B in placement @w (-1: unpinned). */
 void bench_plan_cpus(const struct bench_opts *o, enum placement w, int *a,

@@ -107,11 +107,14 @@ out:
 
 /* --- columns ---------------------------------------------------------------------- */
 
-enum fmt { F_NS, F_RATE, F_GBS, F_RATIO, F_KICKS };
+enum fmt {
+	F_NS, F_RATE, F_GBS, F_RATIO, F_KICKS,
+	F_FLOOR,            /* not a figure: the name of the row's floor */
+};
 
 struct column {
 	const char *head;   /* in the table */
-	const char *json;   /* the key in JSON */
+	const char *json;   /* the key in JSON; NULL: not a figure */
 	enum bench_fig fig;
 	enum fmt fmt;
 };
@@ -121,6 +124,8 @@ static const struct column rtt_cols[] = {
 	{ "p99 ns", "p99_ns", FIG_P99, F_NS },
 	{ "p99.9 ns", "p999_ns", FIG_P999, F_NS },
 	{ "p50/stream", "p50_vs_unix_stream", FIG_VS_STREAM, F_RATIO },
+	{ "p50/floor", "p50_vs_floor", FIG_VS_FLOOR, F_RATIO },
+	{ "floor", NULL, FIG_COUNT, F_FLOOR },
 	{ "kicks/msg ping", "kicks_per_msg_ping", FIG_KICKS_A, F_KICKS },
 	{ "kicks/msg echo", "kicks_per_msg_echo", FIG_KICKS_B, F_KICKS },
 };
@@ -171,6 +176,8 @@ static const char *fmt1(char *buf, size_t n, double v, enum fmt f)
 	case F_KICKS:
 		snprintf(buf, n, v == 0 ? "0" : v < 0.001 ? "%.1e" : "%.3f", v);
 		break;
+	case F_FLOOR:
+		break;
 	}
 	return buf;
 }
@@ -191,21 +198,66 @@ static const char *fmt_agg(char *buf, size_t n, struct agg a, enum fmt f,
 	return buf;
 }
 
+/* The row the ratio FIG_VS_FLOOR of row @i is taken against, or NULL. */
+static const struct bench_row *floor_of(const struct bench_plan *p,
+					unsigned i)
+{
+	int j = p->rows[i].ref[REF_FLOOR];
+	return j >= 0 ? &p->rows[j] : NULL;
+}
+
+/* The table cell of column @c in row @i. */
+static void cell(char *buf, size_t n, const struct bench_opts *o,
+		 const struct bench_plan *p, const struct bench_result *res,
+		 unsigned i, const struct column *c)
+{
+	const struct bench_row *f;
+
+	if (c->fmt != F_FLOOR) {
+		fmt_agg(buf, n, aggregate(o, p, res, i, c->fig), c->fmt,
+			(unsigned)o->repeat);
+		return;
+	}
+	f = floor_of(p, i);
+	/* "floor: eventfd" -> "eventfd" */
+	snprintf(buf, n, "%s", !f ? "-" : strchr(f->label, ' ') ?
+		 strchr(f->label, ' ') + 1 : f->label);
+}
+
 /* --- tables ------------------------------------------------------------------------ */
 
 #define CELL_MAX 48
 #define LABEL_W 18
 
+/* "pinned apart: ping side on CPU 0, echo side on CPU 1" and the like;
+ * the sides are named after their role in test @t. */
+static const char *where_str(char *buf, size_t n, const struct bench_opts *o,
+			     enum placement w, enum bench_test t)
+{
+	const char *sa = t == BT_RTT ? "ping" : "receiving";
+	const char *sb = t == BT_RTT ? "echo" : "sending";
+	int a, b;
+
+	bench_plan_cpus(o, w, &a, &b);
+	if (w == PL_APART)
+		snprintf(buf, n, "pinned apart: %s side on CPU %d, %s side on "
+			 "CPU %d", sa, a, sb, b);
+	else if (w == PL_SAME)
+		snprintf(buf, n, "both sides pinned to CPU %d", a);
+	else
+		snprintf(buf, n, "not pinned");
+	return buf;
+}
+
 static void section_head(const struct bench_opts *o, const struct bench_row *r)
 {
-	char sz[32], rs[32];
+	char sz[32], rs[32], wh[96];
 
 	if (r->test == BT_RTT)
-		printf("\nround trip, %s messages (cache line, eventfd: a bare "
-		       "64-bit value), "
-		       "%llu round trips after %llu of warm-up;\nevshm ring %s, "
-		       "spin mode spins %.0f us\n",
+		printf("\nround trip, %s messages, %s;\n%llu round trips after "
+		       "%llu of warm-up; evshm ring %s, spin mode spins %.0f us\n",
 		       bench_size_str(sz, sizeof(sz), r->size),
+		       where_str(wh, sizeof(wh), o, r->where, r->test),
 		       (unsigned long long)o->rtts,
 		       (unsigned long long)o->rtt_warmup,
 		       bench_size_str(rs, sizeof(rs), EVSHM_RING_DEFAULT),
@@ -228,7 +280,6 @@ static void print_section(const struct bench_opts *o,
 			  unsigned end)
 {
 	struct columns cs = columns_of(p->rows[first].test);
-	unsigned runs = (unsigned)o->repeat;
 	char (*txt)[MAX_COLS][CELL_MAX] = calloc(end - first, sizeof(*txt));
 	int w[MAX_COLS];
 
@@ -240,9 +291,7 @@ static void print_section(const struct bench_opts *o,
 	for (unsigned i = first; i < end; i++)
 		for (unsigned c = 0; c < cs.n; c++) {
 			char *t = txt[i - first][c];
-			fmt_agg(t, CELL_MAX,
-				aggregate(o, p, res, i, cs.c[c].fig),
-				cs.c[c].fmt, runs);
+			cell(t, CELL_MAX, o, p, res, i, &cs.c[c]);
 			if ((int)strlen(t) > w[c])
 				w[c] = (int)strlen(t);
 		}
@@ -263,13 +312,13 @@ void bench_report_table(const struct bench_opts *o, const struct bench_plan *p,
 			const struct bench_result *res,
 			const struct bench_meta *m)
 {
-	printf("evshm %s bench, %s, host %s, Linux %s\n%s, %ld CPUs; ",
-	       evshm_version(), m->date, m->host, m->kernel, m->cpu, m->ncpus);
-	if (o->cpu_a >= 0)
-		printf("ping/receiving side on CPU %d, echo/sending side on "
-		       "CPU %d\n", o->cpu_a, o->cpu_b);
-	else
-		printf("not pinned\n");
+	char wh[96];
+
+	printf("evshm %s bench, %s, host %s, Linux %s\n%s, %ld CPUs; "
+	       "streaming %s\n", evshm_version(), m->date, m->host, m->kernel,
+	       m->cpu, m->ncpus,
+	       where_str(wh, sizeof(wh), o,
+			 o->cpu_a >= 0 ? PL_APART : PL_UNPINNED, BT_STREAM));
 	if (o->repeat > 1)
 		printf("each figure: median [min-max] of %llu runs\n",
 		       (unsigned long long)o->repeat);
@@ -280,9 +329,12 @@ void bench_report_table(const struct bench_opts *o, const struct bench_plan *p,
 			;
 		print_section(o, p, res, i, end);
 	}
-	printf("\nGB/s: 10^9 payload bytes per second; ratios: to the Unix "
-	       "stream socket of the same run.\nEvery message was verified "
-	       "(sequence number and checksum over the payload).\n");
+	printf("\nevshm default: the library's default options (spin_ns 0).  "
+	       "Ratios, each within one run\nand one table: /stream to the "
+	       "Unix stream socket, /floor to the floor named beside it.\n"
+	       "The cache-line and eventfd floors move a bare 64-bit value; "
+	       "every other message was\nverified (sequence number and "
+	       "checksum over the payload).  GB/s: 10^9 payload bytes/s.\n");
 }
 
 /* --- JSON ------------------------------------------------------------------------- */
@@ -308,20 +360,34 @@ static void json_row(const struct bench_opts *o, const struct bench_plan *p,
 	struct columns cs = columns_of(r->test);
 	unsigned runs = (unsigned)o->repeat;
 
-	printf("\n    {\"test\": \"%s\", \"transport\": \"%s\", \"size\": %u",
-	       r->test == BT_RTT ? "round-trip" : "streaming", r->id, r->size);
+	const struct bench_row *f = floor_of(p, i);
+	int a, b;
+
+	printf("\n    {\"test\": \"%s\", \"transport\": \"%s\", \"size\": %u, "
+	       "\"placement\": \"%s\", \"cpus\": ",
+	       r->test == BT_RTT ? "round-trip" : "streaming", r->id, r->size,
+	       bench_placement_name(r->where));
+	bench_plan_cpus(o, r->where, &a, &b);
+	if (a >= 0)
+		printf("[%d, %d]", a, b);
+	else
+		printf("null");
+	if (f)
+		printf(", \"floor\": \"%s\"", f->id);
 	if (!r->local && (r->xport == BX_EVSHM || r->xport == BX_EVSHM_ZC))
 		printf(", \"ring\": %u, \"spin_ns\": %lld", r->ring,
 		       (long long)r->spin_ns);
 	if (r->test == BT_RTT)
 		printf(", \"round_trips\": %llu", (unsigned long long)o->rtts);
 	for (unsigned c = 0; c < cs.n; c++) {
-		struct agg a = aggregate(o, p, res, i, cs.c[c].fig);
-		if (isnan(a.med))
+		if (!cs.c[c].json)
+			continue;
+		struct agg ag = aggregate(o, p, res, i, cs.c[c].fig);
+		if (isnan(ag.med))
 			continue;
 		printf(",\n     \"%s\": {\"median\": %.6g, \"min\": %.6g, "
-		       "\"max\": %.6g, \"runs\": [", cs.c[c].json, a.med, a.min,
-		       a.max);
+		       "\"max\": %.6g, \"runs\": [", cs.c[c].json, ag.med,
+		       ag.min, ag.max);
 		for (unsigned run = 0; run < runs; run++)
 			printf("%s%.6g", run ? ", " : "",
 			       fig_of(p, res, run, i, cs.c[c].fig));
@@ -349,6 +415,12 @@ void bench_report_json(const struct bench_opts *o, const struct bench_plan *p,
 		printf("[%d, %d]", o->cpu_a, o->cpu_b);
 	else
 		printf("null");
+	printf(",\n  \"placements\": [");
+	for (unsigned w = 0, k = 0; w < PL_COUNT; w++)
+		if (o->placements & (1u << w))
+			printf("%s\"%s\"", k++ ? ", " : "",
+			       bench_placement_name(w));
+	printf("]");
 	printf(",\n  \"repeat\": %llu,\n  \"results\": [",
 	       (unsigned long long)o->repeat);
 	for (unsigned i = 0; i < p->n; i++) {

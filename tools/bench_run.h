@@ -79,6 +79,7 @@ enum bench_fig {
 	FIG_MSGS_S, FIG_GB_S,         /* streaming: messages/s, 10^9 B/s */
 	FIG_KICKS_A, FIG_KICKS_B,     /* evshm kicks per message, each side */
 	FIG_VS_STREAM,                /* ratio to the Unix stream socket */
+	FIG_VS_FLOOR,                 /* ratio to the row's floor */
 	FIG_COUNT
 };
 

@@ -1,28 +1,39 @@
-# `evshm bench` runs every transport and test briefly and checks every
-# message; an injected lost or corrupt message fails the run.  Timings are
-# not looked at: benchmarks are not tests.
+# `evshm bench` runs every transport, test and placement briefly and checks
+# every message; an injected lost or corrupt message fails the run.
+# Timings are not looked at: benchmarks are not tests.
 . "$(dirname "$0")/lib.sh"
 
-quick=(--repeat 2 --rtts 200 --rtt-warmup 20 --count 300 --sizes 64,4K,96K,1M --cpus none)
+quick=(--repeat 2 --rtts 200 --rtt-warmup 20 --count 300 --sizes 64,4K,96K,1M)
+# Two CPUs: the default placements (apart, same, unpinned); else unpinned.
+if [ "$(nproc)" -ge 2 ]; then sections=3; else quick+=(--cpus none); sections=1; fi
 
-step "every transport and test, table"
+step "every transport, test and placement, table"
 "$E" bench "${quick[@]}" >"$T/table" || fail "bench failed"
-for row in "unix stream" "unix seqpacket" "pipe" "evshm blocking" "evshm spin" \
-	"evshm copy" "evshm zero-copy" "floor: cache line" "floor: eventfd" \
+for row in "unix stream" "unix seqpacket" "pipe" "evshm default" "evshm blocking" \
+	"evshm spin" "evshm copy" "evshm zero-copy" "floor: cache line" "floor: eventfd" \
 	"floor: slot ring" "floor: memcpy"; do
 	grep -q "^$row " "$T/table" || fail "no '$row' row"
 done
+[ "$(grep -c "^evshm default " "$T/table")" -eq "$sections" ] ||
+	fail "evshm default is not in every placement"
+[ "$(grep -c "^round trip, " "$T/table")" -eq "$sections" ] || fail "placements missing"
 grep -q "streaming, 1 MiB messages" "$T/table" || fail "no 1 MiB section"
 
 step "--json"
-"$E" bench "${quick[@]}" --json --tests rtt,stream --sizes 4K >"$T/json" ||
+"$E" bench "${quick[@]}" --json --tests rtt,stream,floor --sizes 4K >"$T/json" ||
 	fail "bench --json failed"
 if command -v jq >/dev/null; then
 	jq -e '.results | length > 5' "$T/json" >/dev/null || fail "bad JSON"
 	jq -e '[.results[] | select(.transport == "evshm-copy")][0].kicks_per_msg_send.median >= 0' \
 		"$T/json" >/dev/null || fail "no kicks in JSON"
+	jq -e '[.results[] | select(.transport == "evshm-default")] | length == '"$sections" \
+		"$T/json" >/dev/null || fail "evshm-default not in every placement"
+	jq -e '[.results[] | select(.transport == "evshm-blocking")][0] |
+		.floor == "floor-eventfd" and .p50_vs_floor.median > 0' \
+		"$T/json" >/dev/null || fail "no ratio to the eventfd floor"
 else
 	grep -q '"results": \[' "$T/json" || fail "no results in JSON"
+	grep -q '"p50_vs_floor"' "$T/json" || fail "no ratio to a floor in JSON"
 fi
 
 for f in corrupt drop; do

@@ -26,4 +26,7 @@ expect_rc 2 "$E" recv --listen --wait @x
 expect_rc 2 "$E" bench --sizes 7
 expect_rc 2 "$E" bench --repeat 0
 expect_rc 2 "$E" bench --ring 4K --sizes 1M
+expect_rc 2 "$E" bench --cpus 0,0
+expect_rc 2 "$E" bench --cpus none --placements same
+expect_rc 2 "$E" bench --placements nowhere
 echo "ok"
