@@ -84,7 +84,8 @@ static void peer_stop(struct peer *pr)
 
 static const char *test_name(const struct bench_row *rw)
 {
-	return rw->test == BT_RTT ? "round trip" : "streaming";
+	return rw->test == BT_RTT ? "round trip" :
+	       rw->test == BT_IDLE ? "idle round trip" : "streaming";
 }
 
 static int run_row(const struct bench_opts *o, const struct bench_row *rw,
@@ -144,6 +145,7 @@ static int each_test(const char *t, void *arg)
 	static const struct { const char *name; unsigned bit; } names[] = {
 		{ "rtt", T_RTT }, { "pingpong", T_RTT }, { "stream", T_STREAM },
 		{ "streaming", T_STREAM }, { "floor", T_FLOOR },
+		{ "idle", T_IDLE },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -307,7 +309,7 @@ static int set_fault(void *opts, const char *v)
 
 static const struct tool_option bench_opts_table[] = {
 	{ .name = "tests", .arg = "LIST", CUSTOM(set_tests),
-	  .help = "rtt,stream,floor (default: all)" },
+	  .help = "rtt,idle,stream,floor (default: all)" },
 	{ .name = "transports", .arg = "LIST", CUSTOM(set_transports),
 	  .help = "stream,seqpacket,pipe,evshm (default: all)" },
 	{ .name = "sizes", .arg = "LIST", CUSTOM(set_sizes),
@@ -322,6 +324,13 @@ static const struct tool_option bench_opts_table[] = {
 	{ .name = "rtt-warmup", .arg = "N", .type = TOOL_OPT_COUNT,
 	  .off = F(rtt_warmup, uint64_t), .max = 1e8,
 	  .help = "round trips before measuring (default 2000)" },
+	{ .name = "idle", .arg = "N", .type = TOOL_OPT_COUNT,
+	  .off = F(idle, uint64_t), .min = 1, .max = BENCH_IDLE_MAX,
+	  .help = "idle test: round trips measured (default 20)" },
+	{ .name = "idle-gap", .arg = "SEC", .type = TOOL_OPT_SECONDS,
+	  .off = F(idle_gap, double), .min = 1e-4, .max = 1,
+	  .help = "idle test: each side sleeps this long before\n"
+		  "it sends (default 10ms)" },
 	{ .name = "time", .arg = "SEC", .type = TOOL_OPT_SECONDS,
 	  .off = F(seconds, double), .min = 1e-3, .max = 3600,
 	  .help = "streaming: seconds per transport and size\n"
@@ -386,9 +395,10 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 	int first, res;
 
 	*o = (struct bench_opts){
-		.tests = T_RTT | T_STREAM | T_FLOOR,
+		.tests = T_RTT | T_IDLE | T_STREAM | T_FLOOR,
 		.xports = X_STREAM | X_SEQPACKET | X_PIPE | X_EVSHM,
 		.rtt_size = 64, .rtts = 20000, .rtt_warmup = 2000,
+		.idle = 20, .idle_gap = 0.01,
 		.seconds = 0.25, .spin_ns = 30000, .rtt_spin_ns = 1000000,
 		.repeat = 3, .cpu_a = -1, .cpu_b = -1,
 	};
@@ -404,6 +414,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 	else if (o->cpu_a < 0 && (o->placements & ~(1u << PL_UNPINNED)))
 		return tool_usage_error(&bench_cmd, "--placements apart and "
 					"same need two CPUs (--cpus)");
+	if ((o->tests & T_IDLE) && o->rtt_size < 24)
+		return tool_usage_error(&bench_cmd, "the idle test needs "
+					"--rtt-size 24 or more");
 	if (!o->nsizes) {
 		memcpy(o->sizes, def_sizes, sizeof(def_sizes));
 		o->nsizes = sizeof(def_sizes) / sizeof(def_sizes[0]);
@@ -435,7 +448,9 @@ int tool_bench(int argc, char **argv)
 		bench_plan_make(p, &o);
 	if (p)
 		res = calloc((size_t)o.repeat * p->n, sizeof(*res));
-	samples = calloc(o.rtts, sizeof(*samples));
+	/* Round trips, or both directions' latencies of the idle test. */
+	samples = calloc(o.rtts > 2 * o.idle ? o.rtts : 2 * o.idle,
+			 sizeof(*samples));
 	if (!p || !res || !samples) {
 		tool_err("bench", "out of memory");
 		rc = TOOL_EXIT_FAIL;

@@ -77,6 +77,22 @@ static const struct scenario rtt_table[] = {
 	  "floor: eventfd", "floor-eventfd" },
 };
 
+/*
+ * Waiting idle: round trips with a pause before every message, in the
+ * default, blocking and spinning modes, compared with the eventfd floor
+ * (a blocking read) of the same placement.
+ */
+static const struct scenario idle_table[] = {
+	{ X_EVSHM, BX_EVSHM, WAIT_DEFAULT, IN_EACH, SLEEP_FLOOR,
+	  "evshm default", "evshm-default" },
+	{ X_EVSHM, BX_EVSHM, WAIT_RTT_SPIN, IN_MAIN, SLEEP_FLOOR,
+	  "evshm spin", "evshm-spin" },
+	{ X_EVSHM, BX_EVSHM, WAIT_NEVER, IN_MAIN, SLEEP_FLOOR,
+	  "evshm blocking", "evshm-blocking" },
+	{ 0, BX_EVENTFD, WAIT_NA, IN_EACH, NO_FLOOR,
+	  "floor: eventfd", "floor-eventfd" },
+};
+
 /* Streaming, in the main placement, at every size. */
 static const struct scenario stream_table[] = {
 	{ X_STREAM, BX_STREAM, WAIT_NA, IN_MAIN, NO_FLOOR,
@@ -213,20 +229,33 @@ static unsigned add_table(struct bench_plan *p, const struct bench_opts *o,
 	return p->n - before;
 }
 
+/* One section per placement of --placements for the rows of @table;
+ * *section counts on. */
+static void add_placed(struct bench_plan *p, const struct bench_opts *o,
+		       enum bench_test t, const struct scenario *table,
+		       size_t n, unsigned *section)
+{
+	for (unsigned w = 0; w < PL_COUNT; w++) {
+		unsigned first = p->n;
+		if (!(o->placements & (1u << w)))
+			continue;
+		if (add_table(p, o, t, *section, (uint32_t)o->rtt_size, w,
+			      table, n))
+			(*section)++;
+		link_refs(p, first);
+	}
+}
+
 void bench_plan_make(struct bench_plan *p, const struct bench_opts *o)
 {
 	unsigned section = 0, first;
 
 	memset(p, 0, sizeof(*p));
-	for (unsigned w = 0; w < PL_COUNT && (o->tests & T_RTT); w++) {
-		if (!(o->placements & (1u << w)))
-			continue;
-		first = p->n;
-		if (add_table(p, o, BT_RTT, section, (uint32_t)o->rtt_size, w,
-			      rtt_table, LEN(rtt_table)))
-			section++;
-		link_refs(p, first);
-	}
+	if (o->tests & T_RTT)
+		add_placed(p, o, BT_RTT, rtt_table, LEN(rtt_table), &section);
+	if (o->tests & T_IDLE)
+		add_placed(p, o, BT_IDLE, idle_table, LEN(idle_table),
+			   &section);
 	if (!(o->tests & (T_STREAM | T_FLOOR)))
 		return;
 	for (unsigned s = 0; s < o->nsizes; s++, section++) {
@@ -251,7 +280,8 @@ void bench_plan_make(struct bench_plan *p, const struct bench_opts *o)
 /* The figure a row's ratios compare. */
 static enum bench_fig compared(const struct bench_row *r)
 {
-	return r->test == BT_RTT ? FIG_P50 : FIG_MSGS_S;
+	return r->test == BT_RTT ? FIG_P50 :
+	       r->test == BT_IDLE ? FIG_LAT_P50 : FIG_MSGS_S;
 }
 
 static const enum bench_fig ref_fig[REF_COUNT] = {
@@ -309,6 +339,10 @@ struct bench_spec bench_plan_spec(const struct bench_opts *o,
 		s.seconds = o->seconds;
 		s.warmup = bench_stream_warmup(rw->size);
 		s.fault = o->fault;
+	} else if (rw->test == BT_IDLE) {
+		s.count = o->idle;
+		s.warmup = BENCH_IDLE_WARMUP;
+		s.gap_ns = (uint64_t)(o->idle_gap * 1e9);
 	} else {
 		s.count = o->rtts;
 		s.warmup = o->rtt_warmup;

@@ -14,7 +14,7 @@
 #include "bench_run.h"
 
 /* --tests */
-enum { T_RTT = 1, T_STREAM = 2, T_FLOOR = 4 };
+enum { T_RTT = 1, T_STREAM = 2, T_FLOOR = 4, T_IDLE = 8 };
 /* --transports */
 enum { X_STREAM = 1, X_SEQPACKET = 2, X_PIPE = 4, X_EVSHM = 8 };
 
@@ -33,6 +33,8 @@ struct bench_opts {
 	uint32_t sizes[BENCH_MAX_SIZES]; /* streaming message sizes */
 	unsigned nsizes;
 	uint64_t rtt_size, rtts, rtt_warmup;
+	uint64_t idle;                   /* idle: round trips measured */
+	double idle_gap;                 /* idle: seconds before each send */
 	double seconds;                  /* streaming: per transport */
 	uint64_t count;                  /* streaming: instead of seconds */
 	uint64_t ring;                   /* streaming evshm ring; 0: 16 MiB */

@@ -109,6 +109,7 @@ out:
 
 enum fmt {
 	F_NS, F_RATE, F_GBS, F_RATIO, F_KICKS,
+	F_CPU,              /* CPU seconds per second, as a percentage */
 	F_FLOOR,            /* not a figure: the name of the row's floor */
 };
 
@@ -126,6 +127,17 @@ static const struct column rtt_cols[] = {
 	{ "p50/stream", "p50_vs_unix_stream", FIG_VS_STREAM, F_RATIO },
 	{ "p50/floor", "p50_vs_floor", FIG_VS_FLOOR, F_RATIO },
 	{ "floor", NULL, FIG_COUNT, F_FLOOR },
+	{ "kicks/msg ping", "kicks_per_msg_ping", FIG_KICKS_A, F_KICKS },
+	{ "kicks/msg echo", "kicks_per_msg_echo", FIG_KICKS_B, F_KICKS },
+};
+
+static const struct column idle_cols[] = {
+	{ "latency p50 ns", "latency_p50_ns", FIG_LAT_P50, F_NS },
+	{ "latency max ns", "latency_max_ns", FIG_LAT_MAX, F_NS },
+	{ "p50/floor", "latency_p50_vs_floor", FIG_VS_FLOOR, F_RATIO },
+	{ "floor", NULL, FIG_COUNT, F_FLOOR },
+	{ "CPU ping", "cpu_ping_s_per_s", FIG_CPU_A, F_CPU },
+	{ "CPU echo", "cpu_echo_s_per_s", FIG_CPU_B, F_CPU },
 	{ "kicks/msg ping", "kicks_per_msg_ping", FIG_KICKS_A, F_KICKS },
 	{ "kicks/msg echo", "kicks_per_msg_echo", FIG_KICKS_B, F_KICKS },
 };
@@ -150,6 +162,8 @@ static struct columns columns_of(enum bench_test t)
 {
 	if (t == BT_RTT)
 		return (struct columns){ rtt_cols, LEN(rtt_cols) };
+	if (t == BT_IDLE)
+		return (struct columns){ idle_cols, LEN(idle_cols) };
 	return (struct columns){ stream_cols, LEN(stream_cols) };
 }
 
@@ -175,6 +189,9 @@ static const char *fmt1(char *buf, size_t n, double v, enum fmt f)
 		break;
 	case F_KICKS:
 		snprintf(buf, n, v == 0 ? "0" : v < 0.001 ? "%.1e" : "%.3f", v);
+		break;
+	case F_CPU:
+		snprintf(buf, n, v < 0.01 ? "%.2f%%" : "%.1f%%", v * 100);
 		break;
 	case F_FLOOR:
 		break;
@@ -234,8 +251,8 @@ static void cell(char *buf, size_t n, const struct bench_opts *o,
 static const char *where_str(char *buf, size_t n, const struct bench_opts *o,
 			     enum placement w, enum bench_test t)
 {
-	const char *sa = t == BT_RTT ? "ping" : "receiving";
-	const char *sb = t == BT_RTT ? "echo" : "sending";
+	const char *sa = t == BT_STREAM ? "receiving" : "ping";
+	const char *sb = t == BT_STREAM ? "sending" : "echo";
 	int a, b;
 
 	bench_plan_cpus(o, w, &a, &b);
@@ -253,7 +270,16 @@ static void section_head(const struct bench_opts *o, const struct bench_row *r)
 {
 	char sz[32], rs[32], wh[96];
 
-	if (r->test == BT_RTT)
+	if (r->test == BT_IDLE)
+		printf("\nwaiting idle, %s messages, %s;\n%llu round trips "
+		       "after %d, each side sleeping %.0f ms before it sends:\n"
+		       "one-way latency (send to receipt), CPU time per wall "
+		       "second of each process\n",
+		       bench_size_str(sz, sizeof(sz), r->size),
+		       where_str(wh, sizeof(wh), o, r->where, r->test),
+		       (unsigned long long)o->idle, BENCH_IDLE_WARMUP,
+		       o->idle_gap * 1e3);
+	else if (r->test == BT_RTT)
 		printf("\nround trip, %s messages, %s;\n%llu round trips after "
 		       "%llu of warm-up; evshm ring %s, spin mode spins %.0f us\n",
 		       bench_size_str(sz, sizeof(sz), r->size),
@@ -363,10 +389,14 @@ static void json_row(const struct bench_opts *o, const struct bench_plan *p,
 	const struct bench_row *f = floor_of(p, i);
 	int a, b;
 
+	static const char *const tests[] = {
+		[BT_RTT] = "round-trip", [BT_IDLE] = "idle",
+		[BT_STREAM] = "streaming",
+	};
+
 	printf("\n    {\"test\": \"%s\", \"transport\": \"%s\", \"size\": %u, "
-	       "\"placement\": \"%s\", \"cpus\": ",
-	       r->test == BT_RTT ? "round-trip" : "streaming", r->id, r->size,
-	       bench_placement_name(r->where));
+	       "\"placement\": \"%s\", \"cpus\": ", tests[r->test], r->id,
+	       r->size, bench_placement_name(r->where));
 	bench_plan_cpus(o, r->where, &a, &b);
 	if (a >= 0)
 		printf("[%d, %d]", a, b);
@@ -379,6 +409,9 @@ static void json_row(const struct bench_opts *o, const struct bench_plan *p,
 		       (long long)r->spin_ns);
 	if (r->test == BT_RTT)
 		printf(", \"round_trips\": %llu", (unsigned long long)o->rtts);
+	if (r->test == BT_IDLE)
+		printf(", \"round_trips\": %llu, \"gap_ms\": %g",
+		       (unsigned long long)o->idle, o->idle_gap * 1e3);
 	for (unsigned c = 0; c < cs.n; c++) {
 		if (!cs.c[c].json)
 			continue;

@@ -87,17 +87,20 @@ static void watch(bool on)
 /* --- one message each way ------------------------------------------------------- */
 
 /* Send message @seq: generate its payload where the transport wants it,
- * or for a bare floor the value seq + 1. */
-static int send_one(struct link *l, uint64_t seq, char *err)
+ * or for a bare floor the value seq + 1.  @stamped: the message carries
+ * the time it leaves instead (pl_stamp; a bare floor sends the time). */
+static int send_one(struct link *l, uint64_t seq, bool stamped, char *err)
 {
 	const struct xport *x = l->x;
 	void *p;
 	int res;
 
 	if (x->hop_send)
-		res = x->hop_send(l, seq + 1);
+		res = x->hop_send(l, stamped ? sys_now_ns() : seq + 1);
 	else if ((res = x->tx_get(l, &p)) == 0) {
 		pl_fill(p, l->size / 8, seq);
+		if (stamped)
+			pl_stamp(p, l->size / 8, sys_now_ns());
 		res = x->tx_put(l);
 	}
 	return res < 0 ? fail(err, "sending message %llu: %s",
@@ -129,8 +132,9 @@ static int check_msg(const void *p, size_t len, size_t size, uint64_t want,
 }
 
 /* Receive and check message @want; *seq gets its word 0 (PL_END marks a
- * stream's last). */
-static int recv_one(struct link *l, uint64_t want, uint64_t *seq, char *err)
+ * stream's last).  @stamp (NULL: none expected) gets the time it left. */
+static int recv_one(struct link *l, uint64_t want, uint64_t *seq,
+		    uint64_t *stamp, char *err)
 {
 	const struct xport *x = l->x;
 	const void *p;
@@ -140,7 +144,9 @@ static int recv_one(struct link *l, uint64_t want, uint64_t *seq, char *err)
 
 	if (x->hop_recv) {
 		res = x->hop_recv(l, &v);
-		if (res == 0 && v != want + 1)
+		if (res == 0 && stamp)
+			*stamp = v;
+		else if (res == 0 && v != want + 1)
 			return fail(err, "hop %llu: got %llu",
 				    (unsigned long long)want,
 				    (unsigned long long)v);
@@ -148,6 +154,8 @@ static int recv_one(struct link *l, uint64_t want, uint64_t *seq, char *err)
 	} else if ((res = x->rx_get(l, &p, &len)) == 0) {
 		if (check_msg(p, len, l->size, want, seq, err) < 0)
 			return -1;
+		if (stamp)
+			*stamp = ((const uint64_t *)p)[2];
 		res = x->rx_put(l);
 	}
 	if (res == -EPIPE)
@@ -180,7 +188,8 @@ static int rtt_ping(struct link *l, const struct bench_spec *s,
 
 	for (uint64_t i = 0; i < total; i++) {
 		uint64_t t0 = sys_now_ns();
-		if (send_one(l, i, err) < 0 || recv_one(l, i, &seq, err) < 0)
+		if (send_one(l, i, false, err) < 0 ||
+		    recv_one(l, i, &seq, NULL, err) < 0)
 			return -1;
 		if (i >= s->warmup)
 			samples[i - s->warmup] = sys_now_ns() - t0;
@@ -197,8 +206,52 @@ static int rtt_echo(struct link *l, const struct bench_spec *s, char *err)
 	uint64_t total = s->warmup + s->count, seq;
 
 	for (uint64_t i = 0; i < total; i++)
-		if (recv_one(l, i, &seq, err) < 0 || send_one(l, i, err) < 0)
+		if (recv_one(l, i, &seq, NULL, err) < 0 ||
+		    send_one(l, i, false, err) < 0)
 			return -1;
+	return 0;
+}
+
+/* --- idle waiting ------------------------------------------------------------- */
+
+/*
+ * Round trips with a pause: each side sleeps s->gap_ns, then sends a
+ * message stamped with the time it leaves, so that the other side waits
+ * about that long for every message it receives, and measures how late
+ * it got it.  Each side measures its own CPU time over the wall time of
+ * the round trips after the warm-up.
+ */
+struct idle_side {
+	uint64_t *lat;          /* one-way latencies of the messages we got */
+	uint32_t nlat;
+	double cpu_s, wall_s;
+};
+
+static int idle_run(struct link *l, const struct bench_spec *s,
+		    struct idle_side *is, char *err)
+{
+	uint64_t total = s->warmup + s->count, seq, stamp, t0 = 0;
+	double c0 = 0;
+
+	for (uint64_t i = 0; i < total; i++) {
+		if (i == s->warmup) {
+			c0 = sys_cpu_seconds();
+			t0 = sys_now_ns();
+		}
+		if (!l->a && recv_one(l, i, &seq, &stamp, err) < 0)
+			return -1;
+		if (!l->a && i >= s->warmup)
+			is->lat[is->nlat++] = sys_now_ns() - stamp;
+		sys_sleep_ns(s->gap_ns);
+		if (send_one(l, i, true, err) < 0)
+			return -1;
+		if (l->a && recv_one(l, i, &seq, &stamp, err) < 0)
+			return -1;
+		if (l->a && i >= s->warmup)
+			is->lat[is->nlat++] = sys_now_ns() - stamp;
+	}
+	is->wall_s = (double)(sys_now_ns() - t0) / 1e9;
+	is->cpu_s = sys_cpu_seconds() - c0;
 	return 0;
 }
 
@@ -257,7 +310,7 @@ static int stream_recv(struct link *l, const struct bench_spec *s,
 	uint64_t t0 = sys_now_ns(), seq = 0;
 
 	for (uint64_t want = 0;; want++) {
-		if (recv_one(l, want, &seq, err) < 0)
+		if (recv_one(l, want, &seq, NULL, err) < 0)
 			return -1;
 		if (want + 1 == s->warmup)
 			t0 = sys_now_ns();
@@ -282,9 +335,24 @@ static void kicks_per_msg(const struct evshm_stats *st, uint64_t msgs,
 	*out = (double)st->kicks_sent / (double)(msgs ? msgs : 1);
 }
 
+/* Idle: A's latencies in @lat[0, n), B's appended; the figures of both. */
+static void idle_figures(const struct bench_report *rep, uint64_t *lat,
+			 uint32_t n, const struct idle_side *a,
+			 struct bench_result *r)
+{
+	for (uint32_t i = 0; i < rep->nlat; i++)
+		lat[n++] = rep->lat_ns[i];
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	r->fig[FIG_LAT_P50] = quantile(lat, n, 0.5);
+	r->fig[FIG_LAT_MAX] = (double)lat[n - 1];
+	r->fig[FIG_CPU_A] = a->cpu_s / a->wall_s;
+	r->fig[FIG_CPU_B] = rep->cpu_s / rep->wall_s;
+}
+
 /* B's report, checked against what A saw. */
 static int take_report(const struct bench_spec *s, int ctl, bool a_ok,
-		       uint64_t a_msgs, struct bench_result *r, char *err)
+		       uint64_t a_msgs, struct bench_result *r, char *err,
+		       uint64_t *samples, const struct idle_side *idle)
 {
 	struct bench_report rep;
 	unsigned nfds;
@@ -310,6 +378,13 @@ static int take_report(const struct bench_spec *s, int ctl, bool a_ok,
 		return fail(err, "the sender sent %llu messages, the receiver "
 			    "got %llu", (unsigned long long)rep.msgs,
 			    (unsigned long long)a_msgs);
+	if (s->test == BT_IDLE) {
+		if (rep.nlat != s->count || !(rep.wall_s > 0) ||
+		    !(idle->wall_s > 0) || !(rep.cpu_s >= 0))
+			return fail(err, "the other side's report does not add "
+				    "up");
+		idle_figures(&rep, samples, idle->nlat, idle, r);
+	}
 	if (xports[s->xport]->stats)
 		kicks_per_msg(&rep.st, rep.msgs, &r->fig[FIG_KICKS_B]);
 	return 0;
@@ -320,6 +395,7 @@ int bench_run_a(const struct bench_spec *s, int ctl, uint64_t *samples,
 {
 	const struct xport *x = xports[s->xport];
 	struct link l = { .x = x, .a = true, .size = s->size };
+	struct idle_side idle = { .lat = samples };
 	int fds[SYS_MAX_FDS];
 	unsigned nfds = 0;
 	uint64_t msgs = 0;
@@ -352,17 +428,20 @@ int bench_run_a(const struct bench_spec *s, int ctl, uint64_t *samples,
 			   evshm_strerror(res));
 	else if (s->test == BT_RTT)
 		res = rtt_ping(&l, s, samples, r, err);
+	else if (s->test == BT_IDLE)
+		res = idle_run(&l, s, &idle, err);
 	else
 		res = stream_recv(&l, s, r, &msgs, err);
+	if (s->test != BT_STREAM)
+		msgs = s->warmup + s->count;
 	if (res == 0 && x->stats) {
 		struct evshm_stats st;
 		x->stats(&l, &st);
-		kicks_per_msg(&st, s->test == BT_RTT ? s->warmup + s->count : msgs,
-			      &r->fig[FIG_KICKS_A]);
+		kicks_per_msg(&st, msgs, &r->fig[FIG_KICKS_A]);
 	}
 	/* Our close is what a side B still waiting on us sees. */
 	x->close(&l);
-	res = take_report(s, ctl, res == 0, msgs, r, err);
+	res = take_report(s, ctl, res == 0, msgs, r, err, samples, &idle);
 	watch(false);
 	return res;
 }
@@ -374,6 +453,9 @@ int bench_run_a(const struct bench_spec *s, int ctl, uint64_t *samples,
 static bool spec_ok(const struct bench_spec *s)
 {
 	return s->test <= BT_STREAM && s->xport < BX_COUNT &&
+	       (s->test != BT_IDLE ||
+		(s->size >= 24 && s->count <= BENCH_IDLE_MAX &&
+		 s->gap_ns <= 1000000000u)) &&
 	       s->size >= 16 && s->size % 8 == 0 &&
 	       s->size <= EVSHM_MAX_MSG(EVSHM_RING_MAX) &&
 	       s->fault <= BF_DROP && s->count <= UINT32_MAX &&
@@ -381,7 +463,7 @@ static bool spec_ok(const struct bench_spec *s)
 	       s->seconds >= 0 && s->seconds <= 3600 &&
 	       memchr(s->name, '\0', sizeof(s->name)) &&
 	       (s->test == BT_STREAM || s->count > 0) &&
-	       (xports[s->xport]->tx_get || s->test == BT_RTT);
+	       (xports[s->xport]->tx_get || s->test != BT_STREAM);
 }
 
 static int run_b(const struct bench_spec *s, const int *fds, unsigned nfds,
@@ -396,6 +478,17 @@ static int run_b(const struct bench_spec *s, const int *fds, unsigned nfds,
 			   x->name, evshm_strerror(res));
 	else if (s->test == BT_RTT) {
 		res = rtt_echo(&l, s, rep->err);
+		rep->msgs = s->warmup + s->count;
+	} else if (s->test == BT_IDLE) {
+		uint64_t lat[BENCH_IDLE_MAX];
+		struct idle_side is = { .lat = lat };
+		res = idle_run(&l, s, &is, rep->err);
+		for (uint32_t i = 0; i < is.nlat; i++)
+			rep->lat_ns[i] = lat[i] > UINT32_MAX ? UINT32_MAX
+							      : (uint32_t)lat[i];
+		rep->nlat = is.nlat;
+		rep->cpu_s = is.cpu_s;
+		rep->wall_s = is.wall_s;
 		rep->msgs = s->warmup + s->count;
 	} else {
 		res = stream_send(&l, s, &rep->msgs, rep->err);

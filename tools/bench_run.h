@@ -20,6 +20,7 @@
 
 enum bench_test {
 	BT_RTT,        /* ping-pong round trips */
+	BT_IDLE,       /* round trips, each side sleeping before it sends */
 	BT_STREAM,     /* one-way streaming, B to A */
 };
 
@@ -44,6 +45,10 @@ enum bench_fault {
 
 #define BENCH_NAME_MAX 100
 #define BENCH_ERR_MAX 256
+/* Most round trips of an idle test (B reports a latency for each). */
+#define BENCH_IDLE_MAX 256
+/* Round trips of an idle test before measuring. */
+#define BENCH_IDLE_WARMUP 2
 
 /* Driver -> peer: what to run. */
 struct bench_spec {
@@ -60,6 +65,8 @@ struct bench_spec {
 				  @seconds) */
 	uint64_t warmup;       /* the same, before measuring */
 	double seconds;        /* stream: how long the sender sends */
+	uint64_t gap_ns;       /* idle: each side sleeps this long, then
+				  sends */
 	char name[BENCH_NAME_MAX]; /* where B connects */
 };
 
@@ -69,6 +76,9 @@ struct bench_report {
 	uint32_t pad_;
 	uint64_t msgs;         /* messages B sent (a stream's end excluded) */
 	struct evshm_stats st; /* evshm: B's channel counters */
+	double cpu_s, wall_s;  /* idle: B's CPU time over the wall time */
+	uint32_t nlat;         /* idle: one-way latencies of A's messages */
+	uint32_t lat_ns[BENCH_IDLE_MAX];
 	char err[BENCH_ERR_MAX];
 };
 
@@ -76,6 +86,8 @@ struct bench_report {
  * apply (a table prints "-", JSON leaves it out). */
 enum bench_fig {
 	FIG_P50, FIG_P99, FIG_P999,   /* round trip, ns */
+	FIG_LAT_P50, FIG_LAT_MAX,     /* idle: one-way latency, ns */
+	FIG_CPU_A, FIG_CPU_B,         /* idle: CPU seconds per wall second */
 	FIG_MSGS_S, FIG_GB_S,         /* streaming: messages/s, 10^9 B/s */
 	FIG_KICKS_A, FIG_KICKS_B,     /* evshm kicks per message, each side */
 	FIG_VS_STREAM,                /* ratio to the Unix stream socket */
@@ -89,7 +101,8 @@ struct bench_result {
 
 /* Run side A of @s: set the transport up, hand the spec and B's
  * descriptors to B over @ctl, run, and collect B's report.  @samples has
- * room for s->count round trips.  0, or -1 with the reason in @err. */
+ * room for s->count round trips (idle: 2 * s->count latencies).  0, or -1
+ * with the reason in @err. */
 int bench_run_a(const struct bench_spec *s, int ctl, uint64_t *samples,
 		struct bench_result *r, char err[BENCH_ERR_MAX]);
 

@@ -29,4 +29,6 @@ expect_rc 2 "$E" bench --ring 4K --sizes 1M
 expect_rc 2 "$E" bench --cpus 0,0
 expect_rc 2 "$E" bench --cpus none --placements same
 expect_rc 2 "$E" bench --placements nowhere
+expect_rc 2 "$E" bench --idle 1000
+expect_rc 2 "$E" bench --tests idle --rtt-size 16
 echo "ok"
