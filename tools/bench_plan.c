@@ -198,6 +198,16 @@ static int find(const struct bench_plan *p, unsigned first, unsigned end,
 	return -1;
 }
 
+/* The row of the one-process floor @f in rows [first, end), or -1. */
+static int find_local(const struct bench_plan *p, unsigned first,
+		      unsigned end, enum bench_local f)
+{
+	for (unsigned j = first; j < end; j++)
+		if (p->rows[j].local && p->rows[j].lfloor == f)
+			return (int)j;
+	return -1;
+}
+
 /* Point the rows [first, p->n) of one section at the rows there that
  * their ratios are taken against. */
 static void link_refs(struct bench_plan *p, unsigned first)
@@ -209,6 +219,11 @@ static void link_refs(struct bench_plan *p, unsigned first)
 		r->ref[REF_STREAM] = find(p, first, p->n, BX_STREAM);
 		for (unsigned k = 0; k < 2 && r->ref[REF_FLOOR] < 0; k++)
 			r->ref[REF_FLOOR] = find(p, first, p->n, r->floor[k]);
+		if (r->test != BT_STREAM)
+			continue;
+		if (r->xport != BX_SLOT)
+			r->ref[REF_SLOT] = find(p, first, p->n, BX_SLOT);
+		r->ref[REF_MEMCPY] = find_local(p, first, p->n, BL_MEMCPY);
 	}
 }
 
@@ -287,6 +302,8 @@ static enum bench_fig compared(const struct bench_row *r)
 static const enum bench_fig ref_fig[REF_COUNT] = {
 	[REF_STREAM] = FIG_VS_STREAM,
 	[REF_FLOOR] = FIG_VS_FLOOR,
+	[REF_SLOT] = FIG_VS_SLOT,
+	[REF_MEMCPY] = FIG_VS_MEMCPY,
 };
 
 void bench_plan_ratios(const struct bench_plan *p, struct bench_result *res)

@@ -51,6 +51,8 @@ struct bench_opts {
 enum bench_ref {
 	REF_STREAM,    /* the Unix stream socket: FIG_VS_STREAM */
 	REF_FLOOR,     /* the floor of its kind: FIG_VS_FLOOR */
+	REF_SLOT,      /* streaming: the slot ring: FIG_VS_SLOT */
+	REF_MEMCPY,    /* streaming: memcpy, one process: FIG_VS_MEMCPY */
 	REF_COUNT
 };
 

@@ -146,6 +146,8 @@ static const struct column stream_cols[] = {
 	{ "msgs/s", "msgs_per_s", FIG_MSGS_S, F_RATE },
 	{ "GB/s", "gb_per_s", FIG_GB_S, F_GBS },
 	{ "vs stream", "vs_unix_stream", FIG_VS_STREAM, F_RATIO },
+	{ "vs slot ring", "vs_slot_ring", FIG_VS_SLOT, F_RATIO },
+	{ "vs memcpy", "vs_memcpy", FIG_VS_MEMCPY, F_RATIO },
 	{ "kicks/msg send", "kicks_per_msg_send", FIG_KICKS_B, F_KICKS },
 	{ "kicks/msg recv", "kicks_per_msg_recv", FIG_KICKS_A, F_KICKS },
 };
@@ -357,7 +359,9 @@ void bench_report_table(const struct bench_opts *o, const struct bench_plan *p,
 	}
 	printf("\nevshm default: the library's default options (spin_ns 0).  "
 	       "Ratios, each within one run\nand one table: /stream to the "
-	       "Unix stream socket, /floor to the floor named beside it.\n"
+	       "Unix stream socket, /floor to the floor named beside it,\n"
+	       "vs slot ring and vs memcpy to those floors at the same "
+	       "size (messages/s, or GB/s: the same).\n"
 	       "The cache-line and eventfd floors move a bare 64-bit value; "
 	       "every other message was\nverified (sequence number and "
 	       "checksum over the payload).  GB/s: 10^9 payload bytes/s.\n");

@@ -92,6 +92,7 @@ enum bench_fig {
 	FIG_KICKS_A, FIG_KICKS_B,     /* evshm kicks per message, each side */
 	FIG_VS_STREAM,                /* ratio to the Unix stream socket */
 	FIG_VS_FLOOR,                 /* ratio to the row's floor */
+	FIG_VS_SLOT, FIG_VS_MEMCPY,   /* streaming: to the slot ring, memcpy */
 	FIG_COUNT
 };
 

@@ -38,6 +38,9 @@ if command -v jq >/dev/null; then
 		.cpu_ping_s_per_s.median >= 0 and .cpu_echo_s_per_s.median >= 0 and
 		.latency_p50_ns.median > 0' \
 		"$T/json" >/dev/null || fail "no CPU or latency of the idle test"
+	jq -e '[.results[] | select(.test == "streaming" and .transport == "evshm-copy")][0] |
+		.vs_memcpy.median > 0 and .vs_slot_ring.median > 0' \
+		"$T/json" >/dev/null || fail "no streaming ratios to the floors"
 else
 	grep -q '"results": \[' "$T/json" || fail "no results in JSON"
 	grep -q '"p50_vs_floor"' "$T/json" || fail "no ratio to a floor in JSON"
