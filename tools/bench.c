@@ -254,12 +254,20 @@ static int set_ring(void *opts, const char *v)
 	return 0;
 }
 
+/* NS, 0 or "never" (EVSHM_SPIN_NEVER), or "default" (spin_ns 0: the
+ * library decides). */
 static int set_spin(void *opts, const char *v)
 {
 	struct bench_opts *o = opts;
 	uint64_t n;
 
-	if (tool_parse_count(v, &n) < 0 || n > INT64_MAX)
+	if (!strcmp(v, "default")) {
+		o->spin_ns = 0;
+		return 0;
+	}
+	if (!strcmp(v, "never"))
+		n = 0;
+	else if (tool_parse_count(v, &n) < 0 || n > INT64_MAX)
 		return -EINVAL;
 	o->spin_ns = n ? (int64_t)n : EVSHM_SPIN_NEVER;
 	return 0;
@@ -320,10 +328,10 @@ static const struct tool_option bench_opts_table[] = {
 	{ .name = "rtts", .arg = "N", .type = TOOL_OPT_COUNT,
 	  .off = F(rtts, uint64_t), .min = 1, .max = 1e8,
 	  .help = "round trips measured per transport (default\n"
-		  "20000)" },
+		  "10000)" },
 	{ .name = "rtt-warmup", .arg = "N", .type = TOOL_OPT_COUNT,
 	  .off = F(rtt_warmup, uint64_t), .max = 1e8,
-	  .help = "round trips before measuring (default 2000)" },
+	  .help = "round trips before measuring (default 1000)" },
 	{ .name = "idle", .arg = "N", .type = TOOL_OPT_COUNT,
 	  .off = F(idle, uint64_t), .min = 1, .max = BENCH_IDLE_MAX,
 	  .help = "idle test: round trips measured (default 20)" },
@@ -340,9 +348,10 @@ static const struct tool_option bench_opts_table[] = {
 	  .help = "streaming: exactly N messages instead" },
 	{ .name = "ring", .arg = "SIZE", CUSTOM(set_ring),
 	  .help = "evshm ring for streaming (default 16M)" },
-	{ .name = "spin", .arg = "NS", CUSTOM(set_spin),
+	{ .name = "spin", .arg = "NS|default|never", CUSTOM(set_spin),
 	  .help = "evshm spin before sleeping, streaming\n"
-		  "(default 30000; 0 never spins)" },
+		  "(default: the library's default, spin_ns 0;\n"
+		  "0 or never: never spins)" },
 	{ .name = "rtt-spin", .arg = "NS", CUSTOM(set_rtt_spin),
 	  .help = "evshm spin in the spin round trip (default\n"
 		  "1000000); the blocking one never spins" },
@@ -397,9 +406,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 	*o = (struct bench_opts){
 		.tests = T_RTT | T_IDLE | T_STREAM | T_FLOOR,
 		.xports = X_STREAM | X_SEQPACKET | X_PIPE | X_EVSHM,
-		.rtt_size = 64, .rtts = 20000, .rtt_warmup = 2000,
+		.rtt_size = 64, .rtts = 10000, .rtt_warmup = 1000,
 		.idle = 20, .idle_gap = 0.01,
-		.seconds = 0.25, .spin_ns = 30000, .rtt_spin_ns = 1000000,
+		.seconds = 0.25, .spin_ns = 0, .rtt_spin_ns = 1000000,
 		.repeat = 3, .cpu_a = -1, .cpu_b = -1,
 	};
 	if (sys_cpu_two(&o->cpu_a, &o->cpu_b) < 0)

@@ -268,9 +268,21 @@ static const char *where_str(char *buf, size_t n, const struct bench_opts *o,
 	return buf;
 }
 
+/* evshm_opts.spin_ns in words. */
+static const char *spin_str(char *buf, size_t n, int64_t ns)
+{
+	if (ns == 0)
+		snprintf(buf, n, "the library's default");
+	else if (ns == EVSHM_SPIN_NEVER)
+		snprintf(buf, n, "never");
+	else
+		snprintf(buf, n, "%.0f us", (double)ns / 1e3);
+	return buf;
+}
+
 static void section_head(const struct bench_opts *o, const struct bench_row *r)
 {
-	char sz[32], rs[32], wh[96];
+	char sz[32], rs[32], wh[96], sp[32];
 
 	if (r->test == BT_IDLE)
 		printf("\nwaiting idle, %s messages, %s;\n%llu round trips "
@@ -292,12 +304,12 @@ static void section_head(const struct bench_opts *o, const struct bench_row *r)
 		       (double)o->rtt_spin_ns / 1e3);
 	else
 		printf("\nstreaming, %s messages, %s after %llu of warm-up;\n"
-		       "evshm ring %s, spin %.0f us\n",
+		       "evshm ring %s, spin %s\n",
 		       bench_size_str(sz, sizeof(sz), r->size),
 		       o->count ? "fixed count" : "timed",
 		       (unsigned long long)bench_stream_warmup(r->size),
 		       bench_size_str(rs, sizeof(rs), bench_stream_ring(o)),
-		       (double)o->spin_ns / 1e3);
+		       spin_str(sp, sizeof(sp), o->spin_ns));
 }
 
 /* Rows [first, end) make one table; columns as wide as their widest
