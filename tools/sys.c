@@ -310,7 +310,8 @@ int sys_recv_msg(int sock, void *buf, size_t cap, int *fds, unsigned max_fds,
 			close(got[i]);
 		return res;
 	}
-	memcpy(fds, got, ngot * sizeof(int));
+	if (ngot)
+		memcpy(fds, got, ngot * sizeof(int));
 	*nfds = ngot;
 	return (int)n;
 }
