@@ -21,9 +21,8 @@
 #include "sys.h"
 #include "tool.h"
 
-#define CTL_TIMEOUT_MS 60000
 
-/* --- the peer process ------------------------------------------------------------ */
+/* --- the peer process --------------------------------------------------- */
 
 int tool_bench_peer(int argc, char **argv)
 {
@@ -57,7 +56,7 @@ static int peer_start(struct peer *pr)
 	char *argv[] = { "evshm", "bench-peer", ctl, NULL };
 	res = tool_spawn_self(&pr->pid, argv);
 	if (res == 0)
-		res = sys_accept(lfd, CTL_TIMEOUT_MS, &pr->sock);
+		res = sys_accept(lfd, BENCH_CTL_TIMEOUT_MS, &pr->sock);
 	/* Only the process we spawned may drive the other side. */
 	if (res == 0 && (res = sys_peer_pid(pr->sock, &cpid)) == 0 &&
 	    cpid != pr->pid)
@@ -80,7 +79,7 @@ static void peer_stop(struct peer *pr)
 	}
 }
 
-/* --- running the plan ---------------------------------------------------------- */
+/* --- running the plan --------------------------------------------------- */
 
 static const char *test_name(const struct bench_row *rw)
 {
@@ -138,7 +137,7 @@ static void progress(const struct bench_opts *o, unsigned run, unsigned i,
 	fflush(stderr);
 }
 
-/* --- command line ------------------------------------------------------------------ */
+/* --- command line ------------------------------------------------------- */
 
 static int each_test(const char *t, void *arg)
 {

@@ -17,7 +17,7 @@
 
 #include "bench_report.h"
 
-/* --- the machine ------------------------------------------------------------- */
+/* --- the machine -------------------------------------------------------- */
 
 static void cpu_model(char *cpu, size_t n)
 {
@@ -62,7 +62,7 @@ const char *bench_size_str(char *buf, size_t n, uint32_t size)
 	return buf;
 }
 
-/* --- figures over the runs ------------------------------------------------------ */
+/* --- figures over the runs ---------------------------------------------- */
 
 struct agg {
 	double med, min, max;   /* NAN if the figure is missing in a run */
@@ -105,7 +105,7 @@ out:
 	return a;
 }
 
-/* --- columns ---------------------------------------------------------------------- */
+/* --- columns ------------------------------------------------------------ */
 
 enum fmt {
 	F_NS, F_RATE, F_GBS, F_RATIO, F_KICKS,
@@ -243,7 +243,7 @@ static void cell(char *buf, size_t n, const struct bench_opts *o,
 		 strchr(f->label, ' ') + 1 : f->label);
 }
 
-/* --- tables ------------------------------------------------------------------------ */
+/* --- tables ------------------------------------------------------------- */
 
 #define CELL_MAX 48
 #define LABEL_W 18
@@ -379,7 +379,7 @@ void bench_report_table(const struct bench_opts *o, const struct bench_plan *p,
 	       "checksum over the payload).  GB/s: 10^9 payload bytes/s.\n");
 }
 
-/* --- JSON ------------------------------------------------------------------------- */
+/* --- JSON --------------------------------------------------------------- */
 
 static void json_str(const char *s)
 {

@@ -20,8 +20,6 @@
 
 /* Longest a test may take on either side before the process gives up. */
 #define WATCHDOG_S 180
-/* Control messages (spec, report). */
-#define CTL_TIMEOUT_MS 60000
 /* Streaming: look at the clock every this many messages (small ones). */
 #define CLOCK_EVERY 16
 
@@ -59,7 +57,7 @@ void *bench_alloc(size_t n)
 	return p;
 }
 
-/* --- the watchdog ------------------------------------------------------------- */
+/* --- the watchdog ------------------------------------------------------- */
 
 static void watchdog(int sig)
 {
@@ -84,7 +82,7 @@ static void watch(bool on)
 	alarm(on ? WATCHDOG_S : 0);
 }
 
-/* --- one message each way ------------------------------------------------------- */
+/* --- one message each way ----------------------------------------------- */
 
 /* Send message @seq: generate its payload where the transport wants it,
  * or for a bare floor the value seq + 1.  @stamped: the message carries
@@ -166,7 +164,7 @@ static int recv_one(struct link *l, uint64_t want, uint64_t *seq,
 		       : 0;
 }
 
-/* --- round trips --------------------------------------------------------------- */
+/* --- round trips -------------------------------------------------------- */
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -212,7 +210,7 @@ static int rtt_echo(struct link *l, const struct bench_spec *s, char *err)
 	return 0;
 }
 
-/* --- idle waiting ------------------------------------------------------------- */
+/* --- idle waiting ------------------------------------------------------- */
 
 /*
  * Round trips with a pause: each side sleeps s->gap_ns, then sends a
@@ -255,7 +253,7 @@ static int idle_run(struct link *l, const struct bench_spec *s,
 	return 0;
 }
 
-/* --- streaming ----------------------------------------------------------------- */
+/* --- streaming ---------------------------------------------------------- */
 
 /* Side B: messages for s->seconds (or s->count of them) after the
  * warm-up, then one marked PL_END.  *sent: the count, the end excluded. */
@@ -327,7 +325,7 @@ static int stream_recv(struct link *l, const struct bench_spec *s,
 	}
 }
 
-/* --- side A --------------------------------------------------------------------- */
+/* --- side A ------------------------------------------------------------- */
 
 static void kicks_per_msg(const struct evshm_stats *st, uint64_t msgs,
 			  double *out)
@@ -357,7 +355,7 @@ static int take_report(const struct bench_spec *s, int ctl, bool a_ok,
 	struct bench_report rep;
 	unsigned nfds;
 	int res = sys_recv_msg(ctl, &rep, sizeof(rep), NULL, 0, &nfds,
-			       CTL_TIMEOUT_MS);
+			       BENCH_CTL_TIMEOUT_MS);
 
 	if (res != (int)sizeof(rep)) {
 		if (a_ok)
@@ -414,7 +412,8 @@ int bench_run_a(const struct bench_spec *s, int ctl, uint64_t *samples,
 		watch(false);
 		return -1;
 	}
-	res = sys_send_msg(ctl, s, sizeof(*s), fds, nfds, CTL_TIMEOUT_MS);
+	res = sys_send_msg(ctl, s, sizeof(*s), fds, nfds,
+			   BENCH_CTL_TIMEOUT_MS);
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
 	if (res < 0) {
@@ -446,7 +445,7 @@ int bench_run_a(const struct bench_spec *s, int ctl, uint64_t *samples,
 	return res;
 }
 
-/* --- side B --------------------------------------------------------------------- */
+/* --- side B ------------------------------------------------------------- */
 
 /* Everything read from the other process is checked, even our own
  * driver's spec. */
@@ -529,12 +528,12 @@ int bench_serve_b(int ctl)
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
 		if (sys_send_msg(ctl, &rep, sizeof(rep), NULL, 0,
-				 CTL_TIMEOUT_MS) < 0)
+				 BENCH_CTL_TIMEOUT_MS) < 0)
 			return -1;
 	}
 }
 
-/* --- floors in one process ---------------------------------------------------------- */
+/* --- floors in one process ---------------------------------------------- */
 
 /* Where the verify floor puts its sums so the compiler cannot drop them
  * (a local volatile is "set but not used" to clang). */

@@ -43,6 +43,10 @@ enum bench_fault {
 	BF_DROP,       /* the sender skips one sequence number */
 };
 
+/* Longest wait for a control message (a spec, a report, the peer's
+ * connection). */
+#define BENCH_CTL_TIMEOUT_MS 60000
+
 #define BENCH_NAME_MAX 100
 #define BENCH_ERR_MAX 256
 /* Most round trips of an idle test (B reports a latency for each). */

@@ -93,7 +93,7 @@ static void ev_stats(struct link *l, struct evshm_stats *st)
 	evshm_stats(e->c, st);
 }
 
-/* --- copy ------------------------------------------------------------------- */
+/* --- copy --------------------------------------------------------------- */
 
 static int copy_tx_get(struct link *l, void **p)
 {
@@ -128,7 +128,7 @@ static int copy_rx_put(struct link *l)
 	return 0;
 }
 
-/* --- zero copy ---------------------------------------------------------------- */
+/* --- zero copy ---------------------------------------------------------- */
 
 static int zc_tx_get(struct link *l, void **p)
 {

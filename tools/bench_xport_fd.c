@@ -93,7 +93,7 @@ static void seqpacket_sndbuf(int fd, size_t size)
 	}
 }
 
-/* --- sockets ---------------------------------------------------------------- */
+/* --- sockets ------------------------------------------------------------ */
 
 static int sock_open_a(struct link *l, const struct bench_spec *s, int type)
 {
@@ -164,7 +164,7 @@ static int seqpacket_open_b(struct link *l, const struct bench_spec *s,
 	return sock_open_b(l, s, SOCK_SEQPACKET);
 }
 
-/* --- pipes ------------------------------------------------------------------ */
+/* --- pipes -------------------------------------------------------------- */
 
 static int pipe_open_a(struct link *l, const struct bench_spec *s,
 		       int fds[SYS_MAX_FDS], unsigned *nfds)
@@ -214,7 +214,7 @@ static int pipe_open_b(struct link *l, const struct bench_spec *s,
 	return 0;
 }
 
-/* --- the four steps --------------------------------------------------------- */
+/* --- the four steps ----------------------------------------------------- */
 
 static int fd_tx_get(struct link *l, void **p)
 {

@@ -33,7 +33,7 @@
 
 #include "bench_xport.h"
 
-/* --- spinning, bounded -------------------------------------------------------- */
+/* --- spinning, bounded -------------------------------------------------- */
 
 struct spin {
 	uint64_t end;
@@ -55,7 +55,7 @@ static inline int spin_more(struct spin *sp)
 	return 0;
 }
 
-/* --- shared memory ------------------------------------------------------------ */
+/* --- shared memory ------------------------------------------------------ */
 
 /* Side A: a memfd of @size bytes mapped at *map, its descriptor for B. */
 static int shm_open_a(size_t size, void **map, int fds[SYS_MAX_FDS],
@@ -96,7 +96,7 @@ static int shm_open_b(size_t size, void **map, const int *fds, unsigned nfds)
 	return 0;
 }
 
-/* --- the cache line ------------------------------------------------------------ */
+/* --- the cache line ----------------------------------------------------- */
 
 /* Both sides write the one word: side A even values, side B odd ones,
  * 2v + side, so that each can tell the other's latest value from its own. */
@@ -191,7 +191,7 @@ const struct xport xport_line = {
 	.hop_send = line_send, .hop_recv = line_recv,
 };
 
-/* --- eventfds ------------------------------------------------------------------ */
+/* --- eventfds ----------------------------------------------------------- */
 
 /* A -> B and B -> A, each a blocking eventfd: a hop writes the value,
  * which wakes the other side sleeping in read() on it. */
@@ -321,7 +321,7 @@ const struct xport xport_eventfd = {
 	.hop_send = efd_send, .hop_recv = efd_recv,
 };
 
-/* --- the slot ring --------------------------------------------------------------- */
+/* --- the slot ring ------------------------------------------------------ */
 
 /*
  * One direction: two free-running 64-bit indices on lines of their own,

@@ -50,7 +50,7 @@ struct pipe_opts {
 	bool progress;
 };
 
-/* --- progress ------------------------------------------------------------ */
+/* --- progress ----------------------------------------------------------- */
 
 struct progress {
 	bool on;
@@ -85,7 +85,7 @@ static void progress_show(struct progress *p, uint64_t bytes, bool final)
 	p->last_bytes = bytes;
 }
 
-/* --- meeting the peer ----------------------------------------------------- */
+/* --- meeting the peer --------------------------------------------------- */
 
 static uint64_t meet_deadline(const struct pipe_opts *po)
 {
@@ -169,7 +169,7 @@ static int meet(const struct pipe_opts *po, const struct evshm_opts *eo,
 	return po->listen ? meet_listen(po, eo, c) : meet_connect(po, eo, c);
 }
 
-/* --- send ------------------------------------------------------------------- */
+/* --- send --------------------------------------------------------------- */
 
 /*
  * Wait until stdin has something to read, or the receiver has gone (its
@@ -272,7 +272,7 @@ out_peer:
 	return TOOL_EXIT_FAIL;
 }
 
-/* --- recv ------------------------------------------------------------------- */
+/* --- recv --------------------------------------------------------------- */
 
 static int do_recv(const struct pipe_opts *po, struct evshm_chan *c)
 {
@@ -327,7 +327,7 @@ static int do_recv(const struct pipe_opts *po, struct evshm_chan *c)
 	return TOOL_EXIT_OK;
 }
 
-/* --- command lines ---------------------------------------------------------- */
+/* --- command lines ------------------------------------------------------ */
 
 static int set_connect(void *o, const char *v)
 {

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* --- time ------------------------------------------------------------------- */
+/* --- time --------------------------------------------------------------- */
 
 uint64_t sys_now_ns(void)
 {
@@ -64,7 +64,7 @@ void sys_sleep_ns(uint64_t ns)
 		;
 }
 
-/* --- CPUs ------------------------------------------------------------------- */
+/* --- CPUs --------------------------------------------------------------- */
 
 int sys_cpu_pin(int cpu)
 {
@@ -113,7 +113,7 @@ double sys_cpu_seconds(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* --- Unix sockets ------------------------------------------------------------- */
+/* --- Unix sockets ------------------------------------------------------- */
 
 static int unix_addr(const char *name, struct sockaddr_un *sun,
 		     socklen_t *len)
@@ -316,7 +316,7 @@ int sys_recv_msg(int sock, void *buf, size_t cap, int *fds, unsigned max_fds,
 	return (int)n;
 }
 
-/* --- memfds and eventfds ------------------------------------------------------- */
+/* --- memfds and eventfds ------------------------------------------------ */
 
 int sys_memfd(const char *name, size_t size, int *fd)
 {

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* --- time ------------------------------------------------------------------- */
+/* --- time --------------------------------------------------------------- */
 
 /* CLOCK_MONOTONIC in nanoseconds: one clock for every process of the
  * machine, so a time taken in one process can be compared in another. */
@@ -33,7 +33,7 @@ int sys_poll(struct pollfd *fds, unsigned n, uint64_t deadline);
 /* Sleep @ns nanoseconds (EINTR: the rest is slept). */
 void sys_sleep_ns(uint64_t ns);
 
-/* --- CPUs ------------------------------------------------------------------- */
+/* --- CPUs --------------------------------------------------------------- */
 
 /* Run the calling thread on @cpu only; @cpu < 0: on every CPU it was
  * allowed when it first called this (its placement "unpinned").
@@ -57,7 +57,7 @@ static inline void sys_cpu_relax(void)
 #endif
 }
 
-/* --- Unix sockets ------------------------------------------------------------- */
+/* --- Unix sockets ------------------------------------------------------- */
 
 /* Listen at @name ("@x": the Linux abstract name "x"; else a path, which
  * must not exist) with a socket of @type (SOCK_STREAM, SOCK_SEQPACKET). */
@@ -94,7 +94,7 @@ int sys_send_msg(int sock, const void *buf, size_t len, const int *fds,
 int sys_recv_msg(int sock, void *buf, size_t cap, int *fds, unsigned max_fds,
 		 unsigned *nfds, int timeout_ms);
 
-/* --- memfds and eventfds ------------------------------------------------------- */
+/* --- memfds and eventfds ------------------------------------------------ */
 
 /* A memfd of @size bytes (zeroed), MFD_ALLOW_SEALING, not sealed yet. */
 int sys_memfd(const char *name, size_t size, int *fd);

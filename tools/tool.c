@@ -165,7 +165,7 @@ void tool_err(const char *cmd, const char *fmt, ...)
 	fprintf(stderr, "%s\n", line);
 }
 
-/* --- the option table ---------------------------------------------------------- */
+/* --- the option table --------------------------------------------------- */
 
 #define HELP_COL 22   /* where option descriptions start */
 #define OPT_MAX 40    /* options one subcommand may have */

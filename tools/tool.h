@@ -106,7 +106,7 @@ int tool_usage_error(const struct tool_cmd *c, const char *fmt, ...)
 int tool_each_item(const char *list, int (*each)(const char *item, void *arg),
 		   void *arg);
 
-/* --- processes ------------------------------------------------------------ */
+/* --- processes ---------------------------------------------------------- */
 
 /* Start this same executable (/proc/self/exe) with @argv (argv[0]
  * included, NULL-terminated): a fresh program image that inherits only
@@ -117,7 +117,7 @@ int tool_spawn_self(pid_t *pid, char *const argv[]);
 /* Wait for @pid, retrying EINTR; the exit code, or 128 + signal. */
 int tool_wait(pid_t pid);
 
-/* --- values ----------------------------------------------------------------- */
+/* --- values ------------------------------------------------------------- */
 
 /* "64", "4k", "4K", "4KiB", "1M", "1MiB", "2G": a byte count (powers of
  * 1024).  0 or -EINVAL. */
@@ -130,7 +130,7 @@ int tool_parse_count(const char *s, uint64_t *out);
 /* "1.50 GiB"-style rendering of @bytes into @buf. */
 const char *tool_fmt_bytes(char *buf, size_t n, double bytes);
 
-/* --- I/O and messages -------------------------------------------------------- */
+/* --- I/O and messages --------------------------------------------------- */
 
 /* write(2) all @n bytes, retrying short writes and EINTR.  0 or -errno. */
 int tool_write_all(int fd, const void *buf, size_t n);
