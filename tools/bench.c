@@ -21,7 +21,6 @@
 #include "sys.h"
 #include "tool.h"
 
-
 /* --- the peer process --------------------------------------------------- */
 
 int tool_bench_peer(int argc, char **argv)

@@ -286,13 +286,13 @@ static void section_head(const struct bench_opts *o, const struct bench_row *r)
 
 	if (r->test == BT_IDLE)
 		printf("\nwaiting idle, %s messages, %s;\n%llu round trips "
-		       "after %d, each side sleeping %.0f ms before it sends:\n"
-		       "one-way latency (send to receipt), CPU time per wall "
-		       "second of each process\n",
+		       "after %d, each side sleeping %g ms before it sends "
+		       "(spin mode: %.0f us):\none-way latency (send to "
+		       "receipt), CPU time per wall second of each process\n",
 		       bench_size_str(sz, sizeof(sz), r->size),
 		       where_str(wh, sizeof(wh), o, r->where, r->test),
 		       (unsigned long long)o->idle, BENCH_IDLE_WARMUP,
-		       o->idle_gap * 1e3);
+		       o->idle_gap * 1e3, (double)o->rtt_spin_ns / 1e3);
 	else if (r->test == BT_RTT)
 		printf("\nround trip, %s messages, %s;\n%llu round trips after "
 		       "%llu of warm-up; evshm ring %s, spin mode spins %.0f us\n",
