@@ -11,3 +11,17 @@ endforeach()
 # The demo: two unrelated processes (the tool spawns itself).
 add_test(NAME evshm_demo COMMAND evshm_tool demo)
 set_tests_properties(evshm_demo PROPERTIES TIMEOUT 60 LABELS tool)
+
+# tools/ builds against an installed libevshm alone (the public API):
+# install this tree into a scratch prefix, build the tool there with
+# find_package and with pkg-config, run it.  Sanitizer builds pass their
+# flags on (the installed library needs their runtime).
+set(_tool_cflags "")
+if(EVSHM_SANITIZE)
+  set(_tool_cflags -fsanitize=${EVSHM_SANITIZE} -fno-omit-frame-pointer)
+endif()
+add_test(NAME tool_installed_build
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tool/installed_build.sh
+    ${CMAKE_BINARY_DIR} ${PROJECT_SOURCE_DIR}/tools ${_tool_cflags})
+set_tests_properties(tool_installed_build PROPERTIES TIMEOUT 300 LABELS tool
+  ENVIRONMENT "CC=${CMAKE_C_COMPILER}")

@@ -10,8 +10,9 @@
  *
  * Subcommands that need a second process spawn this same executable
  * (/proc/self/exe) with a hidden subcommand; nothing is inherited through
- * fork.  docs/evshm.1.md is the manual.
+ * fork.  The manual is evshm(1) (docs/evshm.1.md).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,45 +20,60 @@
 
 #include "tool.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: evshm COMMAND [OPTIONS]\n"
-		"\n"
-		"commands:\n"
-		"  send NAME   copy stdin into a shared-memory channel to\n"
-		"              `evshm recv NAME` (connects; --listen to listen)\n"
-		"  recv NAME   write what `evshm send NAME` sends to stdout\n"
-		"              (listens; --connect to connect)\n"
-		"  bench       measure evshm against a Unix stream socket, a Unix\n"
-		"              seqpacket socket and a pipe, both sides in separate\n"
-		"              processes: round trips and streaming\n"
-		"  demo        spawn a second, unrelated process; the two meet at\n"
-		"              a Unix socket name, pass an eventfd and sealed\n"
-		"              memfds (SCM_RIGHTS), share memory and wake each\n"
-		"              other, and say what they did\n"
-		"  --help      this text; `evshm COMMAND --help` for a command\n"
-		"  --version   the version\n"
-		"\n"
-		"NAME is a Unix socket path, or @name for a Linux abstract name.\n"
-		"evshm %s; see docs/evshm.1.md\n",
-		EVSHM_VERSION_STRING);
-}
-
 struct command {
 	const char *name;
+	const char *operands;   /* after the name in `evshm --help` */
+	const char *summary;    /* lines; NULL: a hidden command */
 	int (*fn)(int argc, char **argv);
 };
 
 static const struct command commands[] = {
-	{ "send", tool_send },
-	{ "recv", tool_recv },
-	{ "bench", tool_bench },
-	{ "demo", tool_demo },
+	{ "send", "NAME", "copy stdin into a shared-memory channel to\n"
+			  "`evshm recv NAME` (connects; --listen to listen)",
+	  tool_send },
+	{ "recv", "NAME", "write what `evshm send NAME` sends to stdout\n"
+			  "(listens; --connect to connect)",
+	  tool_recv },
+	{ "bench", "", "measure evshm against Unix sockets, pipes and the\n"
+		       "machine's floors, both sides in separate processes",
+	  tool_bench },
+	{ "demo", "", "spawn a second, unrelated process; the two open a\n"
+		      "channel, pass an eventfd and sealed memfds, share\n"
+		      "memory and wake each other, and say what they did",
+	  tool_demo },
 	/* Hidden: the second process of bench and demo. */
-	{ "bench-peer", tool_bench_peer },
-	{ "demo-peer", tool_demo_peer },
+	{ "bench-peer", "", NULL, tool_bench_peer },
+	{ "demo-peer", "", NULL, tool_demo_peer },
 };
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define SUMMARY_COL 14
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: evshm COMMAND [OPTIONS]\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const struct command *c = &commands[i];
+		const char *s = c->summary;
+		if (!s)
+			continue;
+		int w = fprintf(f, "  %s%s%s", c->name, *c->operands ? " " : "",
+				c->operands);
+		for (bool first = true; *s; first = false) {
+			size_t len = strcspn(s, "\n");
+			fprintf(f, "%*s%.*s\n", first ? SUMMARY_COL - w
+						      : SUMMARY_COL, "",
+				(int)len, s);
+			s += len + (s[len] == '\n');
+		}
+	}
+	fprintf(f, "  --help      this text; `evshm COMMAND --help` for a command\n"
+		   "  --version   the version\n"
+		   "\n"
+		   "NAME is a Unix socket path, or @name for a Linux abstract name.\n"
+		   "evshm %s.  See evshm(1).\n",
+		evshm_version());
+}
 
 int main(int argc, char **argv)
 {
@@ -74,7 +90,7 @@ int main(int argc, char **argv)
 		printf("evshm %s\n", evshm_version());
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "evshm: unknown command '%s'\n\n", argv[1]);

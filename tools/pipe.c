@@ -30,7 +30,7 @@
 
 #include <evshm.h>
 
-#include "os.h"
+#include "sys.h"
 #include "tool.h"
 
 #define SEND_RING_DEFAULT (4u << 20)
@@ -50,7 +50,7 @@ struct pipe_opts {
 	bool progress;
 };
 
-/* --- progress ------------------------------------------------------------ */
+/* --- progress ----------------------------------------------------------- */
 
 struct progress {
 	bool on;
@@ -62,7 +62,7 @@ static void progress_init(struct progress *p, bool on, const char *verb)
 {
 	p->on = on;
 	p->verb = verb;
-	p->start = p->last = os_now_ns();
+	p->start = p->last = sys_now_ns();
 	p->last_bytes = 0;
 }
 
@@ -72,7 +72,7 @@ static void progress_show(struct progress *p, uint64_t bytes, bool final)
 
 	if (!p->on)
 		return;
-	uint64_t now = os_now_ns();
+	uint64_t now = sys_now_ns();
 	if (!final && now - p->last < PROGRESS_NS)
 		return;
 	double dt = (double)(final ? now - p->start : now - p->last) / 1e9;
@@ -85,18 +85,13 @@ static void progress_show(struct progress *p, uint64_t bytes, bool final)
 	p->last_bytes = bytes;
 }
 
-/* --- meeting the peer ----------------------------------------------------- */
+/* --- meeting the peer --------------------------------------------------- */
 
 static uint64_t meet_deadline(const struct pipe_opts *po)
 {
 	if (po->timeout < 0)
 		return UINT64_MAX;
-	return os_now_ns() + (uint64_t)(po->timeout * 1e9);
-}
-
-static int ms_left(uint64_t deadline)
-{
-	return os_remaining_ms(deadline);
+	return sys_now_ns() + (uint64_t)(po->timeout * 1e9);
 }
 
 /* Listen, accept one peer, stop listening (which removes the name: a second
@@ -114,7 +109,7 @@ static int meet_listen(const struct pipe_opts *po, const struct evshm_opts *eo,
 		return TOOL_EXIT_MEET;
 	}
 	for (;;) {
-		res = evshm_accept(l, c, ms_left(deadline));
+		res = evshm_accept(l, c, sys_ms_left(deadline));
 		if (res == 0)
 			break;
 		if (res == -ETIMEDOUT || res == -EAGAIN) {
@@ -143,12 +138,12 @@ static int meet_connect(const struct pipe_opts *po,
 	uint64_t deadline = meet_deadline(po);
 
 	for (;;) {
-		int ms = ms_left(deadline);
+		int ms = sys_ms_left(deadline);
 		int res = evshm_connect(c, po->name, eo, ms < 0 ? 10000 : ms);
 		if (res == 0)
 			return 0;
 		bool absent = res == -ENOENT || res == -ECONNREFUSED;
-		if (absent && po->wait && os_now_ns() < deadline) {
+		if (absent && po->wait && sys_now_ns() < deadline) {
 			struct timespec ts = { 0, RETRY_NS };
 			nanosleep(&ts, NULL);
 			continue;
@@ -174,7 +169,7 @@ static int meet(const struct pipe_opts *po, const struct evshm_opts *eo,
 	return po->listen ? meet_listen(po, eo, c) : meet_connect(po, eo, c);
 }
 
-/* --- send ------------------------------------------------------------------- */
+/* --- send --------------------------------------------------------------- */
 
 /*
  * Wait until stdin has something to read, or the receiver has gone (its
@@ -188,7 +183,7 @@ static int send_wait_input(struct evshm_chan *c)
 		{ .fd = STDIN_FILENO, .events = POLLIN },
 		{ .fd = evshm_fd(c), .events = POLLIN },
 	};
-	int n = os_poll(pfd, 2, UINT64_MAX);
+	int n = sys_poll(pfd, 2, UINT64_MAX);
 
 	if (n < 0)
 		return n;
@@ -277,7 +272,7 @@ out_peer:
 	return TOOL_EXIT_FAIL;
 }
 
-/* --- recv ------------------------------------------------------------------- */
+/* --- recv --------------------------------------------------------------- */
 
 static int do_recv(const struct pipe_opts *po, struct evshm_chan *c)
 {
@@ -332,132 +327,118 @@ static int do_recv(const struct pipe_opts *po, struct evshm_chan *c)
 	return TOOL_EXIT_OK;
 }
 
-/* --- command lines ---------------------------------------------------------- */
+/* --- command lines ------------------------------------------------------ */
 
-static void usage_send(FILE *f)
+static int set_connect(void *o, const char *v)
 {
-	fprintf(f,
-		"usage: evshm send [OPTIONS] NAME\n"
-		"\n"
-		"Copy stdin into a shared-memory channel to `evshm recv NAME`,\n"
-		"then an explicit end-of-stream; exit 0 once the receiver has\n"
-		"confirmed every byte.\n"
-		"\n"
-		"options:\n"
-		"  --wait           if nobody listens at NAME yet, retry until\n"
-		"                   someone does (see --timeout)\n"
-		"  --listen, -l     listen at NAME and wait for `evshm recv\n"
-		"                   --connect NAME`, instead of connecting\n"
-		"  --timeout SEC    give up meeting the peer after SEC seconds\n"
-		"                   (default: wait forever with --wait/--listen)\n"
-		"  --ring SIZE      size of the ring to the receiver, a power of\n"
-		"                   two (default 4M)\n"
-		"  --chunk SIZE     largest read from stdin, one message (default\n"
-		"                   256K; at most ring/2 - 8)\n"
-		"  --progress       show bytes and throughput on stderr\n"
-		"  --help           this text\n"
-		"\n"
-		"NAME: a socket path, or @name (Linux abstract name).\n"
-		"Exit status: 0 all sent and confirmed; 1 the receiver went away\n"
-		"or did not confirm; 2 usage; 3 could not meet the receiver;\n"
-		"4 reading stdin failed.\n");
-}
-
-static void usage_recv(FILE *f)
-{
-	fprintf(f,
-		"usage: evshm recv [OPTIONS] NAME\n"
-		"\n"
-		"Write what `evshm send NAME` sends to stdout; exit 0 only when\n"
-		"the sender's explicit end-of-stream arrived and every byte was\n"
-		"written.\n"
-		"\n"
-		"options:\n"
-		"  --connect, -c    connect to `evshm send --listen NAME` instead\n"
-		"                   of listening\n"
-		"  --wait           with --connect: if nobody listens at NAME yet,\n"
-		"                   retry until someone does\n"
-		"  --timeout SEC    give up meeting the sender after SEC seconds\n"
-		"                   (default: wait forever)\n"
-		"  --progress       show bytes and throughput on stderr\n"
-		"  --help           this text\n"
-		"\n"
-		"Exit status: 0 the whole stream arrived; 1 the sender went away\n"
-		"before the end (or broke the protocol); 2 usage; 3 could not\n"
-		"meet the sender; 4 writing stdout failed; 141 (SIGPIPE) stdout\n"
-		"was closed by its reader.\n");
-}
-
-static int parse_pipe_args(int argc, char **argv, struct pipe_opts *po,
-			   bool is_send)
-{
-	const char *cmd = po->cmd;
-	bool bad = false;
-
-	for (int i = 1; i < argc; i++) {
-		const char *v = NULL;
-		if (tool_opt(argc, argv, &i, "--help", "-h", NULL, &bad, cmd)) {
-			(is_send ? usage_send : usage_recv)(stdout);
-			exit(0);
-		} else if (tool_opt(argc, argv, &i, "--wait", NULL, NULL, &bad,
-				    cmd)) {
-			po->wait = true;
-		} else if (tool_opt(argc, argv, &i, "--listen", "-l", NULL,
-				    &bad, cmd)) {
-			po->listen = true;
-		} else if (tool_opt(argc, argv, &i, "--connect", "-c", NULL,
-				    &bad, cmd)) {
-			po->listen = false;
-		} else if (tool_opt(argc, argv, &i, "--progress", NULL, NULL,
-				    &bad, cmd)) {
-			po->progress = true;
-		} else if (tool_opt(argc, argv, &i, "--timeout", NULL, &v, &bad,
-				    cmd)) {
-			if (v && (tool_parse_seconds(v, &po->timeout) < 0 ||
-				  po->timeout > 2e6)) {
-				tool_err(cmd, "bad --timeout '%s'", v);
-				bad = true;
-			}
-		} else if (is_send && tool_opt(argc, argv, &i, "--ring", NULL,
-					       &v, &bad, cmd)) {
-			if (v && (tool_parse_size(v, &po->ring) < 0 ||
-				  po->ring < EVSHM_RING_MIN ||
-				  po->ring > EVSHM_RING_MAX ||
-				  (po->ring & (po->ring - 1)))) {
-				tool_err(cmd, "--ring must be a power of two from "
-					 "4K to 1G");
-				bad = true;
-			}
-		} else if (is_send && tool_opt(argc, argv, &i, "--chunk", NULL,
-					       &v, &bad, cmd)) {
-			if (v && (tool_parse_size(v, &po->chunk) < 0 ||
-				  po->chunk == 0 || po->chunk > (1u << 30))) {
-				tool_err(cmd, "bad --chunk '%s'", v);
-				bad = true;
-			}
-		} else if (argv[i][0] == '-' && argv[i][1]) {
-			tool_err(cmd, "unknown option '%s'", argv[i]);
-			bad = true;
-		} else if (po->name) {
-			tool_err(cmd, "one NAME only");
-			bad = true;
-		} else {
-			po->name = argv[i];
-		}
-	}
-	if (!bad && !po->name) {
-		tool_err(cmd, "NAME is missing");
-		bad = true;
-	}
-	if (!bad && po->wait && po->listen) {
-		tool_err(cmd, "--wait is for the side that connects");
-		bad = true;
-	}
-	if (bad) {
-		(is_send ? usage_send : usage_recv)(stderr);
-		return TOOL_EXIT_USAGE;
-	}
+	(void)v;
+	((struct pipe_opts *)o)->listen = false;
 	return 0;
+}
+
+static int set_ring(void *o, const char *v)
+{
+	uint64_t n;
+
+	if (tool_parse_size(v, &n) < 0 || n < EVSHM_RING_MIN ||
+	    n > EVSHM_RING_MAX || (n & (n - 1)))
+		return -EINVAL;
+	((struct pipe_opts *)o)->ring = n;
+	return 0;
+}
+
+#define F(field, ctype) TOOL_FIELD(struct pipe_opts, field, ctype)
+
+#define OPT_TIMEOUT(who)                                                     \
+	{ .name = "timeout", .arg = "SEC", .type = TOOL_OPT_SECONDS,          \
+	  .off = F(timeout, double), .max = 2e6,                              \
+	  .help = "give up meeting the " who " after SEC seconds\n"           \
+		  "(default: wait forever)" }
+#define OPT_PROGRESS                                                         \
+	{ .name = "progress", .type = TOOL_OPT_FLAG, .off = F(progress, bool), \
+	  .help = "show bytes and throughput on stderr" }
+
+static const struct tool_option send_opts[] = {
+	{ .name = "wait", .type = TOOL_OPT_FLAG, .off = F(wait, bool),
+	  .help = "if nobody listens at NAME yet, retry until\n"
+		  "someone does (see --timeout)" },
+	{ .name = "listen", .short_name = 'l', .type = TOOL_OPT_FLAG,
+	  .off = F(listen, bool),
+	  .help = "listen at NAME and wait for `evshm recv\n"
+		  "--connect NAME`, instead of connecting" },
+	{ .name = "connect", .short_name = 'c', .type = TOOL_OPT_CUSTOM,
+	  .set = set_connect, .help = "connect to NAME (the default)" },
+	OPT_TIMEOUT("receiver"),
+	{ .name = "ring", .arg = "SIZE", .type = TOOL_OPT_CUSTOM,
+	  .set = set_ring,
+	  .help = "size of the ring to the receiver, a power of\n"
+		  "two from 4K to 1G (default 4M)" },
+	{ .name = "chunk", .arg = "SIZE", .type = TOOL_OPT_SIZE,
+	  .off = F(chunk, uint64_t), .min = 1, .max = 1u << 30,
+	  .help = "largest read from stdin, one message (default\n"
+		  "256K; at most ring/2 - 16)" },
+	OPT_PROGRESS,
+};
+
+static const struct tool_option recv_opts[] = {
+	{ .name = "connect", .short_name = 'c', .type = TOOL_OPT_CUSTOM,
+	  .set = set_connect,
+	  .help = "connect to `evshm send --listen NAME` instead\n"
+		  "of listening" },
+	{ .name = "listen", .short_name = 'l', .type = TOOL_OPT_FLAG,
+	  .off = F(listen, bool), .help = "listen at NAME (the default)" },
+	{ .name = "wait", .type = TOOL_OPT_FLAG, .off = F(wait, bool),
+	  .help = "with --connect: if nobody listens at NAME yet,\n"
+		  "retry until someone does" },
+	OPT_TIMEOUT("sender"),
+	OPT_PROGRESS,
+};
+
+static const struct tool_cmd send_cmd = {
+	.name = "send",
+	.synopsis = "[OPTIONS] NAME",
+	.about = "Copy stdin into a shared-memory channel to `evshm recv NAME`,\n"
+		 "then an explicit end-of-stream; exit 0 once the receiver has\n"
+		 "confirmed every byte.  NAME: a socket path, or @name (Linux\n"
+		 "abstract name).\n",
+	.opts = send_opts,
+	.nopts = sizeof(send_opts) / sizeof(send_opts[0]),
+	.footer = "Exit status: 0 all sent and confirmed; 1 the receiver went away\n"
+		  "or did not confirm; 2 usage; 3 could not meet the receiver;\n"
+		  "4 reading stdin failed.\n",
+};
+
+static const struct tool_cmd recv_cmd = {
+	.name = "recv",
+	.synopsis = "[OPTIONS] NAME",
+	.about = "Write what `evshm send NAME` sends to stdout; exit 0 only when\n"
+		 "the sender's explicit end-of-stream arrived and every byte was\n"
+		 "written.\n",
+	.opts = recv_opts,
+	.nopts = sizeof(recv_opts) / sizeof(recv_opts[0]),
+	.footer = "Exit status: 0 the whole stream arrived; 1 the sender went away\n"
+		  "before the end (or broke the protocol); 2 usage; 3 could not\n"
+		  "meet the sender; 4 writing stdout failed; 141 (SIGPIPE) stdout\n"
+		  "was closed by its reader.\n",
+};
+
+/* Options, then exactly one NAME; --wait belongs to the side that
+ * connects.  -1 to go on, or the exit status. */
+static int parse_pipe_args(const struct tool_cmd *c, int argc, char **argv,
+			   struct pipe_opts *po)
+{
+	int first, res = tool_getopt(c, argc, argv, po, &first);
+
+	if (res >= 0)
+		return res;
+	if (first == argc)
+		return tool_usage_error(c, "NAME is missing");
+	if (first + 1 < argc)
+		return tool_usage_error(c, "one NAME only");
+	if (po->wait && po->listen)
+		return tool_usage_error(c, "--wait is for the side that connects");
+	po->name = argv[first];
+	return -1;
 }
 
 int tool_send(int argc, char **argv)
@@ -466,9 +447,9 @@ int tool_send(int argc, char **argv)
 				.ring = SEND_RING_DEFAULT,
 				.chunk = SEND_CHUNK_DEFAULT };
 	struct evshm_chan *c;
-	int res = parse_pipe_args(argc, argv, &po, true);
+	int res = parse_pipe_args(&send_cmd, argc, argv, &po);
 
-	if (res)
+	if (res >= 0)
 		return res;
 	/* Our outbound ring carries the stream, whichever side listens. */
 	struct evshm_opts eo = { .ring_size = (uint32_t)po.ring };
@@ -484,9 +465,9 @@ int tool_recv(int argc, char **argv)
 {
 	struct pipe_opts po = { .cmd = "recv", .timeout = -1, .listen = true };
 	struct evshm_chan *c;
-	int res = parse_pipe_args(argc, argv, &po, false);
+	int res = parse_pipe_args(&recv_cmd, argc, argv, &po);
 
-	if (res)
+	if (res >= 0)
 		return res;
 	/* Our outbound ring carries only the final confirmation; accept
 	 * whatever ring the sender brings (it is the sender's memory). */

@@ -1,27 +1,50 @@
-# `evshm bench` runs every transport and test briefly and checks every
-# message; an injected lost or corrupt message fails the run.  Timings are
-# not looked at: benchmarks are not tests.
+# `evshm bench` runs every transport, test and placement briefly and checks
+# every message; an injected lost or corrupt message fails the run.
+# Timings are not looked at: benchmarks are not tests.
 . "$(dirname "$0")/lib.sh"
 
-quick=(--repeat 2 --rtts 200 --rtt-warmup 20 --count 300 --sizes 64,4K,96K,1M --cpus none)
+quick=(--repeat 2 --rtts 200 --rtt-warmup 20 --idle 3 --idle-gap 1ms --count 300
+	--sizes 64,4K,96K,1M)
+# Two CPUs: the default placements (apart, same, unpinned); else unpinned.
+if [ "$(nproc)" -ge 2 ]; then sections=3; else quick+=(--cpus none); sections=1; fi
 
-step "every transport and test, table"
+step "every transport, test and placement, table"
 "$E" bench "${quick[@]}" >"$T/table" || fail "bench failed"
-for row in "unix stream" "unix seqpacket" "pipe" "evshm blocking" "evshm spin" \
-	"evshm copy" "evshm zero-copy" "floor: cache line" "floor: memcpy"; do
+for row in "unix stream" "unix seqpacket" "pipe" "evshm default" "evshm blocking" \
+	"evshm spin" "evshm copy" "evshm zero-copy" "floor: cache line" "floor: eventfd" \
+	"floor: slot ring" "floor: memcpy"; do
 	grep -q "^$row " "$T/table" || fail "no '$row' row"
 done
+# Round trips and idle waiting: one table per placement each.
+[ "$(grep -c "^evshm default " "$T/table")" -eq $((2 * sections)) ] ||
+	fail "evshm default is not in every placement"
+[ "$(grep -c "^round trip, " "$T/table")" -eq "$sections" ] || fail "placements missing"
+[ "$(grep -c "^waiting idle, " "$T/table")" -eq "$sections" ] || fail "idle placements missing"
 grep -q "streaming, 1 MiB messages" "$T/table" || fail "no 1 MiB section"
 
 step "--json"
-"$E" bench "${quick[@]}" --json --tests rtt,stream --sizes 4K >"$T/json" ||
+"$E" bench "${quick[@]}" --json --tests rtt,idle,stream,floor --sizes 4K >"$T/json" ||
 	fail "bench --json failed"
 if command -v jq >/dev/null; then
 	jq -e '.results | length > 5' "$T/json" >/dev/null || fail "bad JSON"
 	jq -e '[.results[] | select(.transport == "evshm-copy")][0].kicks_per_msg_send.median >= 0' \
 		"$T/json" >/dev/null || fail "no kicks in JSON"
+	jq -e '[.results[] | select(.transport == "evshm-default")] | length == '$((2 * sections)) \
+		"$T/json" >/dev/null || fail "evshm-default not in every placement"
+	jq -e '[.results[] | select(.transport == "evshm-blocking")][0] |
+		.floor == "floor-eventfd" and .p50_vs_floor.median > 0' \
+		"$T/json" >/dev/null || fail "no ratio to the eventfd floor"
+	jq -e '[.results[] | select(.test == "idle" and .transport == "evshm-default")][0] |
+		.cpu_ping_s_per_s.median >= 0 and .cpu_echo_s_per_s.median >= 0 and
+		.latency_p50_ns.median > 0' \
+		"$T/json" >/dev/null || fail "no CPU or latency of the idle test"
+	jq -e '[.results[] | select(.test == "streaming" and .transport == "evshm-copy")][0] |
+		.vs_memcpy.median > 0 and .vs_slot_ring.median > 0' \
+		"$T/json" >/dev/null || fail "no streaming ratios to the floors"
 else
 	grep -q '"results": \[' "$T/json" || fail "no results in JSON"
+	grep -q '"p50_vs_floor"' "$T/json" || fail "no ratio to a floor in JSON"
+	grep -q '"cpu_echo_s_per_s"' "$T/json" || fail "no idle CPU in JSON"
 fi
 
 for f in corrupt drop; do

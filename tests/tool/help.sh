@@ -2,12 +2,15 @@
 . "$(dirname "$0")/lib.sh"
 
 step "evshm --help"
-"$E" --help | grep -q "usage: evshm COMMAND" || fail "no usage from --help"
+"$E" --help >"$T/help" || fail "--help exited non-zero"
+grep -q "usage: evshm COMMAND" "$T/help" || fail "no usage from --help"
+tail -1 "$T/help" | grep -q "See evshm(1)\.$" || fail "--help does not name the man page"
 "$E" --version | grep -q "^evshm [0-9]" || fail "no version"
 for c in send recv bench demo; do
 	step "evshm $c --help"
 	"$E" "$c" --help >"$T/help" || fail "$c --help exited non-zero"
 	grep -q "usage: evshm $c" "$T/help" || fail "$c --help shows no usage"
+	[ "$(tail -1 "$T/help")" = "See evshm(1)." ] || fail "$c --help does not end with the man page"
 done
 step "usage errors exit 2"
 expect_rc 2 "$E"
@@ -16,8 +19,16 @@ expect_rc 2 "$E" send
 expect_rc 2 "$E" recv a b
 expect_rc 2 "$E" send --bogus @x
 expect_rc 2 "$E" send --ring 5000 @x
+expect_rc 2 "$E" send --progress=yes @x
+expect_rc 2 "$E" send --timeout
+expect_rc 2 "$E" demo extra
 expect_rc 2 "$E" recv --listen --wait @x
 expect_rc 2 "$E" bench --sizes 7
 expect_rc 2 "$E" bench --repeat 0
 expect_rc 2 "$E" bench --ring 4K --sizes 1M
+expect_rc 2 "$E" bench --cpus 0,0
+expect_rc 2 "$E" bench --cpus none --placements same
+expect_rc 2 "$E" bench --placements nowhere
+expect_rc 2 "$E" bench --idle 1000
+expect_rc 2 "$E" bench --tests idle --rtt-size 16
 echo "ok"

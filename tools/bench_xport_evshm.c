@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_xport_evshm.c: evshm itself, through the public API only, with
+ * the options of the spec (ring size, spin_ns: 0 leaves the library's
+ * default).  Two ways to move a message:
+ *   copy       evshm_send from a private buffer, evshm_recv into one;
+ *   zero copy  the sender generates the payload in the ring
+ *              (evshm_reserve / evshm_commit), the receiver verifies it
+ *              there (evshm_peek / evshm_release).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "bench_xport.h"
+
+struct evshm_link {
+	struct evshm_listener *l;   /* side A until it met B */
+	struct evshm_chan *c;
+	void *wbuf, *rbuf;          /* copy API */
+};
+
+static struct evshm_opts opts_for(const struct bench_spec *s)
+{
+	return (struct evshm_opts){ .ring_size = s->ring, .spin_ns = s->spin_ns,
+				    .max_ring_size = EVSHM_RING_MAX };
+}
+
+static int ev_new(struct link *l, const struct bench_spec *s)
+{
+	struct evshm_link *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return -ENOMEM;
+	l->priv = e;
+	e->wbuf = bench_alloc(s->size);
+	e->rbuf = bench_alloc(s->size);
+	return e->wbuf && e->rbuf ? 0 : -ENOMEM;
+}
+
+static int ev_open_a(struct link *l, const struct bench_spec *s,
+		     int fds[SYS_MAX_FDS], unsigned *nfds)
+{
+	struct evshm_opts o = opts_for(s);
+	int res = ev_new(l, s);
+	struct evshm_link *e = l->priv;
+
+	(void)fds;
+	*nfds = 0;
+	return res < 0 ? res : evshm_listen(&e->l, s->name, &o);
+}
+
+static int ev_meet_a(struct link *l, const struct bench_spec *s)
+{
+	struct evshm_link *e = l->priv;
+	int res = evshm_accept(e->l, &e->c, BENCH_WAIT_MS);
+
+	(void)s;
+	evshm_listener_close(e->l);
+	e->l = NULL;
+	return res;
+}
+
+static int ev_open_b(struct link *l, const struct bench_spec *s,
+		     const int *fds, unsigned nfds)
+{
+	struct evshm_opts o = opts_for(s);
+	int res = ev_new(l, s);
+	struct evshm_link *e = l->priv;
+
+	(void)fds;
+	(void)nfds;
+	return res < 0 ? res : evshm_connect(&e->c, s->name, &o, BENCH_WAIT_MS);
+}
+
+static void ev_close(struct link *l)
+{
+	struct evshm_link *e = l->priv;
+
+	if (!e)
+		return;
+	evshm_listener_close(e->l);
+	evshm_close(e->c);
+	free(e->wbuf);
+	free(e->rbuf);
+	free(e);
+	l->priv = NULL;
+}
+
+static void ev_stats(struct link *l, struct evshm_stats *st)
+{
+	struct evshm_link *e = l->priv;
+
+	evshm_stats(e->c, st);
+}
+
+/* --- copy --------------------------------------------------------------- */
+
+static int copy_tx_get(struct link *l, void **p)
+{
+	struct evshm_link *e = l->priv;
+
+	*p = e->wbuf;
+	return 0;
+}
+
+static int copy_tx_put(struct link *l)
+{
+	struct evshm_link *e = l->priv;
+
+	return evshm_send(e->c, e->wbuf, l->size, BENCH_WAIT_MS);
+}
+
+static int copy_rx_get(struct link *l, const void **p, size_t *len)
+{
+	struct evshm_link *e = l->priv;
+	int res = evshm_recv(e->c, e->rbuf, l->size, BENCH_WAIT_MS);
+
+	if (res < 0)
+		return res;
+	*p = e->rbuf;
+	*len = (size_t)res;
+	return 0;
+}
+
+static int copy_rx_put(struct link *l)
+{
+	(void)l;
+	return 0;
+}
+
+/* --- zero copy ---------------------------------------------------------- */
+
+static int zc_tx_get(struct link *l, void **p)
+{
+	struct evshm_link *e = l->priv;
+
+	return evshm_reserve(e->c, l->size, p, BENCH_WAIT_MS);
+}
+
+static int zc_tx_put(struct link *l)
+{
+	struct evshm_link *e = l->priv;
+
+	return evshm_commit(e->c, l->size);
+}
+
+static int zc_rx_get(struct link *l, const void **p, size_t *len)
+{
+	struct evshm_link *e = l->priv;
+
+	return evshm_peek(e->c, p, len, BENCH_WAIT_MS);
+}
+
+static int zc_rx_put(struct link *l)
+{
+	struct evshm_link *e = l->priv;
+
+	return evshm_release(e->c);
+}
+
+#define EV_SETUP                                                              \
+	.open_a = ev_open_a, .meet_a = ev_meet_a, .open_b = ev_open_b,        \
+	.close = ev_close, .stats = ev_stats
+
+const struct xport xport_evshm_copy = {
+	.name = "evshm copy",
+	EV_SETUP,
+	.tx_get = copy_tx_get, .tx_put = copy_tx_put,
+	.rx_get = copy_rx_get, .rx_put = copy_rx_put,
+};
+
+const struct xport xport_evshm_zc = {
+	.name = "evshm zero copy",
+	EV_SETUP,
+	.tx_get = zc_tx_get, .tx_put = zc_tx_put,
+	.rx_get = zc_rx_get, .rx_put = zc_rx_put,
+};
