@@ -9,3 +9,13 @@ add_test(NAME abi_symbols
           ${PROJECT_SOURCE_DIR}/include/evshm.h ${EVSHM_MAP}
           $<TARGET_FILE:evshm> $<TARGET_FILE:evshm_static>)
 set_tests_properties(abi_symbols PROPERTIES TIMEOUT 60 LABELS packaging)
+if(EVSHM_MAN_DIR)
+  add_test(NAME man_pages
+    COMMAND ${PROJECT_SOURCE_DIR}/scripts/check-man ${EVSHM_MAN_DIR}
+            ${PROJECT_SOURCE_DIR}/include/evshm.h)
+else()
+  add_test(NAME man_pages
+    COMMAND sh -c "echo 'scdoc was not found when this tree was configured: no man pages to check'; exit 77")
+endif()
+set_tests_properties(man_pages PROPERTIES TIMEOUT 60 LABELS packaging
+  SKIP_RETURN_CODE 77)
