@@ -58,30 +58,9 @@ static const char *opt_str(const char *arg, const char *name, const char *def)
 	return def;
 }
 
-/* "EUSERS" -> -EUSERS; "0" -> 0. */
-static int parse_err(const char *s)
-{
-	if (strcmp(s, "0") == 0)
-		return 0;
-	for (int e = 1; e < 200; e++) {
-		const char *n = strerrorname_np(e);
-		if (n && strcmp(n, s) == 0)
-			return -e;
-	}
-	fprintf(stderr, "peer_server: unknown errno name %s\n", s);
-	exit(2);
-}
-
 static void become(const char *user)
 {
-	struct passwd *pw = getpwnam(user);
-	tu_check(pw);
-	tu_check(setgroups(0, NULL) == 0);
-	tu_check(setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == 0);
-	tu_check(setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == 0);
-	/* A credential change makes the process non-dumpable, which would
-	 * keep LeakSanitizer (in sanitizer runs) from inspecting it. */
-	prctl(PR_SET_DUMPABLE, 1);
+	tu_check_res(tu_become(user), 0);
 }
 
 static int refuse(void *arg, pid_t pid, uid_t uid, gid_t gid)
@@ -221,7 +200,7 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--no-fds") == 0)
 			o.flags &= ~EVSHM_OPT_FDS;
 	}
-	int expect = parse_err(expect_s);
+	int expect = tu_errno_arg(expect_s);
 	if (user)
 		become(user);
 

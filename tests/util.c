@@ -9,13 +9,16 @@
 #include <sys/eventfd.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,42 +34,228 @@ static unsigned tu_counter;
 /* pidfd_open() is ENOSYS here (valgrind 3.19 does not know it). */
 static bool tu_no_pidfd;
 
-int tu_spawn(pid_t *pid, const char *exe, char *const argv[])
+/* The full path of @exe: relative names are taken relative to the
+ * directory of the running executable (tests and peers are built side by
+ * side, TEST_BINDIR). */
+static int tu_exe_path(char *path, size_t n, const char *exe)
 {
+	if (exe[0] == '/') {
+		if (strlen(exe) >= n)
+			return -ENAMETOOLONG;
+		strcpy(path, exe);
+		return 0;
+	}
+	ssize_t len = readlink("/proc/self/exe", path, n);
+	char *slash;
+
+	if (len < 0)
+		return -errno;
+	if ((size_t)len >= n)
+		return -ENAMETOOLONG;
+	path[len] = '\0';
+	slash = strrchr(path, '/');
+	if (!slash)
+		return -ENOENT;
+	slash[1] = '\0';
+	if (strlen(path) + strlen(exe) >= n)
+		return -ENAMETOOLONG;
+	strcat(path, exe);
+	return 0;
+}
+
+/* Does "NAME=value" @entry set one of the names set in @extra? */
+static bool tu_env_overridden(const char *entry, const char *const *extra)
+{
+	size_t n = strcspn(entry, "=");
+
+	for (; extra && *extra; extra++)
+		if (strncmp(*extra, entry, n) == 0 && (*extra)[n] == '=')
+			return true;
+	return false;
+}
+
+/* environ less what @extra overrides, plus @extra: a malloc'd array of
+ * borrowed strings, or NULL. */
+static char **tu_env_merge(const char *const *extra)
+{
+	size_t n = 0, k = 0, i;
+
+	for (i = 0; environ[i]; i++)
+		n++;
+	for (i = 0; extra && extra[i]; i++)
+		n++;
+	char **env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (i = 0; environ[i]; i++)
+		if (!tu_env_overridden(environ[i], extra))
+			env[k++] = environ[i];
+	for (i = 0; extra && extra[i]; i++)
+		env[k++] = (char *)extra[i];
+	return env;
+}
+
+int tu_spawn_ex(pid_t *pid, const char *exe, char *const argv[],
+		const struct tu_spawn_opts *o)
+{
+	posix_spawn_file_actions_t fa;
 	char path[PATH_MAX];
+	char **env = environ;
+	int pipefd[2] = { -1, -1 };
 	int r;
 
 	if (!pid || !exe || !argv || !argv[0])
 		return -EINVAL;
-	if (exe[0] == '/') {
-		if (strlen(exe) >= sizeof(path))
-			return -ENAMETOOLONG;
-		strcpy(path, exe);
-	} else {
-		/* The directory of the running executable: tests and peers
-		 * are built side by side (TEST_BINDIR). */
-		ssize_t len = readlink("/proc/self/exe", path, sizeof(path));
-		char *slash;
-
-		if (len < 0)
-			return -errno;
-		if ((size_t)len >= sizeof(path))
-			return -ENAMETOOLONG;
-		path[len] = '\0';
-		slash = strrchr(path, '/');
-		if (!slash)
-			return -ENOENT;
-		slash[1] = '\0';
-		if (strlen(path) + strlen(exe) >= sizeof(path))
-			return -ENAMETOOLONG;
-		strcat(path, exe);
+	r = tu_exe_path(path, sizeof(path), exe);
+	if (r < 0)
+		return r;
+	if (o && o->env) {
+		env = tu_env_merge(o->env);
+		if (!env)
+			return -ENOMEM;
+	}
+	r = posix_spawn_file_actions_init(&fa);
+	if (r) {
+		r = -r;
+		goto out_env;
+	}
+	if (o && o->report_fd) {
+		if (pipe2(pipefd, O_CLOEXEC) < 0) {
+			r = -errno;
+			goto out_fa;
+		}
+		/* dup2 clears close-on-exec on the child's stdout only. */
+		r = posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+		if (r) {
+			r = -r;
+			goto out_fa;
+		}
 	}
 	/* posix_spawn returns an errno value instead of setting errno. */
-	r = posix_spawn(pid, path, NULL, NULL, argv, environ);
-	return r ? -r : 0;
+	r = -posix_spawn(pid, path, &fa, NULL, argv, env);
+	if (r == 0 && o && o->report_fd) {
+		*o->report_fd = pipefd[0];
+		pipefd[0] = -1;
+	}
+out_fa:
+	posix_spawn_file_actions_destroy(&fa);
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+out_env:
+	if (env != environ)
+		free(env);
+	return r;
 }
 
-static uint64_t tu_now_ms(void)
+int tu_spawn(pid_t *pid, const char *exe, char *const argv[])
+{
+	return tu_spawn_ex(pid, exe, argv, NULL);
+}
+
+int tu_read_line(int fd, char *buf, size_t n, int timeout_ms)
+{
+	uint64_t deadline = tu_now_ms() + (uint64_t)timeout_ms;
+	size_t len = 0;
+
+	if (n == 0)
+		return -EINVAL;
+	for (;;) {
+		uint64_t now = tu_now_ms();
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int r = poll(&pfd, 1, now >= deadline ? 0 : (int)(deadline - now));
+		char ch;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ETIMEDOUT;
+		ssize_t got = read(fd, &ch, 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return -EPIPE;
+		if (ch == '\n') {
+			buf[len] = '\0';
+			return (int)len;
+		}
+		if (len + 1 >= n)
+			return -EMSGSIZE;
+		buf[len++] = ch;
+	}
+}
+
+/* Is a socket listening at @name in /proc/net/unix?  Its lines are
+ * "Num RefCount Protocol Flags Type St Inode Path"; Flags has
+ * __SO_ACCEPTCON (0x10000) for a listener; an abstract name's path is
+ * shown with '@' for its leading NUL, as evshm spells it. */
+static int tu_listening(const char *name)
+{
+	FILE *f = fopen("/proc/net/unix", "re");
+	char line[512];
+	int found = 0;
+
+	if (!f)
+		return -errno;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long flags;
+		char path[256];
+
+		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %255s", &flags,
+			   path) == 2 &&
+		    (flags & 0x10000) && strcmp(path, name) == 0)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+int tu_wait_listening(const char *name, int timeout_ms)
+{
+	const struct timespec tick = { .tv_sec = 0, .tv_nsec = 2000000 };
+	uint64_t deadline = tu_now_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		int r = tu_listening(name);
+		if (r != 0)
+			return r < 0 ? r : 0;
+		if (tu_now_ms() >= deadline)
+			return -ETIMEDOUT;
+		nanosleep(&tick, NULL);
+	}
+}
+
+int tu_become(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (!pw)
+		return -ENOENT;
+	/* Groups first: after setresuid we could no longer change them. */
+	if (setgroups(0, NULL) < 0 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+		return -errno;
+	/* A credential change makes the process non-dumpable, which would
+	 * keep LeakSanitizer (in sanitizer runs) from inspecting it. */
+	prctl(PR_SET_DUMPABLE, 1);
+	return 0;
+}
+
+uint64_t tu_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t tu_now_ms(void)
 {
 	struct timespec ts;
 
@@ -309,6 +498,19 @@ const char *tu_errname(long err)
 		return "?";
 	s = strerrorname_np((int)err);
 	return s ? s : "?";
+}
+
+int tu_errno_arg(const char *s)
+{
+	if (strcmp(s, "0") == 0)
+		return 0;
+	for (int e = 1; e < 4096; e++) {
+		const char *n = strerrorname_np(e);
+		if (n && strcmp(n, s) == 0)
+			return -e;
+	}
+	fprintf(stderr, "unknown errno name %s\n", s);
+	exit(2);
 }
 
 void tu_die(const char *file, int line, const char *what, bool has_res,

@@ -38,6 +38,41 @@
  * other descriptor of ours is close-on-exec. */
 int tu_spawn(pid_t *pid, const char *exe, char *const argv[]);
 
+/* What tu_spawn_ex() adds to a plain tu_spawn(). */
+struct tu_spawn_opts {
+	/* "NAME=value" strings added to (or replacing in) the environment,
+	 * NULL-terminated; NULL: none. */
+	const char *const *env;
+	/* If not NULL: the peer's stdout becomes a pipe whose read end
+	 * (close-on-exec) is stored here, for the peer's report lines. */
+	int *report_fd;
+};
+
+/* tu_spawn() with extra environment and/or a report pipe.  On failure
+ * nothing is left open. */
+int tu_spawn_ex(pid_t *pid, const char *exe, char *const argv[],
+		const struct tu_spawn_opts *o);
+
+/* Read one line ('\n' stripped) from a report pipe into @buf (@n bytes),
+ * waiting at most @timeout_ms for it to be complete.  Reads byte by byte,
+ * so that nothing after the line is consumed.  Returns its length,
+ * -ETIMEDOUT, -EPIPE (the writer closed first), -EMSGSIZE, or -errno. */
+int tu_read_line(int fd, char *buf, size_t n, int timeout_ms);
+
+/* Wait until some socket listens at @name ("@x" abstract, else a path), as
+ * /proc/net/unix shows it, at most @timeout_ms.  Connects to nothing, so a
+ * listener counts no connection from it.  0 or -ETIMEDOUT / -errno. */
+int tu_wait_listening(const char *name, int timeout_ms);
+
+/* For peers started as root: become @user (its uid and group, no
+ * supplementary groups), for good.  0 or -errno (-ENOENT: no such user). */
+int tu_become(const char *user);
+
+/* CLOCK_MONOTONIC in milliseconds, and this thread's CPU time in
+ * nanoseconds (which does not grow while the thread is preempted). */
+uint64_t tu_now_ms(void);
+uint64_t tu_thread_cpu_ns(void);
+
 /* Wait for @pid to exit, at most @timeout_ms (-1: forever).  On timeout
  * the process is killed with SIGKILL and reaped, a line goes to stderr,
  * and the result is -ETIMEDOUT (*status is then its killed status). */
@@ -92,6 +127,11 @@ int tu_eventfd_drain(int fd);
 /* "EAGAIN" for -EAGAIN, "not an error" for 0 and counts, "?" if unknown.
  * Static strings: thread-safe. */
 const char *tu_errname(long err);
+
+/* For a peer's arguments: the negative errno named @s ("EPROTO" ->
+ * -EPROTO), 0 for "0"; exits 2 if @s names no errno.  The inverse of
+ * tu_errname(). */
+int tu_errno_arg(const char *s);
 
 /* assert that @expr == @expected, printing both as errno names: cmocka's
  * assert_int_equal() shows -11 as 0xfffffffffffffff5. */
