@@ -10,8 +10,6 @@
 
 #include "os.h"
 
-#define TAG_BELL 0u   /* epoll data of the bell's read end */
-#define TAG_SOCK 1u   /* ... of the socket */
 /* Kicks only answer armings: drain after this many, long before a pipe
  * (64 KiB) could fill with one-byte kicks. */
 #define DRAIN_EVERY 1024u
@@ -20,10 +18,6 @@ int bell_open(struct bell *b, int rd, int sock, struct region *mine,
 	      _Atomic uint32_t *state, _Atomic uint64_t *sleeps,
 	      _Atomic uint64_t *spins, int64_t spin_ns, bool may_skip_fence)
 {
-	/* Only hang-up on the socket, level-triggered: data there
-	 * (descriptors riding with messages) is read when its ring record
-	 * is. */
-	struct epoll_event es = { .events = EPOLLRDHUP, .data.u32 = TAG_SOCK };
 	int res;
 
 	b->rd = -1;
@@ -39,17 +33,15 @@ int bell_open(struct bell *b, int rd, int sock, struct region *mine,
 	b->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (b->ep < 0)
 		return -errno;
-	if (sock >= 0 && epoll_ctl(b->ep, EPOLL_CTL_ADD, sock, &es) < 0)
-		goto out_errno;
+	if (sock >= 0 && (res = bell_add_sock(b, sock, BELL_TAG_SOCK)) < 0)
+		goto out_close;
 	if (rd >= 0) {
-		if ((res = bell_add(b, rd, TAG_BELL)) < 0)
+		if ((res = bell_add(b, rd, BELL_TAG_BELL)) < 0)
 			goto out_close;
 		b->rd = rd;
 	}
 	return 0;
 
-out_errno:
-	res = -errno;
 out_close:
 	b->ep = os_close(b->ep);
 	return res;
@@ -62,6 +54,16 @@ int bell_add(struct bell *b, int rd, uint32_t tag)
 	struct epoll_event eb = { .events = EPOLLIN | EPOLLET, .data.u32 = tag };
 
 	return epoll_ctl(b->ep, EPOLL_CTL_ADD, rd, &eb) < 0 ? -errno : 0;
+}
+
+int bell_add_sock(struct bell *b, int sock, uint32_t tag)
+{
+	/* Only hang-up, level-triggered: data on a channel's socket
+	 * (descriptors riding with messages) is read when its ring record
+	 * is. */
+	struct epoll_event es = { .events = EPOLLRDHUP, .data.u32 = tag };
+
+	return epoll_ctl(b->ep, EPOLL_CTL_ADD, sock, &es) < 0 ? -errno : 0;
 }
 
 void bell_del(struct bell *b, int rd)
@@ -130,8 +132,9 @@ static int bell_sleep(struct bell *b, uint64_t deadline)
 	if (n < 0)
 		return errno == EINTR ? -ETIMEDOUT : -errno;
 	for (int i = 0; i < n; i++)
-		if (ev[i].data.u32 == TAG_SOCK ||
-		    (ev[i].events & (EPOLLHUP | EPOLLERR)))
+		if (ev[i].data.u32 == BELL_TAG_SOCK ||
+		    (ev[i].data.u32 == BELL_TAG_BELL &&
+		     (ev[i].events & (EPOLLHUP | EPOLLERR))))
 			return -EPIPE;
 	bell_drain_due(b);
 	/* os_remaining_ms() rounds up, so a timeout is a passed deadline. */
@@ -145,8 +148,9 @@ static bool bell_hung_up(struct bell *b)
 	int n = epoll_wait(b->ep, ev, 4, 0);
 
 	for (int i = 0; i < n; i++)
-		if (ev[i].data.u32 == TAG_SOCK ||
-		    (ev[i].events & (EPOLLHUP | EPOLLERR)))
+		if (ev[i].data.u32 == BELL_TAG_SOCK ||
+		    (ev[i].data.u32 == BELL_TAG_BELL &&
+		     (ev[i].events & (EPOLLHUP | EPOLLERR))))
 			return true;
 	return false;
 }
@@ -282,9 +286,12 @@ int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
 			continue;
 		if (res != -EAGAIN)
 			break;
-		res = bell_sleep(b, polling ? os_min_deadline(deadline,
-							       t0 + 1000000u) :
-					      deadline);
+		uint64_t until = deadline;
+		if (polling)
+			until = os_min_deadline(until, t0 + 1000000u);
+		if (ops->wake_by)
+			until = os_min_deadline(until, ops->wake_by(ctx));
+		res = bell_sleep(b, until);
 		if (res == -EPIPE) {
 			ops->hangup(ctx);
 		} else if (res == 0) {

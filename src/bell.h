@@ -67,6 +67,9 @@ struct bell_ops {
 	void (*hangup)(void *ctx);
 	/* Has it been noted? (Then an attempt that says -EAGAIN is final.) */
 	bool (*gone)(void *ctx);
+	/* Optional: a moment the attempt must run again at, even without a
+	 * kick (a publisher's stall bound); UINT64_MAX for none. */
+	uint64_t (*wake_by)(void *ctx);
 };
 
 /*
@@ -77,9 +80,17 @@ struct bell_ops {
 int bell_open(struct bell *b, int rd, int sock, struct region *mine,
 	      _Atomic uint32_t *state, _Atomic uint64_t *sleeps,
 	      _Atomic uint64_t *spins, int64_t spin_ns, bool may_skip_fence);
-/* Also sleep on read end @rd (a publisher's bell from one subscriber),
- * tagged @tag (>= 2) in the epoll set.  0 or -errno. */
+/* Epoll tags: the bell and the socket of our one peer (their hang-up is
+ * the peer's), and a member among many (a publisher's subscribers: its
+ * bell or its socket; a hang-up there only wakes us). */
+#define BELL_TAG_BELL 0u
+#define BELL_TAG_SOCK 1u
+#define BELL_TAG_MEMBER 2u
+
+/* Also sleep on read end @rd, edge-triggered, with @tag.  0 or -errno. */
 int bell_add(struct bell *b, int rd, uint32_t tag);
+/* Also wake when socket @sock hangs up, with @tag.  0 or -errno. */
+int bell_add_sock(struct bell *b, int sock, uint32_t tag);
 /* Stop sleeping on @rd (it is about to be closed). */
 void bell_del(struct bell *b, int rd);
 /* Close what bell_open made (not @rd or the socket). */

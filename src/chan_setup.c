@@ -144,22 +144,13 @@ int evshm_connect(struct evshm_chan **out, const char *name,
 		goto out_close;
 	proto_hello(&m, PROTO_KIND_CHAN, c->features, o.ring_size,
 		    o.peer_ring_size, id, 0);
-	res = hs_send(c->sock, &m, ours, PROTO_NFDS, hc.deadline);
-	if (res == 0)
-		res = hs_recv(c->sock, PROTO_WELCOME, &m, fds, PROTO_NFDS,
-			      hc.deadline);
-	if (res == -ECONNRESET)
-		res = hs_reject_reason(c->sock, res);
+	struct proto_msg hello = m;
+	res = hs_client_finish(&hc, &hello, ours, &m, fds, o.max_ring_size);
 	if (res < 0)
 		goto out_close;
-	/* Before anything is mapped: the server's ring is the one we asked
-	 * for (if we did), within our limit, and it names our channel. */
-	if (memcmp(m.id, id, sizeof(id)) != 0)
-		res = ERR_PROTO(HS_ID);
-	else if (o.peer_ring_size && m.ring_size != o.peer_ring_size)
+	/* The server's ring is the one we asked for, if we did. */
+	if (o.peer_ring_size && m.ring_size != o.peer_ring_size)
 		res = ERR_PROTO(HS_RING);
-	else if (m.ring_size > o.max_ring_size)
-		res = -EFBIG;
 	if (res < 0) {
 		os_close_untrusted(fds, PROTO_NFDS);
 		goto out_close;

@@ -77,6 +77,30 @@ int hs_reject_reason(int sock, int res)
 	return res;
 }
 
+int hs_client_finish(const struct hs_client *hc, const struct proto_msg *hello,
+		     const int *ours, struct proto_msg *m, int *fds,
+		     uint32_t max_ring)
+{
+	int res = hs_send(hc->sock, hello, ours, PROTO_NFDS, hc->deadline);
+
+	if (res == 0)
+		res = hs_recv(hc->sock, PROTO_WELCOME, m, fds, PROTO_NFDS,
+			      hc->deadline);
+	if (res == -ECONNRESET)
+		res = hs_reject_reason(hc->sock, res);
+	if (res < 0)
+		return res;
+	if (memcmp(m->id, hello->id, sizeof(m->id)) != 0)
+		res = ERR_PROTO(HS_ID);
+	else if (m->kind != hello->kind)
+		res = ERR_PROTO(HS_KIND);
+	else if (m->ring_size > max_ring)
+		res = -EFBIG;
+	if (res < 0)
+		os_close_untrusted(fds, PROTO_NFDS);
+	return res;
+}
+
 int hs_client_start(const char *name, const struct evshm_opts *o,
 		    uint32_t kind, int timeout_ms, struct hs_client *out)
 {

@@ -59,4 +59,15 @@ struct hs_client {
 int hs_client_start(const char *name, const struct evshm_opts *o,
 		    uint32_t kind, int timeout_ms, struct hs_client *out);
 
+/*
+ * The client's second half: send @hello with our descriptors @ours, receive
+ * the WELCOME into @m and its descriptors into @fds (ours then), and check
+ * before anything is mapped that it names our identity (@hello's id) and
+ * a ring of at most @max_ring bytes.  0, the REJECT's errno, -EPROTO,
+ * -EFBIG, -ECONNRESET, -ETIMEDOUT; on failure @fds are closed.
+ */
+int hs_client_finish(const struct hs_client *hc, const struct proto_msg *hello,
+		     const int *ours, struct proto_msg *m, int *fds,
+		     uint32_t max_ring);
+
 #endif

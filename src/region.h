@@ -97,8 +97,10 @@ struct region {
 	/* --- topic publisher --- */
 	alignas(REGION_LINE) _Atomic uint64_t horizon; /* bytes below it may be overwritten */
 	_Atomic uint64_t oldest;    /* start of the oldest record not yet overwritten */
+	_Atomic uint64_t oldest_seq; /* its sequence number */
 	_Atomic uint64_t subscribers; /* subscribers attached now (informative) */
-	_Atomic uint64_t dropped;   /* subscribers dropped for stalling */
+	/* --- topic publisher, written only when it drops a subscriber --- */
+	alignas(REGION_LINE) _Atomic uint64_t dropped; /* subscribers dropped */
 };
 
 static_assert(offsetof(struct region, id) == 32, "layout");
@@ -111,6 +113,7 @@ static_assert(offsetof(struct region, data_event) == 640, "layout");
 static_assert(offsetof(struct region, rx_state) == 648, "layout");
 static_assert(offsetof(struct region, cpu) == 768, "layout");
 static_assert(offsetof(struct region, horizon) == 896, "layout");
+static_assert(offsetof(struct region, dropped) == 1024, "layout");
 static_assert(sizeof(struct region) <= REGION_HDR_SIZE, "layout");
 static_assert(sizeof(_Atomic uint64_t) == 8, "u64 atomics");
 static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2,

@@ -1,0 +1,772 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * topic_pub.c: a topic's publisher.  One ring, written once, read in place
+ * by every subscriber; the same pieces as a channel (listener, handshake,
+ * region, bell, ring), composed for one producer and many consumers.
+ *
+ *  - Each subscriber owns a small region (no ring): its head, its wait
+ *    state, its counters.  We map it read-only and take the slowest head as
+ *    the limit of our room (reliable), or overwrite regardless (latest).
+ *  - Before any byte of an old record is overwritten, the horizon (the
+ *    lowest byte index still intact) and the oldest intact record are
+ *    published: a latest subscriber checks the horizon after it copied a
+ *    record (seqlock fashion) and jumps to the oldest record when lapped.
+ *  - Each subscriber sleeps on its own bell (a pipe per subscriber: we
+ *    keep the write end and a reader); we kick only those that armed.
+ *    Each subscriber has a bell to us too, for room.
+ *  - Reliable: a subscriber that holds us up without moving for
+ *    stall_timeout_ms is dropped (DROP, then its socket is closed).
+ * docs/protocol.md, section 7, is the normative description.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "bell.h"
+#include "err.h"
+#include "evshm.h"
+#include "fdpass.h"
+#include "handshake.h"
+#include "listener.h"
+#include "opts.h"
+#include "os.h"
+#include "proto.h"
+#include "region.h"
+#include "ring.h"
+
+/* One publish in this many looks for joining subscribers (a system call
+ * or two), so that a publisher that never waits still admits them. */
+#define SERVE_EVERY 4096u
+/* The most subscribers when max_clients is 0. */
+#define SUBS_MAX 1024u
+
+struct pub_sub {
+	int sock;
+	bool sock_fds;
+	const struct region *r; /* its region, read-only */
+	int bell_rd;            /* its bell: it kicks us for room */
+	int kick, kick_rd;      /* our bell for it: we kick it for data */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	uint64_t head;          /* its head as we last validated it */
+	uint64_t blocked_since; /* holding us up since; 0: not */
+	uint64_t kicks;
+};
+
+struct evshm_pub {
+	struct listener l;
+	struct evshm_opts opts;
+	char name[REGION_NAME_MAX];
+	uint8_t id[REGION_ID_SIZE];
+	struct region *mine;
+	int region_fd;
+	uint32_t size;
+	struct ring_tx ring;
+	struct bell bell;       /* our sleeps for room: every member's bell */
+	int epfd;               /* evshm_pub_fd() */
+	uint64_t horizon;       /* bytes below it may be overwritten */
+	uint64_t oldest;        /* start of the oldest intact record */
+	uint64_t oldest_seq;    /* its sequence number */
+	struct pub_sub *subs;
+	unsigned nsubs;
+	unsigned since_serve;
+	uint64_t kicks, joined, left, dropped;
+	bool fd_used;
+};
+
+/* --- subscribers --------------------------------------------------------- */
+
+static void sub_free(struct pub_sub *s)
+{
+	os_close_sock(s->sock, s->sock_fds);
+	os_close(s->bell_rd);
+	os_close(s->kick);
+	os_close(s->kick_rd);
+	region_unmap(s->r, 0);
+}
+
+/* Remove subscriber @i: @drop says why (0: it left). */
+static void pub_remove(struct evshm_pub *p, unsigned i, uint32_t drop)
+{
+	struct pub_sub *s = &p->subs[i];
+
+	if (drop) {
+		struct proto_msg m;
+
+		/* Before anything it has not read is overwritten (the
+		 * horizon's release fence orders it so): a reliable
+		 * subscriber looks at this count after each copy. */
+		p->dropped++;
+		atomic_store_explicit(&p->mine->dropped, p->dropped,
+				      memory_order_release);
+		proto_drop(&m, drop);
+		fdp_send(s->sock, &m, sizeof(m), NULL, 0, 0);
+	} else {
+		p->left++;
+	}
+	bell_del(&p->bell, s->bell_rd);
+	bell_del(&p->bell, s->sock);
+	epoll_ctl(p->epfd, EPOLL_CTL_DEL, s->sock, NULL);
+	epoll_ctl(p->epfd, EPOLL_CTL_DEL, s->bell_rd, NULL);
+	sub_free(s);
+	p->subs[i] = p->subs[--p->nsubs];
+	atomic_store_explicit(&p->mine->subscribers, p->nsubs,
+			      memory_order_relaxed);
+}
+
+/* Subscribers whose socket hung up (closed, died): gone.  One poll() for
+ * all of them; only on paths that wait or serve. */
+static void pub_reap(struct evshm_pub *p)
+{
+	struct pollfd pfd[64];
+
+	for (unsigned base = 0; base < p->nsubs; base += 64) {
+		unsigned n = p->nsubs - base < 64 ? p->nsubs - base : 64;
+
+		for (unsigned i = 0; i < n; i++)
+			pfd[i] = (struct pollfd){ .fd = p->subs[base + i].sock,
+						  .events = POLLRDHUP };
+		if (os_poll(pfd, n, 0) <= 0)
+			continue;
+		for (unsigned i = n; i-- > 0;)
+			if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
+				pub_remove(p, base + i, 0);
+	}
+}
+
+/*
+ * A subscriber's head, from its region: 16-aligned and never past our
+ * tail, or it broke the rules (dropped).  One that moves back is ignored
+ * (no progress): a new subscriber's region says 0 until it writes its
+ * start.  Returns 1 if it moved, 0 if not, -EPROTO.
+ */
+static int sub_head(struct evshm_pub *p, struct pub_sub *s)
+{
+	uint64_t h = atomic_load_explicit(&s->r->head, memory_order_acquire);
+
+	if ((h & (RING_ALIGN - 1)) || h > p->ring.tail)
+		return ERR_PROTO(RING_HEAD);
+	if (h <= s->head)
+		return 0;
+	s->head = h;
+	return 1;
+}
+
+/* --- the ring: room, horizon, history -------------------------------------- */
+
+/* The span of our own record at byte index @i (trusted: we wrote it). */
+static uint32_t rec_span(const struct evshm_pub *p, uint64_t i,
+			 uint64_t *seq)
+{
+	uint32_t pos = (uint32_t)i & (p->size - 1);
+	const uint8_t *h = p->ring.data + pos;
+	uint32_t len, flags;
+
+	memcpy(&len, h, 4);
+	memcpy(&flags, h + 4, 4);
+	if (seq)
+		memcpy(seq, h + 8, 8);
+	if (flags & RING_F_PAD)
+		return p->size - pos;
+	return ring_align(RING_REC_HDR + len);
+}
+
+/*
+ * About to write [tail, tail + need): everything below tail + need - size
+ * may be overwritten.  Publish the new horizon and the oldest record still
+ * whole *before* the first byte is written (release fence: a subscriber
+ * that reads a byte we write next also sees the horizon, when it looks
+ * again after an acquire fence).
+ */
+static void pub_advance_horizon(struct evshm_pub *p, uint32_t need)
+{
+	uint64_t h = p->ring.tail + need;
+
+	if (h <= p->size)
+		return;
+	h -= p->size;
+	if (h <= p->horizon)
+		return;
+	p->horizon = h;
+	while (p->oldest < h && p->oldest < p->ring.tail)
+		p->oldest += rec_span(p, p->oldest, NULL);
+	if (p->oldest >= p->ring.tail) {
+		/* No whole record is left: the next one is the oldest. */
+		p->oldest = p->ring.tail;
+		p->oldest_seq = p->ring.seq;
+	} else {
+		rec_span(p, p->oldest, &p->oldest_seq);
+	}
+	/* The sequence number first: a subscriber reads them the other way
+	 * round, and a torn pair only makes it jump again. */
+	atomic_store_explicit(&p->mine->oldest_seq, p->oldest_seq,
+			      memory_order_relaxed);
+	atomic_store_explicit(&p->mine->oldest, p->oldest, memory_order_relaxed);
+	atomic_store_explicit(&p->mine->horizon, h, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+/* Where a joiner asking for @k past messages starts: the oldest record
+ * still whole, or the k-th newest if that is younger. */
+static void pub_history(const struct evshm_pub *p, uint64_t k,
+			uint64_t *start, uint64_t *seq)
+{
+	uint64_t want = p->ring.seq > k ? p->ring.seq - k : 1;
+	uint64_t i = p->oldest, s;
+
+	while (i < p->ring.tail) {
+		uint32_t span = rec_span(p, i, &s);
+
+		if (s >= want)
+			break;
+		i += span;
+	}
+	*start = i < p->ring.tail ? i : p->ring.tail;
+	/* A pad's seq is its record's: the first message from here. */
+	if (*start < p->ring.tail)
+		rec_span(p, *start, seq);
+	else
+		*seq = p->ring.seq;
+}
+
+/*
+ * Make room for @len bytes: the slowest subscriber's head limits it
+ * (reliable), nothing does (latest, or nobody subscribed).  Refreshes the
+ * heads; drops a subscriber that broke the rules or stalled us too long.
+ * 0 room now, -EAGAIN not yet.
+ */
+static int pub_room(struct evshm_pub *p, size_t len, bool waiting)
+{
+	uint32_t need = ring_tx_need(&p->ring, len);
+	uint64_t limit = p->ring.tail + need - p->size; /* heads must reach */
+	uint64_t now = 0, min = p->ring.tail;
+
+	if (p->ring.tail + need <= p->size)
+		limit = 0;
+	for (unsigned i = 0; i < p->nsubs;) {
+		struct pub_sub *s = &p->subs[i];
+		int moved;
+
+		if (p->opts.policy == EVSHM_LATEST) {
+			i++;
+			continue;
+		}
+		moved = sub_head(p, s);
+		if (moved < 0) {
+			pub_remove(p, i, PROTO_DROP_LAGGING);
+			continue;
+		}
+		if (s->head < limit && waiting) {
+			if (!now)
+				now = os_now_ns();
+			if (moved || !s->blocked_since)
+				s->blocked_since = now;
+			else if (now - s->blocked_since >=
+				 (uint64_t)p->opts.stall_timeout_ms * 1000000u) {
+				pub_remove(p, i, PROTO_DROP_STALLED);
+				continue;
+			}
+		} else {
+			s->blocked_since = 0;
+		}
+		if (s->head < min)
+			min = s->head;
+		i++;
+	}
+	if (min < limit)
+		return -EAGAIN;
+	/* Room: what no subscriber still needs may be overwritten. */
+	p->ring.head = limit > p->ring.head ? limit : p->ring.head;
+	return 0;
+}
+
+/* --- publish ---------------------------------------------------------------- */
+
+struct pub_ctx {
+	struct evshm_pub *p;
+	size_t len;
+	void **ptr;
+	bool waiting;
+};
+
+static int pub_attempt(void *arg)
+{
+	struct pub_ctx *t = arg;
+	struct evshm_pub *p = t->p;
+	int res;
+
+	if (p->ring.resv)
+		return -EBUSY;
+	if (t->len > p->ring.max_msg)
+		return -EMSGSIZE;
+	if (t->waiting)
+		pub_reap(p);
+	res = pub_room(p, t->len, t->waiting);
+	if (res < 0)
+		return res;
+	pub_advance_horizon(p, ring_tx_need(&p->ring, t->len));
+	return ring_tx_reserve(&p->ring, t->len, t->ptr);
+}
+
+static bool pub_ready(void *arg)
+{
+	struct pub_ctx *t = arg;
+	struct evshm_pub *p = t->p;
+
+	/* Has any subscriber moved since we last looked? */
+	for (unsigned i = 0; i < p->nsubs; i++)
+		if (atomic_load_explicit(&p->subs[i].r->head,
+					 memory_order_relaxed) != p->subs[i].head)
+			return true;
+	return false;
+}
+
+static int pub_recheck(void *arg)
+{
+	struct pub_ctx *t = arg;
+
+	/* Armed: from now on we wait, and a subscriber that holds us up is
+	 * timed (pub_wake_by). */
+	return pub_room(t->p, t->len, t->waiting);
+}
+
+static int pub_arm(void *arg)
+{
+	struct pub_ctx *t = arg;
+	struct evshm_pub *p = t->p;
+	uint64_t want = p->ring.tail + ring_tx_need(&p->ring, t->len) - p->size;
+	bool barrier = false;
+
+	t->waiting = true;
+	ring_role_fence_on(&p->bell.role);
+	atomic_store_explicit(&p->mine->space_event, want - 1,
+			      memory_order_relaxed);
+	/* Pairs with the fence of each subscriber's release. */
+	atomic_thread_fence(memory_order_seq_cst);
+	for (unsigned i = 0; i < p->nsubs; i++)
+		if (atomic_load_explicit(&p->subs[i].r->rx_state,
+					 memory_order_acquire) & WS_FENCELESS)
+			barrier = true;
+	if (barrier)
+		return RING_BARRIER;
+	return pub_recheck(arg);
+}
+
+static bool pub_spin_ok(void *arg, int cpu)
+{
+	struct pub_ctx *t = arg;
+	struct evshm_pub *p = t->p;
+	bool elsewhere = false;
+
+	/* Spin only if no subscriber sleeps and one runs on another CPU:
+	 * the one holding us up must be awake to free room. */
+	for (unsigned i = 0; i < p->nsubs; i++) {
+		const struct region *r = p->subs[i].r;
+		uint32_t c = atomic_load_explicit(&r->cpu, memory_order_relaxed);
+
+		if (atomic_load_explicit(&r->rx_state, memory_order_relaxed) &
+		    WS_ASLEEP)
+			return false;
+		if (c == 0 || c - 1 != (uint32_t)cpu)
+			elsewhere = true;
+	}
+	return elsewhere;
+}
+
+static void pub_nothing(void *arg)
+{
+	(void)arg;
+}
+
+static bool pub_never_gone(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+/* While a subscriber holds us up, wake when its stall bound runs out. */
+static uint64_t pub_wake_by(void *arg)
+{
+	struct pub_ctx *t = arg;
+	struct evshm_pub *p = t->p;
+	uint64_t by = UINT64_MAX;
+
+	for (unsigned i = 0; i < p->nsubs; i++)
+		if (p->subs[i].blocked_since)
+			by = os_min_deadline(by, p->subs[i].blocked_since +
+					     (uint64_t)p->opts.stall_timeout_ms *
+						     1000000u);
+	return by;
+}
+
+static const struct bell_ops pub_ops = {
+	.attempt = pub_attempt,
+	.ready = pub_ready,
+	.arm = pub_arm,
+	.recheck = pub_recheck,
+	.worth_spinning = pub_spin_ok,
+	.hangup = pub_nothing,
+	.gone = pub_never_gone,
+	.wake_by = pub_wake_by,
+};
+
+static int pub_serve_one(struct evshm_pub *p, int timeout_ms);
+
+int evshm_pub_reserve(struct evshm_pub *p, size_t len, void **ptr,
+		      int timeout_ms)
+{
+	struct pub_ctx t = { .p = p, .len = len, .ptr = ptr };
+	int res;
+
+	if (!p || !ptr)
+		return -EINVAL;
+	if (++p->since_serve >= SERVE_EVERY) {
+		p->since_serve = 0;
+		pub_reap(p);
+		while (pub_serve_one(p, 0) != -EAGAIN)
+			;
+	}
+	res = bell_wait(&p->bell, &pub_ops, &t, timeout_ms);
+	if (t.waiting) {
+		for (unsigned i = 0; i < p->nsubs; i++) {
+			p->subs[i].blocked_since = 0;
+			if (p->bell.arms >= 1024 || p->fd_used)
+				os_pipe_drain(p->subs[i].bell_rd);
+		}
+		if (p->bell.arms >= 1024)
+			p->bell.arms = 0;
+		p->bell.armed = false;
+	}
+	return res;
+}
+
+int evshm_pub_commit(struct evshm_pub *p, size_t len)
+{
+	uint64_t old, new_;
+	bool asleep = false;
+	int res;
+
+	if (!p)
+		return -EINVAL;
+	res = ring_tx_publish(&p->ring, len, 0, &old, &new_);
+	if (res < 0)
+		return res;
+	for (unsigned i = 0; i < p->nsubs; i++)
+		if (atomic_load_explicit(&p->subs[i].r->rx_state,
+					 memory_order_relaxed) & WS_ASLEEP)
+			asleep = true;
+	ring_role_after_publish(&p->bell.role, asleep);
+	for (unsigned i = 0; i < p->nsubs; i++) {
+		struct pub_sub *s = &p->subs[i];
+
+		if (ring_passes(atomic_load_explicit(&s->r->data_event,
+						     memory_order_relaxed),
+				old, new_)) {
+			bell_kick(s->kick);
+			s->kicks++;
+			atomic_store_explicit(&p->mine->tx_kicks, ++p->kicks,
+					      memory_order_relaxed);
+		}
+	}
+	return 0;
+}
+
+int evshm_pub_send(struct evshm_pub *p, const void *buf, size_t len,
+		   int timeout_ms)
+{
+	void *dst;
+	int res;
+
+	if (!buf && len)
+		return -EINVAL;
+	res = evshm_pub_reserve(p, len, &dst, timeout_ms);
+	if (res < 0)
+		return res;
+	if (len)
+		memcpy(dst, buf, len);
+	return evshm_pub_commit(p, len);
+}
+
+/* --- joining ---------------------------------------------------------------- */
+
+static int pub_admit(void *arg, const struct conn *c)
+{
+	struct evshm_pub *p = arg;
+	unsigned max = p->opts.max_clients ? p->opts.max_clients : SUBS_MAX;
+	int res = opts_authorize(&p->opts, true, c->pid, c->uid, c->gid);
+
+	if (res < 0)
+		return res;
+	return p->nsubs >= max ? -EUSERS : 0;
+}
+
+static int epoll_add(int epfd, int fd, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+/* The handshake with a subscriber whose HELLO is readable (@s->sock). */
+static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
+{
+	uint64_t deadline = os_deadline(p->opts.handshake_timeout_ms);
+	int fds[PROTO_NFDS] = { -1, -1 };
+	int ours[PROTO_NFDS];
+	uint64_t start, start_seq;
+	uint8_t id[PROTO_ID_SIZE];
+	struct proto_msg m;
+	int res;
+
+	res = hs_recv(s->sock, PROTO_HELLO, &m, fds, PROTO_NFDS, deadline);
+	if (res == 0 && m.kind != PROTO_KIND_TOPIC) {
+		os_close_untrusted(fds, PROTO_NFDS);
+		res = ERR_PROTO(HS_KIND);
+	}
+	if (res == 0) {
+		res = os_check_pipe_rd(fds[PROTO_FD_BELL]);
+		if (res == 0)
+			res = region_attach(fds[PROTO_FD_REGION], REGION_SUB, 0,
+					    &s->r);
+		if (res < 0)
+			os_close_untrusted(fds, PROTO_NFDS);
+	}
+	if (res < 0) {
+		if (res != -ECONNRESET && res != -ETIMEDOUT)
+			hs_reject(s->sock, res);
+		return res;
+	}
+	fds[PROTO_FD_REGION] = os_close(fds[PROTO_FD_REGION]);
+	s->bell_rd = fds[PROTO_FD_BELL];
+	res = bell_make(&s->kick_rd, &s->kick);
+	if (res < 0)
+		return res;
+	pub_history(p, m.param, &start, &start_seq);
+	s->head = start;
+	memcpy(id, m.id, sizeof(id));
+	ours[PROTO_FD_REGION] = p->region_fd;
+	ours[PROTO_FD_BELL] = s->kick_rd;
+	proto_welcome(&m, PROTO_KIND_TOPIC, 0, p->size, id, start, start_seq);
+	res = hs_send(s->sock, &m, ours, PROTO_NFDS, deadline);
+	if (res < 0)
+		return res;
+	/* Topics carry no descriptors after the handshake. */
+	s->sock_fds = ep_passrights(s->sock, false) < 0;
+	if ((res = bell_add(&p->bell, s->bell_rd, BELL_TAG_MEMBER)) < 0 ||
+	    (res = bell_add_sock(&p->bell, s->sock, BELL_TAG_MEMBER)) < 0 ||
+	    (res = epoll_add(p->epfd, s->sock, EPOLLRDHUP)) < 0 ||
+	    (res = epoll_add(p->epfd, s->bell_rd, EPOLLIN)) < 0)
+		return res;
+	return 0;
+}
+
+/* Take on one subscriber that is ready (or the listener's error). */
+static int pub_serve_one(struct evshm_pub *p, int timeout_ms)
+{
+	struct pub_sub s = { .sock = -1, .bell_rd = -1, .kick = -1,
+			     .kick_rd = -1 };
+	struct conn cn;
+	int res = listener_next(&p->l, &cn, timeout_ms);
+
+	if (res < 0)
+		return res;
+	s.sock = cn.sock;
+	s.sock_fds = cn.fds_possible;
+	s.pid = cn.pid;
+	s.uid = cn.uid;
+	s.gid = cn.gid;
+	res = pub_handshake(p, &s);
+	if (res == 0 && p->nsubs == SUBS_MAX)
+		res = -EUSERS;
+	if (res < 0) {
+		bell_del(&p->bell, s.bell_rd);
+		bell_del(&p->bell, s.sock);
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, s.sock, NULL);
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, s.bell_rd, NULL);
+		sub_free(&s);
+		return res;
+	}
+	p->subs[p->nsubs++] = s;
+	p->joined++;
+	atomic_store_explicit(&p->mine->subscribers, p->nsubs,
+			      memory_order_relaxed);
+	return 0;
+}
+
+int evshm_pub_serve(struct evshm_pub *p, int timeout_ms)
+{
+	uint64_t deadline = os_deadline(timeout_ms);
+	bool any = false;
+
+	if (!p)
+		return -EINVAL;
+	pub_reap(p);
+	for (;;) {
+		int ms = any ? 0 : os_remaining_ms(deadline);
+		int res = pub_serve_one(p, ms);
+
+		if (res == 0) {
+			any = true;
+			continue;
+		}
+		if (res == -EAGAIN || res == -ETIMEDOUT)
+			break;
+		if (res == -ENOMEM || res == -EMFILE || res == -ENFILE)
+			return res;
+		/* One subscriber failed its handshake: the others go on. */
+		any = true;
+	}
+	return (int)p->nsubs;
+}
+
+/* --- life ------------------------------------------------------------------- */
+
+int evshm_pub_open(struct evshm_pub **out, const char *name,
+		   const struct evshm_opts *opts)
+{
+	struct evshm_pub *p;
+	int res;
+
+	if (!out || !name)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->region_fd = p->epfd = p->bell.ep = -1;
+	p->l.epfd = p->l.timer = p->l.ep.fd = -1;
+	res = opts_resolve(&p->opts, opts);
+	if (res < 0)
+		goto out_free;
+	p->size = p->opts.ring_size;
+	p->subs = calloc(p->opts.max_clients ? p->opts.max_clients : SUBS_MAX,
+			 sizeof(*p->subs));
+	if (!p->subs) {
+		res = -ENOMEM;
+		goto out_free;
+	}
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	os_random(p->id, sizeof(p->id));
+	struct region_info ri = { .kind = REGION_PUB, .role = REGION_SERVER,
+				  .ring_size = p->size, .id = p->id,
+				  .name = name };
+	res = region_create(&ri, &p->mine, &p->region_fd);
+	if (res < 0)
+		goto out_free;
+	ring_tx_init(&p->ring, p->mine, p->size);
+	p->oldest_seq = p->ring.seq;
+	atomic_store_explicit(&p->mine->oldest_seq, p->oldest_seq,
+			      memory_order_relaxed);
+	res = bell_open(&p->bell, -1, -1, p->mine, &p->mine->tx_state,
+			&p->mine->tx_sleeps, &p->mine->tx_spins,
+			p->opts.spin_ns, os_membarrier_register() == 0);
+	if (res < 0)
+		goto out_free;
+	struct listener_policy pol = {
+		.admit = pub_admit,
+		.arg = p,
+		.handshake_timeout_ms = p->opts.handshake_timeout_ms,
+	};
+	proto_ready(&pol.ready, PROTO_KIND_TOPIC, 0, p->size,
+		    p->opts.policy == EVSHM_LATEST ? PROTO_POLICY_LATEST :
+						     PROTO_POLICY_RELIABLE);
+	res = listener_open(&p->l, name, p->opts.mode, &pol);
+	if (res < 0)
+		goto out_free;
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (p->epfd < 0) {
+		res = -errno;
+		goto out_free;
+	}
+	res = epoll_add(p->epfd, p->l.epfd, EPOLLIN);
+	if (res < 0)
+		goto out_free;
+	*out = p;
+	return 0;
+
+out_free:
+	evshm_pub_close(p);
+	return res;
+}
+
+void evshm_pub_close(struct evshm_pub *p)
+{
+	if (!p)
+		return;
+	while (p->nsubs)
+		pub_remove(p, p->nsubs - 1, 0);
+	if (p->l.epfd >= 0)
+		listener_close(&p->l);
+	os_close(p->epfd);
+	bell_close(&p->bell);
+	os_close(p->region_fd);
+	region_unmap(p->mine, p->size);
+	free(p->subs);
+	free(p);
+}
+
+int evshm_pub_fd(struct evshm_pub *p)
+{
+	if (!p)
+		return -EINVAL;
+	p->fd_used = true;
+	return p->epfd;
+}
+
+size_t evshm_pub_max_msg(const struct evshm_pub *p)
+{
+	return p ? ring_max_msg(p->size) : 0;
+}
+
+int evshm_pub_subscribers(const struct evshm_pub *p,
+			  struct evshm_sub_info *out, unsigned n)
+{
+	if (!p || (n && !out))
+		return -EINVAL;
+	for (unsigned i = 0; i < p->nsubs && i < n; i++) {
+		const struct pub_sub *s = &p->subs[i];
+		const struct region *r = s->r;
+		/* The subscriber's own figures: shown, never trusted. */
+		uint64_t recv = atomic_load_explicit(&r->msgs_recv,
+						     memory_order_relaxed);
+		uint64_t lost = atomic_load_explicit(&r->lost,
+						     memory_order_relaxed);
+		uint64_t sent = p->ring.seq - 1;
+
+		out[i] = (struct evshm_sub_info){
+			.pid = s->pid,
+			.uid = s->uid,
+			.gid = s->gid,
+			.asleep = !!(atomic_load_explicit(&r->rx_state,
+							  memory_order_relaxed) &
+				     WS_ASLEEP),
+			.msgs_recv = recv,
+			.bytes_recv = atomic_load_explicit(&r->bytes_recv,
+							   memory_order_relaxed),
+			.lost = lost,
+			.lag = sent > recv + lost ? sent - recv - lost : 0,
+			.kicks = s->kicks,
+		};
+	}
+	return (int)p->nsubs;
+}
+
+void evshm_pub_stats(const struct evshm_pub *p, struct evshm_pub_stats *st)
+{
+	if (!p || !st)
+		return;
+	*st = (struct evshm_pub_stats){
+		.msgs_sent = p->ring.msgs,
+		.bytes_sent = p->ring.bytes,
+		.kicks_sent = p->kicks,
+		.sleeps = p->bell.nsleeps,
+		.joined = p->joined,
+		.left = p->left,
+		.dropped = p->dropped,
+		.subscribers = p->nsubs,
+	};
+}

@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * topic_sub.c: a topic's subscriber.  It reads the publisher's ring in
+ * place, exactly as a channel's consumer reads its peer's, from the start
+ * position the publisher gave (history), and publishes its head in a small
+ * region of its own.  Under the latest policy the publisher may lap it:
+ * before trusting a record, and again after copying it, it looks at the
+ * publisher's horizon (the lowest byte index not yet overwritten); a
+ * record below the horizon is discarded, and the subscriber jumps to the
+ * oldest record still whole, counting what it missed from the sequence
+ * numbers.  docs/protocol.md, section 7.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "bell.h"
+#include "endpoint.h"
+#include "err.h"
+#include "evshm.h"
+#include "fdpass.h"
+#include "handshake.h"
+#include "opts.h"
+#include "os.h"
+#include "proto.h"
+#include "region.h"
+#include "ring.h"
+
+/* Jumps one call makes before it lets the caller wait (a publisher that
+ * laps us as fast as we jump). */
+#define RESYNC_TRIES 16
+
+struct evshm_sub {
+	int sock;
+	bool sock_fds;
+	int region_fd;          /* ours (no ring): for evshm ps */
+	struct region *mine;
+	const struct region *pub;
+	uint32_t size;
+	int bell_rd;            /* the publisher's bell for us: data */
+	int kick, kick_rd;      /* our bell to the publisher: room */
+	int epfd;               /* evshm_sub_fd() */
+	struct ring_rx ring;
+	struct bell bell;
+	bool latest;
+	bool fd_used;
+	uint64_t drops;         /* the publisher's drop count, last seen */
+	bool hup;
+	uint64_t lost, kicks;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	int err;                /* sticky: -EPROTO or -ECONNABORTED */
+	unsigned reason;
+};
+
+static int sub_fail(struct evshm_sub *s, int res)
+{
+	if (res == -EPROTO && !s->err) {
+		s->err = res;
+		s->reason = err_last();
+		region_set_error(s->mine, res, s->reason);
+	}
+	return res;
+}
+
+/* Has the publisher overwritten anything at or above our head? */
+static bool lapped(const struct evshm_sub *s)
+{
+	return s->latest &&
+	       atomic_load_explicit(&s->pub->horizon, memory_order_acquire) >
+		       s->ring.head;
+}
+
+/*
+ * Lapped: jump to the oldest record still whole, and count the messages
+ * between.  Its index and sequence number come from the publisher's
+ * region (a pair it writes seq first); the horizon, read after them,
+ * says whether the jump target is still whole.  0, -EAGAIN (lapped
+ * again meanwhile), -EPROTO.
+ */
+static int sub_resync(struct evshm_sub *s)
+{
+	uint64_t o = atomic_load_explicit(&s->pub->oldest, memory_order_acquire);
+	uint64_t seq = atomic_load_explicit(&s->pub->oldest_seq,
+					    memory_order_acquire);
+
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&s->pub->horizon, memory_order_relaxed) > o)
+		return -EAGAIN;
+	if ((o & (RING_ALIGN - 1)) || o < s->ring.head || seq < s->ring.seq)
+		return ERR_PROTO(TOPIC_OLDEST);
+	s->lost += seq - s->ring.seq;
+	atomic_store_explicit(&s->mine->lost, s->lost, memory_order_relaxed);
+	ring_rx_jump(&s->ring, o, seq);
+	return 0;
+}
+
+/* The DROP the publisher sent before it closed, if it did. */
+static bool sub_was_dropped(struct evshm_sub *s)
+{
+	struct proto_msg m;
+	unsigned char buf[sizeof(m)];
+	unsigned n = 0;
+	int res = fdp_recv(s->sock, buf, sizeof(buf), NULL, 0, &n, 0);
+
+	return res > 0 && proto_parse(buf, (size_t)res, PROTO_DROP, &m) ==
+				  -ECONNABORTED;
+}
+
+/* --- receive ---------------------------------------------------------------- */
+
+struct sub_ctx {
+	struct evshm_sub *s;
+	const void **ptr;
+	size_t *len;
+};
+
+static int sub_attempt(void *arg)
+{
+	struct sub_ctx *t = arg;
+	struct evshm_sub *s = t->s;
+	uint32_t flags;
+	int res;
+
+	if (s->err)
+		return s->err;
+	for (int i = 0; i < RESYNC_TRIES; i++) {
+		if (!s->ring.cur && lapped(s)) {
+			res = sub_resync(s);
+			if (res == -EAGAIN)
+				continue;
+			if (res < 0)
+				return sub_fail(s, res);
+		}
+		res = ring_rx_peek(&s->ring, t->ptr, t->len, &flags);
+		if (res == -EPROTO && lapped(s)) {
+			/* Garbage because it was being overwritten: jump. */
+			s->ring.cur = 0;
+			continue;
+		}
+		if (res == 0 && flags)
+			res = ERR_PROTO(FDS_UNWANTED); /* topics carry none */
+		return sub_fail(s, res);
+	}
+	return -EAGAIN;
+}
+
+static bool sub_ready(void *arg)
+{
+	struct sub_ctx *t = arg;
+
+	return ring_rx_ready(&t->s->ring) || lapped(t->s);
+}
+
+static int sub_arm(void *arg)
+{
+	struct sub_ctx *t = arg;
+	int res;
+
+	ring_role_fence_on(&t->s->bell.role);
+	res = ring_rx_arm(&t->s->ring, t->s->pub);
+	return res == -EAGAIN && lapped(t->s) ? 0 : res;
+}
+
+static int sub_recheck(void *arg)
+{
+	return sub_ready(arg) ? 0 : -EAGAIN;
+}
+
+static bool sub_spin_ok(void *arg, int cpu)
+{
+	const struct region *pub = ((struct sub_ctx *)arg)->s->pub;
+	uint32_t c = atomic_load_explicit(&pub->cpu, memory_order_relaxed);
+
+	return !(atomic_load_explicit(&pub->tx_state, memory_order_relaxed) &
+		 WS_ASLEEP) &&
+	       (c == 0 || c - 1 != (uint32_t)cpu);
+}
+
+static void sub_hangup(void *arg)
+{
+	((struct sub_ctx *)arg)->s->hup = true;
+}
+
+static bool sub_gone(void *arg)
+{
+	return ((struct sub_ctx *)arg)->s->hup;
+}
+
+static const struct bell_ops sub_ops = {
+	.attempt = sub_attempt,
+	.ready = sub_ready,
+	.arm = sub_arm,
+	.recheck = sub_recheck,
+	.worth_spinning = sub_spin_ok,
+	.hangup = sub_hangup,
+	.gone = sub_gone,
+};
+
+int evshm_sub_peek(struct evshm_sub *s, const void **ptr, size_t *len,
+		   int timeout_ms)
+{
+	struct sub_ctx t = { s, ptr, len };
+	int res;
+
+	if (!s || !ptr || !len)
+		return -EINVAL;
+	res = bell_wait(&s->bell, &sub_ops, &t, timeout_ms);
+	if (res == 0)
+		bell_disarm(&s->bell, s->fd_used);
+	if (res == -EPIPE && sub_was_dropped(s))
+		s->err = res = -ECONNABORTED;
+	return res;
+}
+
+int evshm_sub_release(struct evshm_sub *s)
+{
+	uint64_t old, new_;
+	int res;
+
+	if (!s)
+		return -EINVAL;
+	if (!s->ring.cur)
+		return -EINVAL;
+	/* Seqlock fashion: whatever was read is good only if nothing at or
+	 * above our head was overwritten meanwhile.  Latest: look at the
+	 * horizon.  Reliable: the publisher overwrites unread data only
+	 * after it dropped someone, and counts drops first; so look at the
+	 * count (a line that rarely changes), and at the horizon only when
+	 * it moved. */
+	atomic_thread_fence(memory_order_acquire);
+	if (!s->latest) {
+		uint64_t d = atomic_load_explicit(&s->pub->dropped,
+						  memory_order_relaxed);
+		if (d != s->drops) {
+			s->drops = d;
+			if (atomic_load_explicit(&s->pub->horizon,
+						 memory_order_relaxed) > s->ring.head) {
+				s->ring.cur = 0;
+				s->err = -ECONNABORTED; /* it was us */
+				return s->err;
+			}
+		}
+	} else if (atomic_load_explicit(&s->pub->horizon,
+					memory_order_relaxed) > s->ring.head) {
+		s->ring.cur = 0; /* counted as lost by the next jump */
+		return -ESTALE;
+	}
+	res = ring_rx_release(&s->ring, &old, &new_);
+	if (res < 0)
+		return res;
+	if (ring_rx_wake(&s->bell.role, s->pub, old, new_)) {
+		bell_kick(s->kick);
+		atomic_store_explicit(&s->mine->rx_kicks, ++s->kicks,
+				      memory_order_relaxed);
+	}
+	return 0;
+}
+
+int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap, int timeout_ms)
+{
+	const void *p;
+	size_t len;
+	int res;
+
+	if (!buf && cap)
+		return -EINVAL;
+	for (;;) {
+		res = evshm_sub_peek(s, &p, &len, timeout_ms);
+		if (res < 0)
+			return res;
+		if (len > cap)
+			return -EMSGSIZE;
+		memcpy(buf, p, len);
+		res = evshm_sub_release(s);
+		if (res != -ESTALE)
+			return res < 0 ? res : (int)len;
+		/* Overwritten while we copied: the next one (counted). */
+	}
+}
+
+/* --- life ------------------------------------------------------------------- */
+
+static int sub_start(struct evshm_sub *s, int64_t spin_ns)
+{
+	struct epoll_event ev;
+	int res;
+
+	res = bell_open(&s->bell, s->bell_rd, s->sock, s->mine, &s->mine->rx_state,
+			&s->mine->rx_sleeps, &s->mine->rx_spins, spin_ns,
+			os_membarrier_register() == 0);
+	if (res < 0)
+		return res;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0)
+		return -errno;
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = s->bell_rd };
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->bell_rd, &ev) < 0)
+		return -errno;
+	ev = (struct epoll_event){ .events = EPOLLRDHUP, .data.fd = s->sock };
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sock, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+int evshm_sub_open(struct evshm_sub **out, const char *name,
+		   const struct evshm_opts *opts, int timeout_ms)
+{
+	int fds[PROTO_NFDS] = { -1, -1 };
+	int ours[PROTO_NFDS];
+	uint8_t id[REGION_ID_SIZE];
+	struct hs_client hc;
+	struct evshm_opts o;
+	struct proto_msg m;
+	struct evshm_sub *s;
+	int res;
+
+	if (!out || !name)
+		return -EINVAL;
+	res = opts_resolve(&o, opts);
+	if (res < 0)
+		return res;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->sock = s->region_fd = s->bell_rd = s->kick = s->kick_rd = -1;
+	s->epfd = s->bell.ep = -1;
+	res = hs_client_start(name, &o, PROTO_KIND_TOPIC, timeout_ms, &hc);
+	if (res < 0)
+		goto out_close;
+	s->sock = hc.sock;
+	s->sock_fds = hc.fds_possible;
+	s->pid = hc.pid;
+	s->uid = hc.uid;
+	s->gid = hc.gid;
+	s->latest = hc.ready.param == PROTO_POLICY_LATEST;
+
+	os_random(id, sizeof(id));
+	struct region_info ri = { .kind = REGION_SUB, .role = REGION_CLIENT,
+				  .ring_size = 0, .id = id, .name = name };
+	res = region_create(&ri, &s->mine, &s->region_fd);
+	if (res == 0)
+		res = bell_make(&s->kick_rd, &s->kick);
+	if (res < 0)
+		goto out_close;
+	ours[PROTO_FD_REGION] = s->region_fd;
+	ours[PROTO_FD_BELL] = s->kick_rd;
+	proto_hello(&m, PROTO_KIND_TOPIC, 0, 0, 0, id, o.history);
+	struct proto_msg hello = m;
+	res = hs_client_finish(&hc, &hello, ours, &m, fds, o.max_ring_size);
+	if (res < 0)
+		goto out_close;
+	/* A start inside the ring's numbering. */
+	if ((m.param & (RING_ALIGN - 1)) || m.param2 == 0)
+		res = ERR_PROTO(TOPIC_START);
+	if (res == 0)
+		res = os_check_pipe_rd(fds[PROTO_FD_BELL]);
+	if (res == 0)
+		res = region_attach(fds[PROTO_FD_REGION], REGION_PUB,
+				    m.ring_size, &s->pub);
+	if (res < 0) {
+		os_close_untrusted(fds, PROTO_NFDS);
+		goto out_close;
+	}
+	s->size = m.ring_size;
+	fds[PROTO_FD_REGION] = os_close(fds[PROTO_FD_REGION]);
+	s->bell_rd = fds[PROTO_FD_BELL];
+	ring_rx_init(&s->ring, s->mine, region_cdata(s->pub), s->size);
+	ring_rx_jump(&s->ring, m.param, m.param2);
+	s->drops = atomic_load_explicit(&s->pub->dropped, memory_order_acquire);
+	res = sub_start(s, o.spin_ns);
+	if (res < 0)
+		goto out_close;
+	/* Topics carry no descriptors after the handshake. */
+	s->sock_fds = ep_passrights(s->sock, false) < 0;
+	*out = s;
+	return 0;
+
+out_close:
+	evshm_sub_close(s);
+	return res;
+}
+
+void evshm_sub_close(struct evshm_sub *s)
+{
+	if (!s)
+		return;
+	os_close(s->epfd);
+	bell_close(&s->bell);
+	os_close(s->bell_rd);
+	os_close(s->kick);
+	os_close(s->kick_rd);
+	os_close(s->region_fd);
+	os_close_sock(s->sock, s->sock_fds);
+	region_unmap(s->mine, 0);
+	region_unmap(s->pub, s->size);
+	free(s);
+}
+
+int evshm_sub_fd(struct evshm_sub *s)
+{
+	if (!s)
+		return -EINVAL;
+	s->fd_used = true;
+	return s->epfd;
+}
+
+size_t evshm_sub_max_msg(const struct evshm_sub *s)
+{
+	return s ? ring_max_msg(s->size) : 0;
+}
+
+uint64_t evshm_sub_lost(const struct evshm_sub *s)
+{
+	return s ? s->lost : 0;
+}
+
+void evshm_sub_stats(const struct evshm_sub *s, struct evshm_stats *st)
+{
+	if (!s || !st)
+		return;
+	*st = (struct evshm_stats){
+		.msgs_recv = s->ring.msgs,
+		.bytes_recv = s->ring.bytes,
+		.kicks_sent = s->kicks,
+		.sleeps = s->bell.nsleeps,
+		.spins = s->bell.nspins,
+		.lost = s->lost,
+	};
+}
+
+int evshm_sub_peer_cred(const struct evshm_sub *s, pid_t *pid, uid_t *uid,
+			gid_t *gid)
+{
+	if (!s)
+		return -EINVAL;
+	if (pid)
+		*pid = s->pid;
+	if (uid)
+		*uid = s->uid;
+	if (gid)
+		*gid = s->gid;
+	return 0;
+}
+
+const char *evshm_sub_error_reason(const struct evshm_sub *s)
+{
+	if (!s || s->err != -EPROTO)
+		return NULL;
+	return err_text(s->reason);
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * peer_topic: a subscriber process for test_topic.
+ *
+ *   peer_topic NAME [--n=N] [--max=BYTES] [--history=K] [--zerocopy]
+ *              [--timeout=MS] [--first=F]
+ *
+ * Subscribes to NAME and receives N messages of the msgpat stream (sizes
+ * up to --max), checking each one: its number, length and contents.  On a
+ * reliable topic the numbers must follow each other; on a latest one they
+ * may jump, and every jump must be matched, message for message, by the
+ * loss count evshm_sub_lost() reports.  --first=F: the number expected
+ * first (a message under 8 bytes carries none; a first message above it
+ * is a jump too).  Prints one line to
+ * stdout:
+ *   got N first F last L lost X
+ * and exits 0; 1 on a bad message or a loss count that does not match; 3
+ * if the subscription fails; 4 if receiving fails (the error's name is
+ * printed on stderr, e.g. "ECONNABORTED").
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "evshm.h"
+#include "msgpat.h"
+#include "util.h"
+
+static uint64_t opt(const char *arg, const char *name, uint64_t dflt)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(arg, name, n) == 0 && arg[n] == '=')
+		return strtoull(arg + n + 1, NULL, 0);
+	return dflt;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t n = 1000, max = 4096, timeout = 30000, first = 0;
+	struct evshm_opts o = { 0 };
+	bool zerocopy = false, first_known = false;
+	struct evshm_sub *s;
+	uint8_t *buf;
+	int res;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: peer_topic NAME [options]\n");
+		return 2;
+	}
+	for (int i = 2; i < argc; i++) {
+		n = opt(argv[i], "--n", n);
+		first = opt(argv[i], "--first", first);
+		if (!strncmp(argv[i], "--first=", 8))
+			first_known = true;
+		max = opt(argv[i], "--max", max);
+		o.history = (uint32_t)opt(argv[i], "--history", o.history);
+		timeout = opt(argv[i], "--timeout", timeout);
+		if (!strcmp(argv[i], "--zerocopy"))
+			zerocopy = true;
+	}
+	for (int i = 0;; i++) {
+		res = evshm_sub_open(&s, argv[1], &o, 10000);
+		if (res != -ENOENT && res != -ECONNREFUSED)
+			break;
+		if (i == 1000)
+			break;
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	if (res < 0) {
+		fprintf(stderr, "peer_topic: subscribe: %s\n", tu_errname(res));
+		return 3;
+	}
+	/* Ready: the test may start publishing. */
+	printf("subscribed\n");
+	fflush(stdout);
+	buf = malloc(pat_max(max) ? pat_max(max) : 1);
+	tu_check(buf != NULL);
+
+	uint64_t next = first, got = 0, lost0 = evshm_sub_lost(s);
+	uint64_t jumps = 0;
+	while (got < n) {
+		const void *p;
+		size_t len;
+
+		if (zerocopy) {
+			res = evshm_sub_peek(s, &p, &len, (int)timeout);
+			if (res == 0) {
+				memcpy(buf, p, len); /* validate a copy */
+				res = evshm_sub_release(s);
+				if (res == -ESTALE)
+					continue; /* overwritten: the jump counts it */
+			}
+		} else {
+			res = evshm_sub_recv(s, buf, pat_max(max), (int)timeout);
+			len = (size_t)res;
+			if (res >= 0)
+				res = 0;
+		}
+		if (res < 0) {
+			fprintf(stderr, "%s\n", tu_errname(res));
+			printf("got %" PRIu64 " first %" PRIu64 " last %" PRIu64
+			       " lost %" PRIu64 "\n", got, first, next - 1,
+			       evshm_sub_lost(s) - lost0);
+			return 4;
+		}
+		/* Shorter than 8 bytes: no number inside; the one expected. */
+		uint64_t seq = len < 8 ? next : pat_seq(buf, len);
+		if (got == 0 && !first_known)
+			first = next = seq;
+		if (seq != next) {
+			if (seq < next) {
+				fprintf(stderr, "peer_topic: message %" PRIu64
+					" after %" PRIu64 "\n", seq, next - 1);
+				return 1;
+			}
+			jumps += seq - next;
+		}
+		if (!pat_check(buf, len, seq, max)) {
+			fprintf(stderr, "peer_topic: message %" PRIu64
+				" (%zu bytes) is corrupt\n", seq, len);
+			return 1;
+		}
+		next = seq + 1;
+		got++;
+	}
+	uint64_t lost = evshm_sub_lost(s) - lost0;
+	printf("got %" PRIu64 " first %" PRIu64 " last %" PRIu64 " lost %" PRIu64
+	       "\n", got, first, next - 1, lost);
+	if (lost != jumps) {
+		fprintf(stderr, "peer_topic: %" PRIu64 " messages skipped, the "
+			"library counted %" PRIu64 "\n", jumps, lost);
+		return 1;
+	}
+	free(buf);
+	evshm_sub_close(s);
+	return 0;
+}

@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_topic: one publisher (this process) and subscribers in separate,
+ * exec'd processes (peer_topic): fan-out with every message checked,
+ * subscribers that die, stall or stop, history for late joiners, and the
+ * publisher's view of them.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "evshm.h"
+#include "msgpat.h"
+#include "os.h"
+#include "util.h"
+
+#define PEER TU_PEER("peer_topic")
+#define MAX_SUBS 8
+
+struct sub {
+	pid_t pid;
+	int report; /* its stdout */
+};
+
+/* Start a subscriber with @args (NULL-terminated extra arguments) and
+ * wait until it says it subscribed. */
+static void sub_start(struct sub *s, struct evshm_pub *p, const char *name,
+		      const char *const *args)
+{
+	char *argv[16] = { "peer_topic", (char *)name };
+	struct tu_spawn_opts so = { .report_fd = &s->report };
+	char line[128];
+	int n = 2;
+
+	for (; args && *args && n < 15; args++)
+		argv[n++] = (char *)*args;
+	argv[n] = NULL;
+	tu_assert_res(tu_spawn_ex(&s->pid, PEER, argv, &so), 0);
+	/* Admit it (it waits in the listener until we serve). */
+	for (int i = 0; i < 1000; i++) {
+		int r = tu_read_line(s->report, line, sizeof(line), 0);
+		if (r > 0) {
+			assert_string_equal(line, "subscribed");
+			return;
+		}
+		assert_true(evshm_pub_serve(p, 10) >= 0);
+	}
+	fail_msg("subscriber %d never subscribed", (int)s->pid);
+}
+
+/* Wait for a subscriber's exit and its report line; returns its exit code. */
+static int sub_finish(struct sub *s, char *line, size_t n)
+{
+	int status;
+
+	line[0] = '\0';
+	tu_read_line(s->report, line, n, 120000);
+	tu_assert_res(tu_wait(s->pid, 120000, &status), 0);
+	os_close(s->report);
+	return tu_exit_code(status);
+}
+
+static void publish(struct evshm_pub *p, uint64_t from, uint64_t n, size_t max,
+		    int timeout_ms)
+{
+	uint8_t *buf = malloc(pat_max(max) ? pat_max(max) : 1);
+
+	assert_non_null(buf);
+	for (uint64_t seq = from; seq < from + n; seq++) {
+		size_t len = pat_len(seq, max);
+		void *dst;
+
+		if (seq & 1) { /* both APIs */
+			tu_assert_res(evshm_pub_reserve(p, len, &dst, timeout_ms), 0);
+			pat_fill(dst, len, seq);
+			tu_assert_res(evshm_pub_commit(p, len), 0);
+		} else {
+			pat_fill(buf, len, seq);
+			tu_assert_res(evshm_pub_send(p, buf, len, timeout_ms), 0);
+		}
+	}
+	free(buf);
+}
+
+static void open_pub(struct evshm_pub **p, char *name, size_t n,
+		     const struct evshm_opts *o)
+{
+	tu_unique_name(name, n, "topic", true);
+	tu_assert_res(evshm_pub_open(p, name, o), 0);
+}
+
+/* 1 publisher, 8 subscribers, every message of random size (0 to the
+ * maximum) checked by each, in order, exactly once. */
+static void test_fanout_reliable(void **state)
+{
+	struct evshm_opts o = { .ring_size = 1u << 20 };
+	uint64_t n = tu_scaled(1000000);
+	struct sub subs[MAX_SUBS];
+	struct evshm_pub *p;
+	char name[108], narg[32], marg[32], line[128];
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	size_t max = evshm_pub_max_msg(p);
+	assert_int_equal(max, EVSHM_MAX_MSG(1u << 20));
+	snprintf(narg, sizeof(narg), "--n=%" PRIu64, n);
+	snprintf(marg, sizeof(marg), "--max=%zu", max);
+	for (int i = 0; i < MAX_SUBS; i++) {
+		const char *args[] = { narg, marg,
+				       i % 2 ? "--zerocopy" : NULL, NULL };
+		sub_start(&subs[i], p, name, args);
+	}
+	tu_assert_res(evshm_pub_serve(p, 0), MAX_SUBS);
+	publish(p, 0, n, max, 60000);
+	for (int i = 0; i < MAX_SUBS; i++) {
+		tu_assert_res(sub_finish(&subs[i], line, sizeof(line)), 0);
+		char want[128];
+		snprintf(want, sizeof(want), "got %" PRIu64 " first 0 last %"
+			 PRIu64 " lost 0", n, n - 1);
+		assert_string_equal(line, want);
+	}
+	struct evshm_pub_stats st;
+	evshm_pub_stats(p, &st);
+	assert_int_equal(st.msgs_sent, n);
+	assert_int_equal(st.joined, MAX_SUBS);
+	print_message("%" PRIu64 " messages to %d subscribers; kicks %" PRIu64
+		      ", publisher sleeps %" PRIu64 "\n", n, MAX_SUBS,
+		      st.kicks_sent, st.sleeps);
+	evshm_pub_close(p);
+}
+
+/* Resident shared memory of this process, in kB. */
+static long rss_shmem_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssShmem: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* A subscriber killed mid-stream: the others go on, the publisher sees it
+ * leave, and it leaves nothing behind here. */
+static void test_kill9_subscriber(void **state)
+{
+	struct evshm_opts o = { .ring_size = 1u << 16 };
+	struct sub subs[3];
+	struct evshm_pub *p;
+	char name[108], line[128];
+	const char *args[] = { "--n=20000", "--max=1000", "--first=1000", NULL };
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	publish(p, 0, 1000, 1000, 0); /* our ring's pages, all touched */
+	int fds0 = tu_count_fds();
+	long shm0 = rss_shmem_kb();
+	sub_start(&subs[0], p, name, args);
+	sub_start(&subs[1], p, name, args);
+	const char *forever[] = { "--n=100000000", "--max=1000", "--first=1000",
+				  NULL };
+	sub_start(&subs[2], p, name, forever);
+	publish(p, 1000, 5000, 1000, 10000);
+	assert_true(tu_count_fds() > fds0);
+	kill(subs[2].pid, SIGKILL);
+	publish(p, 6000, 15000, 1000, 10000);
+	tu_assert_res(sub_finish(&subs[0], line, sizeof(line)), 0);
+	tu_assert_res(sub_finish(&subs[1], line, sizeof(line)), 0);
+	assert_string_equal(line, "got 20000 first 1000 last 20999 lost 0");
+	sub_finish(&subs[2], line, sizeof(line));
+	/* Its leaving was noticed (the publisher never waited on it). */
+	evshm_pub_serve(p, 0);
+	struct evshm_pub_stats st;
+	evshm_pub_stats(p, &st);
+	assert_int_equal(st.left, 3);
+	assert_int_equal(st.subscribers, 0);
+	assert_int_equal(tu_count_fds(), fds0);
+	assert_true(rss_shmem_kb() <= shm0);
+	evshm_pub_close(p);
+}
+
+/* Reliable: a stopped subscriber holds everyone up for stall_timeout_ms,
+ * then it is dropped and the others go on; it learns it was dropped. */
+static void test_stall_reliable(void **state)
+{
+	struct evshm_opts o = { .ring_size = 1u << 16, .stall_timeout_ms = 300 };
+	struct sub subs[3];
+	struct evshm_pub *p;
+	char name[108], line[128];
+	const char *args[] = { "--n=20000", "--max=1000", NULL };
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	for (int i = 0; i < 3; i++)
+		sub_start(&subs[i], p, name, args);
+	kill(subs[2].pid, SIGSTOP);
+	publish(p, 0, 20000, 1000, 10000);
+	struct evshm_pub_stats st;
+	evshm_pub_stats(p, &st);
+	assert_int_equal(st.dropped, 1);
+	assert_int_equal(st.subscribers, 2);
+	for (int i = 0; i < 2; i++) {
+		tu_assert_res(sub_finish(&subs[i], line, sizeof(line)), 0);
+		assert_string_equal(line, "got 20000 first 0 last 19999 lost 0");
+	}
+	kill(subs[2].pid, SIGCONT);
+	/* It reads what was published before it was dropped, then learns. */
+	assert_int_equal(sub_finish(&subs[2], line, sizeof(line)), 4);
+	print_message("the stopped subscriber: %s\n", line);
+	evshm_pub_close(p);
+}
+
+/* Latest: a stopped subscriber is never waited for; resumed, it counts
+ * exactly the messages it missed, and none it gets is torn. */
+static void test_stall_latest(void **state)
+{
+	struct evshm_opts o = { .ring_size = 1u << 16, .policy = EVSHM_LATEST };
+	struct sub subs[2];
+	struct evshm_pub *p;
+	char name[108], line[128];
+	/* Fixed-size messages: every one carries its number. */
+	char marg[32];
+	snprintf(marg, sizeof(marg), "--max=%zu", (size_t)(256 | PAT_FIXED));
+	const char *args[] = { "--n=3000", marg, "--first=0", NULL };
+	const char *zargs[] = { "--n=3000", marg, "--first=0", "--zerocopy",
+				NULL };
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	sub_start(&subs[0], p, name, args);
+	sub_start(&subs[1], p, name, zargs);
+	kill(subs[0].pid, SIGSTOP);
+	kill(subs[1].pid, SIGSTOP);
+	/* Far more than the ring holds; never waits (timeout 0). */
+	publish(p, 0, 2000, 256 | PAT_FIXED, 0);
+	kill(subs[0].pid, SIGCONT);
+	kill(subs[1].pid, SIGCONT);
+	/* They resume at the oldest message still in the ring; then they
+	 * get the live stream (paced, so they keep up). */
+	for (uint64_t seq = 2000; seq < 2000 + 3000; seq += 10) {
+		publish(p, seq, 10, 256 | PAT_FIXED, 0);
+		usleep(200);
+	}
+	for (int i = 0; i < 2; i++) {
+		uint64_t got, first, last, lost;
+		tu_assert_res(sub_finish(&subs[i], line, sizeof(line)), 0);
+		assert_int_equal(sscanf(line, "got %" SCNu64 " first %" SCNu64
+					" last %" SCNu64 " lost %" SCNu64, &got,
+					&first, &last, &lost), 4);
+		/* Every message from 0 to the last was either delivered or
+		 * counted lost (peer_topic checked each jump). */
+		assert_int_equal(first, 0);
+		assert_int_equal(last + 1, got + lost);
+		assert_true(lost > 0);
+		print_message("latest subscriber %d: %s\n", i, line);
+	}
+	evshm_pub_close(p);
+}
+
+/* A late joiner asking for K gets exactly the last K still in the ring,
+ * then the stream. */
+static void test_history(void **state)
+{
+	struct evshm_opts o = { .ring_size = 1u << 16 };
+	struct evshm_pub *p;
+	struct sub s;
+	char name[108], line[128];
+	/* Fixed 100-byte messages: each carries its number. */
+	const size_t max = 100 | PAT_FIXED;
+	char marg[32];
+	snprintf(marg, sizeof(marg), "--max=%zu", max);
+	const char *k10[] = { "--n=110", marg, "--history=10", "--first=90",
+			      NULL };
+	const char *k1k[] = { "--n=100", marg, "--history=1000000", NULL };
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	publish(p, 0, 100, max, 0); /* to nobody */
+	sub_start(&s, p, name, k10);
+	publish(p, 100, 100, max, 10000);
+	tu_assert_res(sub_finish(&s, line, sizeof(line)), 0);
+	assert_string_equal(line, "got 110 first 90 last 199 lost 0");
+
+	/* More than the ring still holds: what it holds, from the oldest. */
+	publish(p, 200, 2000, max, 10000);
+	sub_start(&s, p, name, k1k);
+	tu_assert_res(sub_finish(&s, line, sizeof(line)), 0);
+	uint64_t got, first, last, lost;
+	assert_int_equal(sscanf(line, "got %" SCNu64 " first %" SCNu64
+				" last %" SCNu64 " lost %" SCNu64, &got, &first,
+				&last, &lost), 4);
+	assert_true(first > 200 && first < 2200);
+	print_message("history of 1000000 asked after 2200 messages through a "
+		      "64 KiB ring: from message %" PRIu64 "\n", first);
+	evshm_pub_close(p);
+}
+
+struct third {
+	const char *name;
+	int res;
+	atomic_bool done;
+};
+
+static void *third_main(void *arg)
+{
+	struct third *th = arg;
+	struct evshm_sub *s = NULL;
+
+	th->res = evshm_sub_open(&s, th->name, NULL, 5000);
+	evshm_sub_close(s);
+	atomic_store(&th->done, true);
+	return NULL;
+}
+
+/* Joining without history: from the next message on; the publisher lists
+ * its subscribers with their credentials. */
+static void test_join_and_list(void **state)
+{
+	struct evshm_opts o = { .ring_size = 1u << 16, .max_clients = 2 };
+	struct evshm_sub_info info[4];
+	struct evshm_pub *p;
+	struct sub s[2];
+	char name[108], line[128];
+	const char *args[] = { "--n=50", "--max=100", "--first=50", NULL };
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	publish(p, 0, 50, 100, 0);
+	sub_start(&s[0], p, name, args);
+	sub_start(&s[1], p, name, args);
+	tu_assert_res(evshm_pub_subscribers(p, info, 4), 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(info[i].uid, geteuid());
+		assert_true(info[i].pid == s[0].pid || info[i].pid == s[1].pid);
+	}
+	/* A third is one too many: refused (it gets -EUSERS). */
+	pthread_t t;
+	struct third th = { .name = name };
+	assert_int_equal(pthread_create(&t, NULL, third_main, &th), 0);
+	while (!atomic_load(&th.done))
+		evshm_pub_serve(p, 10);
+	pthread_join(t, NULL);
+	tu_assert_res(th.res, -EUSERS);
+	publish(p, 50, 50, 100, 10000);
+	for (int i = 0; i < 2; i++) {
+		tu_assert_res(sub_finish(&s[i], line, sizeof(line)), 0);
+		assert_string_equal(line, "got 50 first 50 last 99 lost 0");
+	}
+	evshm_pub_close(p);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fanout_reliable),
+		cmocka_unit_test(test_kill9_subscriber),
+		cmocka_unit_test(test_stall_reliable),
+		cmocka_unit_test(test_stall_latest),
+		cmocka_unit_test(test_history),
+		cmocka_unit_test(test_join_and_list),
+	};
+	return TU_RUN(tests, argc, argv);
+}
