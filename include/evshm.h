@@ -550,6 +550,58 @@ EVSHM_API const char *evshm_sub_error_reason(const struct evshm_sub *s);
 /** Close the subscription.  NULL is a no-op. */
 EVSHM_API void evshm_sub_close(struct evshm_sub *s);
 
+/* --- introspection: evshm ps -------------------------------------------- */
+
+/** What a region says about itself (see evshm_region_read()). */
+enum evshm_region_kind {
+	EVSHM_REGION_CHAN = 1, /**< one side of a channel */
+	EVSHM_REGION_PUB = 2,  /**< a topic's publisher */
+	EVSHM_REGION_SUB = 3,  /**< a topic's subscriber */
+};
+
+/** Bits of evshm_region_info.tx_state and rx_state. */
+#define EVSHM_STATE_ASLEEP 0x1u    /**< blocked in the kernel, waiting */
+#define EVSHM_STATE_FENCELESS 0x2u /**< streaming without wakeup fences */
+
+/**
+ * The header of one side's shared region, as its owner wrote it.  Every
+ * figure is the owner's own say: for a tool, not for decisions.
+ */
+struct evshm_region_info {
+	unsigned kind;           /**< enum evshm_region_kind */
+	unsigned role;           /**< 1 client (subscriber), 2 server (publisher) */
+	uint32_t pid;            /**< the owner, as it sees itself */
+	uint32_t ring_size;      /**< its outbound ring; 0 for a subscriber */
+	uint32_t features;       /**< 1: it accepts descriptors */
+	uint8_t id[16];          /**< the channel's (topic's) identity: both
+				      regions of a channel carry the same */
+	char name[108];          /**< where it met its peer ("" if unknown) */
+	uint64_t tail;           /**< bytes it committed to its ring */
+	uint64_t head;           /**< bytes it released of the peer's ring */
+	uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
+	uint64_t lost;           /**< subscriber: messages it missed */
+	uint64_t kicks_sent, sleeps, spins;
+	uint32_t tx_state, rx_state; /**< EVSHM_STATE_* of its two roles */
+	uint32_t cpu;            /**< the CPU it last waited on, + 1; 0 unknown */
+	int32_t error;           /**< its sticky error, 0 */
+	const char *reason;      /**< the check that set it (static), or NULL */
+	uint64_t horizon;        /**< publisher: bytes below may be overwritten */
+	uint64_t subscribers;    /**< publisher: attached now */
+	uint64_t dropped;        /**< publisher: subscribers dropped */
+};
+
+/**
+ * Read the header of an evshm region from @p fd (a memfd named
+ * "evshm:..."; e.g. one opened through /proc/PID/fd/N) into @p info,
+ * with pread(): nothing is mapped, written or waited for, so looking can
+ * never disturb a channel, and a file truncated meanwhile cannot fault.
+ * Everything is validated before it is reported (a region is hostile
+ * input too): wrong magic, version, kind, sizes or an unterminated name
+ * give -EPROTO.  Errors: -EINVAL, -EPROTO, -EIO (short), or pread's
+ * -errno.  Any thread.
+ */
+EVSHM_API int evshm_region_read(int fd, struct evshm_region_info *info);
+
 /** A static string naming an evshm error (a negative errno), e.g.
  *  "peer has gone" for -EPIPE; falls back to strerror's text. */
 EVSHM_API const char *evshm_strerror(int err);
