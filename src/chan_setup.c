@@ -277,7 +277,7 @@ int evshm_listen(struct evshm_listener **out, const char *name,
 	};
 	proto_ready(&pol.ready, PROTO_KIND_CHAN,
 		    l->opts.flags & EVSHM_OPT_FDS ? PROTO_F_FDS : 0,
-		    l->opts.max_ring_size, 0);
+		    l->opts.max_ring_size, 0, NULL);
 	res = listener_open(&l->l, name, l->opts.mode, &pol);
 	if (res < 0)
 		goto out_free;

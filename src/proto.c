@@ -17,9 +17,12 @@ static void proto_init(struct proto_msg *m, uint16_t type)
 }
 
 void proto_ready(struct proto_msg *m, uint32_t kind, uint32_t features,
-		 uint32_t max_ring, uint64_t policy)
+		 uint32_t max_ring, uint64_t policy,
+		 const uint8_t id[PROTO_ID_SIZE])
 {
 	proto_init(m, PROTO_READY);
+	if (id)
+		memcpy(m->id, id, PROTO_ID_SIZE);
 	m->kind = kind;
 	m->features = features;
 	m->peer_ring_size = max_ring;
@@ -113,7 +116,8 @@ static int parse_body(const struct proto_msg *m)
 	switch (m->type) {
 	case PROTO_READY:
 		if ((!chan && !topic) || m->status || m->ring_size ||
-		    m->region_size || !zero(m->id, sizeof(m->id)) || m->param2)
+		    m->region_size || (chan && !zero(m->id, sizeof(m->id))) ||
+		    m->param2)
 			return ERR_PROTO(HS_FIELDS);
 		if (!proto_ring_size_ok(m->peer_ring_size))
 			return ERR_PROTO(HS_FIELDS);

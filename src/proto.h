@@ -70,7 +70,9 @@ struct proto_msg {
 	uint32_t peer_ring_size; /* HELLO: size asked the other way, 0: any;
 				    READY: the server's largest ring */
 	uint32_t region_size;    /* HELLO/WELCOME: bytes of the sender's memfd */
-	uint8_t id[PROTO_ID_SIZE]; /* HELLO: the identity; WELCOME: the same */
+	uint8_t id[PROTO_ID_SIZE]; /* READY (topic): the topic's identity;
+				      HELLO: the identity (a topic's: the
+				      READY's); WELCOME: the same */
 	uint64_t param;          /* READY (topic): policy; HELLO (topic):
 				    history asked; WELCOME (topic): start index */
 	uint64_t param2;         /* WELCOME (topic): start sequence number */
@@ -78,7 +80,8 @@ struct proto_msg {
 static_assert(sizeof(struct proto_msg) == 64, "wire size");
 
 void proto_ready(struct proto_msg *m, uint32_t kind, uint32_t features,
-		 uint32_t max_ring, uint64_t policy);
+		 uint32_t max_ring, uint64_t policy,
+		 const uint8_t id[PROTO_ID_SIZE]);
 void proto_hello(struct proto_msg *m, uint32_t kind, uint32_t features,
 		 uint32_t ring_size, uint32_t peer_ring_size,
 		 const uint8_t id[PROTO_ID_SIZE], uint64_t history);

@@ -527,6 +527,10 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 	if (res == 0 && m.kind != PROTO_KIND_TOPIC) {
 		os_close_untrusted(fds, PROTO_NFDS);
 		res = ERR_PROTO(HS_KIND);
+	} else if (res == 0 && memcmp(m.id, p->id, sizeof(p->id)) != 0) {
+		/* A subscriber names the topic it joins (READY told it). */
+		os_close_untrusted(fds, PROTO_NFDS);
+		res = ERR_PROTO(HS_ID);
 	}
 	if (res == 0) {
 		res = os_check_pipe_rd(fds[PROTO_FD_BELL]);
@@ -673,7 +677,8 @@ int evshm_pub_open(struct evshm_pub **out, const char *name,
 	};
 	proto_ready(&pol.ready, PROTO_KIND_TOPIC, 0, p->size,
 		    p->opts.policy == EVSHM_LATEST ? PROTO_POLICY_LATEST :
-						     PROTO_POLICY_RELIABLE);
+						     PROTO_POLICY_RELIABLE,
+		    p->id);
 	res = listener_open(&p->l, name, p->opts.mode, &pol);
 	if (res < 0)
 		goto out_free;

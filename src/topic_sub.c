@@ -339,7 +339,9 @@ int evshm_sub_open(struct evshm_sub **out, const char *name,
 	s->gid = hc.gid;
 	s->latest = hc.ready.param == PROTO_POLICY_LATEST;
 
-	os_random(id, sizeof(id));
+	/* The topic's identity, from READY: our region carries it too, so
+	 * that evshm ps pairs us with the publisher. */
+	memcpy(id, hc.ready.id, sizeof(id));
 	struct region_info ri = { .kind = REGION_SUB, .role = REGION_CLIENT,
 				  .ring_size = 0, .id = id, .name = name };
 	res = region_create(&ri, &s->mine, &s->region_fd);
