@@ -43,7 +43,7 @@ enum proto_reject {
 /* Reasons carried by PROTO_DROP. */
 enum proto_drop {
 	PROTO_DROP_STALLED = 1, /* reliable topic: no progress within the bound */
-	PROTO_DROP_LAGGING = 2, /* reliable topic: too far behind */
+	PROTO_DROP_INVALID = 2, /* its head broke the rules */
 };
 
 /* Topic policies (READY.param of a topic). */

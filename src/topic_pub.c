@@ -259,7 +259,7 @@ static int pub_room(struct evshm_pub *p, size_t len, bool waiting)
 		}
 		moved = sub_head(p, s);
 		if (moved < 0) {
-			pub_remove(p, i, PROTO_DROP_LAGGING);
+			pub_remove(p, i, PROTO_DROP_INVALID);
 			continue;
 		}
 		if (s->head < limit && waiting) {
