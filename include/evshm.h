@@ -349,6 +349,11 @@ EVSHM_API int evshm_reserve(struct evshm_chan *c, size_t len, void **ptr,
  */
 EVSHM_API int evshm_commit(struct evshm_chan *c, size_t len);
 
+/** Zero-copy send: give up the open reservation without publishing
+ *  anything (the room is free again).  Errors: -EINVAL (nothing
+ *  reserved). */
+EVSHM_API int evshm_cancel(struct evshm_chan *c);
+
 /**
  * Zero-copy receive, step 1: wait up to @p timeout_ms for a message and
  * point @p *ptr at its bytes in shared memory, @p *len at its length.
@@ -480,6 +485,9 @@ EVSHM_API int evshm_pub_reserve(struct evshm_pub *p, size_t len, void **ptr,
 /** Zero-copy publish, step 2: publish the reserved message with its final
  *  length.  Never waits.  Errors: -EINVAL. */
 EVSHM_API int evshm_pub_commit(struct evshm_pub *p, size_t len);
+/** Give up the open reservation without publishing anything.  Errors:
+ *  -EINVAL (nothing reserved). */
+EVSHM_API int evshm_pub_cancel(struct evshm_pub *p);
 
 /**
  * A descriptor for poll/epoll: readable when a subscriber is joining or

@@ -333,6 +333,14 @@ int evshm_commit(struct evshm_chan *c, size_t len)
 	return c ? chan_commit(c, len, 0) : -EINVAL;
 }
 
+int evshm_cancel(struct evshm_chan *c)
+{
+	if (!c || !c->tx.ring.resv)
+		return -EINVAL;
+	ring_tx_cancel(&c->tx.ring);
+	return 0;
+}
+
 /*
  * Descriptors cannot travel through shared memory: they go on the socket,
  * *after* the ring room is secured (so that a send that gives up leaves

@@ -477,6 +477,14 @@ int evshm_pub_commit(struct evshm_pub *p, size_t len)
 	return 0;
 }
 
+int evshm_pub_cancel(struct evshm_pub *p)
+{
+	if (!p || !p->ring.resv)
+		return -EINVAL;
+	ring_tx_cancel(&p->ring);
+	return 0;
+}
+
 int evshm_pub_send(struct evshm_pub *p, const void *buf, size_t len,
 		   int timeout_ms)
 {

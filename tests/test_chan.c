@@ -209,6 +209,12 @@ static void test_full_ring(void **state)
 	/* 990-byte messages take 1008 bytes (16 of header, rounded up to
 	 * 16): four fit in 4096, and 64 bytes are left. */
 	assert_int_equal(sent, 4);
+	/* A reservation given up leaves the room free. */
+	void *r;
+	tu_assert_res(evshm_cancel(p.c), -EINVAL);
+	tu_assert_res(evshm_reserve(p.c, 8, &r, 0), 0);
+	tu_assert_res(evshm_send(p.c, buf, 8, 0), -EBUSY);
+	tu_assert_res(evshm_cancel(p.c), 0);
 	tu_assert_res(evshm_send(p.c, buf, 8, 30), 0); /* 32 bytes fit */
 	tu_assert_res(evshm_send(p.c, buf, 100, 30), -ETIMEDOUT);
 	void *w;
