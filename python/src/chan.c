@@ -735,14 +735,14 @@ static PyMethodDef chan_methods[] = {
 	  "await ch.asend(data): send() on the running asyncio loop." },
 	{ "__enter__", (PyCFunction)chan_enter, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)chan_exit, METH_VARARGS, NULL },
-	{ NULL }
+	{ 0 }
 };
 
 static PyGetSetDef chan_getset[] = {
 	{ "max_msg", (getter)chan_get_max_msg, NULL,
 	  "Largest message this side can send, in bytes.", NULL },
 	{ "closed", (getter)chan_get_closed, NULL, "True after close().", NULL },
-	{ NULL }
+	{ 0 }
 };
 
 static PyAsyncMethods chan_async = {

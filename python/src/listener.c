@@ -176,13 +176,13 @@ static PyMethodDef listener_methods[] = {
 	  "await listener.aaccept(): accept() on the running asyncio loop." },
 	{ "__enter__", (PyCFunction)listener_enter, METH_NOARGS, NULL },
 	{ "__exit__", (PyCFunction)listener_exit, METH_VARARGS, NULL },
-	{ NULL }
+	{ 0 }
 };
 
 static PyMemberDef listener_members[] = {
 	{ "name", T_OBJECT, offsetof(struct evpy_listener, name), READONLY,
 	  "The name listened at." },
-	{ NULL }
+	{ 0 }
 };
 
 PyTypeObject evpy_ListenerType = {

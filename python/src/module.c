@@ -18,7 +18,7 @@ static PyStructSequence_Field stats_fields[] = {
 	{ "kicks_sent", "eventfd writes to the peer (system calls)" },
 	{ "sleeps", "times this side slept" },
 	{ "spins", "waits satisfied while spinning, no sleep" },
-	{ NULL }
+	{ 0 }
 };
 
 static PyStructSequence_Desc stats_desc = {
@@ -27,7 +27,7 @@ static PyStructSequence_Desc stats_desc = {
 };
 
 static PyStructSequence_Field cred_fields[] = {
-	{ "pid", NULL }, { "uid", NULL }, { "gid", NULL }, { NULL }
+	{ "pid", NULL }, { "uid", NULL }, { "gid", NULL }, { 0 }
 };
 
 static PyStructSequence_Desc cred_desc = {
@@ -92,7 +92,7 @@ static PyMethodDef mod_methods[] = {
 	{ "version", mod_version, METH_NOARGS,
 	  "The version of the libevshm that is loaded." },
 	{ "_exception_for", mod_exception_for, METH_O, NULL },
-	{ NULL }
+	{ 0 }
 };
 
 static struct PyModuleDef module_def = {

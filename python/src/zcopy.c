@@ -100,9 +100,13 @@ static PyObject *zbuf_enter(struct zbuf *z, PyObject *unused)
  * if someone holds a buffer of that very memoryview; @quiet ignores that. */
 static int zbuf_drop_view(struct zbuf *z, bool quiet)
 {
+	static PyObject *release; /* "release", interned once */
+
 	if (!z->view)
 		return 0;
-	PyObject *r = PyObject_CallMethod(z->view, "release", NULL);
+	if (!release && !(release = PyUnicode_InternFromString("release")))
+		return -1;
+	PyObject *r = PyObject_CallMethodNoArgs(z->view, release);
 	if (!r) {
 		if (!quiet)
 			return -1;
@@ -154,7 +158,7 @@ static PyObject *zbuf_get_nbytes(struct zbuf *z, void *unused)
 
 static PyGetSetDef zbuf_getset[] = {
 	{ "nbytes", (getter)zbuf_get_nbytes, NULL, "Size in bytes.", NULL },
-	{ NULL }
+	{ 0 }
 };
 
 static PyBufferProcs zbuf_buffer = {
@@ -163,9 +167,9 @@ static PyBufferProcs zbuf_buffer = {
 };
 
 /* The exception type __exit__ was called with (Py_None: none). */
-static PyObject *exit_type(PyObject *args)
+static PyObject *exit_type(PyObject *const *args, Py_ssize_t nargs)
 {
-	return PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, 0) : Py_None;
+	return nargs > 0 ? args[0] : Py_None;
 }
 
 static void msg_detach_from(struct evpy_chan *ch, struct zbuf *z);
@@ -254,9 +258,9 @@ static PyObject *msg_release(struct zbuf *z, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
-static PyObject *msg_exit(struct zbuf *z, PyObject *args)
+static PyObject *msg_exit(struct zbuf *z, PyObject *const *args, Py_ssize_t nargs)
 {
-	if (msg_finish(z, exit_type(args) != Py_None) < 0)
+	if (msg_finish(z, exit_type(args, nargs) != Py_None) < 0)
 		return NULL;
 	Py_RETURN_FALSE;
 }
@@ -264,11 +268,11 @@ static PyObject *msg_exit(struct zbuf *z, PyObject *args)
 static PyMethodDef msg_methods[] = {
 	{ "__enter__", (PyCFunction)zbuf_enter, METH_NOARGS,
 	  "A read-only memoryview of the message, in shared memory." },
-	{ "__exit__", (PyCFunction)msg_exit, METH_VARARGS, NULL },
+	{ "__exit__", (PyCFunction)(void (*)(void))msg_exit, METH_FASTCALL, NULL },
 	{ "release", (PyCFunction)msg_release, METH_NOARGS,
 	  "Hand the message's room back to the peer (what the end of the "
 	  "with-block does).  BufferError while views of it are alive." },
-	{ NULL }
+	{ 0 }
 };
 
 PyTypeObject evpy_MsgType = ZBUF_TYPE("evshm.Message",
@@ -381,9 +385,9 @@ int evpy_resv_commit(struct evpy_chan *ch, Py_ssize_t len)
 	return resv_finish(&ch->resv->z, true, len);
 }
 
-static PyObject *resv_exit(struct zbuf *z, PyObject *args)
+static PyObject *resv_exit(struct zbuf *z, PyObject *const *args, Py_ssize_t nargs)
 {
-	if (resv_finish(z, exit_type(args) == Py_None, -1) < 0)
+	if (resv_finish(z, exit_type(args, nargs) == Py_None, -1) < 0)
 		return NULL;
 	Py_RETURN_FALSE;
 }
@@ -391,8 +395,8 @@ static PyObject *resv_exit(struct zbuf *z, PyObject *args)
 static PyMethodDef resv_methods[] = {
 	{ "__enter__", (PyCFunction)zbuf_enter, METH_NOARGS,
 	  "A writable memoryview of the reserved room in the ring." },
-	{ "__exit__", (PyCFunction)resv_exit, METH_VARARGS, NULL },
-	{ NULL }
+	{ "__exit__", (PyCFunction)(void (*)(void))resv_exit, METH_FASTCALL, NULL },
+	{ 0 }
 };
 
 PyTypeObject evpy_ResvType = ZBUF_TYPE("evshm.Reservation",
