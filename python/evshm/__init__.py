@@ -58,5 +58,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Channel", "Listener", "Message", "Reservation", "Stats", "PeerCred",
     "ProtocolError", "connect", "listen", "version",
-    "MAX_FDS", "RING_DEFAULT", "RING_MAX", "RING_MIN", "SPIN_NEVER",
+    "HEADER_VERSION", "MAX_FDS", "RING_DEFAULT", "RING_MAX", "RING_MIN",
+    "SPIN_NEVER",
 ]

@@ -211,7 +211,7 @@ def test_ring_size_refused():
 def test_protocol_error_on_connect(peer):
     """A server that answers garbage: evshm.ProtocolError."""
     name = unique_name("garbage-srv")
-    p = peer("garbage-server", name).wait_ready()
+    peer("garbage-server", name).wait_ready()
     with pytest.raises(evshm.ProtocolError) as e:
         connect_retry(name)
     assert e.value.errno == errno.EPROTO

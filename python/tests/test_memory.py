@@ -7,6 +7,7 @@ import os
 import tracemalloc
 
 import numpy as np
+import pytest
 
 import evshm
 from evtest import payload, scale, unique_name
@@ -93,11 +94,10 @@ def test_every_call_path(peer):
                 assert ch.recv() == b""
             else:
                 ch.send(b"v")
-                try:
+                with pytest.raises(BufferError):
                     with ch.peek(timeout=30) as buf:
                         keep = np.frombuffer(buf, dtype=np.uint8)
-                except BufferError:
-                    pass
+                assert keep[0] == ord("v")
                 del keep
                 assert ch.stats().msgs_recv > 0
     ch.close()

@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-import evshm
 from evtest import unique_name
 
 

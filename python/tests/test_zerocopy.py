@@ -7,8 +7,7 @@ import gc
 import numpy as np
 import pytest
 
-import evshm
-from evtest import payload, unique_name
+from evtest import payload
 
 
 def ring_mappings():
