@@ -63,10 +63,15 @@ def from_pkg_config():
                                       if os.path.normpath(d) not in DEFAULT_LIBDIRS])
 
 
+def version():
+    with open(os.path.join(HERE, "evshm", "__init__.py")) as f:
+        return re.search(r'^__version__ = "(.*)"$', f.read(), re.M).group(1)
+
+
 build_dir = os.environ.get("EVSHM_BUILD_DIR")
 where = from_build_dir(build_dir) if build_dir else from_pkg_config()
 
-setup(ext_modules=[Extension(
+setup(version=version(), packages=["evshm"], ext_modules=[Extension(
     "evshm._evshm",
     sources=[os.path.join("src", s) for s in SOURCES],
     libraries=["evshm"],
