@@ -103,9 +103,9 @@ def block_accept(name):
 
 
 def _blocked(call):
-    ready()
-    t0 = time.monotonic()
     try:
+        ready()
+        t0 = time.monotonic()
         call()
     except KeyboardInterrupt:
         print(f"interrupted after {time.monotonic() - t0:.3f} s", flush=True)

@@ -158,6 +158,16 @@ def test_other_threads_run_while_waiting(echo):
     assert seen > 1000
 
 
+def sleeping(ch, sleeps):
+    """Wait (up to 10 s) until a call on ch has gone to sleep once more
+    than sleeps times: then another thread is inside it."""
+    for _ in range(1000):
+        if ch.stats().sleeps > sleeps:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the other thread never waited")
+
+
 def test_one_thread_per_side(echo):
     """A second thread on a side in use gets RuntimeError, not a crash;
     close() from another thread ends the wait."""
@@ -170,17 +180,18 @@ def test_one_thread_per_side(echo):
         except Exception as e:  # noqa: BLE001 - recorded and checked
             errors.append(e)
     t = threading.Thread(target=waiter)
+    sleeps = ch.stats().sleeps
     t.start()
-    time.sleep(0.2)
+    sleeping(ch, sleeps)
     with pytest.raises(RuntimeError, match="another thread"):
         ch.recv(timeout=0)
-    ch.send(b"the send side is free")
-    time.sleep(0.1)  # the echo arrives and ends the waiter
+    ch.send(b"the send side is free")  # its echo ends the waiter
     t.join(10)
     assert not t.is_alive() and not errors
     t = threading.Thread(target=waiter)
+    sleeps = ch.stats().sleeps
     t.start()
-    time.sleep(0.2)
+    sleeping(ch, sleeps)
     ch.close()
     t.join(10)
     assert not t.is_alive()
