@@ -33,11 +33,25 @@ static PyObject *listener_close(struct evpy_listener *self, PyObject *unused)
 
 static void listener_dealloc(struct evpy_listener *self)
 {
+	PyObject_GC_UnTrack(self);
 	listener_free(self);
 	Py_XDECREF(self->name);
 	Py_XDECREF(self->auth.fn);
 	evpy_auth_clear(&self->auth);
-	PyObject_Free(self);
+	PyObject_GC_Del(self);
+}
+
+/* authorize may refer back to the listener (a closure): a cycle. */
+static int listener_traverse(struct evpy_listener *self, visitproc visit, void *arg)
+{
+	Py_VISIT(self->auth.fn);
+	return 0;
+}
+
+static int listener_clear(struct evpy_listener *self)
+{
+	Py_CLEAR(self->auth.fn);
+	return 0;
 }
 
 struct accept_arg {
@@ -138,14 +152,15 @@ PyObject *evpy_listen(PyObject *mod, PyObject *args, PyObject *kw)
 	(void)mod;
 	if (!PyArg_ParseTuple(args, "O:listen", &name))
 		return NULL;
-	struct evpy_listener *self = PyObject_New(struct evpy_listener,
-						  &evpy_ListenerType);
+	struct evpy_listener *self = PyObject_GC_New(struct evpy_listener,
+						     &evpy_ListenerType);
 	if (!self)
 		return NULL;
 	self->l = NULL;
 	self->name = Py_NewRef(name);
 	self->auth = (struct evpy_auth){ 0 };
 	self->closed = self->busy = false;
+	PyObject_GC_Track(self);
 	if (evpy_opts(&o, kw, EVPY_LISTEN, &self->auth) < 0 ||
 	    !PyUnicode_FSConverter(name, &bname))
 		goto fail;
@@ -190,8 +205,10 @@ PyTypeObject evpy_ListenerType = {
 	.tp_name = "evshm.Listener",
 	.tp_doc = "A listening endpoint: evshm.listen(name, **options).",
 	.tp_basicsize = sizeof(struct evpy_listener),
-	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
 	.tp_dealloc = (destructor)listener_dealloc,
+	.tp_traverse = (traverseproc)listener_traverse,
+	.tp_clear = (inquiry)listener_clear,
 	.tp_repr = (reprfunc)listener_repr,
 	.tp_methods = listener_methods,
 	.tp_members = listener_members,

@@ -51,6 +51,10 @@ static int authorize_tramp(void *arg, pid_t pid, uid_t uid, gid_t gid)
 	PyGILState_STATE g = PyGILState_Ensure();
 	int res = -EACCES;
 
+	if (!a->fn) { /* cleared by the collector: nobody can accept now */
+		PyGILState_Release(g);
+		return res;
+	}
 	PyObject *r = PyObject_CallFunction(a->fn, "iII", (int)pid,
 					    (unsigned)uid, (unsigned)gid);
 	if (r) {

@@ -2,6 +2,7 @@
 """Every error maps to the exception Python users expect, each one
 provoked for real where a test can provoke it, and timeouts."""
 import errno
+import gc
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -159,6 +160,17 @@ def test_authorize(peer):
         assert seen[-1] == (p.pid, os.getuid(), os.getgid())
         ch.close()
         p.expect(0)
+
+
+def test_listener_in_a_cycle_is_collected():
+    """authorize refers to its listener: the collector still frees it, and
+    with it the name."""
+    def make(name):
+        listener = evshm.listen(name, authorize=lambda *cred: listener is not None)
+    name = unique_name("cycle")
+    make(name)
+    gc.collect()
+    evshm.listen(name).close()  # free again: EADDRINUSE if still alive
 
 
 def test_authorize_on_connect(peer):
