@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: MIT
+"""asyncio support: Channel.arecv/asend, Listener.aaccept, ``async for``.
+
+Each call tries the non-blocking form (timeout 0) first.  A failure with
+BlockingIOError arms the library's notification (see evshm_fd() in
+evshm.h), so the coroutine then waits for the object's fileno() to poll
+readable on the running loop and tries again; wakeups may be spurious.
+No thread, no busy waiting.
+
+Several coroutines may wait on one descriptor (arecv and asend of the same
+channel): the loop watches it once and wakes them all.
+"""
+import asyncio
+
+# (loop, fd) -> futures waiting for fd to poll readable
+_waiting = {}
+
+
+def _wake(loop, fd):
+    futs = _waiting.pop((loop, fd), ())
+    loop.remove_reader(fd)
+    for fut in futs:
+        if not fut.done():
+            fut.set_result(None)
+
+
+async def _readable(fd):
+    loop = asyncio.get_running_loop()
+    key = (loop, fd)
+    fut = loop.create_future()
+    futs = _waiting.get(key)
+    if futs is None:
+        futs = _waiting[key] = []
+        loop.add_reader(fd, _wake, loop, fd)
+    futs.append(fut)
+    try:
+        await fut
+    finally:
+        # Cancelled: stop watching if nobody else waits.
+        if _waiting.get(key) is futs and fut in futs:
+            futs.remove(fut)
+            if not futs:
+                del _waiting[key]
+                loop.remove_reader(fd)
+
+
+async def _retry(obj, call, *args):
+    while True:
+        try:
+            return call(*args, timeout=0)
+        except BlockingIOError:
+            pass
+        await _readable(obj.fileno())
+
+
+async def arecv(ch):
+    return await _retry(ch, ch.recv)
+
+
+async def asend(ch, data):
+    return await _retry(ch, ch.send, data)
+
+
+async def aaccept(listener):
+    return await _retry(listener, listener.accept)
+
+
+async def anext(ch):
+    try:
+        return await _retry(ch, ch.recv)
+    except BrokenPipeError:
+        raise StopAsyncIteration from None

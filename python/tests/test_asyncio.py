@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: MIT
+"""asyncio: aaccept, arecv, asend and async for, on the loop's reader for
+fileno(); no busy waiting, cancellation, peer death."""
+import asyncio
+import os
+import time
+
+import pytest
+
+import evshm
+from evtest import payload, unique_name
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+async def accepted(peer, role, *args):
+    """Listen, start the peer role there, aaccept: (channel, peer)."""
+    with evshm.listen(unique_name(role)) as listener:
+        p = peer(role, listener.name, *args)
+        return await listener.aaccept(), p
+
+
+def test_aaccept_arecv_asend(peer):
+    async def main():
+        ch, p = await accepted(peer, "echo")
+        n, size = 300, 64 << 10  # 19 MiB through 1 MiB rings: both wait
+
+        async def produce():
+            for i in range(n):
+                await ch.asend(payload(i, size))
+
+        async def consume():
+            for i in range(n):
+                assert await ch.arecv() == payload(i, size)
+        await asyncio.gather(produce(), consume())
+        st = ch.stats()
+        ch.close()
+        return p, st
+    p, st = run(main())
+    p.expect(0)
+    assert st.msgs_sent == st.msgs_recv == 300
+
+
+def test_async_for(peer):
+    async def main():
+        ch, p = await accepted(peer, "send", 500, 32)
+        got = [m async for m in ch]
+        ch.close()
+        return p, got
+    p, got = run(main())
+    p.expect(0)
+    assert got == [payload(i, 32) for i in range(500)]
+
+
+def test_idle_wait_does_not_spin(peer):
+    async def main():
+        ch, p = await accepted(peer, "hold")
+        cpu = time.process_time()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ch.arecv(), 1.0)
+        cpu = time.process_time() - cpu
+        # Cancelled cleanly: the loop no longer watches the descriptor...
+        assert not asyncio.get_running_loop().remove_reader(ch.fileno())
+        # ...and the channel still works.
+        with pytest.raises(BlockingIOError):
+            ch.recv(timeout=0)
+        ch.close()
+        return cpu
+    assert run(main()) < 0.5  # a busy loop would burn the whole second
+
+
+def test_peer_death_wakes_arecv(peer):
+    async def main():
+        ch, p = await accepted(peer, "hold")
+        p.wait_ready()
+        asyncio.get_running_loop().call_later(0.2, os.kill, p.pid, 9)
+        with pytest.raises(BrokenPipeError):
+            await ch.arecv()
+        ch.close()
+    run(main())
+
+
+def test_many_channels_one_loop(peer):
+    async def main():
+        name = unique_name("amany")
+        procs, chans = [], []
+        with evshm.listen(name) as listener:
+            for _ in range(4):
+                procs.append(peer("echo", name))
+                chans.append(await listener.aaccept())
+
+        async def talk(ch, k):
+            for i in range(200):
+                await ch.asend(payload(k * 1000 + i, 100))
+                assert await ch.arecv() == payload(k * 1000 + i, 100)
+            ch.close()
+        await asyncio.gather(*(talk(ch, k) for k, ch in enumerate(chans)))
+        return procs
+    for p in run(main()):
+        p.expect(0)

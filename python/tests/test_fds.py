@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: MIT
+"""Descriptors riding with messages, both ways, between two processes."""
+import errno
+import os
+
+import pytest
+
+import evshm
+from conftest import ending_well, fd_count
+
+
+@pytest.fixture
+def fds_peer(channel_to):
+    yield from ending_well(channel_to, "fds")
+
+
+def test_both_ways(fds_peer):
+    ch = fds_peer
+    pipes = [os.pipe() for _ in range(3)]
+    with open(pipes[2][1], "wb", closefd=False) as f:  # any object with fileno()
+        ch.send_fds(b"through the pipe", [pipes[0][1], pipes[1][1], f], timeout=30)
+    for r, w in pipes:
+        os.close(w)  # ours; the peer writes through its own copies
+        assert os.read(r, 100) == b"through the pipe"
+        os.close(r)
+    data, fds = ch.recv_fds(timeout=30)
+    assert data == b"read me" and len(fds) == 1
+    assert not os.get_inheritable(fds[0])  # close-on-exec
+    assert os.read(fds[0], 100) == b"from peer"
+    os.close(fds[0])
+
+
+def test_plain_recv_closes_them(fds_peer):
+    """A message with descriptors taken by recv(): they are closed."""
+    ch = fds_peer
+    r, w = os.pipe()
+    ch.send_fds(b"x", [w])
+    os.close(w)
+    assert os.read(r, 10) == b"x"
+    os.close(r)
+    before = fd_count()
+    assert ch.recv(timeout=30) == b"read me"
+    assert fd_count() == before
+
+
+def test_bad_descriptors(fds_peer):
+    ch = fds_peer
+    r, w = os.pipe()
+    os.close(r)
+    os.close(w)
+    with pytest.raises(OSError) as e:
+        ch.send_fds(b"x", [w])
+    assert e.value.errno == errno.EBADF
+    with pytest.raises(ValueError):
+        ch.send_fds(b"x", [])
+    with pytest.raises(ValueError):
+        ch.send_fds(b"x", [0] * (evshm.MAX_FDS + 1))
+    with pytest.raises(TypeError):
+        ch.send_fds(b"x", ["not a descriptor"])
+    # The channel is fine: the peer still does its job.
+    r, w = os.pipe()
+    ch.send_fds(b"ok", [w])
+    os.close(w)
+    assert os.read(r, 10) == b"ok"
+    os.close(r)
+    data, fds = ch.recv_fds(timeout=30)
+    for fd in fds:
+        os.close(fd)
