@@ -202,12 +202,13 @@ static void spin_learn(struct bell *b, uint64_t slept)
 {
 	if (b->spin_ns)
 		return;
-	if (slept < BELL_SPIN_MAX_NS) {
-		/* It came soon after we gave up: spinning would have paid. */
+	if (slept < 2u * BELL_SPIN_MAX_NS) {
+		/* It came soon after we gave up (the sleep includes our own
+		 * wakeup): spinning would have paid. */
 		b->budget = b->budget < 1000 ? 1000 : b->budget * 2;
 		if (b->budget > BELL_SPIN_MAX_NS)
 			b->budget = BELL_SPIN_MAX_NS;
-	} else if (slept > 4u * BELL_SPIN_MAX_NS) {
+	} else if (slept > 8u * BELL_SPIN_MAX_NS) {
 		/* Long waits: spinning only burns the CPU. */
 		b->budget /= 2;
 		if (b->budget < 500)

@@ -12,9 +12,11 @@
  * wait).  The kicker's death closes the write end: the bell hangs up too.
  *
  * Waiting is spin-then-sleep.  By default the spin adapts: it spins only
- * when the peer is awake on another CPU (it says so in its region), for a
- * budget that halves when spinning did not pay and doubles when a sleep
- * ended soon after it began, between 0 and BELL_SPIN_MAX_NS.
+ * when the peer runs on another CPU and is awake, or was asleep but has
+ * been kicked by us since (it is waking up to answer), as the peer says in
+ * its region; for a budget that halves when spinning did not pay (the
+ * sleep that followed was long) and doubles when a sleep ended soon after
+ * it began, between 0 and BELL_SPIN_MAX_NS.
  */
 #ifndef EVSHM_BELL_H
 #define EVSHM_BELL_H
@@ -26,8 +28,10 @@
 #include "ring.h"
 
 /* The adaptive spin's ceiling: about what a wakeup of a sleeping process
- * on another CPU costs, so spinning at most doubles the cost of a wait. */
-#define BELL_SPIN_MAX_NS 30000
+ * on another CPU costs (30-50 us on the VMs measured), so spinning at most
+ * doubles the cost of a wait, and a side whose peer was asleep and has
+ * just been kicked can catch its answer without sleeping itself. */
+#define BELL_SPIN_MAX_NS 50000
 
 static inline void cpu_relax(void)
 {
@@ -49,6 +53,7 @@ struct bell {
 	uint64_t nsleeps, nspins;
 	int64_t spin_ns;        /* > 0 fixed, < 0 never, 0 adaptive */
 	int64_t budget;         /* the adaptive spin's current budget */
+	uint64_t kicks_seen;    /* our side's kicks when this role last waited */
 };
 
 /* What a wait needs to know about the condition it waits for. */

@@ -174,15 +174,28 @@ static bool fd_used(struct evshm_chan *c)
 	return atomic_load_explicit(&c->fd_used, memory_order_relaxed);
 }
 
-/* Is the peer awake and on another CPU than @cpu?  (Its own say: a
- * hostile peer can only waste our spin budget.) */
-static bool peer_elsewhere(const struct region *peer, int cpu)
+/*
+ * Worth spinning?  The peer must run on another CPU than @cpu, and be
+ * awake, or have been kicked by us since this role last waited (it is
+ * waking up to answer: a ping-pong whose sides both slept would otherwise
+ * never leave that state).  Its own say: a hostile peer can only waste our
+ * spin budget.
+ */
+static bool peer_elsewhere(struct evshm_chan *c, struct bell *b, int cpu)
 {
+	const struct region *peer = c->peer;
 	uint32_t pcpu = atomic_load_explicit(&peer->cpu, memory_order_relaxed);
 	uint32_t st = atomic_load_explicit(&peer->rx_state, memory_order_relaxed) |
 		      atomic_load_explicit(&peer->tx_state, memory_order_relaxed);
+	uint64_t kicks =
+		atomic_load_explicit(&c->mine->tx_kicks, memory_order_relaxed) +
+		atomic_load_explicit(&c->mine->rx_kicks, memory_order_relaxed);
+	bool kicked = kicks != b->kicks_seen;
 
-	return !(st & WS_ASLEEP) && (pcpu == 0 || pcpu - 1 != (uint32_t)cpu);
+	b->kicks_seen = kicks;
+	if (pcpu && pcpu - 1 == (uint32_t)cpu)
+		return false;
+	return !(st & WS_ASLEEP) || kicked;
 }
 
 static int kick(int wr, _Atomic uint64_t *counter, uint64_t *n)
@@ -195,10 +208,16 @@ static int kick(int wr, _Atomic uint64_t *counter, uint64_t *n)
 
 /* --- send side ------------------------------------------------------------ */
 
-/* Every wait context of a channel starts with the channel: the callbacks
- * the two sides share (spin, hang-up) read only that. */
-struct tx_ctx {
+/* Every wait context of a channel starts with the channel and the bell of
+ * the side that waits: the callbacks the two sides share (spin, hang-up)
+ * read only those. */
+struct chan_ctx {
 	struct evshm_chan *c;
+	struct bell *b;
+};
+
+struct tx_ctx {
+	struct chan_ctx cc;
 	size_t len;
 	void **ptr;
 };
@@ -206,7 +225,7 @@ struct tx_ctx {
 static int tx_attempt(void *arg)
 {
 	struct tx_ctx *t = arg;
-	struct evshm_chan *c = t->c;
+	struct evshm_chan *c = t->cc.c;
 	int res = chan_err(c);
 
 	if (res)
@@ -225,40 +244,44 @@ static int tx_attempt(void *arg)
 
 static bool tx_ready(void *arg)
 {
-	struct tx_ctx *t = arg;
+	struct evshm_chan *c = ((struct tx_ctx *)arg)->cc.c;
 
-	return atomic_load_explicit(&t->c->peer->head, memory_order_relaxed) !=
-	       t->c->tx.ring.head;
+	return atomic_load_explicit(&c->peer->head, memory_order_relaxed) !=
+	       c->tx.ring.head;
 }
 
 static int tx_arm(void *arg)
 {
 	struct tx_ctx *t = arg;
+	struct evshm_chan *c = t->cc.c;
 
-	ring_role_fence_on(&t->c->tx.bell.role);
-	return chan_fail(t->c, ring_tx_arm(&t->c->tx.ring, t->c->peer, t->len));
+	ring_role_fence_on(&c->tx.bell.role);
+	return chan_fail(c, ring_tx_arm(&c->tx.ring, c->peer, t->len));
 }
 
 static int tx_recheck(void *arg)
 {
 	struct tx_ctx *t = arg;
+	struct evshm_chan *c = t->cc.c;
 
-	return chan_fail(t->c, ring_tx_check(&t->c->tx.ring, t->c->peer, t->len));
+	return chan_fail(c, ring_tx_check(&c->tx.ring, c->peer, t->len));
 }
 
 static bool chan_spin_ok(void *arg, int cpu)
 {
-	return peer_elsewhere((*(struct evshm_chan **)arg)->peer, cpu);
+	struct chan_ctx *cc = arg;
+
+	return peer_elsewhere(cc->c, cc->b, cpu);
 }
 
 static void chan_hangup(void *arg)
 {
-	chan_set_hup(*(struct evshm_chan **)arg);
+	chan_set_hup(((struct chan_ctx *)arg)->c);
 }
 
 static bool chan_gone(void *arg)
 {
-	return chan_hup(*(struct evshm_chan **)arg);
+	return chan_hup(((struct chan_ctx *)arg)->c);
 }
 
 static const struct bell_ops tx_ops = {
@@ -285,7 +308,7 @@ static int chan_wait(struct evshm_chan *c, struct bell *b,
 
 int evshm_reserve(struct evshm_chan *c, size_t len, void **ptr, int timeout_ms)
 {
-	struct tx_ctx t = { c, len, ptr };
+	struct tx_ctx t = { { c, c ? &c->tx.bell : NULL }, len, ptr };
 
 	if (!c || !ptr)
 		return -EINVAL;
@@ -436,7 +459,7 @@ static void chan_drop_fds(struct evshm_chan *c)
 }
 
 struct rx_ctx {
-	struct evshm_chan *c;
+	struct chan_ctx cc;
 	const void **ptr;
 	size_t *len;
 };
@@ -444,7 +467,7 @@ struct rx_ctx {
 static int rx_attempt(void *arg)
 {
 	struct rx_ctx *r = arg;
-	struct evshm_chan *c = r->c;
+	struct evshm_chan *c = r->cc.c;
 	uint32_t flags;
 	int res = chan_err(c);
 
@@ -458,12 +481,12 @@ static int rx_attempt(void *arg)
 
 static bool rx_ready(void *arg)
 {
-	return ring_rx_ready(&((struct rx_ctx *)arg)->c->rx.ring);
+	return ring_rx_ready(&((struct rx_ctx *)arg)->cc.c->rx.ring);
 }
 
 static int rx_arm(void *arg)
 {
-	struct evshm_chan *c = ((struct rx_ctx *)arg)->c;
+	struct evshm_chan *c = ((struct rx_ctx *)arg)->cc.c;
 
 	ring_role_fence_on(&c->rx.bell.role);
 	return ring_rx_arm(&c->rx.ring, c->peer);
@@ -487,7 +510,7 @@ static const struct bell_ops rx_ops = {
 int evshm_peek(struct evshm_chan *c, const void **ptr, size_t *len,
 	       int timeout_ms)
 {
-	struct rx_ctx r = { c, ptr, len };
+	struct rx_ctx r = { { c, c ? &c->rx.bell : NULL }, ptr, len };
 
 	if (!c || !ptr || !len)
 		return -EINVAL;

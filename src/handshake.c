@@ -40,7 +40,8 @@ int hs_recv(int sock, enum proto_type want, struct proto_msg *m, int *fds,
 		os_close_untrusted(got, n);
 		return res;
 	}
-	memcpy(fds, got, n * sizeof(int));
+	if (n && fds)
+		memcpy(fds, got, n * sizeof(int));
 	return 0;
 }
 
