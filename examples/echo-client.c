@@ -52,7 +52,10 @@ static int connect_retry(struct evshm_chan **c, const char *name,
 
 int main(int argc, char **argv)
 {
-	struct evshm_opts o = { 0 };
+	/* A busy server (hundreds of clients arriving at once) may take a
+	 * while to answer: this client is as patient in the handshake as it
+	 * is in connecting (30 s), not the default 2 s. */
+	struct evshm_opts o = { .handshake_timeout_ms = 30000 };
 	struct evshm_chan *c;
 	uint64_t n = 10000, window = 64, sent = 0, got = 0;
 	size_t max = ECHO_MSG_MAX;
