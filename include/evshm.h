@@ -220,10 +220,12 @@ EVSHM_API int evshm_listener_fd(const struct evshm_listener *l);
  * credentials and the policy (authorize, max_clients) are checked as soon
  * as it is accepted, and a refused client gets REJECT and is closed; it
  * cannot have queued descriptors.  An admitted client that has not sent
- * its hello yet is parked (at most 64, 16 per uid, the oldest of that uid
- * or of all dropped first), and the call serves whichever client is ready
+ * its hello yet is parked, and the call serves whichever client is ready
  * first; a parked client still silent after handshake_timeout_ms is
- * dropped.  Each call takes on a bounded number of new connections, so a
+ * dropped.  At most 64 are parked: when full, one parked for more than
+ * half the handshake timeout makes room (the newcomer's uid's oldest if
+ * that uid has 16 parked, else the oldest of all); while all are younger,
+ * new clients wait in the kernel's backlog.  Each call takes on a bounded number of new connections, so a
  * flood of them cannot hold it: with timeout 0 (an event loop on
  * evshm_listener_fd()) it returns promptly, -EAGAIN when nobody is ready
  * (call again when the descriptor polls readable).

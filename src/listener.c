@@ -14,7 +14,6 @@
 #include "fdpass.h"
 #include "os.h"
 
-#define GRACE_NS ((uint64_t)PENDING_GRACE_MS * 1000000u)
 
 static int epoll_add(int epfd, int fd, uint32_t events)
 {
@@ -87,6 +86,13 @@ void listener_refuse(struct conn *c, int err)
 	c->sock = -1;
 }
 
+/* Half the handshake timeout: a parked client younger than that keeps its
+ * slot. */
+static uint64_t grace_ns(const struct listener *l)
+{
+	return (uint64_t)l->pol.handshake_timeout_ms * 500000u;
+}
+
 /* Arm the timer for the earliest moment something is due: a parked
  * connection's drop, or, while paused, the oldest one's end of grace. */
 static void timer_arm(struct listener *l)
@@ -97,7 +103,7 @@ static void timer_arm(struct listener *l)
 	for (unsigned i = 0; i < l->npend; i++)
 		next = os_min_deadline(next, l->pend[i].deadline);
 	if (l->paused && l->npend)
-		next = os_min_deadline(next, l->pend[0].since + GRACE_NS);
+		next = os_min_deadline(next, l->pend[0].since + grace_ns(l));
 	if (next != UINT64_MAX) {
 		/* 0 would disarm: "now" is one nanosecond from now. */
 		next = next ? next : 1;
@@ -138,35 +144,39 @@ static void pending_drop(struct listener *l, unsigned i)
 	os_close_sock(c.sock, c.fds_possible);
 }
 
-static bool past_grace(const struct conn *c, uint64_t now)
+static bool past_grace(const struct listener *l, const struct conn *c,
+		       uint64_t now)
 {
-	return now - c->since >= GRACE_NS;
+	return now - c->since >= grace_ns(l);
 }
 
 /* Is there a slot for one more, if need be by pushing out an old one? */
 static bool pending_room(const struct listener *l, uint64_t now)
 {
-	return l->npend < PENDING_MAX || past_grace(&l->pend[0], now);
+	return l->npend < PENDING_MAX || past_grace(l, &l->pend[0], now);
 }
 
-/* Park @c (admitted, READY sent) until its HELLO comes.  A uid over its
- * share loses its own oldest, a full FIFO the oldest of all, but only one
- * past its grace (pending_room() said there is one). */
+/* Park @c (admitted, READY sent) until its HELLO comes.  A full FIFO loses
+ * the oldest of @c's uid if that uid is over its share, else the oldest
+ * of all, and only one past its grace (pending_room() said there is one). */
 static int pending_park(struct listener *l, struct conn *c, uint64_t now)
 {
 	unsigned same = 0, oldest_same = 0;
 	int res;
 
-	for (unsigned i = 0; i < l->npend; i++) {
-		if (l->pend[i].uid != c->uid)
-			continue;
-		if (same++ == 0)
-			oldest_same = i;
+	if (l->npend == PENDING_MAX) {
+		for (unsigned i = 0; i < l->npend; i++) {
+			if (l->pend[i].uid != c->uid)
+				continue;
+			if (same++ == 0)
+				oldest_same = i;
+		}
+		if (same >= PENDING_PER_UID &&
+		    past_grace(l, &l->pend[oldest_same], now))
+			pending_drop(l, oldest_same);
+		else
+			pending_drop(l, 0);
 	}
-	if (same >= PENDING_PER_UID && past_grace(&l->pend[oldest_same], now))
-		pending_drop(l, oldest_same);
-	else if (l->npend == PENDING_MAX)
-		pending_drop(l, 0);
 	res = epoll_add(l->epfd, c->sock, EPOLLIN | EPOLLRDHUP);
 	if (res < 0) {
 		os_close_sock(c->sock, c->fds_possible);

@@ -11,12 +11,14 @@
  * (now it may send its HELLO with descriptors) and waits in a small FIFO
  * until the HELLO is readable, dropped after the handshake timeout.
  *
- * The FIFO holds PENDING_MAX.  Only a connection parked longer than
- * PENDING_GRACE may be pushed out to make room (honest clients answer
- * READY within a millisecond or so): the oldest of a uid that has
- * PENDING_PER_UID parked, else the oldest of all.  When every slot is
- * younger than that, new connections wait in the kernel's backlog
- * (accepting pauses), where a connecting client waits for room.  One call
+ * The FIFO holds PENDING_MAX.  When it is full, a connection parked for
+ * more than half the handshake timeout (its grace; honest clients answer
+ * READY within a millisecond or so, slower ones on a loaded machine) may
+ * be pushed out to make room: the oldest of the newcomer's uid if that uid
+ * has PENDING_PER_UID parked (so one uid's flood costs that uid its own
+ * slots), else the oldest of all.  When every slot is younger than that,
+ * new connections wait in the kernel's backlog (accepting pauses), where a
+ * connecting client waits for room.  One call
  * does a bounded amount of work, so a flood cannot hold it; a timer in the
  * pollable set wakes an event loop for drops and for the end of a pause.
  */
@@ -32,7 +34,6 @@
 
 #define PENDING_MAX 64
 #define PENDING_PER_UID 16
-#define PENDING_GRACE_MS 100
 /* New connections one call of listener_next() takes on before it gives
  * the caller a chance (timeout 0 then returns -EAGAIN). */
 #define ACCEPT_BUDGET 16
