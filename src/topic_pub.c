@@ -208,7 +208,9 @@ static void pub_advance_horizon(struct evshm_pub *p, uint32_t need)
 	atomic_store_explicit(&p->mine->oldest_seq, p->oldest_seq,
 			      memory_order_relaxed);
 	atomic_store_explicit(&p->mine->oldest, p->oldest, memory_order_relaxed);
-	atomic_store_explicit(&p->mine->horizon, h, memory_order_relaxed);
+	/* Release: a subscriber that sees this horizon sees that oldest. */
+	atomic_store_explicit(&p->mine->horizon, h, memory_order_release);
+	/* And every byte written from here is ordered after the horizon. */
 	atomic_thread_fence(memory_order_release);
 }
 

@@ -88,11 +88,14 @@ static int sub_resync(struct evshm_sub *s)
 	uint64_t seq = atomic_load_explicit(&s->pub->oldest_seq,
 					    memory_order_acquire);
 
-	atomic_thread_fence(memory_order_acquire);
-	if (atomic_load_explicit(&s->pub->horizon, memory_order_relaxed) > o)
-		return -EAGAIN;
+	/* We saw a horizon above our head (acquire), and the publisher
+	 * stores oldest before the horizon (release): an honest oldest is at
+	 * least that horizon, so above our head. */
 	if ((o & (RING_ALIGN - 1)) || o < s->ring.head || seq < s->ring.seq)
 		return ERR_PROTO(TOPIC_OLDEST);
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&s->pub->horizon, memory_order_relaxed) > o)
+		return -EAGAIN; /* overwritten meanwhile: again */
 	s->lost += seq - s->ring.seq;
 	atomic_store_explicit(&s->mine->lost, s->lost, memory_order_relaxed);
 	ring_rx_jump(&s->ring, o, seq);

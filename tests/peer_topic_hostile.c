@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * peer_topic_hostile: the far side of test_topic_hostile, built from the
+ * internals so that it can break docs/protocol.md section 8 on purpose.
+ *
+ *   peer_topic_hostile sub NAME MODE   a hostile subscriber of the test's
+ *                                      real publisher
+ *   peer_topic_hostile pub NAME MODE   a hostile publisher; the test's real
+ *                                      subscriber joins it
+ *
+ * sub modes:
+ *   head-ahead     publish a head beyond the publisher's tail; expect DROP
+ *                  (reason 2) and the publisher's close
+ *   head-unaligned the same with a head that is not a multiple of 16
+ *   write-memory   try every way to write the publisher's region; exit 0
+ *                  only if each one failed
+ *   bell-flood     for 2 s, write our bell to the publisher as fast as
+ *                  possible while claiming to keep up (head = its tail)
+ * pub modes:
+ *   ring-lie       WELCOME announces twice the ring its region has
+ *   start-unaligned  WELCOME's start index is not a multiple of 16
+ *   rec-len        a published record longer than the largest message
+ *   rec-flags      a published record with a reserved flag
+ *   rec-fds        a published record with the FDS flag (topics carry none)
+ *   rec-fit        a record that runs past the end of the ring
+ *   oldest-back    latest: a horizon above the subscriber and an "oldest"
+ *                  below it
+ *   horizon-storm  latest: the horizon jumps about for 2 s while garbage
+ *                  is published; the subscriber must never deliver it
+ * Exit 0 when the script ran as planned, 1 otherwise (with why on stderr).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bell.h"
+#include "endpoint.h"
+#include "fdpass.h"
+#include "handshake.h"
+#include "opts.h"
+#include "os.h"
+#include "proto.h"
+#include "region.h"
+#include "ring.h"
+#include "util.h"
+
+#define RING 65536u
+#define LONG_MS 30000
+
+static bool is(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+/* --- a hostile subscriber ---------------------------------------------------- */
+
+struct hsub {
+	struct hs_client hc;
+	struct region *mine;
+	int region_fd, kick, kick_rd;
+	const struct region *pub;
+	int pub_fd;          /* the publisher's region descriptor, kept */
+	uint32_t size;
+};
+
+static void sub_join(struct hsub *s, const char *name)
+{
+	struct evshm_opts o;
+	struct proto_msg m, w;
+	int ours[PROTO_NFDS], fds[PROTO_NFDS];
+
+	tu_check_res(opts_resolve(&o, NULL), 0);
+	tu_check_res(hs_client_start(name, &o, PROTO_KIND_TOPIC, LONG_MS, &s->hc), 0);
+	struct region_info ri = { .kind = REGION_SUB, .role = REGION_CLIENT,
+				  .id = s->hc.ready.id };
+	tu_check_res(region_create(&ri, &s->mine, &s->region_fd), 0);
+	tu_check_res(bell_make(&s->kick_rd, &s->kick), 0);
+	ours[PROTO_FD_REGION] = s->region_fd;
+	ours[PROTO_FD_BELL] = s->kick_rd;
+	proto_hello(&m, PROTO_KIND_TOPIC, 0, 0, 0, s->hc.ready.id, 0);
+	tu_check_res(hs_client_finish(&s->hc, &m, ours, &w, fds, EVSHM_RING_MAX), 0);
+	s->size = w.ring_size;
+	tu_check_res(region_attach(fds[PROTO_FD_REGION], REGION_PUB, s->size,
+				   &s->pub), 0);
+	s->pub_fd = fds[PROTO_FD_REGION];
+	atomic_store(&s->mine->head, w.param);
+}
+
+/* Wait for the publisher to drop us: DROP with @reason, then its close. */
+static int await_drop(struct hsub *s, uint32_t reason)
+{
+	unsigned char buf[sizeof(struct proto_msg)];
+	struct proto_msg m;
+	unsigned n;
+	int res = fdp_recv(s->hc.sock, buf, sizeof(buf), NULL, 0, &n, LONG_MS);
+
+	if (res != (int)sizeof(buf)) {
+		fprintf(stderr, "no DROP: %s\n", tu_errname(res));
+		return 1;
+	}
+	memcpy(&m, buf, sizeof(m));
+	if (proto_parse(buf, sizeof(buf), PROTO_DROP, &m) != -ECONNABORTED ||
+	    m.status != reason) {
+		fprintf(stderr, "not DROP %u (status %u)\n", reason, m.status);
+		return 1;
+	}
+	return 0;
+}
+
+static int try_write(struct hsub *s)
+{
+	size_t len = region_size(s->size);
+	char path[64];
+	int bad = 0, fd;
+	void *p;
+
+	/* A writable mapping of the descriptor we got (read-only). */
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s->pub_fd, 0);
+	bad += p != MAP_FAILED;
+	/* Our read-only mapping made writable. */
+	bad += mprotect((void *)s->pub, len, PROT_READ | PROT_WRITE) == 0;
+	/* A new read-write open of the same file, then a writable mapping,
+	 * write(2), truncation, a hole. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->pub_fd);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		bad += p != MAP_FAILED;
+		bad += pwrite(fd, "x", 1, 4096) == 1;
+		bad += ftruncate(fd, 4096) == 0;
+		bad += fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 4096, 4096) == 0;
+		os_close(fd);
+	}
+	if (bad)
+		fprintf(stderr, "%d ways to write the publisher's region worked\n",
+			bad);
+	return bad ? 1 : 0;
+}
+
+static int flood(struct hsub *s)
+{
+	uint64_t end = os_now_ns() + 2000000000u;
+
+	while (os_now_ns() < end) {
+		/* Claim to keep up: our head follows its tail. */
+		uint64_t t = atomic_load(&s->pub->tail);
+		if (t > atomic_load(&s->mine->head) && !(t & 15))
+			atomic_store(&s->mine->head, t);
+		for (int i = 0; i < 64; i++)
+			bell_kick(s->kick);
+	}
+	return 0;
+}
+
+static int run_sub(const char *name, const char *mode)
+{
+	struct hsub s;
+
+	sub_join(&s, name);
+	printf("joined\n");
+	fflush(stdout);
+	if (is(mode, "head-ahead")) {
+		atomic_store(&s.mine->head, 1u << 30);
+		return await_drop(&s, PROTO_DROP_INVALID);
+	}
+	if (is(mode, "head-unaligned")) {
+		atomic_store(&s.mine->head, 8);
+		return await_drop(&s, PROTO_DROP_INVALID);
+	}
+	if (is(mode, "write-memory"))
+		return try_write(&s);
+	if (is(mode, "bell-flood"))
+		return flood(&s);
+	fprintf(stderr, "unknown sub mode %s\n", mode);
+	return 2;
+}
+
+/* --- a hostile publisher ------------------------------------------------------ */
+
+struct hpub {
+	int sock;
+	struct region *mine;
+	int region_fd, kick, kick_rd, sub_fd, sub_bell;
+	const struct region *sub;
+};
+
+static void put_rec(struct hpub *p, uint32_t pos, uint32_t len, uint32_t flags,
+		    uint64_t seq)
+{
+	uint8_t *h = region_data(p->mine) + pos;
+
+	memcpy(h, &len, 4);
+	memcpy(h + 4, &flags, 4);
+	__atomic_store_n((uint64_t *)(void *)(h + 8), seq, __ATOMIC_RELEASE);
+	bell_kick(p->kick);
+}
+
+static int run_pub(const char *name, const char *mode)
+{
+	struct ep_listener l;
+	struct hpub p;
+	struct proto_msg m;
+	uint8_t id[PROTO_ID_SIZE] = { 7 };
+	int fds[PROTO_NFDS], ours[PROTO_NFDS];
+	bool latest = is(mode, "oldest-back") || is(mode, "horizon-storm");
+	uint64_t deadline = os_deadline(LONG_MS);
+
+	tu_check_res(ep_listen(&l, name, 0, 0), 0);
+	printf("listening\n");
+	fflush(stdout);
+	tu_check_res(ep_accept(&l, LONG_MS, &p.sock), 0);
+	proto_ready(&m, PROTO_KIND_TOPIC, 0, RING,
+		    latest ? PROTO_POLICY_LATEST : PROTO_POLICY_RELIABLE, id);
+	tu_check_res(hs_send(p.sock, &m, NULL, 0, deadline), 0);
+	tu_check_res(hs_recv(p.sock, PROTO_HELLO, &m, fds, PROTO_NFDS, deadline), 0);
+	p.sub_fd = fds[0];
+	p.sub_bell = fds[1];
+	tu_check_res(region_attach(p.sub_fd, REGION_SUB, 0, &p.sub), 0);
+	struct region_info ri = { .kind = REGION_PUB, .role = REGION_SERVER,
+				  .ring_size = RING, .id = id };
+	tu_check_res(region_create(&ri, &p.mine, &p.region_fd), 0);
+	tu_check_res(bell_make(&p.kick_rd, &p.kick), 0);
+	ours[PROTO_FD_REGION] = p.region_fd;
+	ours[PROTO_FD_BELL] = p.kick_rd;
+	uint32_t ring = is(mode, "ring-lie") ? 2 * RING : RING;
+	uint64_t start = is(mode, "start-unaligned") ? 8 :
+			 is(mode, "rec-fit")	     ? RING - 64 :
+						       0;
+	proto_welcome(&m, PROTO_KIND_TOPIC, 0, ring, id, start, 1);
+	tu_check_res(hs_send(p.sock, &m, ours, PROTO_NFDS, deadline), 0);
+
+	if (is(mode, "rec-len"))
+		put_rec(&p, 0, RING, 0, 1);
+	else if (is(mode, "rec-flags"))
+		put_rec(&p, 0, 5, 0x4, 1);
+	else if (is(mode, "rec-fds"))
+		put_rec(&p, 0, 5, RING_F_FDS, 1);
+	else if (is(mode, "rec-fit"))
+		/* 64 bytes before the end, a record of 128 (not a pad). */
+		put_rec(&p, RING - 64, 100, 0, 1);
+	else if (is(mode, "oldest-back")) {
+		put_rec(&p, 0, 5, 0, 1);
+		/* Once it has read that one (head 32): a horizon above its
+		 * head, and an "oldest" below it. */
+		while (atomic_load(&p.sub->head) < 32 && os_now_ns() < deadline)
+			usleep(1000);
+		atomic_store(&p.mine->oldest_seq, 2);
+		atomic_store(&p.mine->oldest, 0);
+		atomic_store(&p.mine->horizon, 64);
+		bell_kick(p.kick);
+	} else if (is(mode, "horizon-storm")) {
+		uint64_t end = os_now_ns() + 2000000000u;
+		uint32_t r = 1;
+		/* Garbage everywhere, the seq the subscriber wants here and
+		 * there, the horizon and oldest moving: nothing may come out
+		 * of evshm_sub_recv but -EPROTO or nothing at all. */
+		while (os_now_ns() < end) {
+			r = r * 1103515245u + 12345u;
+			uint32_t pos = (r >> 4) & (RING - 16) & ~15u;
+			put_rec(&p, pos, r & 0xffff, 0, (r & 1) ? 1 : r);
+			atomic_store(&p.mine->horizon, (uint64_t)(r % 3) << 16);
+			atomic_store(&p.mine->oldest, pos);
+			atomic_store(&p.mine->oldest_seq, 1 + (r & 3));
+		}
+	} else if (!is(mode, "ring-lie") && !is(mode, "start-unaligned")) {
+		fprintf(stderr, "unknown pub mode %s\n", mode);
+		return 2;
+	}
+	/* Hold everything open until the subscriber has gone. */
+	struct pollfd pfd = { .fd = p.sock, .events = POLLRDHUP };
+	os_poll(&pfd, 1, os_deadline(LONG_MS));
+	ep_listener_close(&l);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	alarm(60); /* if the test forgets us */
+	if (argc != 4) {
+		fprintf(stderr, "usage: peer_topic_hostile sub|pub NAME MODE\n");
+		return 2;
+	}
+	if (is(argv[1], "sub"))
+		return run_sub(argv[2], argv[3]);
+	if (is(argv[1], "pub"))
+		return run_pub(argv[2], argv[3]);
+	return 2;
+}

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hostile topic peers (peer_topic_hostile, built from the internals):
+ * hostile subscribers harm nobody else (the publisher and the honest
+ * subscribers go on, timeouts hold); a hostile publisher gives its
+ * subscribers -EPROTO with the reason, never a crash, a hang or garbage.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evshm.h"
+#include "msgpat.h"
+#include "os.h"
+#include "util.h"
+
+#define HOSTILE TU_PEER("peer_topic_hostile")
+#define HONEST TU_PEER("peer_topic")
+#define RING 65536u
+
+struct proc {
+	pid_t pid;
+	int report;
+};
+
+static void spawn(struct proc *pr, const char *exe, char *const argv[])
+{
+	struct tu_spawn_opts so = { .report_fd = &pr->report };
+
+	tu_assert_res(tu_spawn_ex(&pr->pid, exe, argv, &so), 0);
+}
+
+static int finish(struct proc *pr, char *line, size_t n)
+{
+	int status;
+
+	line[0] = '\0';
+	tu_read_line(pr->report, line, n, 60000);
+	tu_assert_res(tu_wait(pr->pid, 60000, &status), 0);
+	os_close(pr->report);
+	return tu_exit_code(status);
+}
+
+/* Serve until @pr says its first line (joined / subscribed). */
+static void admit(struct evshm_pub *p, struct proc *pr)
+{
+	char line[64];
+
+	for (int i = 0; i < 2000; i++) {
+		if (tu_read_line(pr->report, line, sizeof(line), 0) > 0)
+			return;
+		assert_true(evshm_pub_serve(p, 5) >= 0);
+	}
+	fail_msg("pid %d never joined", (int)pr->pid);
+}
+
+/* Publish @n messages; every call bounded by @timeout_ms, and must not
+ * take longer than that plus a generous scheduling slack. */
+static void publish(struct evshm_pub *p, uint64_t n, int timeout_ms)
+{
+	uint8_t buf[256];
+
+	for (uint64_t seq = 0; seq < n; seq++) {
+		size_t len = pat_len(seq, sizeof(buf));
+		uint64_t t0 = os_now_ns();
+		int res;
+
+		pat_fill(buf, len, seq);
+		res = evshm_pub_send(p, buf, len, timeout_ms);
+		if ((os_now_ns() - t0) / 1000000u > (uint64_t)timeout_ms + 500u)
+			fail_msg("evshm_pub_send(%d ms) took %" PRIu64 " ms",
+				 timeout_ms, (os_now_ns() - t0) / 1000000u);
+		tu_assert_res(res, 0);
+	}
+}
+
+/* A hostile subscriber next to two honest ones. */
+static void hostile_sub(const char *mode, uint64_t dropped)
+{
+	struct evshm_opts o = { .ring_size = RING, .stall_timeout_ms = 300 };
+	struct proc honest[2], bad;
+	struct evshm_pub *p;
+	char name[108], line[128];
+
+	tu_unique_name(name, sizeof(name), "thost", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	char *hv[] = { "peer_topic", name, "--n=20000", "--max=256", NULL };
+	char *bv[] = { "peer_topic_hostile", "sub", name, (char *)mode, NULL };
+	for (int i = 0; i < 2; i++) {
+		spawn(&honest[i], HONEST, hv);
+		admit(p, &honest[i]);
+	}
+	spawn(&bad, HOSTILE, bv);
+	admit(p, &bad);
+	publish(p, 20000, 5000);
+	for (int i = 0; i < 2; i++) {
+		tu_assert_res(finish(&honest[i], line, sizeof(line)), 0);
+		assert_string_equal(line, "got 20000 first 0 last 19999 lost 0");
+	}
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+	struct evshm_pub_stats st;
+	evshm_pub_stats(p, &st);
+	assert_int_equal(st.dropped, dropped);
+	evshm_pub_close(p);
+}
+
+static void test_sub_head_ahead(void **state)
+{
+	(void)state;
+	hostile_sub("head-ahead", 1);
+}
+
+static void test_sub_head_unaligned(void **state)
+{
+	(void)state;
+	hostile_sub("head-unaligned", 1);
+}
+
+static void test_sub_write_memory(void **state)
+{
+	(void)state;
+	/* Every attempt fails; it leaves, and nobody noticed. */
+	hostile_sub("write-memory", 0);
+}
+
+static void test_sub_bell_flood(void **state)
+{
+	(void)state;
+	hostile_sub("bell-flood", 0);
+}
+
+/* A hostile publisher: our subscriber gets -EPROTO with the reason
+ * (after @good honest messages). */
+static void hostile_pub_n(const char *mode, int at_open, int good,
+			  const char *reason)
+{
+	struct evshm_sub *s = NULL;
+	struct proc pr;
+	char name[108], line[64], buf[RING];
+	int res;
+
+	tu_unique_name(name, sizeof(name), "tpub", true);
+	char *argv[] = { "peer_topic_hostile", "pub", name, (char *)mode, NULL };
+	spawn(&pr, HOSTILE, argv);
+	tu_assert_res(tu_read_line(pr.report, line, sizeof(line), 30000) > 0, 1);
+	res = evshm_sub_open(&s, name, NULL, 10000);
+	if (at_open) {
+		tu_assert_res(res, at_open);
+	} else {
+		tu_assert_res(res, 0);
+		for (int i = 0; i < good; i++)
+			tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 10000), 5);
+		uint64_t t0 = os_now_ns();
+		do
+			res = evshm_sub_recv(s, buf, sizeof(buf), 3000);
+		while (res >= 0 && os_now_ns() - t0 < 2500000000u &&
+		       !strcmp(mode, "horizon-storm") && (res = -EAGAIN));
+		if (!strcmp(mode, "horizon-storm")) {
+			/* Never garbage: an error or nothing. */
+			assert_true(res == -EPROTO || res == -ETIMEDOUT ||
+				    res == -EAGAIN || res == -EPIPE);
+		} else {
+			tu_assert_res(res, -EPROTO);
+			assert_non_null(evshm_sub_error_reason(s));
+			if (reason)
+				assert_string_equal(evshm_sub_error_reason(s),
+						    reason);
+			/* Sticky. */
+			tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0),
+				      -EPROTO);
+		}
+	}
+	evshm_sub_close(s);
+	tu_assert_res(finish(&pr, line, sizeof(line)), 0);
+}
+
+static void hostile_pub(const char *mode, int at_open, const char *reason)
+{
+	hostile_pub_n(mode, at_open, 0, reason);
+}
+
+static void test_pub_ring_lie(void **state)
+{
+	(void)state;
+	hostile_pub("ring-lie", -EPROTO, NULL);
+}
+
+static void test_pub_start_unaligned(void **state)
+{
+	(void)state;
+	hostile_pub("start-unaligned", -EPROTO, NULL);
+}
+
+static void test_pub_records(void **state)
+{
+	(void)state;
+	hostile_pub("rec-len", 0, "ring: record longer than the largest message");
+	hostile_pub("rec-flags", 0, "ring: reserved record flags set");
+	hostile_pub("rec-fds", 0,
+		    "descriptors sent on a channel that refuses them");
+	hostile_pub("rec-fit", 0, "ring: record runs past the end of the ring");
+}
+
+static void test_pub_latest_games(void **state)
+{
+	(void)state;
+	hostile_pub_n("oldest-back", 0, 1, "topic: oldest record index invalid");
+	hostile_pub("horizon-storm", 0, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sub_head_ahead),
+		cmocka_unit_test(test_sub_head_unaligned),
+		cmocka_unit_test(test_sub_write_memory),
+		cmocka_unit_test(test_sub_bell_flood),
+		cmocka_unit_test(test_pub_ring_lie),
+		cmocka_unit_test(test_pub_start_unaligned),
+		cmocka_unit_test(test_pub_records),
+		cmocka_unit_test(test_pub_latest_games),
+	};
+	return TU_RUN(tests, argc, argv);
+}
