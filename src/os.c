@@ -498,17 +498,18 @@ int os_membarrier(void)
 	return 0;
 }
 
+static int membarrier_registered;
+static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
+
+static void membarrier_register_once(void)
+{
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
+		    0, 0) < 0)
+		membarrier_registered = -errno;
+}
+
 int os_membarrier_register(void)
 {
-	/* 1: not tried yet; else the result of the one attempt. */
-	static _Atomic int registered = 1;
-	int r = atomic_load_explicit(&registered, memory_order_acquire);
-
-	if (r == 1) {
-		r = syscall(SYS_membarrier,
-			    MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) < 0 ?
-			    -errno : 0;
-		atomic_store_explicit(&registered, r, memory_order_release);
-	}
-	return r;
+	pthread_once(&membarrier_once, membarrier_register_once);
+	return membarrier_registered;
 }

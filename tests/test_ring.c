@@ -456,6 +456,7 @@ struct mt {
 	struct pair p;
 	int data_bell[2], space_bell[2];
 	uint32_t count;
+	uint32_t pause;      /* each side pauses once every this many */
 	uint64_t sleeps_tx, sleeps_rx, barriers;
 };
 
@@ -514,7 +515,7 @@ static void *mt_producer(void *arg)
 		assert_true(res >= 0);
 		if (res == 1)
 			tu_assert_res(os_pipe_kick(m->data_bell[1]), 0);
-		if (i % 500 == 250)
+		if (i % m->pause == m->pause / 2)
 			usleep(1000);
 	}
 	return NULL;
@@ -549,20 +550,19 @@ static void *mt_consumer(void *arg)
 		res = release(&m->p);
 		if (res == 1)
 			tu_assert_res(os_pipe_kick(m->space_bell[1]), 0);
-		if (i % 500 == 0)
+		if (i % m->pause == 0)
 			usleep(1000);
 	}
 	return NULL;
 }
 
-static void test_threads_no_lost_wakeup(void **state)
+static void run_threads(uint32_t ring, uint32_t pause)
 {
-	struct mt m = { .count = (uint32_t)tu_scaled(300000) };
+	struct mt m = { .count = (uint32_t)tu_scaled(300000), .pause = pause };
 	bool fenceless = os_membarrier_register() == 0;
 	pthread_t a, b;
 
-	(void)state;
-	pair_init(&m.p, RING);
+	pair_init(&m.p, ring);
 	ring_role_init(&m.p.txr, &m.p.a->tx_state, fenceless);
 	ring_role_init(&m.p.rxr, &m.p.b->rx_state, fenceless);
 	tu_assert_res(os_pipe(m.data_bell), 0);
@@ -586,6 +586,21 @@ static void test_threads_no_lost_wakeup(void **state)
 	pair_free(&m.p);
 }
 
+/* Both sides run dry often: sleeps and kicks in volume. */
+static void test_threads_no_lost_wakeup(void **state)
+{
+	(void)state;
+	run_threads(RING, 500);
+}
+
+/* Long streaks between pauses: fenceless mode in volume, and sleeps that
+ * must go through the barrier. */
+static void test_threads_fenceless(void **state)
+{
+	(void)state;
+	run_threads(1u << 16, 20000);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -600,6 +615,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_hostile_records),
 		cmocka_unit_test(test_hostile_head),
 		cmocka_unit_test(test_threads_no_lost_wakeup),
+		cmocka_unit_test(test_threads_fenceless),
 	};
 	return TU_RUN(tests, argc, argv);
 }
