@@ -10,7 +10,7 @@
  *
  * Subcommands that need a second process spawn this same executable
  * (/proc/self/exe) with a hidden subcommand; nothing is inherited through
- * fork.  The manual is evshm(1) (docs/evshm.1.md).
+ * fork.  The manual is evshm(1) (man/evshm.1.scd).
  */
 #include <stdbool.h>
 #include <stdio.h>
