@@ -40,4 +40,8 @@ expect_rc 2 "$E" bench --cpus none --placements same
 expect_rc 2 "$E" bench --placements nowhere
 expect_rc 2 "$E" bench --idle 1000
 expect_rc 2 "$E" bench --tests idle --rtt-size 16
+expect_rc 2 "$E" bench --subscribers 9
+expect_rc 2 "$E" bench --subscribers 0
+expect_rc 2 "$E" bench --fanout-sizes 7
+expect_rc 2 "$E" bench --tests fanout,nothing
 echo "ok"
