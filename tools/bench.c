@@ -527,9 +527,11 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 						"built without libzmq");
 		o->xports &= ~(unsigned)X_ZMQ;
 	}
-	for (unsigned s = 0; s < o->nsizes + o->nfan_sizes; s++) {
-		uint32_t sz = s < o->nsizes ? o->sizes[s]
-					    : o->fan_sizes[s - o->nsizes];
+	/* Only the sizes of the tests that run. */
+	unsigned nstream = o->tests & (T_STREAM | T_FLOOR) ? o->nsizes : 0;
+	unsigned nfan = o->tests & T_FANOUT ? o->nfan_sizes : 0;
+	for (unsigned s = 0; s < nstream + nfan; s++) {
+		uint32_t sz = s < nstream ? o->sizes[s] : o->fan_sizes[s - nstream];
 		if (o->ring && sz > EVSHM_MAX_MSG(o->ring))
 			return tool_usage_error(&bench_cmd,
 				"--ring %llu cannot carry %u-byte messages "
