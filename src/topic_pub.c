@@ -55,6 +55,7 @@ struct pub_sub {
 	uid_t uid;
 	gid_t gid;
 	uint64_t head;          /* its head as we last validated it */
+	uint64_t start_seq;     /* the first message it was given */
 	uint64_t blocked_since; /* holding us up since; 0: not */
 	uint64_t kicks;
 };
@@ -562,6 +563,7 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 		return res;
 	pub_history(p, m.param, &start, &start_seq);
 	s->head = start;
+	s->start_seq = start_seq;
 	memcpy(id, m.id, sizeof(id));
 	ours[PROTO_FD_REGION] = p->region_fd;
 	ours[PROTO_FD_BELL] = s->kick_rd;
@@ -750,7 +752,9 @@ int evshm_pub_subscribers(const struct evshm_pub *p,
 						     memory_order_relaxed);
 		uint64_t lost = atomic_load_explicit(&r->lost,
 						     memory_order_relaxed);
-		uint64_t sent = p->ring.seq - 1;
+		/* Published since its start: a late joiner was never given
+		 * what came before (history aside). */
+		uint64_t sent = p->ring.seq - s->start_seq;
 
 		out[i] = (struct evshm_sub_info){
 			.pid = s->pid,

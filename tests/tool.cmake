@@ -1,12 +1,15 @@
 # The evshm command, end to end: shell scripts drive the real program
 # (`bash tests/tool/X.sh path/to/evshm`); `ctest -L tool`.  Sanitizer runs
 # set EVSHM_TEST_SCALE, which shrinks the data the scripts move.
-set(EVSHM_TOOL_TESTS help pipe_big pipe_roles pipe_death bench_smoke)
+set(EVSHM_TOOL_TESTS help pipe_big pipe_roles pipe_death topic_big topic_roles
+  topic_death bench_smoke)
 foreach(t ${EVSHM_TOOL_TESTS})
   add_test(NAME tool_${t}
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tool/${t}.sh $<TARGET_FILE:evshm_tool>)
   set_tests_properties(tool_${t} PROPERTIES TIMEOUT 120 LABELS tool)
 endforeach()
+# A GiB to three subscribers is three GiB of sha256 on a shared machine.
+set_tests_properties(tool_topic_big PROPERTIES TIMEOUT 300)
 
 # The demo: two unrelated processes (the tool spawns itself).
 add_test(NAME evshm_demo COMMAND evshm_tool demo)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench.c: `evshm bench`, the driver.  It reads the options, spawns the
- * peer (this program again, `evshm bench-peer`), runs every row of the
- * plan (bench_plan.c) --repeat times with both processes side by side
+ * peers (this program again, `evshm bench-peer`: one, or as many as the
+ * fan-out test has subscribers), runs every row of the plan
+ * (bench_plan.c) --repeat times with the processes side by side
  * (bench_run.c), takes the ratios of each run, and prints the medians
  * with their spread (bench_report.c).
  */
@@ -18,6 +19,7 @@
 
 #include "bench_plan.h"
 #include "bench_report.h"
+#include "bench_xport.h"
 #include "sys.h"
 #include "tool.h"
 
@@ -83,13 +85,31 @@ static void peer_stop(struct peer *pr)
 static const char *test_name(const struct bench_row *rw)
 {
 	return rw->test == BT_RTT ? "round trip" :
-	       rw->test == BT_IDLE ? "idle round trip" : "streaming";
+	       rw->test == BT_IDLE ? "idle round trip" :
+	       rw->test == BT_FANOUT ? "fan-out" : "streaming";
+}
+
+/* Start @n peers; on failure those started are stopped by peers_stop(). */
+static int peers_start(struct peer *pr, unsigned n)
+{
+	int res = 0;
+
+	for (unsigned i = 0; i < n && res == 0; i++)
+		res = peer_start(&pr[i]);
+	return res;
+}
+
+static void peers_stop(struct peer *pr, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		peer_stop(&pr[i]);
 }
 
 static int run_row(const struct bench_opts *o, const struct bench_row *rw,
 		   struct peer *pr, uint64_t *samples, struct bench_result *out)
 {
 	char err[BENCH_ERR_MAX] = "", sz[32], name[64];
+	int ctl[BENCH_MAX_SUBS];
 	int cpu_a, cpu_b, res;
 
 	for (unsigned f = 0; f < FIG_COUNT; f++)
@@ -110,14 +130,22 @@ static int run_row(const struct bench_opts *o, const struct bench_row *rw,
 	snprintf(name, sizeof(name), "@evshm-bench-%d-%u", (int)getpid(),
 		 pr->seq++);
 	struct bench_spec s = bench_plan_spec(o, rw, name);
-	if (bench_run_a(&s, pr->sock, samples, out, err) == 0)
+	for (unsigned i = 0; i < (rw->subs ? rw->subs : 1); i++)
+		ctl[i] = pr[i].sock;
+	if (bench_run_a(&s, ctl, samples, out, err) == 0)
 		return 0;
 
 out_fail:
 	if (isatty(STDERR_FILENO))
 		fputs("\r\033[K", stderr);
-	tool_err("bench", "FAILED: %s, %s, %s: %s", test_name(rw),
-		 bench_size_str(sz, sizeof(sz), rw->size), rw->label, err);
+	if (rw->subs)
+		tool_err("bench", "FAILED: %s, %s, %s, %u subscriber%s: %s",
+			 test_name(rw), bench_size_str(sz, sizeof(sz), rw->size),
+			 rw->label, rw->subs, rw->subs > 1 ? "s" : "", err);
+	else
+		tool_err("bench", "FAILED: %s, %s, %s: %s", test_name(rw),
+			 bench_size_str(sz, sizeof(sz), rw->size), rw->label,
+			 err);
 	return -1;
 }
 
@@ -143,7 +171,8 @@ static int each_test(const char *t, void *arg)
 	static const struct { const char *name; unsigned bit; } names[] = {
 		{ "rtt", T_RTT }, { "pingpong", T_RTT }, { "stream", T_STREAM },
 		{ "streaming", T_STREAM }, { "floor", T_FLOOR },
-		{ "idle", T_IDLE },
+		{ "idle", T_IDLE }, { "fanout", T_FANOUT },
+		{ "fan-out", T_FANOUT },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -158,7 +187,8 @@ static int each_xport(const char *t, void *arg)
 {
 	static const struct { const char *name; unsigned bit; } names[] = {
 		{ "stream", X_STREAM }, { "seqpacket", X_SEQPACKET },
-		{ "pipe", X_PIPE }, { "evshm", X_EVSHM },
+		{ "pipe", X_PIPE }, { "evshm", X_EVSHM }, { "zmq", X_ZMQ },
+		{ "zeromq", X_ZMQ },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -194,6 +224,46 @@ static int each_size(const char *t, void *arg)
 		return -EINVAL;
 	o->sizes[o->nsizes++] = (uint32_t)v;
 	return 0;
+}
+
+static int each_fan_size(const char *t, void *arg)
+{
+	struct bench_opts *o = arg;
+	uint64_t v;
+
+	if (o->nfan_sizes == BENCH_MAX_SIZES || tool_parse_size(t, &v) < 0 ||
+	    !size_ok(v))
+		return -EINVAL;
+	o->fan_sizes[o->nfan_sizes++] = (uint32_t)v;
+	return 0;
+}
+
+static int each_subs(const char *t, void *arg)
+{
+	struct bench_opts *o = arg;
+	uint64_t v;
+
+	if (o->nfan_subs == BENCH_MAX_SUBS || tool_parse_count(t, &v) < 0 ||
+	    v < 1 || v > BENCH_MAX_SUBS)
+		return -EINVAL;
+	o->fan_subs[o->nfan_subs++] = (unsigned)v;
+	return 0;
+}
+
+static int set_fan_sizes(void *opts, const char *v)
+{
+	struct bench_opts *o = opts;
+
+	o->nfan_sizes = 0;
+	return tool_each_item(v, each_fan_size, o);
+}
+
+static int set_subs(void *opts, const char *v)
+{
+	struct bench_opts *o = opts;
+
+	o->nfan_subs = 0;
+	return tool_each_item(v, each_subs, o);
 }
 
 static int set_tests(void *opts, const char *v)
@@ -315,9 +385,10 @@ static int set_fault(void *opts, const char *v)
 
 static const struct tool_option bench_opts_table[] = {
 	{ .name = "tests", .arg = "LIST", CUSTOM(set_tests),
-	  .help = "rtt,idle,stream,floor (default: all)" },
+	  .help = "rtt,idle,stream,floor,fanout (default: all)" },
 	{ .name = "transports", .arg = "LIST", CUSTOM(set_transports),
-	  .help = "stream,seqpacket,pipe,evshm (default: all)" },
+	  .help = "stream,seqpacket,pipe,evshm,zmq (default:\n"
+		  "all; zmq if built with libzmq)" },
 	{ .name = "sizes", .arg = "LIST", CUSTOM(set_sizes),
 	  .help = "streaming message sizes, multiples of 8\n"
 		  "(default 64,4K,64K,1M)" },
@@ -364,6 +435,15 @@ static const struct tool_option bench_opts_table[] = {
 		  "trips: apart (CPUs A and B), same (both on A),\n"
 		  "unpinned (default: all three; with --cpus none,\n"
 		  "unpinned)" },
+	{ .name = "subscribers", .arg = "LIST", CUSTOM(set_subs),
+	  .help = "fan-out: subscriber counts, 1 to 8 (default\n"
+		  "1,2,4)" },
+	{ .name = "fanout-sizes", .arg = "LIST", CUSTOM(set_fan_sizes),
+	  .help = "fan-out message sizes (default 64,4K,1M)" },
+	{ .name = "fanout-time", .arg = "SEC", .type = TOOL_OPT_SECONDS,
+	  .off = F(fan_seconds, double), .min = 1e-3, .max = 3600,
+	  .help = "fan-out: seconds per row (default 0.1;\n"
+		  "--count N: exactly N messages instead)" },
 	{ .name = "repeat", .arg = "N", .type = TOOL_OPT_COUNT,
 	  .off = F(repeat, uint64_t), .min = 1, .max = 64,
 	  .help = "run everything N times; report the median\n"
@@ -387,9 +467,11 @@ static const struct tool_cmd bench_cmd = {
 		 "and the machine's floors (spin ping-pong on one cache line,\n"
 		 "eventfd ping-pong, a minimal spinning ring of 64-byte slots,\n"
 		 "memcpy, generating and verifying the payload), each figure also\n"
-		 "as a ratio to its floor.  Every message is verified (sequence\n"
-		 "number and checksum over the whole payload); a lost or corrupt\n"
-		 "message fails the run (exit 1).\n",
+		 "as a ratio to its floor; and fan-out, one publisher to 1, 2 and\n"
+		 "4 subscribers in separate processes, evshm topics against N Unix\n"
+		 "stream sockets and ZeroMQ PUB/SUB.  Every message is verified\n"
+		 "(sequence number and checksum over the whole payload) by every\n"
+		 "receiver; a lost or corrupt message fails the run (exit 1).\n",
 	.opts = bench_opts_table,
 	.nopts = sizeof(bench_opts_table) / sizeof(bench_opts_table[0]),
 	.footer = "Exit status: 0 all tests ran and every message checked out;\n"
@@ -399,11 +481,14 @@ static const struct tool_cmd bench_cmd = {
 static int parse_args(int argc, char **argv, struct bench_opts *o)
 {
 	static const uint32_t def_sizes[] = { 64, 4096, 65536, 1u << 20 };
+	static const uint32_t def_fan_sizes[] = { 64, 4096, 1u << 20 };
+	static const unsigned def_subs[] = { 1, 2, 4 };
 	int first, res;
 
 	*o = (struct bench_opts){
-		.tests = T_RTT | T_IDLE | T_STREAM | T_FLOOR,
-		.xports = X_STREAM | X_SEQPACKET | X_PIPE | X_EVSHM,
+		.tests = T_RTT | T_IDLE | T_STREAM | T_FLOOR | T_FANOUT,
+		.xports = X_STREAM | X_SEQPACKET | X_PIPE | X_EVSHM | X_ZMQ,
+		.fan_seconds = 0.1,
 		.rtt_size = 64, .rtts = 10000, .rtt_warmup = 1000,
 		.idle = 20, .idle_gap = 0.01,
 		.seconds = 0.25, .spin_ns = 0, .rtt_spin_ns = 1000000,
@@ -428,19 +513,39 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 		memcpy(o->sizes, def_sizes, sizeof(def_sizes));
 		o->nsizes = sizeof(def_sizes) / sizeof(def_sizes[0]);
 	}
-	for (unsigned s = 0; s < o->nsizes; s++)
-		if (o->ring && o->sizes[s] > EVSHM_MAX_MSG(o->ring))
+	if (!o->nfan_sizes) {
+		memcpy(o->fan_sizes, def_fan_sizes, sizeof(def_fan_sizes));
+		o->nfan_sizes = sizeof(def_fan_sizes) / sizeof(def_fan_sizes[0]);
+	}
+	if (!o->nfan_subs) {
+		memcpy(o->fan_subs, def_subs, sizeof(def_subs));
+		o->nfan_subs = sizeof(def_subs) / sizeof(def_subs[0]);
+	}
+	if ((o->xports & X_ZMQ) && !bench_zmq_built) {
+		if (o->xports == X_ZMQ)
+			return tool_usage_error(&bench_cmd, "this evshm was "
+						"built without libzmq");
+		o->xports &= ~(unsigned)X_ZMQ;
+	}
+	/* Only the sizes of the tests that run. */
+	unsigned nstream = o->tests & (T_STREAM | T_FLOOR) ? o->nsizes : 0;
+	unsigned nfan = o->tests & T_FANOUT ? o->nfan_sizes : 0;
+	for (unsigned s = 0; s < nstream + nfan; s++) {
+		uint32_t sz = s < nstream ? o->sizes[s] : o->fan_sizes[s - nstream];
+		if (o->ring && sz > EVSHM_MAX_MSG(o->ring))
 			return tool_usage_error(&bench_cmd,
 				"--ring %llu cannot carry %u-byte messages "
 				"(the largest is ring/2 - 16)",
-				(unsigned long long)o->ring, o->sizes[s]);
+				(unsigned long long)o->ring, sz);
+	}
 	return -1;
 }
 
 int tool_bench(int argc, char **argv)
 {
 	struct bench_opts o;
-	struct peer pr = { .pid = -1, .sock = -1 };
+	struct peer pr[BENCH_MAX_SUBS];
+	unsigned npeers = 0;
 	struct bench_plan *p = NULL;
 	struct bench_result *res = NULL;
 	uint64_t *samples = NULL;
@@ -464,8 +569,11 @@ int tool_bench(int argc, char **argv)
 		goto out;
 	}
 	bench_meta_get(&m);
-	if ((rc = peer_start(&pr)) < 0) {
-		tool_err("bench", "starting the peer process: %s",
+	npeers = bench_plan_peers(p);
+	for (unsigned i = 0; i < npeers; i++)
+		pr[i] = (struct peer){ .pid = -1, .sock = -1 };
+	if ((rc = peers_start(pr, npeers)) < 0) {
+		tool_err("bench", "starting the peer processes: %s",
 			 evshm_strerror(rc));
 		rc = TOOL_EXIT_FAIL;
 		goto out;
@@ -474,7 +582,7 @@ int tool_bench(int argc, char **argv)
 		struct bench_result *r = &res[run * p->n];
 		for (unsigned i = 0; i < p->n; i++) {
 			progress(&o, run, i, p);
-			if (run_row(&o, &p->rows[i], &pr, samples, &r[i]) < 0) {
+			if (run_row(&o, &p->rows[i], pr, samples, &r[i]) < 0) {
 				rc = TOOL_EXIT_FAIL;
 				goto out;
 			}
@@ -489,7 +597,7 @@ int tool_bench(int argc, char **argv)
 		bench_report_table(&o, p, res, &m);
 	rc = TOOL_EXIT_OK;
 out:
-	peer_stop(&pr);
+	peers_stop(pr, npeers);
 	free(samples);
 	free(res);
 	free(p);

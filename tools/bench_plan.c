@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bench_plan.h"
+#include "bench_xport.h"
 
 /*
  * evshm ring for streaming: 16 MiB for every size unless --ring says
@@ -108,6 +109,22 @@ static const struct scenario stream_table[] = {
 	  "floor: slot ring", "floor-slot-ring" },
 };
 
+/*
+ * Fan-out, at every fan-out size and subscriber count, in the main
+ * placement: the publisher on CPU A, every subscriber on CPU B.  Ratios to
+ * the N stream sockets and to ZeroMQ with the same number of subscribers.
+ */
+static const struct scenario fanout_table[] = {
+	{ X_STREAM, BX_FAN_STREAM, WAIT_NA, IN_MAIN, NO_FLOOR,
+	  "unix stream xN", "unix-stream-sockets" },
+	{ X_EVSHM, BX_TOPIC, WAIT_STREAM, IN_MAIN, NO_FLOOR,
+	  "evshm topic copy", "evshm-topic-copy" },
+	{ X_EVSHM, BX_TOPIC_ZC, WAIT_STREAM, IN_MAIN, NO_FLOOR,
+	  "evshm topic zc", "evshm-topic-zero-copy" },
+	{ X_ZMQ, BX_ZMQ, WAIT_NA, IN_MAIN, NO_FLOOR,
+	  "zeromq pub/sub", "zeromq-pub-sub" },
+};
+
 static const struct {
 	enum bench_local what;
 	const char *label, *id;
@@ -128,6 +145,22 @@ uint64_t bench_stream_warmup(uint32_t size)
 uint32_t bench_stream_ring(const struct bench_opts *o)
 {
 	return o->ring ? (uint32_t)o->ring : STREAM_RING;
+}
+
+uint64_t bench_fanout_warmup(uint32_t size)
+{
+	uint64_t n = (4u << 20) / size;
+	return n < 8 ? 8 : n > 2000 ? 2000 : n;
+}
+
+unsigned bench_plan_peers(const struct bench_plan *p)
+{
+	unsigned n = 1;
+
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->rows[i].subs > n)
+			n = p->rows[i].subs;
+	return n;
 }
 
 static int64_t spin_for(const struct bench_opts *o, enum wait w)
@@ -156,6 +189,8 @@ static enum placement main_placement(const struct bench_opts *o)
 
 static bool wanted(const struct bench_opts *o, const struct scenario *sc)
 {
+	if (sc->x == BX_ZMQ && !bench_zmq_built)
+		return false;
 	return sc->xport_bit ? (o->xports & sc->xport_bit) != 0
 			     : (o->tests & T_FLOOR) != 0;
 }
@@ -183,17 +218,19 @@ static void add_scenario(struct bench_plan *p, const struct bench_opts *o,
 	r->xport = sc->x;
 	r->where = w;
 	r->spin_ns = spin_for(o, sc->wait);
-	r->ring = t == BT_STREAM ? bench_stream_ring(o) : EVSHM_RING_DEFAULT;
+	r->ring = t >= BT_STREAM ? bench_stream_ring(o) : EVSHM_RING_DEFAULT;
 	r->floor[0] = sc->floor[0];
 	r->floor[1] = sc->floor[1];
 }
 
-/* The row of transport @x in rows [first, end), or -1. */
+/* The row of transport @x with @subs subscribers (0: not a fan-out) in
+ * rows [first, end), or -1. */
 static int find(const struct bench_plan *p, unsigned first, unsigned end,
-		enum bench_xport x)
+		enum bench_xport x, unsigned subs)
 {
 	for (unsigned j = first; j < end; j++)
-		if (!p->rows[j].local && p->rows[j].xport == x)
+		if (!p->rows[j].local && p->rows[j].xport == x &&
+		    p->rows[j].subs == subs)
 			return (int)j;
 	return -1;
 }
@@ -216,13 +253,19 @@ static void link_refs(struct bench_plan *p, unsigned first)
 		struct bench_row *r = &p->rows[i];
 		if (r->local)
 			continue; /* the floors of one process stand alone */
-		r->ref[REF_STREAM] = find(p, first, p->n, BX_STREAM);
+		if (r->test == BT_FANOUT) {
+			r->ref[REF_STREAM] = find(p, first, p->n, BX_FAN_STREAM,
+						  r->subs);
+			r->ref[REF_ZMQ] = find(p, first, p->n, BX_ZMQ, r->subs);
+			continue;
+		}
+		r->ref[REF_STREAM] = find(p, first, p->n, BX_STREAM, 0);
 		for (unsigned k = 0; k < 2 && r->ref[REF_FLOOR] < 0; k++)
-			r->ref[REF_FLOOR] = find(p, first, p->n, r->floor[k]);
+			r->ref[REF_FLOOR] = find(p, first, p->n, r->floor[k], 0);
 		if (r->test != BT_STREAM)
 			continue;
 		if (r->xport != BX_SLOT)
-			r->ref[REF_SLOT] = find(p, first, p->n, BX_SLOT);
+			r->ref[REF_SLOT] = find(p, first, p->n, BX_SLOT, 0);
 		r->ref[REF_MEMCPY] = find_local(p, first, p->n, BL_MEMCPY);
 	}
 }
@@ -261,6 +304,27 @@ static void add_placed(struct bench_plan *p, const struct bench_opts *o,
 	}
 }
 
+/* One section per fan-out size: for each subscriber count, every
+ * transport of the fan-out table. */
+static void add_fanout(struct bench_plan *p, const struct bench_opts *o,
+		       unsigned *section)
+{
+	for (unsigned s = 0; s < o->nfan_sizes; s++) {
+		unsigned first = p->n;
+		for (unsigned k = 0; k < o->nfan_subs; k++) {
+			unsigned before = p->n;
+			add_table(p, o, BT_FANOUT, *section, o->fan_sizes[s],
+				  main_placement(o), fanout_table,
+				  LEN(fanout_table));
+			for (unsigned i = before; i < p->n; i++)
+				p->rows[i].subs = o->fan_subs[k];
+		}
+		if (p->n > first)
+			(*section)++;
+		link_refs(p, first);
+	}
+}
+
 void bench_plan_make(struct bench_plan *p, const struct bench_opts *o)
 {
 	unsigned section = 0, first;
@@ -271,9 +335,8 @@ void bench_plan_make(struct bench_plan *p, const struct bench_opts *o)
 	if (o->tests & T_IDLE)
 		add_placed(p, o, BT_IDLE, idle_table, LEN(idle_table),
 			   &section);
-	if (!(o->tests & (T_STREAM | T_FLOOR)))
-		return;
-	for (unsigned s = 0; s < o->nsizes; s++, section++) {
+	for (unsigned s = 0; s < o->nsizes && (o->tests & (T_STREAM | T_FLOOR));
+	     s++, section++) {
 		first = p->n;
 		if (o->tests & T_STREAM)
 			add_table(p, o, BT_STREAM, section, o->sizes[s],
@@ -291,7 +354,10 @@ void bench_plan_make(struct bench_plan *p, const struct bench_opts *o)
 		}
 		link_refs(p, first);
 	}
+	if (o->tests & T_FANOUT)
+		add_fanout(p, o, &section);
 }
+
 /* The figure a row's ratios compare. */
 static enum bench_fig compared(const struct bench_row *r)
 {
@@ -304,6 +370,7 @@ static const enum bench_fig ref_fig[REF_COUNT] = {
 	[REF_FLOOR] = FIG_VS_FLOOR,
 	[REF_SLOT] = FIG_VS_SLOT,
 	[REF_MEMCPY] = FIG_VS_MEMCPY,
+	[REF_ZMQ] = FIG_VS_ZMQ,
 };
 
 void bench_plan_ratios(const struct bench_plan *p, struct bench_result *res)
@@ -346,7 +413,7 @@ struct bench_spec bench_plan_spec(const struct bench_opts *o,
 {
 	struct bench_spec s = {
 		.test = rw->test, .xport = rw->xport, .size = rw->size,
-		.ring = rw->ring, .spin_ns = rw->spin_ns,
+		.ring = rw->ring, .spin_ns = rw->spin_ns, .subs = rw->subs,
 	};
 	int a;
 
@@ -355,6 +422,11 @@ struct bench_spec bench_plan_spec(const struct bench_opts *o,
 		s.count = o->count;
 		s.seconds = o->seconds;
 		s.warmup = bench_stream_warmup(rw->size);
+		s.fault = o->fault;
+	} else if (rw->test == BT_FANOUT) {
+		s.count = o->count;
+		s.seconds = o->fan_seconds;
+		s.warmup = bench_fanout_warmup(rw->size);
 		s.fault = o->fault;
 	} else if (rw->test == BT_IDLE) {
 		s.count = o->idle;

@@ -14,9 +14,9 @@
 #include "bench_run.h"
 
 /* --tests */
-enum { T_RTT = 1, T_STREAM = 2, T_FLOOR = 4, T_IDLE = 8 };
+enum { T_RTT = 1, T_STREAM = 2, T_FLOOR = 4, T_IDLE = 8, T_FANOUT = 16 };
 /* --transports */
-enum { X_STREAM = 1, X_SEQPACKET = 2, X_PIPE = 4, X_EVSHM = 8 };
+enum { X_STREAM = 1, X_SEQPACKET = 2, X_PIPE = 4, X_EVSHM = 8, X_ZMQ = 16 };
 
 /* Where the two processes run (--placements: bit 1 << placement). */
 enum placement {
@@ -42,6 +42,11 @@ struct bench_opts {
 	int64_t rtt_spin_ns;             /* the spinning round trip's */
 	int cpu_a, cpu_b;                /* PL_APART; -1: --cpus none */
 	unsigned placements;             /* 1 << PL_*: round-trip sections */
+	uint32_t fan_sizes[BENCH_MAX_SIZES]; /* fan-out message sizes */
+	unsigned nfan_sizes;
+	unsigned fan_subs[BENCH_MAX_SUBS]; /* fan-out subscriber counts */
+	unsigned nfan_subs;
+	double fan_seconds;              /* fan-out: per row */
 	uint64_t repeat;
 	bool json;
 	enum bench_fault fault;
@@ -53,6 +58,7 @@ enum bench_ref {
 	REF_FLOOR,     /* the floor of its kind: FIG_VS_FLOOR */
 	REF_SLOT,      /* streaming: the slot ring: FIG_VS_SLOT */
 	REF_MEMCPY,    /* streaming: memcpy, one process: FIG_VS_MEMCPY */
+	REF_ZMQ,       /* fan-out: ZeroMQ PUB/SUB: FIG_VS_ZMQ */
 	REF_COUNT
 };
 
@@ -64,6 +70,7 @@ struct bench_row {
 	enum placement where;
 	unsigned section;           /* rows of one section are adjacent */
 	uint32_t size, ring;
+	unsigned subs;              /* fan-out: subscribers; 0 otherwise */
 	int64_t spin_ns;
 	const char *label;          /* in the table */
 	const char *id;             /* in JSON */
@@ -73,7 +80,7 @@ struct bench_row {
 	int ref[REF_COUNT];         /* row index, -1: none */
 };
 
-#define BENCH_PLAN_MAX 256
+#define BENCH_PLAN_MAX 1024
 
 struct bench_plan {
 	struct bench_row rows[BENCH_PLAN_MAX];
@@ -101,5 +108,12 @@ uint64_t bench_stream_warmup(uint32_t size);
 
 /* The evshm ring for streaming @size-byte messages. */
 uint32_t bench_stream_ring(const struct bench_opts *o);
+
+/* Fan-out warm-up: 4 MiB of messages, 8 to 2000 of them. */
+uint64_t bench_fanout_warmup(uint32_t size);
+
+/* Peer processes the plan needs: the most subscribers of a fan-out row,
+ * at least 1. */
+unsigned bench_plan_peers(const struct bench_plan *p);
 
 #endif

@@ -16,6 +16,7 @@
 #include <evshm.h>
 
 #include "bench_report.h"
+#include "bench_xport.h"
 
 /* --- the machine -------------------------------------------------------- */
 
@@ -111,6 +112,7 @@ enum fmt {
 	F_NS, F_RATE, F_GBS, F_RATIO, F_KICKS,
 	F_CPU,              /* CPU seconds per second, as a percentage */
 	F_FLOOR,            /* not a figure: the name of the row's floor */
+	F_SUBS,             /* not a figure: the row's subscribers */
 };
 
 struct column {
@@ -152,6 +154,16 @@ static const struct column stream_cols[] = {
 	{ "kicks/msg recv", "kicks_per_msg_recv", FIG_KICKS_A, F_KICKS },
 };
 
+static const struct column fanout_cols[] = {
+	{ "subs", NULL, FIG_COUNT, F_SUBS },
+	{ "deliveries/s", "deliveries_per_s", FIG_MSGS_S, F_RATE },
+	{ "GB/s", "gb_per_s", FIG_GB_S, F_GBS },
+	{ "vs sockets", "vs_unix_stream_sockets", FIG_VS_STREAM, F_RATIO },
+	{ "vs zeromq", "vs_zeromq", FIG_VS_ZMQ, F_RATIO },
+	{ "kicks/msg pub", "kicks_per_msg_pub", FIG_KICKS_A, F_KICKS },
+	{ "kicks/msg sub", "kicks_per_msg_sub", FIG_KICKS_B, F_KICKS },
+};
+
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_COLS 8
 
@@ -166,6 +178,8 @@ static struct columns columns_of(enum bench_test t)
 		return (struct columns){ rtt_cols, LEN(rtt_cols) };
 	if (t == BT_IDLE)
 		return (struct columns){ idle_cols, LEN(idle_cols) };
+	if (t == BT_FANOUT)
+		return (struct columns){ fanout_cols, LEN(fanout_cols) };
 	return (struct columns){ stream_cols, LEN(stream_cols) };
 }
 
@@ -196,6 +210,7 @@ static const char *fmt1(char *buf, size_t n, double v, enum fmt f)
 		snprintf(buf, n, v < 0.01 ? "%.2f%%" : "%.1f%%", v * 100);
 		break;
 	case F_FLOOR:
+	case F_SUBS:
 		break;
 	}
 	return buf;
@@ -232,6 +247,10 @@ static void cell(char *buf, size_t n, const struct bench_opts *o,
 {
 	const struct bench_row *f;
 
+	if (c->fmt == F_SUBS) {
+		snprintf(buf, n, "%u", p->rows[i].subs);
+		return;
+	}
 	if (c->fmt != F_FLOOR) {
 		fmt_agg(buf, n, aggregate(o, p, res, i, c->fig), c->fmt,
 			(unsigned)o->repeat);
@@ -258,7 +277,10 @@ static const char *where_str(char *buf, size_t n, const struct bench_opts *o,
 	int a, b;
 
 	bench_plan_cpus(o, w, &a, &b);
-	if (w == PL_APART)
+	if (t == BT_FANOUT && w == PL_APART)
+		snprintf(buf, n, "publisher pinned to CPU %d, every subscriber "
+			 "to CPU %d", a, b);
+	else if (w == PL_APART)
 		snprintf(buf, n, "pinned apart: %s side on CPU %d, %s side on "
 			 "CPU %d", sa, a, sb, b);
 	else if (w == PL_SAME)
@@ -302,6 +324,20 @@ static void section_head(const struct bench_opts *o, const struct bench_row *r)
 		       (unsigned long long)o->rtt_warmup,
 		       bench_size_str(rs, sizeof(rs), EVSHM_RING_DEFAULT),
 		       (double)o->rtt_spin_ns / 1e3);
+	else if (r->test == BT_FANOUT)
+		printf("\nfan-out, %s messages, 1 publisher to N subscribers "
+		       "(separate processes), %s after\n%llu of warm-up; %s;\n"
+		       "evshm ring %s (reliable), spin %s; zeromq: %s;\n"
+		       "deliveries: messages received, all subscribers\n",
+		       bench_size_str(sz, sizeof(sz), r->size),
+		       o->count ? "fixed count" : "timed",
+		       (unsigned long long)bench_fanout_warmup(r->size),
+		       where_str(wh, sizeof(wh), o, r->where, r->test),
+		       bench_size_str(rs, sizeof(rs), bench_stream_ring(o)),
+		       spin_str(sp, sizeof(sp), o->spin_ns),
+		       bench_zmq_built ? "XPUB with ZMQ_XPUB_NODROP, queues of "
+					 "half the ring each way"
+				       : "not built in (no libzmq)");
 	else
 		printf("\nstreaming, %s messages, %s after %llu of warm-up;\n"
 		       "evshm ring %s, spin %s\n",
@@ -369,6 +405,17 @@ void bench_report_table(const struct bench_opts *o, const struct bench_plan *p,
 			;
 		print_section(o, p, res, i, end);
 	}
+	if (o->tests & T_FANOUT)
+		printf("\nfan-out: deliveries/s counts every message every "
+		       "subscriber got, over the time from the first\n"
+		       "subscriber's clock start to the last one's end; vs "
+		       "sockets and vs zeromq: ratios to those rows\nwith "
+		       "as many subscribers.  unix stream xN: the publisher "
+		       "writes each message to each\nsubscriber's socket in "
+		       "turn.  Nothing was dropped: every subscriber checked "
+		       "every message.\n");
+	if (!(o->tests & ~T_FANOUT))
+		return;
 	printf("\nevshm default: the library's default options (spin_ns 0).  "
 	       "Ratios, each within one run\nand one table: /stream to the "
 	       "Unix stream socket, /floor to the floor named beside it,\n"
@@ -407,7 +454,7 @@ static void json_row(const struct bench_opts *o, const struct bench_plan *p,
 
 	static const char *const tests[] = {
 		[BT_RTT] = "round-trip", [BT_IDLE] = "idle",
-		[BT_STREAM] = "streaming",
+		[BT_STREAM] = "streaming", [BT_FANOUT] = "fan-out",
 	};
 
 	printf("\n    {\"test\": \"%s\", \"transport\": \"%s\", \"size\": %u, "
@@ -420,9 +467,13 @@ static void json_row(const struct bench_opts *o, const struct bench_plan *p,
 		printf("null");
 	if (f)
 		printf(", \"floor\": \"%s\"", f->id);
-	if (!r->local && (r->xport == BX_EVSHM || r->xport == BX_EVSHM_ZC))
+	if (!r->local && (r->xport == BX_EVSHM || r->xport == BX_EVSHM_ZC ||
+			  r->xport == BX_TOPIC || r->xport == BX_TOPIC_ZC))
 		printf(", \"ring\": %u, \"spin_ns\": %lld", r->ring,
 		       (long long)r->spin_ns);
+	if (r->test == BT_FANOUT)
+		printf(", \"subscribers\": %u, \"publisher_cpu\": %d, "
+		       "\"subscriber_cpu\": %d", r->subs, a, b);
 	if (r->test == BT_RTT)
 		printf(", \"round_trips\": %llu", (unsigned long long)o->rtts);
 	if (r->test == BT_IDLE)

@@ -32,6 +32,10 @@ static const struct xport *const xports[BX_COUNT] = {
 	[BX_LINE] = &xport_line,
 	[BX_EVENTFD] = &xport_eventfd,
 	[BX_SLOT] = &xport_slot_ring,
+	[BX_FAN_STREAM] = &xport_fan_stream,
+	[BX_TOPIC] = &xport_topic_copy,
+	[BX_TOPIC_ZC] = &xport_topic_zc,
+	[BX_ZMQ] = &xport_zmq,
 };
 
 static int fail(char *err, const char *fmt, ...)
@@ -300,29 +304,49 @@ out_fail:
 		    evshm_strerror(res));
 }
 
-/* Side A: receive until the PL_END message; *received: the count, the
- * end excluded. */
-static int stream_recv(struct link *l, const struct bench_spec *s,
-		       struct bench_result *r, uint64_t *received, char *err)
+/* The receiving side of a stream: until the PL_END message.  *received:
+ * the count, the end excluded; *t0 when the last warm-up message came (the
+ * clock starts), *t1 when the end came. */
+static int stream_take(struct link *l, const struct bench_spec *s,
+		       uint64_t *received, uint64_t *t0, uint64_t *t1,
+		       char *err)
 {
-	uint64_t t0 = sys_now_ns(), seq = 0;
+	uint64_t seq = 0;
 
+	*t0 = sys_now_ns();
 	for (uint64_t want = 0;; want++) {
 		if (recv_one(l, want, &seq, NULL, err) < 0)
 			return -1;
 		if (want + 1 == s->warmup)
-			t0 = sys_now_ns();
+			*t0 = sys_now_ns();
 		if (seq & PL_END) {
-			/* Messages after the clock started, the end one
-			 * included: it is a message like the others. */
-			double n = (double)(want + 1 - s->warmup);
-			double dt = (double)(sys_now_ns() - t0) / 1e9;
-			r->fig[FIG_MSGS_S] = n / dt;
-			r->fig[FIG_GB_S] = n / dt * (double)l->size / 1e9;
+			*t1 = sys_now_ns();
 			*received = want;
 			return 0;
 		}
 	}
+}
+
+/* Messages after the clock started, the end one included: it is a message
+ * like the others. */
+static uint64_t timed_msgs(const struct bench_spec *s, uint64_t received)
+{
+	return received + 1 - s->warmup;
+}
+
+/* Side A of a stream: the rate it received at. */
+static int stream_recv(struct link *l, const struct bench_spec *s,
+		       struct bench_result *r, uint64_t *received, char *err)
+{
+	uint64_t t0, t1;
+
+	if (stream_take(l, s, received, &t0, &t1, err) < 0)
+		return -1;
+	double n = (double)timed_msgs(s, *received);
+	double dt = (double)(t1 - t0) / 1e9;
+	r->fig[FIG_MSGS_S] = n / dt;
+	r->fig[FIG_GB_S] = n / dt * (double)l->size / 1e9;
+	return 0;
 }
 
 /* --- side A ------------------------------------------------------------- */
@@ -388,12 +412,94 @@ static int take_report(const struct bench_spec *s, int ctl, bool a_ok,
 	return 0;
 }
 
-int bench_run_a(const struct bench_spec *s, int ctl, uint64_t *samples,
+/*
+ * Fan-out: every subscriber's report, each checked against what the
+ * publisher sent.  Deliveries per second: the messages every subscriber
+ * got after its own clock started, over the time from the first of them
+ * starting to the last of them having the end (a conservative window: it
+ * also holds some warm-up deliveries, which are not counted).
+ */
+static int take_fan_reports(const struct bench_spec *s, const int *ctl,
+			    bool a_ok, uint64_t sent, struct bench_result *r,
+			    char *err)
+{
+	uint64_t t0 = UINT64_MAX, t1 = 0, n = 0;
+	double kicks = 0;
+	bool ok = a_ok, told = false;
+
+	for (unsigned i = 0; i < s->subs; i++) {
+		struct bench_report rep;
+		unsigned nfds;
+		int res = sys_recv_msg(ctl[i], &rep, sizeof(rep), NULL, 0,
+				       &nfds, BENCH_CTL_TIMEOUT_MS);
+
+		/* Read every report, so that no stale one is left behind
+		 * for the next test; keep the first failure, and after our
+		 * own the first subscriber's (its reason is often ours). */
+		if (!ok) {
+			if (res == (int)sizeof(rep) && rep.status < 0 &&
+			    !told && strlen(err) < BENCH_ERR_MAX / 2) {
+				rep.err[BENCH_ERR_MAX - 1] = '\0';
+				snprintf(err + strlen(err),
+					 BENCH_ERR_MAX - strlen(err),
+					 " (subscriber %u: %.100s)", i + 1,
+					 rep.err);
+				told = true;
+			}
+			continue;
+		}
+		if (res != (int)sizeof(rep)) {
+			ok = false;
+			fail(err, "subscriber %u: its process died (%s)", i + 1,
+			     evshm_strerror(res < 0 ? res : -EPROTO));
+			continue;
+		}
+		rep.err[BENCH_ERR_MAX - 1] = '\0';
+		if (rep.status < 0) {
+			ok = false;
+			fail(err, "subscriber %u: %s", i + 1, rep.err);
+		} else if (rep.msgs != sent) {
+			ok = false;
+			fail(err, "the publisher sent %llu messages, subscriber "
+			     "%u got %llu", (unsigned long long)sent, i + 1,
+			     (unsigned long long)rep.msgs);
+		} else if (rep.t_first > rep.t_end) {
+			ok = false;
+			fail(err, "subscriber %u: its report does not add up",
+			     i + 1);
+		}
+		if (!ok)
+			continue;
+		n += timed_msgs(s, rep.msgs);
+		t0 = rep.t_first < t0 ? rep.t_first : t0;
+		t1 = rep.t_end > t1 ? rep.t_end : t1;
+		kicks += (double)rep.st.kicks_sent / (double)(sent ? sent : 1);
+	}
+	if (!ok)
+		return -1;
+	double dt = (double)(t1 - t0) / 1e9;
+	r->fig[FIG_MSGS_S] = (double)n / dt;
+	r->fig[FIG_GB_S] = (double)n / dt * (double)s->size / 1e9;
+	if (xports[s->xport]->stats)
+		r->fig[FIG_KICKS_B] = kicks / s->subs;
+	return 0;
+}
+
+/* Side A of a fan-out: publish, then close (subscribers read on). */
+static int fan_publish(struct link *l, const struct bench_spec *s,
+		       uint64_t *sent, char *err)
+{
+	return stream_send(l, s, sent, err);
+}
+
+int bench_run_a(const struct bench_spec *s, const int *ctl, uint64_t *samples,
 		struct bench_result *r, char err[BENCH_ERR_MAX])
 {
 	const struct xport *x = xports[s->xport];
 	struct link l = { .x = x, .a = true, .size = s->size };
 	struct idle_side idle = { .lat = samples };
+	bool fan = s->test == BT_FANOUT;
+	unsigned npeers = fan ? s->subs : 1, sent_to = 0;
 	int fds[SYS_MAX_FDS];
 	unsigned nfds = 0;
 	uint64_t msgs = 0;
@@ -412,13 +518,20 @@ int bench_run_a(const struct bench_spec *s, int ctl, uint64_t *samples,
 		watch(false);
 		return -1;
 	}
-	res = sys_send_msg(ctl, s, sizeof(*s), fds, nfds,
-			   BENCH_CTL_TIMEOUT_MS);
+	for (res = 0; sent_to < npeers && res == 0; sent_to++)
+		res = sys_send_msg(ctl[sent_to], s, sizeof(*s), fds, nfds,
+				   BENCH_CTL_TIMEOUT_MS);
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
 	if (res < 0) {
 		fail(err, "the peer process: %s", evshm_strerror(res));
 		x->close(&l);
+		/* Those that got the spec fail to meet us, and report: read
+		 * their reports, or the next test would get them. */
+		struct bench_spec got = *s;
+		got.subs = sent_to - 1;
+		if (fan)
+			take_fan_reports(&got, ctl, false, 0, r, err);
 		watch(false);
 		return -1;
 	}
@@ -429,9 +542,11 @@ int bench_run_a(const struct bench_spec *s, int ctl, uint64_t *samples,
 		res = rtt_ping(&l, s, samples, r, err);
 	else if (s->test == BT_IDLE)
 		res = idle_run(&l, s, &idle, err);
+	else if (fan)
+		res = fan_publish(&l, s, &msgs, err);
 	else
 		res = stream_recv(&l, s, r, &msgs, err);
-	if (s->test != BT_STREAM)
+	if (s->test != BT_STREAM && !fan)
 		msgs = s->warmup + s->count;
 	if (res == 0 && x->stats) {
 		struct evshm_stats st;
@@ -440,7 +555,11 @@ int bench_run_a(const struct bench_spec *s, int ctl, uint64_t *samples,
 	}
 	/* Our close is what a side B still waiting on us sees. */
 	x->close(&l);
-	res = take_report(s, ctl, res == 0, msgs, r, err, samples, &idle);
+	if (fan)
+		res = take_fan_reports(s, ctl, res == 0, msgs, r, err);
+	else
+		res = take_report(s, ctl[0], res == 0, msgs, r, err, samples,
+				  &idle);
 	watch(false);
 	return res;
 }
@@ -451,7 +570,11 @@ int bench_run_a(const struct bench_spec *s, int ctl, uint64_t *samples,
  * driver's spec. */
 static bool spec_ok(const struct bench_spec *s)
 {
-	return s->test <= BT_STREAM && s->xport < BX_COUNT &&
+	bool fan_x = s->xport >= BX_FAN_STREAM && s->xport < BX_COUNT;
+
+	return s->test <= BT_FANOUT && s->xport < BX_COUNT &&
+	       fan_x == (s->test == BT_FANOUT) &&
+	       (!fan_x || (s->subs >= 1 && s->subs <= BENCH_MAX_SUBS)) &&
 	       (s->test != BT_IDLE ||
 		(s->size >= 24 && s->count <= BENCH_IDLE_MAX &&
 		 s->gap_ns <= 1000000000u)) &&
@@ -461,8 +584,9 @@ static bool spec_ok(const struct bench_spec *s)
 	       s->warmup <= UINT32_MAX && isfinite(s->seconds) &&
 	       s->seconds >= 0 && s->seconds <= 3600 &&
 	       memchr(s->name, '\0', sizeof(s->name)) &&
-	       (s->test == BT_STREAM || s->count > 0) &&
-	       (xports[s->xport]->tx_get || s->test != BT_STREAM);
+	       (s->test >= BT_STREAM || s->count > 0) &&
+	       (xports[s->xport]->tx_get || s->test < BT_STREAM) &&
+	       (xports[s->xport]->open_b != NULL);
 }
 
 static int run_b(const struct bench_spec *s, const int *fds, unsigned nfds,
@@ -489,6 +613,9 @@ static int run_b(const struct bench_spec *s, const int *fds, unsigned nfds,
 		rep->cpu_s = is.cpu_s;
 		rep->wall_s = is.wall_s;
 		rep->msgs = s->warmup + s->count;
+	} else if (s->test == BT_FANOUT) {
+		res = stream_take(&l, s, &rep->msgs, &rep->t_first,
+				  &rep->t_end, rep->err);
 	} else {
 		res = stream_send(&l, s, &rep->msgs, rep->err);
 	}

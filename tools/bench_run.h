@@ -9,6 +9,10 @@
  * (SOCK_SEQPACKET): for each test A sends a struct bench_spec with the
  * descriptors B needs (pipe ends, shared memory, eventfds), both run their
  * side, and B answers with a struct bench_report.
+ *
+ * Fan-out is 1 + N processes: the driver publishes (side A) and N peers,
+ * each spawned the same way with a control socket of its own, subscribe
+ * (side B); each gets the same spec and reports for itself.
  */
 #ifndef EVSHM_TOOL_BENCH_RUN_H
 #define EVSHM_TOOL_BENCH_RUN_H
@@ -22,6 +26,7 @@ enum bench_test {
 	BT_RTT,        /* ping-pong round trips */
 	BT_IDLE,       /* round trips, each side sleeping before it sends */
 	BT_STREAM,     /* one-way streaming, B to A */
+	BT_FANOUT,     /* one-way streaming, A to N peers at once */
 };
 
 /* The transports (bench_xport.h has their operations). */
@@ -34,6 +39,11 @@ enum bench_xport {
 	BX_LINE,       /* floor: spin ping-pong on one shared cache line */
 	BX_EVENTFD,    /* floor: blocking ping-pong on two eventfds */
 	BX_SLOT,       /* floor: spinning ring of 64-byte slots */
+	/* Fan-out: A publishes, every B subscribes. */
+	BX_FAN_STREAM, /* N Unix stream sockets, A writes each message to each */
+	BX_TOPIC,      /* evshm_pub_send / evshm_sub_recv */
+	BX_TOPIC_ZC,   /* evshm_pub_reserve+commit / evshm_sub_peek+release */
+	BX_ZMQ,        /* ZeroMQ XPUB/SUB over ipc:// (if built with libzmq) */
 	BX_COUNT
 };
 
@@ -53,6 +63,8 @@ enum bench_fault {
 #define BENCH_IDLE_MAX 256
 /* Round trips of an idle test before measuring. */
 #define BENCH_IDLE_WARMUP 2
+/* Most subscribers of a fan-out test (peer processes). */
+#define BENCH_MAX_SUBS 8
 
 /* Driver -> peer: what to run. */
 struct bench_spec {
@@ -63,7 +75,7 @@ struct bench_spec {
 	uint32_t ring;         /* evshm ring size, both directions */
 	uint32_t fault;        /* enum bench_fault */
 	int32_t cpu_b;         /* B runs on this CPU; -1: unpinned */
-	uint32_t pad_;
+	uint32_t subs;         /* fan-out: subscribers (1..BENCH_MAX_SUBS) */
 	int64_t spin_ns;       /* evshm_opts.spin_ns */
 	uint64_t count;        /* round trips, or messages streamed (0: for
 				  @seconds) */
@@ -78,7 +90,11 @@ struct bench_spec {
 struct bench_report {
 	int32_t status;        /* 0 or -1 (err says why) */
 	uint32_t pad_;
-	uint64_t msgs;         /* messages B sent (a stream's end excluded) */
+	uint64_t msgs;         /* messages B sent (a stream's end excluded);
+				  fan-out: received */
+	uint64_t t_first;      /* fan-out: when B had the last warm-up
+				  message (sys_now_ns(), one clock for all) */
+	uint64_t t_end;        /* fan-out: when B had the end */
 	struct evshm_stats st; /* evshm: B's channel counters */
 	double cpu_s, wall_s;  /* idle: B's CPU time over the wall time */
 	uint32_t nlat;         /* idle: one-way latencies of A's messages */
@@ -97,6 +113,7 @@ enum bench_fig {
 	FIG_VS_STREAM,                /* ratio to the Unix stream socket */
 	FIG_VS_FLOOR,                 /* ratio to the row's floor */
 	FIG_VS_SLOT, FIG_VS_MEMCPY,   /* streaming: to the slot ring, memcpy */
+	FIG_VS_ZMQ,                   /* fan-out: to ZeroMQ PUB/SUB */
 	FIG_COUNT
 };
 
@@ -105,10 +122,11 @@ struct bench_result {
 };
 
 /* Run side A of @s: set the transport up, hand the spec and B's
- * descriptors to B over @ctl, run, and collect B's report.  @samples has
- * room for s->count round trips (idle: 2 * s->count latencies).  0, or -1
- * with the reason in @err. */
-int bench_run_a(const struct bench_spec *s, int ctl, uint64_t *samples,
+ * descriptors to B over @ctl[0] (fan-out: to s->subs peers, ctl[0 ..
+ * s->subs)), run, and collect the reports.  @samples has room for
+ * s->count round trips (idle: 2 * s->count latencies).  0, or -1 with the
+ * reason in @err. */
+int bench_run_a(const struct bench_spec *s, const int *ctl, uint64_t *samples,
 		struct bench_result *r, char err[BENCH_ERR_MAX]);
 
 /* Side B: serve specs from @ctl until told to quit (0) or the driver

@@ -71,7 +71,8 @@ struct xport {
 	int (*hop_send)(struct link *l, uint64_t v);
 	int (*hop_recv)(struct link *l, uint64_t *v);
 
-	/* evshm only: the channel's counters. */
+	/* evshm only: the channel's (topic's) counters; a publisher fills
+	 * msgs_sent and kicks_sent. */
 	void (*stats)(struct link *l, struct evshm_stats *st);
 };
 
@@ -81,6 +82,16 @@ extern const struct xport xport_evshm_copy, xport_evshm_zc;
 						 /* bench_xport_evshm.c */
 extern const struct xport xport_line, xport_eventfd,
 	xport_slot_ring;                             /* bench_xport_floor.c */
+
+/* Fan-out: side A publishes to s->subs subscribers (meet_a waits for all
+ * of them), every side B subscribes (open_b).  The publisher's tx_put
+ * delivers one message to every subscriber. */
+extern const struct xport xport_fan_stream;      /* bench_xport_fd.c */
+extern const struct xport xport_topic_copy, xport_topic_zc;
+						 /* bench_xport_evshm.c */
+extern const struct xport xport_zmq;             /* bench_xport_zmq.c */
+/* Whether this program was built with libzmq (xport_zmq works). */
+extern const bool bench_zmq_built;
 
 /* A 64-byte aligned, zeroed buffer (pages touched before the clock
  * runs); NULL if out of memory. */

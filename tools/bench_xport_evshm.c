@@ -7,6 +7,9 @@
  *   zero copy  the sender generates the payload in the ring
  *              (evshm_reserve / evshm_commit), the receiver verifies it
  *              there (evshm_peek / evshm_release).
+ * Topics for the fan-out test, both ways too: the publisher (side A)
+ * writes each message once, every subscriber reads it from the same ring
+ * (reliable: the publisher waits for the slowest).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +19,8 @@
 struct evshm_link {
 	struct evshm_listener *l;   /* side A until it met B */
 	struct evshm_chan *c;
+	struct evshm_pub *pub;      /* fan-out, side A */
+	struct evshm_sub *sub;      /* fan-out, side B */
 	void *wbuf, *rbuf;          /* copy API */
 };
 
@@ -80,6 +85,8 @@ static void ev_close(struct link *l)
 		return;
 	evshm_listener_close(e->l);
 	evshm_close(e->c);
+	evshm_pub_close(e->pub);
+	evshm_sub_close(e->sub);
 	free(e->wbuf);
 	free(e->rbuf);
 	free(e);
@@ -174,4 +181,128 @@ const struct xport xport_evshm_zc = {
 	EV_SETUP,
 	.tx_get = zc_tx_get, .tx_put = zc_tx_put,
 	.rx_get = zc_rx_get, .rx_put = zc_rx_put,
+};
+
+/* --- topics --------------------------------------------------------------- */
+
+static int topic_open_a(struct link *l, const struct bench_spec *s,
+			int fds[SYS_MAX_FDS], unsigned *nfds)
+{
+	struct evshm_opts o = opts_for(s);
+	int res = ev_new(l, s);
+	struct evshm_link *e = l->priv;
+
+	(void)fds;
+	*nfds = 0;
+	/* Reliable (the default): no subscriber may miss a message. */
+	o.max_clients = s->subs;
+	return res < 0 ? res : evshm_pub_open(&e->pub, s->name, &o);
+}
+
+static int topic_meet_a(struct link *l, const struct bench_spec *s)
+{
+	struct evshm_link *e = l->priv;
+	uint64_t deadline = sys_deadline(BENCH_WAIT_MS);
+	int n = 0;
+
+	while (n >= 0 && (unsigned)n < s->subs) {
+		if (sys_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		n = evshm_pub_serve(e->pub, sys_ms_left(deadline));
+	}
+	return n < 0 ? n : 0;
+}
+
+static int topic_open_b(struct link *l, const struct bench_spec *s,
+			const int *fds, unsigned nfds)
+{
+	struct evshm_opts o = opts_for(s);
+	int res = ev_new(l, s);
+	struct evshm_link *e = l->priv;
+
+	(void)fds;
+	(void)nfds;
+	return res < 0 ? res : evshm_sub_open(&e->sub, s->name, &o,
+					      BENCH_WAIT_MS);
+}
+
+static void topic_stats(struct link *l, struct evshm_stats *st)
+{
+	struct evshm_link *e = l->priv;
+	struct evshm_pub_stats ps;
+
+	if (e->sub) {
+		evshm_sub_stats(e->sub, st);
+		return;
+	}
+	evshm_pub_stats(e->pub, &ps);
+	*st = (struct evshm_stats){ .msgs_sent = ps.msgs_sent,
+				    .bytes_sent = ps.bytes_sent,
+				    .kicks_sent = ps.kicks_sent,
+				    .sleeps = ps.sleeps };
+}
+
+static int topic_tx_put(struct link *l)
+{
+	struct evshm_link *e = l->priv;
+
+	return evshm_pub_send(e->pub, e->wbuf, l->size, BENCH_WAIT_MS);
+}
+
+static int topic_rx_get(struct link *l, const void **p, size_t *len)
+{
+	struct evshm_link *e = l->priv;
+	int res = evshm_sub_recv(e->sub, e->rbuf, l->size, BENCH_WAIT_MS);
+
+	if (res < 0)
+		return res;
+	*p = e->rbuf;
+	*len = (size_t)res;
+	return 0;
+}
+
+static int topic_zc_tx_get(struct link *l, void **p)
+{
+	struct evshm_link *e = l->priv;
+
+	return evshm_pub_reserve(e->pub, l->size, p, BENCH_WAIT_MS);
+}
+
+static int topic_zc_tx_put(struct link *l)
+{
+	struct evshm_link *e = l->priv;
+
+	return evshm_pub_commit(e->pub, l->size);
+}
+
+static int topic_zc_rx_get(struct link *l, const void **p, size_t *len)
+{
+	struct evshm_link *e = l->priv;
+
+	return evshm_sub_peek(e->sub, p, len, BENCH_WAIT_MS);
+}
+
+static int topic_zc_rx_put(struct link *l)
+{
+	struct evshm_link *e = l->priv;
+
+	return evshm_sub_release(e->sub);
+}
+
+#define TOPIC_SETUP                                                           \
+	.open_a = topic_open_a, .meet_a = topic_meet_a,                       \
+	.open_b = topic_open_b, .close = ev_close, .stats = topic_stats
+
+const struct xport xport_topic_copy = {
+	.name = "evshm topic copy",
+	TOPIC_SETUP,
+	.tx_get = copy_tx_get, .tx_put = topic_tx_put,
+	.rx_get = topic_rx_get, .rx_put = copy_rx_put,
+};
+
+const struct xport xport_topic_zc = {
+	.name = "evshm topic zero copy",
+	TOPIC_SETUP,
+	.tx_get = topic_zc_tx_get, .tx_put = topic_zc_tx_put,
+	.rx_get = topic_zc_rx_get, .rx_put = topic_zc_rx_put,
 };

@@ -8,6 +8,10 @@
  * buffer of at least 256 KiB (four frames) with large reads and cuts frames
  * from it, handling partial reads and writes.  Seqpacket sockets carry
  * one message per send(2) / recv(2).
+ *
+ * Fan-out to N subscribers over N stream sockets: the publisher writes
+ * each frame to each socket, one after the other (what a program without
+ * shared memory does); each subscriber reads frames as above.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +34,8 @@ struct fd_link {
 	uint8_t *wbuf;          /* FRAME_HDR + payload, payload 8-aligned */
 	uint8_t *rbuf;
 	size_t rcap, r, w;      /* frames: unread bytes are rbuf[r, w) */
+	int outs[BENCH_MAX_SUBS]; /* fan-out publisher: every subscriber */
+	unsigned nouts;
 };
 
 static bool framed(const struct fd_link *f)
@@ -66,6 +72,8 @@ static void fd_close(struct link *l)
 	if (!f)
 		return;
 	sys_close(f->lfd);
+	for (unsigned i = 0; i < f->nouts; i++)
+		sys_close(f->outs[i]);
 	if (f->own) {
 		sys_close(f->rfd);
 		if (f->wfd != f->rfd)
@@ -303,6 +311,30 @@ static int fd_rx_put(struct link *l)
 	return 0;
 }
 
+/* --- fan-out: N stream sockets -------------------------------------------- */
+
+static int fan_meet_a(struct link *l, const struct bench_spec *s)
+{
+	struct fd_link *f = l->priv;
+	int res = 0;
+
+	while (f->nouts < s->subs && res == 0)
+		if ((res = sys_accept(f->lfd, BENCH_WAIT_MS, &f->outs[f->nouts])) == 0)
+			f->nouts++;
+	f->lfd = sys_close(f->lfd);
+	return res;
+}
+
+static int fan_tx_put(struct link *l)
+{
+	struct fd_link *f = l->priv;
+	int res = 0;
+
+	for (unsigned i = 0; i < f->nouts && res == 0; i++)
+		res = tool_write_all(f->outs[i], f->wbuf, FRAME_HDR + l->size);
+	return res;
+}
+
 #define FD_STEPS                                                              \
 	.close = fd_close, .tx_get = fd_tx_get, .tx_put = fd_tx_put,          \
 	.rx_get = fd_rx_get, .rx_put = fd_rx_put
@@ -324,4 +356,11 @@ const struct xport xport_pipe = {
 	.name = "pipe",
 	.open_a = pipe_open_a, .open_b = pipe_open_b,
 	FD_STEPS,
+};
+
+const struct xport xport_fan_stream = {
+	.name = "unix stream sockets",
+	.open_a = stream_open_a, .meet_a = fan_meet_a, .open_b = stream_open_b,
+	.close = fd_close, .tx_get = fd_tx_get, .tx_put = fan_tx_put,
+	.rx_get = fd_rx_get, .rx_put = fd_rx_put,
 };

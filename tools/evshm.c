@@ -5,12 +5,14 @@
  *
  *   evshm send NAME      stdin -> shared memory -> `evshm recv`   (pipe.c)
  *   evshm recv NAME      shared memory -> stdout                  (pipe.c)
+ *   evshm pub NAME       stdin -> a topic -> every `evshm sub`    (topic.c)
+ *   evshm sub NAME       a topic -> stdout                        (topic.c)
  *   evshm bench          evshm against Unix sockets and pipes     (bench*.c)
  *   evshm demo           the mechanism, narrated                  (demo.c)
  *
  * Subcommands that need a second process spawn this same executable
  * (/proc/self/exe) with a hidden subcommand; nothing is inherited through
- * fork.  The manual is evshm(1) (docs/evshm.1.md).
+ * fork.  The manual is evshm(1) (man/evshm.1.scd).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,6 +36,11 @@ static const struct command commands[] = {
 	{ "recv", "NAME", "write what `evshm send NAME` sends to stdout\n"
 			  "(listens; --connect to connect)",
 	  tool_recv },
+	{ "pub", "NAME", "publish stdin as a topic: every `evshm sub NAME`\n"
+			 "gets it (--subscribers N: wait for N first)",
+	  tool_pub },
+	{ "sub", "NAME", "write what `evshm pub NAME` publishes to stdout",
+	  tool_sub },
 	{ "bench", "", "measure evshm against Unix sockets, pipes and the\n"
 		       "machine's floors, both sides in separate processes",
 	  tool_bench },

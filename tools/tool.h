@@ -19,13 +19,15 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-/* Exit statuses shared by the subcommands (docs/evshm.1.md, EXIT STATUS). */
+/* Exit statuses shared by the subcommands (evshm(1), EXIT STATUS). */
 enum {
 	TOOL_EXIT_OK = 0,
 	TOOL_EXIT_FAIL = 1,    /* the work failed (transfer cut, check failed) */
 	TOOL_EXIT_USAGE = 2,   /* bad command line */
 	TOOL_EXIT_MEET = 3,    /* could not meet the peer */
 	TOOL_EXIT_IO = 4,      /* reading stdin or writing stdout failed */
+	TOOL_EXIT_DROPPED = 5, /* sub: the publisher dropped us for stalling */
+	TOOL_EXIT_SIGPIPE = 141, /* 128 + SIGPIPE: stdout's reader left */
 };
 
 /* Subcommands: argv[0] is the subcommand's name. */
@@ -33,6 +35,8 @@ int tool_demo(int argc, char **argv);
 int tool_demo_peer(int argc, char **argv);
 int tool_send(int argc, char **argv);
 int tool_recv(int argc, char **argv);
+int tool_pub(int argc, char **argv);
+int tool_sub(int argc, char **argv);
 int tool_bench(int argc, char **argv);
 int tool_bench_peer(int argc, char **argv);
 

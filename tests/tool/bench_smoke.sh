@@ -1,10 +1,11 @@
 # `evshm bench` runs every transport, test and placement briefly and checks
-# every message; an injected lost or corrupt message fails the run.
+# every message (fan-out: at every subscriber); an injected lost or corrupt
+# message fails the run.
 # Timings are not looked at: benchmarks are not tests.
 . "$(dirname "$0")/lib.sh"
 
 quick=(--repeat 2 --rtts 200 --rtt-warmup 20 --idle 3 --idle-gap 1ms --count 300
-	--sizes 64,4K,96K,1M)
+	--sizes 64,4K,96K,1M --fanout-sizes 64,1M --subscribers 1,3)
 # Two CPUs: the default placements (apart, same, unpinned); else unpinned.
 if [ "$(nproc)" -ge 2 ]; then sections=3; else quick+=(--cpus none); sections=1; fi
 
@@ -21,9 +22,20 @@ done
 [ "$(grep -c "^round trip, " "$T/table")" -eq "$sections" ] || fail "placements missing"
 [ "$(grep -c "^waiting idle, " "$T/table")" -eq "$sections" ] || fail "idle placements missing"
 grep -q "streaming, 1 MiB messages" "$T/table" || fail "no 1 MiB section"
+# Fan-out: one table per size, each transport with 1 and 3 subscribers.
+fan=("unix stream xN" "evshm topic copy" "evshm topic zc")
+grep -q "zeromq: not built in" "$T/table" || fan+=("zeromq pub/sub")
+[ "$(grep -c "^fan-out, " "$T/table")" -eq 2 ] || fail "fan-out sizes missing"
+for row in "${fan[@]}"; do
+	for n in 1 3; do
+		[ "$(grep -cE "^$row +$n " "$T/table")" -eq 2 ] ||
+			fail "no '$row' row with $n subscribers at every size"
+	done
+done
 
 step "--json"
-"$E" bench "${quick[@]}" --json --tests rtt,idle,stream,floor --sizes 4K >"$T/json" ||
+"$E" bench "${quick[@]}" --json --tests rtt,idle,stream,floor,fanout --sizes 4K \
+	--fanout-sizes 4K >"$T/json" ||
 	fail "bench --json failed"
 if command -v jq >/dev/null; then
 	jq -e '.results | length > 5' "$T/json" >/dev/null || fail "bad JSON"
@@ -41,6 +53,10 @@ if command -v jq >/dev/null; then
 	jq -e '[.results[] | select(.test == "streaming" and .transport == "evshm-copy")][0] |
 		.vs_memcpy.median > 0 and .vs_slot_ring.median > 0' \
 		"$T/json" >/dev/null || fail "no streaming ratios to the floors"
+	jq -e '[.results[] | select(.test == "fan-out" and .transport == "evshm-topic-zero-copy"
+		and .subscribers == 3)][0] | .deliveries_per_s.median > 0 and
+		.vs_unix_stream_sockets.median > 0 and .subscriber_cpu != null' \
+		"$T/json" >/dev/null || fail "no fan-out figures in JSON"
 else
 	grep -q '"results": \[' "$T/json" || fail "no results in JSON"
 	grep -q '"p50_vs_floor"' "$T/json" || fail "no ratio to a floor in JSON"
@@ -49,12 +65,15 @@ fi
 
 for f in corrupt drop; do
 	step "--inject-fault $f fails the run with a message"
-	for x in stream evshm; do
-		rc=0
-		"$E" bench --tests stream --transports "$x" --sizes 64 --count 100 \
-			--repeat 1 --inject-fault "$f" >/dev/null 2>"$T/err" || rc=$?
-		[ "$rc" -eq 1 ] || fail "$x with a $f message exited $rc"
-		grep -qE "corrupt|lost" "$T/err" || fail "unclear message: $(cat "$T/err")"
+	for t in stream fanout; do
+		for x in stream evshm; do
+			rc=0
+			"$E" bench --tests "$t" --transports "$x" --sizes 64 --fanout-sizes 64 \
+				--subscribers 2 --count 100 --repeat 1 --inject-fault "$f" \
+				>/dev/null 2>"$T/err" || rc=$?
+			[ "$rc" -eq 1 ] || fail "$t $x with a $f message exited $rc"
+			grep -qE "corrupt|lost" "$T/err" || fail "unclear message: $(cat "$T/err")"
+		done
 	done
 done
 echo "ok"

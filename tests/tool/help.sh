@@ -6,7 +6,7 @@ step "evshm --help"
 grep -q "usage: evshm COMMAND" "$T/help" || fail "no usage from --help"
 tail -1 "$T/help" | grep -q "See evshm(1)\.$" || fail "--help does not name the man page"
 "$E" --version | grep -q "^evshm [0-9]" || fail "no version"
-for c in send recv bench demo; do
+for c in send recv pub sub bench demo; do
 	step "evshm $c --help"
 	"$E" "$c" --help >"$T/help" || fail "$c --help exited non-zero"
 	grep -q "usage: evshm $c" "$T/help" || fail "$c --help shows no usage"
@@ -23,6 +23,15 @@ expect_rc 2 "$E" send --progress=yes @x
 expect_rc 2 "$E" send --timeout
 expect_rc 2 "$E" demo extra
 expect_rc 2 "$E" recv --listen --wait @x
+expect_rc 2 "$E" pub
+expect_rc 2 "$E" sub a b
+expect_rc 2 "$E" pub --subscribers many @x
+expect_rc 2 "$E" pub --subscribers 2000 @x
+expect_rc 2 "$E" pub --stall-timeout 0 @x
+expect_rc 2 "$E" pub --wait @x
+expect_rc 2 "$E" pub --ring 3M @x
+expect_rc 2 "$E" sub --history -1 @x
+expect_rc 2 "$E" sub --latest @x
 expect_rc 2 "$E" bench --sizes 7
 expect_rc 2 "$E" bench --repeat 0
 expect_rc 2 "$E" bench --ring 4K --sizes 1M
@@ -31,4 +40,8 @@ expect_rc 2 "$E" bench --cpus none --placements same
 expect_rc 2 "$E" bench --placements nowhere
 expect_rc 2 "$E" bench --idle 1000
 expect_rc 2 "$E" bench --tests idle --rtt-size 16
+expect_rc 2 "$E" bench --subscribers 9
+expect_rc 2 "$E" bench --subscribers 0
+expect_rc 2 "$E" bench --fanout-sizes 7
+expect_rc 2 "$E" bench --tests fanout,nothing
 echo "ok"
