@@ -131,7 +131,7 @@ struct evshm_opts {
 	/** How long a blocking call spins on shared memory before it sleeps,
 	 *  in nanoseconds.  0 (the default) adapts: spin only while the peer
 	 *  is awake on another CPU (each side publishes the CPU it last ran on
-	 *  and whether it sleeps), for at most 30 µs, less when spinning has
+	 *  and whether it sleeps), for at most 50 µs, less when spinning has
 	 *  not been paying; sleep at once when the peer shares our CPU or
 	 *  sleeps.  > 0: spin that long before every sleep.
 	 *  EVSHM_SPIN_NEVER: never spin. */

@@ -291,6 +291,9 @@ static int pub_room(struct evshm_pub *p, size_t len, bool waiting)
 
 /* --- publish ---------------------------------------------------------------- */
 
+static void pub_serve_some(struct evshm_pub *p);
+static int pub_serve_one(struct evshm_pub *p, int timeout_ms);
+
 struct pub_ctx {
 	struct evshm_pub *p;
 	size_t len;
@@ -308,8 +311,10 @@ static int pub_attempt(void *arg)
 		return -EBUSY;
 	if (t->len > p->ring.max_msg)
 		return -EMSGSIZE;
-	if (t->waiting)
+	if (t->waiting) {
 		pub_reap(p);
+		pub_serve_some(p);
+	}
 	res = pub_room(p, t->len, t->waiting);
 	if (res < 0)
 		return res;
@@ -419,7 +424,13 @@ static const struct bell_ops pub_ops = {
 	.wake_by = pub_wake_by,
 };
 
-static int pub_serve_one(struct evshm_pub *p, int timeout_ms);
+/* Admit the subscribers that are joining, without waiting, a bounded
+ * number of connections at a time (a flood must not hold a publish). */
+static void pub_serve_some(struct evshm_pub *p)
+{
+	for (int i = 0; i < 16 && pub_serve_one(p, 0) != -EAGAIN; i++)
+		;
+}
 
 int evshm_pub_reserve(struct evshm_pub *p, size_t len, void **ptr,
 		      int timeout_ms)
@@ -432,8 +443,7 @@ int evshm_pub_reserve(struct evshm_pub *p, size_t len, void **ptr,
 	if (++p->since_serve >= SERVE_EVERY) {
 		p->since_serve = 0;
 		pub_reap(p);
-		while (pub_serve_one(p, 0) != -EAGAIN)
-			;
+		pub_serve_some(p);
 	}
 	res = bell_wait(&p->bell, &pub_ops, &t, timeout_ms);
 	if (t.waiting) {
@@ -622,6 +632,12 @@ int evshm_pub_serve(struct evshm_pub *p, int timeout_ms)
 	if (!p)
 		return -EINVAL;
 	pub_reap(p);
+	/* An event loop may have woken for a subscriber's room kick that no
+	 * publish waited for: empty the bells, or evshm_pub_fd() stays
+	 * readable. */
+	if (p->fd_used)
+		for (unsigned i = 0; i < p->nsubs; i++)
+			os_pipe_drain(p->subs[i].bell_rd);
 	for (;;) {
 		int ms = any ? 0 : os_remaining_ms(deadline);
 		int res = pub_serve_one(p, ms);
