@@ -35,6 +35,7 @@ int tool_send(int argc, char **argv);
 int tool_recv(int argc, char **argv);
 int tool_bench(int argc, char **argv);
 int tool_bench_peer(int argc, char **argv);
+int tool_ps(int argc, char **argv);   /* "ps" and "top" */
 
 /* --- options ------------------------------------------------------------ */
 
