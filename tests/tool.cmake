@@ -30,7 +30,7 @@ set_tests_properties(tool_installed_build PROPERTIES TIMEOUT 300 LABELS tool
 # end each, public API), the CLI pipe, another uid, hostile regions.
 evshm_peer(peer_ps peer_ps.c)
 evshm_peer(peer_ps_hostile peer_ps_hostile.c)
-foreach(t ps_chan ps_topic ps_uid)
+foreach(t ps_chan ps_topic ps_uid ps_hostile)
   add_test(NAME tool_${t}
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tool/${t}.sh $<TARGET_FILE:evshm_tool>
       $<TARGET_FILE:peer_ps> $<TARGET_FILE:peer_ps_hostile>)
