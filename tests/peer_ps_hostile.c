@@ -7,7 +7,9 @@
  *     Opens one memfd per case of the table below and prints, per case,
  *       case NAME fd N expect invalid|channel|topic
  *     then "ready", and holds them --hold ms (default 30000) while one
- *     of them (truncating) keeps shrinking and growing.  "invalid": ps
+ *     of them (truncating) keeps shrinking and growing.  With
+ *     CAP_SYS_ADMIN one more case, foreign_fs: a plain file of another
+ *     filesystem under a region's name.  "invalid": ps
  *     must list that descriptor as an invalid region; "channel" /
  *     "topic": a valid region with absurd figures, shown for what it is.
  *
@@ -21,11 +23,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -229,6 +233,29 @@ static void *flap(void *arg)
 	return NULL;
 }
 
+/* A plain file named like a region, on a tmpfs mounted nowhere any more
+ * (in a mount namespace of our own): /proc shows it as
+ * "/memfd:evshm:chan".  Stands for a file on FUSE, which ps must not stat
+ * or open.  Needs CAP_SYS_ADMIN; -1 without. */
+static int foreign_file(void)
+{
+	char dir[] = "/tmp/evshm-ps-XXXXXX", path[64];
+	int fd;
+
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || !mkdtemp(dir))
+		return -1;
+	if (mount("tmpfs", dir, "tmpfs", 0, "size=64k") < 0) {
+		rmdir(dir);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/memfd:evshm:chan", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	tu_check(umount2(dir, MNT_DETACH) == 0);
+	rmdir(dir);
+	return fd;
+}
+
 static void hold_ms(uint64_t ms)
 {
 	struct timespec ts = { .tv_sec = (time_t)(ms / 1000),
@@ -241,7 +268,7 @@ static void hold_ms(uint64_t ms)
 static int regions(uint64_t hold)
 {
 	struct flapper fl = { .fd = -1, .until_ms = tu_now_ms() + hold };
-	int fds[NCASES], extra[2] = { -1, -1 };
+	int fds[NCASES], extra[2] = { -1, -1 }, foreign;
 	pthread_t th;
 
 	for (size_t i = 0; i < NCASES; i++) {
@@ -260,6 +287,9 @@ static int regions(uint64_t hold)
 		}
 	}
 	tu_check(fl.fd >= 0);
+	foreign = foreign_file();
+	if (foreign >= 0)
+		printf("case foreign_fs fd %d expect invalid\n", foreign);
 	tu_check(pthread_create(&th, NULL, flap, &fl) == 0);
 	printf("ready\n");
 	fflush(stdout);
@@ -268,6 +298,8 @@ static int regions(uint64_t hold)
 		close(fds[i]);
 	close(extra[0]);
 	close(extra[1]);
+	if (foreign >= 0)
+		close(foreign);
 	return 0;
 }
 

@@ -7,13 +7,18 @@
  * be read only with ptrace read access to it (root, or CAP_SYS_PTRACE), so
  * such processes are counted as hidden and their regions stay unseen.
  *
- * A descriptor is looked at in three steps, none of which can block or
+ * A descriptor is looked at in four steps, none of which can block or
  * touch anything of the owner's:
  *  1. readlink /proc/PID/fd/N: only "/memfd:evshm:..." goes on;
- *  2. open it O_PATH (this pins the very file, calls no driver's open)
- *     and require a regular file: a FIFO or a device that a process put
+ *  2. open it O_PATH: this pins the very file and asks nothing of its
+ *     filesystem or driver;
+ *  3. its mount (our /proc/self/fdinfo of it) must be the one every memfd
+ *     lives on (the kernel's internal one, as a memfd of ours shows it):
+ *     a file elsewhere under that name (on FUSE, say, where even a stat
+ *     can wait on a server that never answers) is never touched; and it
+ *     must be a regular file, so a FIFO or a device that a process put
  *     under that number meanwhile is never opened;
- *  3. reopen that file read-only through our own /proc/self/fd, check its
+ *  4. reopen that file read-only through our own /proc/self/fd, check its
  *     name again, its seals, and read its header with pread
  *     (evshm_region_read: nothing mapped, so a file truncated meanwhile
  *     cannot fault us).
@@ -25,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,18 +77,69 @@ static const char *kind_memfd(unsigned kind)
 	return "?";
 }
 
+/* The mount id that /proc/@pid/fdinfo/@n gives; -errno if none. */
+static int fdinfo_mnt_id(pid_t pid, int n, long *id)
+{
+	char path[64], buf[512], *p;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, n);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	len = read(fd, buf, sizeof(buf) - 1);
+	sys_close(fd);
+	if (len <= 0)
+		return len < 0 ? -errno : -ENOENT;
+	buf[len] = '\0';
+	p = strstr(buf, "\nmnt_id:");
+	if (!p)
+		return -ENOENT;
+	*id = strtol(p + strlen("\nmnt_id:"), NULL, 10);
+	return 0;
+}
+
+/* The mount of every memfd: that of one of our own.  The tool is
+ * single-threaded: learnt once. */
+static int memfd_mnt_id(long *id)
+{
+	static long cached;
+	static int res = 1;
+
+	if (res == 1) {
+		int fd = memfd_create("evshm-ps-probe", MFD_CLOEXEC);
+
+		res = fd < 0 ? -errno : fdinfo_mnt_id(getpid(), fd, &cached);
+		sys_close(fd);
+	}
+	*id = cached;
+	return res;
+}
+
 /* The file behind /proc/@pid/fd/@n, opened read-only in *@fd if it is a
- * regular file whose name is still ours; its identity in *@st. */
+ * regular file on the memfd mount whose name is still ours; its identity
+ * in *@st. */
 static int open_region(pid_t pid, int n, int *fd, struct stat *st)
 {
 	char path[64], link[64];
+	long mnt, memfd_mnt;
 	int pfd, res = 0;
 	ssize_t len;
 
+	res = memfd_mnt_id(&memfd_mnt);
+	if (res < 0)
+		return res;
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, n);
 	pfd = open(path, O_PATH | O_CLOEXEC);
 	if (pfd < 0)
 		return -errno;
+	/* The mount of the file pinned, not of what the number holds now. */
+	res = fdinfo_mnt_id(getpid(), pfd, &mnt);
+	if (res == 0 && mnt != memfd_mnt)
+		res = -EXDEV;
+	if (res < 0)
+		goto out_close;
 	if (fstat(pfd, st) < 0) {
 		res = -errno;
 		goto out_close;
@@ -119,6 +176,10 @@ static void read_region(struct ps_region *r)
 	r->when_ns = sys_now_ns();
 	r->seals = -EBADF;
 	r->err = open_region(r->pid, r->fd, &fd, &st);
+	if (r->err == -EXDEV)
+		r->why = "not a memfd: a file of another filesystem";
+	else if (r->err == -EBADF)
+		r->why = "not a regular file";
 	if (r->err < 0)
 		return;
 	r->dev = (uint64_t)st.st_dev;

@@ -1,6 +1,7 @@
 # evshm ps against regions that lie: a process opens memfds named like
 # evshm regions with corrupt headers, wrong sizes, no seals, absurd
-# figures, hostile names, one that shrinks and grows while ps reads it
+# figures, hostile names, one that shrinks and grows while ps reads it,
+# and (as root) a plain file of another filesystem under such a name
 # (tests/peer_ps_hostile.c, one row per case).  ps lists each invalid one
 # as invalid with why, shows the absurd ones as they are with nothing
 # computed from contradictions, escapes every name, and never crashes or
@@ -35,6 +36,12 @@ ps_expect --argjson h "$h" -- "${checks[@]}" \
 	"unsealed::.invalid[] | select(.fd == $(fd_of unsealed)) | .memfd_sealed == false" \
 	"the memfd's own name, escaped and kept::.invalid[] | select(.fd == $(fd_of memfd_name)) |
 	 .memfd == \"evshm:\u001b[2Jchan\""
+
+if [ -n "$(fd_of foreign_fs)" ]; then
+	ps_expect -- "a file of another filesystem is neither opened nor stat'ed::.invalid[] |
+		select(.fd == $(fd_of foreign_fs)) | .size == null and
+		(.error.reason | test(\"another filesystem\"))"
+fi
 
 step "absurd figures are shown as they are; nothing is computed from them"
 ps_expect --argjson c "$(fd_of absurd_client)" --argjson s "$(fd_of absurd_server)" \
