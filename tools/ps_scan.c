@@ -276,7 +276,7 @@ static int scan_pid(struct ps_snap *s, pid_t pid)
 	char path[64], link[128];
 	size_t first = s->n;
 	struct dirent *e;
-	int dfd;
+	int dfd, res = 0;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
@@ -305,8 +305,8 @@ static int scan_pid(struct ps_snap *s, pid_t pid)
 			continue;
 		r = add_region(s);
 		if (!r) {
-			closedir(d);
-			return s->truncated ? 0 : -ENOMEM;
+			res = s->truncated ? 0 : -ENOMEM;
+			break;
 		}
 		r->pid = pid;
 		r->fd = atoi(e->d_name);
@@ -326,7 +326,7 @@ static int scan_pid(struct ps_snap *s, pid_t pid)
 			s->r[i].uid = uid;
 		}
 	}
-	return 0;
+	return res;
 }
 
 static int cmp_file(const void *a, const void *b)
