@@ -28,3 +28,15 @@ add_test(NAME tool_installed_build
     ${CMAKE_BINARY_DIR} ${PROJECT_SOURCE_DIR}/tools ${_tool_cflags})
 set_tests_properties(tool_installed_build PROPERTIES TIMEOUT 300 LABELS tool
   ENVIRONMENT "CC=${CMAKE_C_COMPILER}")
+
+# evshm ps and top: live channels and topics between test programs (one
+# end each, public API), the CLI pipe, another uid, hostile regions.
+evshm_peer(peer_ps peer_ps.c)
+evshm_peer(peer_ps_hostile peer_ps_hostile.c)
+foreach(t ps_chan ps_topic ps_uid ps_hostile)
+  add_test(NAME tool_${t}
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tool/${t}.sh $<TARGET_FILE:evshm_tool>
+      $<TARGET_FILE:peer_ps> $<TARGET_FILE:peer_ps_hostile>)
+  set_tests_properties(tool_${t} PROPERTIES TIMEOUT 60 LABELS tool
+    SKIP_RETURN_CODE 77)
+endforeach()

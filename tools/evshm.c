@@ -9,6 +9,7 @@
  *   evshm sub NAME       a topic -> stdout                        (topic.c)
  *   evshm bench          evshm against Unix sockets and pipes     (bench*.c)
  *   evshm demo           the mechanism, narrated                  (demo.c)
+ *   evshm ps / top       every channel and topic on the host      (ps*.c)
  *
  * Subcommands that need a second process spawn this same executable
  * (/proc/self/exe) with a hidden subcommand; nothing is inherited through
@@ -48,6 +49,11 @@ static const struct command commands[] = {
 		      "channel, pass an eventfd and sealed memfds, share\n"
 		      "memory and wake each other, and say what they did",
 	  tool_demo },
+	{ "ps", "", "every evshm channel and topic on this host that\n"
+		    "you may see: sides, rings, counters, errors",
+	  tool_ps },
+	{ "top", "", "`evshm ps`, refreshed every second, with rates",
+	  tool_ps },
 	/* Hidden: the second process of bench and demo. */
 	{ "bench-peer", "", NULL, tool_bench_peer },
 	{ "demo-peer", "", NULL, tool_demo_peer },

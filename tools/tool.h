@@ -39,6 +39,7 @@ int tool_pub(int argc, char **argv);
 int tool_sub(int argc, char **argv);
 int tool_bench(int argc, char **argv);
 int tool_bench_peer(int argc, char **argv);
+int tool_ps(int argc, char **argv);   /* "ps" and "top" */
 
 /* --- options ------------------------------------------------------------ */
 

@@ -6,7 +6,7 @@ step "evshm --help"
 grep -q "usage: evshm COMMAND" "$T/help" || fail "no usage from --help"
 tail -1 "$T/help" | grep -q "See evshm(1)\.$" || fail "--help does not name the man page"
 "$E" --version | grep -q "^evshm [0-9]" || fail "no version"
-for c in send recv pub sub bench demo; do
+for c in send recv pub sub bench demo ps top; do
 	step "evshm $c --help"
 	"$E" "$c" --help >"$T/help" || fail "$c --help exited non-zero"
 	grep -q "usage: evshm $c" "$T/help" || fail "$c --help shows no usage"
@@ -44,4 +44,9 @@ expect_rc 2 "$E" bench --subscribers 9
 expect_rc 2 "$E" bench --subscribers 0
 expect_rc 2 "$E" bench --fanout-sizes 7
 expect_rc 2 "$E" bench --tests fanout,nothing
+expect_rc 2 "$E" ps extra
+expect_rc 2 "$E" ps --iterations 3
+expect_rc 2 "$E" ps --watch 0
+expect_rc 2 "$E" ps --pid 12,x
+expect_rc 2 "$E" top --name ""
 echo "ok"
