@@ -84,7 +84,10 @@ int evshm_region_read(int fd, struct evshm_region_info *info)
 	if (info->error != 0 && info->error != -EPROTO &&
 	    info->error != -ECONNABORTED)
 		return -EPROTO;
-	info->reason = info->error ? err_text(GET(reason)) : NULL;
+	/* A reason is told only with an error, and only one evshm sets
+	 * (0, "none", is what a read between the owner's two stores sees). */
+	info->reason = info->error && GET(reason) != R_NONE ? err_text(GET(reason)) :
+							       NULL;
 	info->horizon = GET(horizon);
 	info->subscribers = GET(subscribers);
 	info->dropped = GET(dropped);
