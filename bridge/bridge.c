@@ -20,6 +20,7 @@
 #define TICK_MIN_MS 10u
 #define TICK_MAX_MS 250u
 #define STATS_EVERY_MS 1000u
+#define CURVE_ENVELOPE 256u /* a MESSAGE command's name, nonce and MAC */
 
 static void on_signal(struct watch *w, uint32_t events)
 {
@@ -112,9 +113,12 @@ struct zsock_params bridge_sock_params(const struct bridge *b, int type)
 		.type = type,
 		.heartbeat_ms = b->cfg->heartbeat_ms,
 		.timeout_ms = b->cfg->timeout_ms,
-		/* The largest DATA frame either side may legitimately send:
-		 * a message of the largest ring a channel may have here. */
-		.max_frame = WIRE_HDR_SIZE + EVSHM_MAX_MSG(b->cfg->ring),
+		/* The largest DATA frame either side may legitimately send
+		 * (a message of the largest ring a channel may have here),
+		 * plus CURVE's envelope: libzmq applies the limit to the
+		 * frame as it is on the wire. */
+		.max_frame = WIRE_HDR_SIZE + EVSHM_MAX_MSG(b->cfg->ring) +
+			     CURVE_ENVELOPE,
 	};
 }
 

@@ -354,7 +354,7 @@ int bridge_export(const struct bridge_cfg *cfg)
 	}
 	/* Every session is gone: the connector's leftovers have no owner. */
 	connector_free(ex.conn);
-	zsock_close(ex.mon, 0);
+	zmon_close(ex.mon, ex.zs);
 	zsock_close(ex.zs, BYE_LINGER_MS);
 	zsock_close(ex.zap, 0);
 	keys_free_allow(&ex.allow);

@@ -159,7 +159,7 @@ static int open_socket(struct import *im)
 out_close:
 	loop_del(im->b.loop, &im->mw);
 	loop_del(im->b.loop, &im->zw);
-	zsock_close(im->mon, 0);
+	zmon_close(im->mon, im->zs);
 	zsock_close(im->zs, 0);
 	im->mon = im->zs = NULL;
 	return res;
@@ -192,7 +192,7 @@ static void end_session(struct import *im)
 	session_teardown(s);
 	loop_del(im->b.loop, &im->mw);
 	loop_del(im->b.loop, &im->zw);
-	zsock_close(im->mon, 0);
+	zmon_close(im->mon, im->zs);
 	/* A BYE gets a moment to leave; libzmq sends it in the background. */
 	zsock_close(im->zs, s->bye ? BYE_LINGER_MS : 0);
 	im->mon = im->zs = NULL;

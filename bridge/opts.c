@@ -258,6 +258,12 @@ int opts_parse(struct bridge_cfg *cfg, enum bridge_role role, int argc,
 		const char *v;
 		const struct opt *o = find(argv[i], &v);
 
+		/* -vv: -v twice. */
+		if (!o && argv[i][0] == '-' && argv[i][1] == 'v' &&
+		    strspn(argv[i] + 1, "v") == strlen(argv[i] + 1)) {
+			cfg->verbose += strlen(argv[i] + 1);
+			continue;
+		}
 		if (!o || !(o->roles & role))
 			return bad(role, "unknown option '%s'", argv[i]);
 		if (!strcmp(o->name, "help")) {

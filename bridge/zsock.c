@@ -128,6 +128,14 @@ void *zmon_open(void *ctx, void *sock, int events, int *err)
 	return m;
 }
 
+void zmon_close(void *mon, void *sock)
+{
+	if (!mon)
+		return;
+	zmq_socket_monitor(sock, NULL, 0);
+	zmq_close(mon);
+}
+
 int zmon_read(void *mon, struct zmon_event *ev)
 {
 	uint8_t head[6];

@@ -67,6 +67,12 @@ struct zmon_event {
 /* A PAIR socket that receives @sock's events in @events. */
 void *zmon_open(void *ctx, void *sock, int events, int *err);
 
+/* Stop monitoring @sock and close @mon: before either is closed.  (libzmq
+ * sends the monitor's events with a blocking send: with the reading end
+ * closed first, the next event, e.g. when @sock closes, blocks libzmq's
+ * reaper thread for good.) */
+void zmon_close(void *mon, void *sock);
+
 /* The next event: 0, or -EAGAIN when there is none. */
 int zmon_read(void *mon, struct zmon_event *ev);
 

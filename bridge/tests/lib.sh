@@ -20,8 +20,9 @@ SCALE=${EVSHM_TEST_SCALE:-1}
 HEARTBEAT=0.25
 TIMEOUT=2
 BOUND_MS=2100
-# What a loaded machine (sanitizers, other developers) may add to a bound.
-SLACK_MS=2500
+# What a loaded machine (sanitizers, other developers' benchmarks on the
+# same two CPUs) may add to a bound; the measured times are printed.
+SLACK_MS=5000
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/evshm-bridge-test.XXXXXX")
 TAG=$(printf '%x%04x' $$ $((RANDOM)))
@@ -38,7 +39,8 @@ cleanup() {
 		done
 	done
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	# (Braces: the shell's own "Killed" notice goes to /dev/null too.)
+	for p in "${PIDS[@]}"; do { wait "$p"; } 2>/dev/null || true; done
 	[ -n "$NS_A" ] && ip netns del "$NS_A" 2>/dev/null || true
 	[ -n "$NS_B" ] && ip netns del "$NS_B" 2>/dev/null || true
 	ip link del "va$TAG" 2>/dev/null || true
@@ -108,7 +110,8 @@ wait_for() {
 }
 
 # wait_exit PID [MS]: wait for a background job (at most MS, default
-# 60000), killing it if it hangs.  Sets RC and ELAPSED_MS (from the call).
+# 60000), killing it if it hangs.  Sets RC, ELAPSED_MS (from the call)
+# and END_MS (when it was seen gone).
 wait_exit() {
 	local pid=$1 max=${2:-60000} t0 i
 	t0=$(now_ms)
@@ -120,12 +123,14 @@ wait_exit() {
 		fi
 		sleep 0.02
 	done
-	ELAPSED_MS=$(($(now_ms) - t0))
+	END_MS=$(now_ms)
+	ELAPSED_MS=$((END_MS - t0))
 	RC=0
-	wait "$pid" || RC=$?
+	{ wait "$pid"; } 2>/dev/null || RC=$?
 }
 
-logged() { grep -q -- "$2" "$T/$1.log"; }
+logged() { grep -q -- "$2" "$T/$1.log" 2>/dev/null; }
+logged_f() { grep -qF -- "$2" "$T/$1.log" 2>/dev/null; } # a fixed string
 
 # Keys for a pair of bridges: $T/exp.{key,pub}, $T/imp.{key,pub}, and
 # the export's allow-list holding the import's key.
@@ -159,12 +164,18 @@ start_import() { start_bridge import "$@"; IPID=$BPID; }
 secure_export() { start_export "$1" "$2" --key "$T/exp.key" --allow "$T/allowed" "${@:3}"; }
 secure_import() { start_import "$1" "$2" --key "$T/imp.key" --server-key "$T/exp.pub" "${@:3}"; }
 
-# session_up LOGNAME: the bridge logged a session that came up (count).
+# sessions_up LOGNAME: how many sessions the bridge logged as up;
+# at_least_up LOGNAME N: are there N?  (For wait_for, which evaluates
+# its command each time.)
 sessions_up() { grep -c " up$" "$T/$1.log" || true; }
+at_least_up() { [ "$(sessions_up "$1")" -ge "$2" ]; }
 
 fd_count() { ls "/proc/$1/fd" | wc -l; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 stat_of() { awk -v k="$2" '$1 == k {print $2}' "$1"; }
+
+# listening_b NAME: a server listens at the abstract NAME in B.
+listening_b() { in_b grep -q " ${1/@/@}\$" /proc/net/unix; }
 
 # A name for the evshm channels of this test.
 name() { echo "@evb-$TAG-$1"; }
