@@ -18,8 +18,12 @@
 #include "stats.h"
 
 /* One turn of the outbound pump: then the others get theirs. */
-#define TURN_MSGS 64
+#define TURN_MSGS 256
 #define TURN_BYTES (1u << 20)
+/* Messages up to BATCH_SMALL bytes share DATA frames of up to BATCH_BYTES
+ * of payload; larger ones go alone (no extra copy). */
+#define BATCH_SMALL (8u << 10)
+#define BATCH_BYTES (64u << 10)
 
 enum relay_state {
 	RELAY_WAIT,     /* import: accepted; OPEN once the session is up */
@@ -48,6 +52,7 @@ struct relay {
 	uint64_t seq_out, seq_in;
 	uint64_t peer_max_in;      /* largest message the far end delivers */
 	struct msgq q;             /* far -> local, waiting for ring room */
+	size_t front_off;          /* next message in q's first frame */
 	uint64_t queued;           /* cost held in q */
 	uint64_t deadline;         /* WAIT and DRAINING, ms */
 	struct conn_req *req;      /* export: the local connect in flight */
@@ -103,26 +108,65 @@ static void mark_failed(struct relay *r)
 
 /* --- the queue of inbound frames ------------------------------------------ */
 
-static uint64_t frame_len(zmq_msg_t *m)
+/* A DATA frame's payload.  Frames in the queue were checked on arrival:
+ * their lengths tile the payload exactly. */
+static const uint8_t *payload(zmq_msg_t *m, size_t *n)
 {
-	return zmq_msg_size(m) - WIRE_HDR_SIZE;
-}
-
-static void queue_pop(struct relay *r)
-{
-	uint64_t cost = credit_cost(frame_len(msgq_front(&r->q)));
-
-	msgq_pop(&r->q);
-	r->queued -= cost;
-	stats_queued(-(int64_t)cost);
+	*n = zmq_msg_size(m) - WIRE_HDR_SIZE;
+	return (const uint8_t *)zmq_msg_data(m) + WIRE_HDR_SIZE;
 }
 
 /* Drop what is queued: those messages are lost with the channel. */
 static void queue_discard(struct relay *r)
 {
-	stats.msgs_lost += msgq_len(&r->q);
-	while (msgq_len(&r->q))
-		queue_pop(r);
+	zmq_msg_t *m;
+
+	while ((m = msgq_front(&r->q))) {
+		size_t n;
+		const uint8_t *p = payload(m, &n);
+		for (size_t off = r->front_off; off < n;
+		     off += WIRE_LEN_SIZE + wire_get_len(p + off))
+			stats.msgs_lost++;
+		msgq_pop(&r->q);
+		r->front_off = 0;
+	}
+	stats_queued(-(int64_t)r->queued);
+	r->queued = 0;
+}
+
+/* Put the queue's next message into the local ring: 0, -EAGAIN (full),
+ * -ENODATA (queue empty) or the ring's error. */
+static int deliver_one(struct relay *r)
+{
+	zmq_msg_t *m = msgq_front(&r->q);
+	const uint8_t *p;
+	uint32_t len;
+	size_t n;
+	void *dst;
+	int res;
+
+	if (!m)
+		return -ENODATA;
+	p = payload(m, &n) + r->front_off;
+	len = wire_get_len(p);
+	res = evshm_reserve(r->c, len, &dst, 0);
+	if (res < 0)
+		return res;
+	memcpy(dst, p + WIRE_LEN_SIZE, len);
+	res = evshm_commit(r->c, len);
+	if (res < 0)
+		return res;
+	credit_rx_delivered(&r->rx, len);
+	stats.msgs_in++;
+	stats.bytes_in += len;
+	r->queued -= credit_cost(len);
+	stats_queued(-(int64_t)credit_cost(len));
+	r->front_off += WIRE_LEN_SIZE + len;
+	if (r->front_off == n) {
+		msgq_pop(&r->q);
+		r->front_off = 0;
+	}
+	return 0;
 }
 
 /* --- ending --------------------------------------------------------------- */
@@ -175,16 +219,127 @@ static void refuse_outbound(struct relay *r, int err, const char *why,
 	finish(r, err);
 }
 
+/*
+ * Take the peeked message (@len bytes) out of the local ring into @dst,
+ * preceded by its length.  0, or -EOPNOTSUPP (it carried descriptors:
+ * they are closed) or the ring's error.  Either way it is consumed.
+ */
+static int take(struct relay *r, uint8_t *dst, size_t len)
+{
+	int fds[EVSHM_MAX_FDS];
+	unsigned nfds = EVSHM_MAX_FDS;
+	/* The peeked message is the one received: one copy, from the ring
+	 * into the frame, and we learn about descriptors. */
+	int res = evshm_recv_fds(r->c, dst + WIRE_LEN_SIZE, len, fds, &nfds, 0);
+
+	if (res < 0)
+		return res;
+	wire_put_len(dst, (uint32_t)len);
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (nfds) {
+		stats.fds_refused++;
+		return -EOPNOTSUPP;
+	}
+	credit_tx_sent(&r->tx, len);
+	stats.msgs_out++;
+	stats.bytes_out += len;
+	return 0;
+}
+
+/* Send a DATA frame of @n bytes built in @m (header still to fill) for
+ * the @k messages from sequence number r->seq_out on. */
+static int send_data(struct relay *r, zmq_msg_t *m, uint32_t k)
+{
+	wire_put_hdr(zmq_msg_data(m), WIRE_DATA, r->st.id, r->seq_out);
+	r->seq_out += k;
+	return session_send_msg(r->st.s, m);
+}
+
+/* What pump_out does after a take() or a send failed. */
+static void failed_out(struct relay *r, int res, size_t len)
+{
+	if (res == -EOPNOTSUPP)
+		refuse_outbound(r, EOPNOTSUPP, "it carried descriptors, which "
+				"cannot cross hosts", len);
+	else if (res == -ENOMEM)
+		finish(r, ENOMEM);
+	else if (session_alive(r->st.s)) {
+		relay_log(r, LOG_NOTICE, "local receive failed: %s",
+			  evshm_strerror(res));
+		finish(r, -res);
+	}
+	/* else the session is dead: its teardown follows */
+}
+
+/* The peeked message (@len bytes, more than BATCH_SMALL) in a frame of
+ * its own, copied once from the ring into the frame.  0 or -errno. */
+static int send_alone(struct relay *r, size_t len)
+{
+	zmq_msg_t m;
+	int res;
+
+	if (zmq_msg_init_size(&m, WIRE_HDR_SIZE + WIRE_LEN_SIZE + len) < 0)
+		return -ENOMEM;
+	res = take(r, (uint8_t *)zmq_msg_data(&m) + WIRE_HDR_SIZE, len);
+	if (res < 0) {
+		zmq_msg_close(&m);
+		return res;
+	}
+	return send_data(r, &m, 1);
+}
+
+/*
+ * The peeked message (@*len <= BATCH_SMALL bytes) and the small ones that
+ * follow it, as long as they are already in the ring, fit BATCH_BYTES and
+ * have credit: one frame.  A message left peeked is the next call's.
+ * 0 or -errno (then @*len is the failed message's length); messages taken
+ * before a failure are still sent.  @*bytes grows by the payload sent.
+ */
+static int send_batch(struct relay *r, size_t *lenp, uint64_t *bytes)
+{
+	size_t len = *lenp;
+	static uint8_t buf[BATCH_BYTES + BATCH_SMALL + WIRE_LEN_SIZE];
+	const void *p;
+	size_t off = 0;
+	uint32_t k = 0;
+	zmq_msg_t m;
+	int res, err = 0;
+
+	for (;;) {
+		err = take(r, buf + off, len);
+		if (err < 0) {
+			*lenp = len;
+			break;
+		}
+		off += WIRE_LEN_SIZE + len;
+		k++;
+		if (!credit_tx_open(&r->tx) || evshm_peek(r->c, &p, &len, 0) < 0 ||
+		    len > BATCH_SMALL || len > r->peer_max_in ||
+		    off + WIRE_LEN_SIZE + len > BATCH_BYTES)
+			break;
+	}
+	if (k) {
+		/* Small messages cost one more copy here; the frame they
+		 * share saves more than that. */
+		if (zmq_msg_init_size(&m, WIRE_HDR_SIZE + off) < 0)
+			return -ENOMEM;
+		memcpy((uint8_t *)zmq_msg_data(&m) + WIRE_HDR_SIZE, buf, off);
+		res = send_data(r, &m, k);
+		if (res < 0)
+			return res;
+		*bytes += off;
+	}
+	return err;
+}
+
 /* Local peer -> far end, while there is credit. */
 static void pump_out(struct relay *r)
 {
 	uint64_t bytes = 0;
 
 	for (unsigned n = 0; n < TURN_MSGS && bytes < TURN_BYTES; n++) {
-		int fds[EVSHM_MAX_FDS];
-		unsigned nfds = EVSHM_MAX_FDS;
 		const void *p;
-		zmq_msg_t m;
 		size_t len;
 		int res;
 
@@ -213,40 +368,16 @@ static void pump_out(struct relay *r)
 					"can deliver", len);
 			return;
 		}
-		if (zmq_msg_init_size(&m, WIRE_HDR_SIZE + len) < 0) {
-			relay_log(r, LOG_NOTICE, "out of memory");
-			finish(r, ENOMEM);
-			return;
+		if (len > BATCH_SMALL) {
+			res = send_alone(r, len);
+			bytes += len;
+		} else {
+			res = send_batch(r, &len, &bytes);
 		}
-		uint8_t *frame = zmq_msg_data(&m);
-		/* The peeked message is the one received: one copy, from the
-		 * ring into the frame, and we learn about descriptors. */
-		res = evshm_recv_fds(r->c, frame + WIRE_HDR_SIZE, len, fds,
-				     &nfds, 0);
 		if (res < 0) {
-			zmq_msg_close(&m);
-			relay_log(r, LOG_NOTICE, "local receive failed: %s",
-				  evshm_strerror(res));
-			finish(r, -res);
+			failed_out(r, res, len);
 			return;
 		}
-		if (nfds) {
-			for (unsigned i = 0; i < nfds; i++)
-				close(fds[i]);
-			zmq_msg_close(&m);
-			stats.fds_refused++;
-			refuse_outbound(r, EOPNOTSUPP, "it carried descriptors, "
-					"which cannot cross hosts", len);
-			return;
-		}
-		wire_put_hdr(frame, WIRE_DATA, r->st.id, r->seq_out);
-		if (session_send_msg(r->st.s, &m) < 0)
-			return; /* the session is dead: teardown follows */
-		r->seq_out++;
-		credit_tx_sent(&r->tx, len);
-		stats.msgs_out++;
-		stats.bytes_out += len;
-		bytes += len;
 	}
 	loop_defer(r->st.s->loop, &r->task); /* turn over, more to do */
 }
@@ -254,39 +385,24 @@ static void pump_out(struct relay *r)
 /* Far end -> local peer, while the ring has room. */
 static void pump_in(struct relay *r)
 {
-	zmq_msg_t *m;
+	int res;
 
 	r->in_armed = false;
-	while ((m = msgq_front(&r->q))) {
-		uint64_t len = frame_len(m);
-		void *p;
-		int res = evshm_reserve(r->c, len, &p, 0);
-
-		if (res == -EAGAIN) {
-			r->in_armed = true;
-			return;
+	while ((res = deliver_one(r)) == 0)
+		;
+	if (res == -EAGAIN) {
+		r->in_armed = true;
+	} else if (res != -ENODATA) {
+		/* -EPIPE: nobody reads here any more.  What the local peer
+		 * sent is still forwarded (pump_out) until its -EPIPE, which
+		 * closes the channel. */
+		r->local_rx_gone = true;
+		queue_discard(r);
+		if (res != -EPIPE) {
+			relay_log(r, LOG_NOTICE, "local send failed: %s",
+				  evshm_strerror(res));
+			finish(r, -res);
 		}
-		if (res == 0) {
-			memcpy(p, (uint8_t *)zmq_msg_data(m) + WIRE_HDR_SIZE, len);
-			res = evshm_commit(r->c, len);
-		}
-		if (res < 0) {
-			/* -EPIPE: nobody reads here any more.  What the local
-			 * peer sent is still forwarded (pump_out) until its
-			 * -EPIPE, which closes the channel. */
-			r->local_rx_gone = true;
-			queue_discard(r);
-			if (res != -EPIPE) {
-				relay_log(r, LOG_NOTICE, "local send failed: %s",
-					  evshm_strerror(res));
-				finish(r, -res);
-			}
-			return;
-		}
-		credit_rx_delivered(&r->rx, len);
-		stats.msgs_in++;
-		stats.bytes_in += len;
-		queue_pop(r);
 	}
 }
 
@@ -400,26 +516,41 @@ static int relay_opened(struct stream *st, const struct wire_open *o)
 static int relay_data(struct stream *st, zmq_msg_t *frame, uint64_t seq)
 {
 	struct relay *r = of_stream(st);
-	uint64_t len = frame_len(frame);
+	uint64_t cost = 0;
+	uint32_t k = 0;
+	size_t n;
+	const uint8_t *p = payload(frame, &n);
 
 	if (r->state == RELAY_CLOSING)
 		return 0; /* sent before our CLOSE reached the far end */
-	if (r->state != RELAY_UP || seq != r->seq_in || len > r->local_max ||
-	    credit_rx_arrived(&r->rx, len) < 0)
+	if (r->state != RELAY_UP || seq != r->seq_in)
 		return -EPROTO;
-	r->seq_in++;
+	/* Every length within the frame and our limit, every message
+	 * within the credit the far end had. */
+	for (size_t off = 0; off < n; k++) {
+		uint32_t len;
+		if (n - off < WIRE_LEN_SIZE)
+			return -EPROTO;
+		len = wire_get_len(p + off);
+		if (len > n - off - WIRE_LEN_SIZE || len > r->local_max ||
+		    credit_rx_arrived(&r->rx, len) < 0)
+			return -EPROTO;
+		cost += credit_cost(len);
+		off += WIRE_LEN_SIZE + len;
+	}
+	r->seq_in += k;
 	if (r->local_rx_gone) {
-		stats.msgs_lost++;
+		stats.msgs_lost += k;
 		return 0;
 	}
 	if (msgq_push(&r->q, frame) < 0) {
-		stats.msgs_lost++;
+		stats.msgs_lost += k;
 		relay_log(r, LOG_NOTICE, "out of memory");
 		finish(r, ENOMEM);
 		return 0;
 	}
-	r->queued += credit_cost(len);
-	stats_queued((int64_t)credit_cost(len));
+	r->queued += cost;
+	stats_queued((int64_t)cost);
 	loop_defer(st->s->loop, &r->task);
 	return 0;
 }
@@ -493,22 +624,12 @@ static void relay_tick(struct stream *st, uint64_t now)
 static void relay_abort(struct stream *st)
 {
 	struct relay *r = of_stream(st);
-	zmq_msg_t *m;
-	void *p;
 
 	/* What fits in the local ring now still reaches the local peer
 	 * (the library delivers it before -EPIPE); the rest is lost with
 	 * the session. */
-	while (r->c && (m = msgq_front(&r->q)) &&
-	       evshm_reserve(r->c, frame_len(m), &p, 0) == 0) {
-		memcpy(p, (uint8_t *)zmq_msg_data(m) + WIRE_HDR_SIZE,
-		       frame_len(m));
-		if (evshm_commit(r->c, frame_len(m)) < 0)
-			break;
-		stats.msgs_in++;
-		stats.bytes_in += frame_len(m);
-		queue_pop(r);
-	}
+	while (r->c && deliver_one(r) == 0)
+		;
 	if (r->state != RELAY_DONE && r->state != RELAY_CLOSING)
 		mark_failed(r);
 	relay_free(r);

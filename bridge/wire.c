@@ -54,6 +54,16 @@ void wire_put_hdr(uint8_t *buf, uint8_t type, uint32_t stream, uint64_t arg)
 	put64(buf + 8, arg);
 }
 
+void wire_put_len(uint8_t *p, uint32_t len)
+{
+	put32(p, len);
+}
+
+uint32_t wire_get_len(const uint8_t *p)
+{
+	return get32(p);
+}
+
 void wire_put_hello(uint8_t *buf, const struct wire_hello *h)
 {
 	put32(buf, WIRE_MAGIC);
@@ -150,7 +160,9 @@ int wire_parse(const uint8_t *buf, size_t len, struct wire_hdr *h,
 	case WIRE_CREDIT:
 		return h->arg != 0 && n == 0 ? 0 : -EPROTO;
 	case WIRE_DATA:
-		return 0;
+		/* At least one length; the relay walks the rest against its
+		 * credit and its local limit. */
+		return n >= WIRE_LEN_SIZE ? 0 : -EPROTO;
 	}
 	return -EPROTO;
 }

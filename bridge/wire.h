@@ -13,8 +13,15 @@
  *        1    1 flags     0
  *        2    2 reserved  0
  *        4    4 stream    0 for session frames, 1..max_streams otherwise
- *        8    8 arg       per type: DATA sequence number, CREDIT bytes,
- *                         CLOSE / BYE errno, otherwise 0
+ *        8    8 arg       per type: DATA sequence number (of its first
+ *                         message), CREDIT bytes, CLOSE / BYE errno,
+ *                         otherwise 0
+ *
+ * A DATA payload holds one or more messages, each a 4-byte length and
+ * that many bytes, back to back: the sending bridge puts in one frame the
+ * small messages that are already waiting in the local ring (it never
+ * waits to fill a frame), which saves ZeroMQ, CURVE and wake-up costs
+ * per message.  Message boundaries are those of the lengths.
  *
  * The receiver of a frame trusts nothing in it: wire_parse() checks
  * everything that does not depend on session state, and the session and
@@ -28,6 +35,7 @@
 #include <stdint.h>
 
 #define WIRE_HDR_SIZE 16u
+#define WIRE_LEN_SIZE 4u     /* before each message in a DATA payload */
 #define WIRE_MAGIC 0x52425645u  /* "EVBR" in little-endian memory */
 #define WIRE_VERSION 1u
 
@@ -108,6 +116,10 @@ void wire_put_open(uint8_t *buf, const struct wire_open *o);
  */
 int wire_parse(const uint8_t *buf, size_t len, struct wire_hdr *h,
 	       struct wire_hello *hello, struct wire_open *open);
+
+/* The length prefix of a message in a DATA payload. */
+void wire_put_len(uint8_t *p, uint32_t len);
+uint32_t wire_get_len(const uint8_t *p);
 
 /* A frame type's name, for logs ("DATA"; "?" if unknown). */
 const char *wire_type_name(unsigned type);

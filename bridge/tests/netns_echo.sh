@@ -38,8 +38,9 @@ wait_exit "$spid" 10000
 grep -q "stopped: $clients clients served, 0 refused, $((clients * msgs)) messages" \
 	"$T/server.log" || fail "server: $(tail -1 "$T/server.log")"
 for f in import export; do
-	[ "$(stat_of "$T/$f.stats" streams_total)" -eq $clients ] ||
-		fail "$f opened $(stat_of "$T/$f.stats" streams_total) channels"
+	# The files are rewritten once a second.
+	wait_for grep -q "^streams_total $clients$" "$T/$f.stats"
+	wait_for grep -q "^streams_open 0$" "$T/$f.stats"
 	[ "$(stat_of "$T/$f.stats" msgs_lost)" -eq 0 ] || fail "$f lost messages"
 	[ "$(stat_of "$T/$f.stats" streams_failed)" -eq 0 ] || fail "$f: failed channels"
 done

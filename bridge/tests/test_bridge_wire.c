@@ -64,7 +64,8 @@ static void good_open(struct frame *f, uint8_t type)
 	X(ping_on_stream, -EPROTO, hdr(f, WIRE_PING, 1, 0))                    \
 	X(ping_with_arg, -EPROTO, hdr(f, WIRE_PING, 0, 1))                     \
 	X(ping_with_payload, -EPROTO, hdr(f, WIRE_PING, 0, 0); f->n++)         \
-	X(data_empty, 0, hdr(f, WIRE_DATA, 1, 7))                              \
+	X(data_no_message, -EPROTO, hdr(f, WIRE_DATA, 1, 7))                   \
+	X(data_empty_message, 0, hdr(f, WIRE_DATA, 1, 7); f->n += 4)           \
 	X(data_on_session, -EPROTO, hdr(f, WIRE_DATA, 0, 0))                   \
 	X(data_payload, 0, hdr(f, WIRE_DATA, 9, 0); f->n = F_MAX)              \
 	X(credit, 0, hdr(f, WIRE_CREDIT, 1, 4096))                             \
@@ -125,8 +126,12 @@ static void wire_roundtrip(void **state)
 	(void)state;
 
 	hdr(&f, WIRE_DATA, 0x01020304, 0x1122334455667788ull);
+	wire_put_len(f.b + f.n, 0x0a0b0c0d);
+	f.n += WIRE_LEN_SIZE;
 	assert_int_equal(f.b[4], 0x04);  /* little-endian */
 	assert_int_equal(f.b[8], 0x88);
+	assert_int_equal(f.b[16], 0x0d);
+	assert_int_equal(wire_get_len(f.b + 16), 0x0a0b0c0d);
 	tu_assert_res(wire_parse(f.b, f.n, &h, NULL, NULL), 0);
 	assert_int_equal(h.type, WIRE_DATA);
 	assert_int_equal(h.stream, 0x01020304);
