@@ -324,7 +324,12 @@ static int start(struct export *ex)
 		log_error("event loop: %s", strerror(-res));
 		return res;
 	}
-	log_notice("exporting %s on %s (%s)", cfg->local, cfg->endpoint,
+	/* The endpoint as bound: "tcp://127.0.0.1:*" shows its port. */
+	char ep[256];
+	size_t n = sizeof(ep);
+	if (zmq_getsockopt(ex->zs, ZMQ_LAST_ENDPOINT, ep, &n) < 0)
+		snprintf(ep, sizeof(ep), "%s", cfg->endpoint);
+	log_notice("exporting %s on %s (%s)", cfg->local, ep,
 		   cfg->insecure ? "insecure" : "CURVE");
 	return 0;
 

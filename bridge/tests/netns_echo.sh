@@ -44,4 +44,5 @@ for f in import export; do
 	[ "$(stat_of "$T/$f.stats" msgs_lost)" -eq 0 ] || fail "$f lost messages"
 	[ "$(stat_of "$T/$f.stats" streams_failed)" -eq 0 ] || fail "$f: failed channels"
 done
+stop_bridges
 echo "ok"

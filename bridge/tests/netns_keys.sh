@@ -63,4 +63,5 @@ in_a "$BRIDGE" import --local "$(name loose)" --connect "$ENDPOINT" \
 	--key "$T/imp.key" --server-key "$T/exp.pub" 2>"$T/loose.log" || rc=$?
 [ "$rc" -eq 1 ] || fail "started with a readable secret key ($rc)"
 logged loose "must not be readable by group or others" || fail "$(cat "$T/loose.log")"
+stop_bridges
 echo "ok"

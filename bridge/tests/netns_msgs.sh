@@ -59,8 +59,7 @@ in_a "$PEER" send "$imp" --count 1 --ring $((8 << 20)) --seconds 10 \
 [ "$rc" -eq 1 ] || fail "a client with an 8 MiB ring got in ($rc)"
 
 step "an export whose --ring cannot carry the import's messages refuses them"
-kill -TERM "$XPID"
-wait_exit "$XPID" 10000
+stop_bridge "$XPID"
 secure_export export2 "$srv" --ring 1M
 wait_for at_least_up import 2
 "${IN_B[@]}" "$PEER" recv "$srv" --count 1 --seconds 15 2>"$T/recv-ring.log" &
@@ -71,4 +70,5 @@ in_a "$PEER" send "$imp" --count 1 --seconds 15 2>"$T/send-ring.log" || rc=$?
 [ "$rc" -eq 1 ] || fail "the channel was not refused ($rc)"
 wait_for logged export2 "refused: the import's clients may send 2097144-byte"
 wait_for logged import "the far end could not open the channel"
+stop_bridges
 echo "ok"

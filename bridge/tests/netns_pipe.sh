@@ -25,11 +25,7 @@ ms=$(($(now_ms) - t0))
 echo "moved $bytes bytes in $ms ms"
 
 step "the bridges' counters: every byte, nothing lost, nothing refused"
-kill -TERM "$IPID" "$XPID"
-wait_exit "$IPID" 10000
-[ "$RC" -eq 0 ] || fail "import exited $RC on SIGTERM"
-wait_exit "$XPID" 10000
-[ "$RC" -eq 0 ] || fail "export exited $RC on SIGTERM"
+stop_bridges
 # The stream: the data messages, the end marker, then the count back.
 out=$(stat_of "$T/import.stats" bytes_out)
 in=$(stat_of "$T/export.stats" bytes_in)
