@@ -1,5 +1,5 @@
-# Failures end to end: kill -9 of the export, kill -9 of the import, and
-# the veth link going down under traffic.  Each time both applications
+# Failures end to end: kill -9 of the export, kill -9 of the import, the
+# veth link going down under traffic, and kill -9 of either application.  Each time both applications
 # (a sender in A, a receiver in B) must fail visibly -- exit 1 with "peer
 # has gone" -- within the documented bound (--timeout + --timeout/20, plus
 # what a loaded machine adds), nothing may hang, and the bridge that
@@ -119,6 +119,25 @@ no_growth export "$xfds0" "$xrss0"
 FDS=$ifds RSS=$irss no_growth import "$ifds0" "$irss0"
 logged import "nothing heard for" || fail "the import did not time the session out"
 logged export "nothing heard for" || fail "the export did not time the session out"
+
+step "kill -9 of an application: the one on the other host fails, the session stays"
+# app_killed VICTIM SURVIVOR SIDE: kill -9 VICTIM under traffic; the
+# SURVIVOR (its peer on the other host, the SIDE side) fails in time.
+app_killed() {
+	local t
+	start_traffic
+	t=$(now_ms)
+	kill -9 "${!1}"
+	wait_exit "${!2}" 30000
+	[ "$RC" -eq 1 ] || fail "the $3 side exited $RC when its peer was killed"
+	grep -q "peer has gone" "$T/$3-$round.log" || fail "$(cat "$T/$3-$round.log")"
+	echo "  $3 side failed after $((END_MS - t)) ms"
+	(( END_MS - t <= limit )) || fail "the $3 side took $((END_MS - t)) ms"
+}
+sessions=$(sessions_up import)
+app_killed SPID CPID send
+app_killed CPID SPID recv
+[ "$(sessions_up import)" -eq "$sessions" ] || fail "the session was lost"
 
 step "after all that, a transfer still works"
 "${IN_B[@]}" "$PEER" recv "$srv" --count 500 --seconds 30 2>"$T/recv-last.log" &
