@@ -134,16 +134,18 @@ struct zsock_params bridge_sock_params(const struct bridge *b, int type)
 	};
 }
 
-static void write_stats(const struct bridge *b)
+static void write_stats(struct bridge *b)
 {
 	int res;
 
 	if (!b->cfg->stats_file)
 		return;
 	res = stats_write(b->cfg->stats_file);
-	if (res < 0)
+	/* Said once, not every second. */
+	if (res < 0 && !b->stats_failed)
 		log_error("--stats-file %s: %s", b->cfg->stats_file,
 			  strerror(-res));
+	b->stats_failed = res < 0;
 }
 
 int bridge_run(struct bridge *b, const struct role_ops *role)

@@ -29,6 +29,7 @@ struct bridge {
 	int sfd;                   /* signalfd: SIGTERM, SIGINT */
 	struct watch sig_w;
 	bool stop;
+	bool stats_failed;         /* the last --stats-file write failed */
 	uint32_t tick_ms;
 };
 

@@ -38,51 +38,69 @@ struct opt {
 	double min, max;
 	unsigned roles;      /* ROLE_* bits */
 	const char *help;
+	bool pow2;           /* OPT_SIZE: a power of two */
 };
 
 #define BOTH (ROLE_EXPORT | ROLE_IMPORT)
 #define F(field) offsetof(struct bridge_cfg, field)
 
 static const struct opt opts[] = {
-	{ "local", 0, "NAME", OPT_STRING, F(local), 0, 0, BOTH,
-	  "evshm name on this host (socket path or @abstract):\n"
-	  "export connects to the server there, import listens there" },
-	{ "bind", 0, "ENDPOINT", OPT_STRING, F(endpoint), 0, 0, ROLE_EXPORT,
-	  "ZeroMQ endpoint to accept imports on, e.g. tcp://10.0.0.2:7300" },
-	{ "connect", 0, "ENDPOINT", OPT_STRING, F(endpoint), 0, 0, ROLE_IMPORT,
-	  "ZeroMQ endpoint of the export, e.g. tcp://10.0.0.2:7300" },
-	{ "key", 0, "FILE", OPT_STRING, F(key), 0, 0, BOTH,
-	  "this bridge's key pair (from `evshm-bridge keygen`, mode 0600)" },
-	{ "server-key", 0, "KEY|FILE", OPT_STRING, F(server_key), 0, 0,
-	  ROLE_IMPORT, "the export's public key: only that server is trusted" },
-	{ "allow", 0, "FILE", OPT_STRING, F(allow), 0, 0, ROLE_EXPORT,
-	  "public keys of the imports that may connect, one a line" },
-	{ "insecure", 0, NULL, OPT_FLAG, F(insecure), 0, 0, BOTH,
-	  "plain TCP: no encryption, no authentication (both sides)" },
-	{ "ring", 0, "SIZE", OPT_SIZE, F(ring), EVSHM_RING_MIN, EVSHM_RING_MAX,
-	  BOTH, "largest ring of a bridged channel; messages up to SIZE/2\n"
-	  "(default 4M)" },
-	{ "window", 0, "SIZE", OPT_SIZE, F(window), WIRE_WINDOW_MIN,
-	  WIRE_WINDOW_MAX, BOTH,
-	  "credit window per channel and direction: the most bytes\n"
-	  "in flight or queued in a bridge (default 1M)" },
-	{ "heartbeat", 0, "SEC", OPT_SECONDS, F(heartbeat), 0.05, 600, BOTH,
-	  "send a heartbeat after SEC idle (default 1)" },
-	{ "timeout", 0, "SEC", OPT_SECONDS, F(timeout), 0.1,
-	  WIRE_TIMEOUT_MAX_MS / 1000.0, BOTH,
-	  "a session silent for SEC is dead (default 5); local peers\n"
-	  "see the failure within SEC + SEC/20" },
-	{ "max-channels", 0, "N", OPT_COUNT, F(max_channels), 1,
-	  WIRE_STREAMS_MAX, BOTH, "channels open at once per session (default 256)" },
-	{ "max-sessions", 0, "N", OPT_COUNT, F(max_sessions), 1, 4096,
-	  ROLE_EXPORT, "imports connected at once (default 64)" },
-	{ "stats-file", 0, "PATH", OPT_STRING, F(stats_file), 0, 0, BOTH,
-	  "write the counters there every second and at exit" },
-	{ "verbose", 'v', NULL, OPT_COUNTER, F(verbose), 0, 0, BOTH,
-	  "log each channel (-vv: protocol detail)" },
-	{ "quiet", 'q', NULL, OPT_FLAG, F(quiet), 0, 0, BOTH,
-	  "log errors only" },
-	{ "help", 'h', NULL, OPT_FLAG, 0, 0, 0, BOTH, "this text" },
+	{ .name = "local", .arg = "NAME", .type = OPT_STRING, .off = F(local),
+	  .roles = BOTH,
+	  .help = "evshm name on this host (socket path or @abstract):\n"
+		  "export connects to the server there, import listens there" },
+	{ .name = "bind", .arg = "ENDPOINT", .type = OPT_STRING,
+	  .off = F(endpoint), .roles = ROLE_EXPORT,
+	  .help = "ZeroMQ endpoint to accept imports on, e.g.\n"
+		  "tcp://10.0.0.2:7300 (tcp://ADDR:* picks a port)" },
+	{ .name = "connect", .arg = "ENDPOINT", .type = OPT_STRING,
+	  .off = F(endpoint), .roles = ROLE_IMPORT,
+	  .help = "ZeroMQ endpoint of the export, e.g. tcp://10.0.0.2:7300" },
+	{ .name = "key", .arg = "FILE", .type = OPT_STRING, .off = F(key),
+	  .roles = BOTH,
+	  .help = "this bridge's key pair (from `evshm-bridge keygen`, mode 0600)" },
+	{ .name = "server-key", .arg = "KEY|FILE", .type = OPT_STRING,
+	  .off = F(server_key), .roles = ROLE_IMPORT,
+	  .help = "the export's public key: only that server is trusted" },
+	{ .name = "allow", .arg = "FILE", .type = OPT_STRING, .off = F(allow),
+	  .roles = ROLE_EXPORT,
+	  .help = "public keys of the imports that may connect, one a line" },
+	{ .name = "insecure", .type = OPT_FLAG, .off = F(insecure),
+	  .roles = BOTH,
+	  .help = "plain TCP: no encryption, no authentication (both sides)" },
+	{ .name = "ring", .arg = "SIZE", .type = OPT_SIZE, .off = F(ring),
+	  .min = EVSHM_RING_MIN, .max = EVSHM_RING_MAX, .pow2 = true,
+	  .roles = BOTH,
+	  .help = "largest ring of a bridged channel; messages up to SIZE/2\n"
+		  "(default 4M)" },
+	{ .name = "window", .arg = "SIZE", .type = OPT_SIZE, .off = F(window),
+	  .min = WIRE_WINDOW_MIN, .max = WIRE_WINDOW_MAX, .roles = BOTH,
+	  .help = "credit window per channel and direction: the most bytes\n"
+		  "in flight or queued in a bridge (default 1M)" },
+	{ .name = "heartbeat", .arg = "SEC", .type = OPT_SECONDS,
+	  .off = F(heartbeat), .min = 0.05, .max = 600, .roles = BOTH,
+	  .help = "send a heartbeat after SEC idle (default 1)" },
+	{ .name = "timeout", .arg = "SEC", .type = OPT_SECONDS, .off = F(timeout),
+	  .min = 0.1, .max = WIRE_TIMEOUT_MAX_MS / 1000.0, .roles = BOTH,
+	  .help = "a session silent for SEC is dead (default 5); local peers\n"
+		  "see the failure within SEC + SEC/20" },
+	{ .name = "max-channels", .arg = "N", .type = OPT_COUNT,
+	  .off = F(max_channels), .min = 1, .max = WIRE_STREAMS_MAX,
+	  .roles = BOTH,
+	  .help = "channels open at once per session (default 256)" },
+	{ .name = "max-sessions", .arg = "N", .type = OPT_COUNT,
+	  .off = F(max_sessions), .min = 1, .max = 4096, .roles = ROLE_EXPORT,
+	  .help = "imports connected at once (default 64)" },
+	{ .name = "stats-file", .arg = "PATH", .type = OPT_STRING,
+	  .off = F(stats_file), .roles = BOTH,
+	  .help = "write the counters there every second and at exit" },
+	{ .name = "verbose", .short_name = 'v', .type = OPT_COUNTER,
+	  .off = F(verbose), .roles = BOTH,
+	  .help = "log each channel (-vv: protocol detail)" },
+	{ .name = "quiet", .short_name = 'q', .type = OPT_FLAG, .off = F(quiet),
+	  .roles = BOTH, .help = "log errors only" },
+	{ .name = "help", .short_name = 'h', .type = OPT_FLAG, .roles = BOTH,
+	  .help = "this text" },
 };
 
 static const char *role_name(enum bridge_role role)
@@ -121,16 +139,16 @@ static void role_usage(FILE *f, enum bridge_role role)
 
 		if (!(o->roles & role))
 			continue;
-		snprintf(head, sizeof(head), "%s%c%s--%s%s%s",
-			 o->short_name ? "-" : "", o->short_name ? o->short_name : ' ',
+		/* "-v, --verbose", or "    --local NAME" in the same column. */
+		snprintf(head, sizeof(head), "%c%c%s--%s%s%s",
+			 o->short_name ? '-' : ' ',
+			 o->short_name ? o->short_name : ' ',
 			 o->short_name ? ", " : "  ", o->name, o->arg ? " " : "",
 			 o->arg ? o->arg : "");
-		if (!o->short_name)
-			memmove(head, head + 2, strlen(head + 2) + 1);
 		/* The first help line beside the option, the rest below. */
-		fprintf(f, "  %-24s", head);
+		fprintf(f, "  %-26s", head);
 		for (const char *nl; (nl = strchr(h, '\n')); h = nl + 1)
-			fprintf(f, " %.*s\n  %-24s", (int)(nl - h), h, "");
+			fprintf(f, " %.*s\n  %-26s", (int)(nl - h), h, "");
 		fprintf(f, " %s\n", h);
 	}
 	fprintf(f, "\nManual: evshm-bridge(1) (`man evshm-bridge`).\n");
@@ -177,8 +195,7 @@ static int set_value(struct bridge_cfg *cfg, const struct opt *o,
 					 : tool_parse_count(v, &u)) < 0 ||
 		    (double)u < o->min || (double)u > o->max)
 			return bad(role, "--%s: '%s' is out of range", o->name, v);
-		if (o->type == OPT_SIZE && !strcmp(o->name, "ring") &&
-		    (u & (u - 1)))
+		if (o->pow2 && (u & (u - 1)))
 			return bad(role, "--%s: '%s' is not a power of two",
 				   o->name, v);
 		*(uint64_t *)(void *)field = u;
