@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/* bridge.c: see bridge.h. */
+#include "bridge.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <evshm.h>
+#include <zmq.h>
+
+#include "keys.h"
+#include "log.h"
+#include "stats.h"
+#include "wire.h"
+
+#define TICK_MIN_MS 10u
+#define TICK_MAX_MS 250u
+#define STATS_EVERY_MS 1000u
+#define CURVE_ENVELOPE 256u /* a MESSAGE command's name, nonce and MAC */
+/* malloc: frames up to MMAP_BELOW come from the heap, and the heap keeps
+ * up to TRIM_ABOVE of free memory instead of returning it at once. */
+#define MMAP_BELOW (4 << 20)
+#define TRIM_ABOVE (16 << 20)
+
+static void on_signal(struct watch *w, uint32_t events)
+{
+	struct bridge *b = (struct bridge *)(void *)((char *)w -
+						     offsetof(struct bridge, sig_w));
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(b->sfd, &si, sizeof(si)) == sizeof(si)) {
+		log_notice("%s: shutting down", strsignal((int)si.ssi_signo));
+		b->stop = true;
+	}
+}
+
+static int load_keys(struct bridge *b)
+{
+	const struct bridge_cfg *cfg = b->cfg;
+	char err[512];
+
+	b->sec.insecure = cfg->insecure;
+	if (cfg->insecure) {
+		log_notice("--insecure: traffic is neither encrypted nor "
+			   "authenticated");
+		return 0;
+	}
+	if (!zmq_has("curve")) {
+		log_error("this libzmq has no CURVE support: nothing secure is "
+			  "possible (--insecure, on a network you trust)");
+		return -ENOTSUP;
+	}
+	if (keys_load_pair(cfg->key, &b->sec.kp, err, sizeof(err)) < 0 ||
+	    (cfg->role == ROLE_IMPORT &&
+	     keys_load_public(cfg->server_key, b->sec.server_pub, err,
+			      sizeof(err)) < 0)) {
+		log_error("%s", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int bridge_setup(struct bridge *b, const struct bridge_cfg *cfg,
+		 const char *role)
+{
+	sigset_t set;
+	int res;
+
+	*b = (struct bridge){ .cfg = cfg, .sfd = -1,
+			      .sig_w = { .fn = on_signal, .fd = -1 } };
+	log_init(role, cfg->quiet ? LOG_ERROR
+				  : cfg->verbose >= 2 ? LOG_DEBUG
+				  : cfg->verbose ? LOG_INFO : LOG_NOTICE);
+	/* A quarter of a heartbeat, so that the silence limit is checked
+	 * within timeout/20 of its expiry (--timeout >= 2 x --heartbeat). */
+	b->tick_ms = cfg->timeout_ms / 20;
+	if (b->tick_ms < TICK_MIN_MS)
+		b->tick_ms = TICK_MIN_MS;
+	if (b->tick_ms > TICK_MAX_MS)
+		b->tick_ms = TICK_MAX_MS;
+	if (load_keys(b) < 0)
+		return BRIDGE_EXIT_FAIL;
+	/* Every frame is a malloc in one thread and a free in another
+	 * (ours, libzmq's).  With glibc's defaults, frames of 64 KiB and up
+	 * made the heap grow and shrink (or be mapped and unmapped) all the
+	 * time: page faults cost a fifth of the throughput at 64 KiB.  The
+	 * memory kept is bounded by the credit windows in use. */
+	mallopt(M_MMAP_THRESHOLD, MMAP_BELOW);
+	mallopt(M_TRIM_THRESHOLD, TRIM_ABOVE);
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	b->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (b->sfd < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return BRIDGE_EXIT_FAIL;
+	}
+	res = loop_new(&b->loop);
+	if (res == 0)
+		res = loop_add(b->loop, &b->sig_w, b->sfd, EPOLLIN);
+	if (res < 0) {
+		log_error("event loop: %s", strerror(-res));
+		return BRIDGE_EXIT_FAIL;
+	}
+	b->ctx = zmq_ctx_new();
+	if (!b->ctx || zmq_ctx_set(b->ctx, ZMQ_BLOCKY, 0) < 0) {
+		log_error("ZeroMQ context: %s", zmq_strerror(zmq_errno()));
+		return BRIDGE_EXIT_FAIL;
+	}
+	return 0;
+}
+
+struct zsock_params bridge_sock_params(const struct bridge *b, int type)
+{
+	return (struct zsock_params){
+		.type = type,
+		.heartbeat_ms = b->cfg->heartbeat_ms,
+		.timeout_ms = b->cfg->timeout_ms,
+		/* The largest DATA frame either side may legitimately send
+		 * (a message of the largest ring a channel may have here),
+		 * plus CURVE's envelope: libzmq applies the limit to the
+		 * frame as it is on the wire. */
+		.max_frame = WIRE_HDR_SIZE + EVSHM_MAX_MSG(b->cfg->ring) +
+			     CURVE_ENVELOPE,
+	};
+}
+
+static void write_stats(struct bridge *b)
+{
+	int res;
+
+	if (!b->cfg->stats_file)
+		return;
+	res = stats_write(b->cfg->stats_file);
+	/* Said once, not every second. */
+	if (res < 0 && !b->stats_failed)
+		log_error("--stats-file %s: %s", b->cfg->stats_file,
+			  strerror(-res));
+	b->stats_failed = res < 0;
+}
+
+int bridge_run(struct bridge *b, const struct role_ops *role)
+{
+	uint64_t next_tick = loop_now_ms(), next_stats = next_tick;
+	int res = 0;
+
+	while (!b->stop) {
+		uint64_t now = loop_now_ms();
+		int timeout = next_tick > now ? (int)(next_tick - now) : 0;
+
+		if (role->pending(b))
+			timeout = 0;
+		res = loop_wait(b->loop, timeout);
+		if (res < 0) {
+			log_error("epoll: %s", strerror(-res));
+			break;
+		}
+		role->poll(b);
+		loop_run_tasks(b->loop);
+		now = loop_now_ms();
+		if (now >= next_tick) {
+			role->tick(b, now);
+			next_tick = now + b->tick_ms;
+		}
+		if (now >= next_stats) {
+			write_stats(b);
+			next_stats = now + STATS_EVERY_MS;
+		}
+	}
+	role->shutdown(b);
+	write_stats(b);
+	return res < 0 ? BRIDGE_EXIT_FAIL : BRIDGE_EXIT_OK;
+}
+
+void bridge_cleanup(struct bridge *b)
+{
+	if (b->ctx)
+		zmq_ctx_term(b->ctx); /* waits out the sockets' linger */
+	if (b->loop) {
+		loop_del(b->loop, &b->sig_w);
+		loop_free(b->loop);
+	}
+	if (b->sfd >= 0)
+		close(b->sfd);
+	explicit_bzero(&b->sec, sizeof(b->sec));
+}

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/* connector.c: see connector.h. */
+#include "connector.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct connector {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct conn_req *todo, *todo_tail;  /* under lock */
+	struct conn_req *done, *done_tail;  /* under lock */
+	bool stop;                          /* under lock */
+	int efd;
+};
+
+static void push(struct conn_req **head, struct conn_req **tail,
+		 struct conn_req *r)
+{
+	r->next = NULL;
+	if (*tail)
+		(*tail)->next = r;
+	else
+		*head = r;
+	*tail = r;
+}
+
+static struct conn_req *pop(struct conn_req **head, struct conn_req **tail)
+{
+	struct conn_req *r = *head;
+
+	if (r) {
+		*head = r->next;
+		if (!*head)
+			*tail = NULL;
+	}
+	return r;
+}
+
+static void *worker(void *arg)
+{
+	struct connector *c = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct conn_req *r;
+
+		while (!c->stop && !c->todo)
+			pthread_cond_wait(&c->cond, &c->lock);
+		if (c->stop)
+			break;
+		r = pop(&c->todo, &c->todo_tail);
+		pthread_mutex_unlock(&c->lock);
+		r->err = evshm_connect(&r->chan, r->name, &r->opts,
+				       r->timeout_ms);
+		if (r->err < 0)
+			r->chan = NULL;
+		pthread_mutex_lock(&c->lock);
+		push(&c->done, &c->done_tail, r);
+		/* The counter cannot overflow: the loop reads it each time it
+		 * polls readable. */
+		if (write(c->efd, &one, sizeof(one)) < 0)
+			abort();
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int connector_new(struct connector **out)
+{
+	struct connector *c = calloc(1, sizeof(*c));
+	int res;
+
+	if (!c)
+		return -ENOMEM;
+	c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->efd < 0) {
+		res = -errno;
+		goto out_free;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	res = -pthread_create(&c->thread, NULL, worker, c);
+	if (res < 0)
+		goto out_close;
+	*out = c;
+	return 0;
+
+out_close:
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+	close(c->efd);
+out_free:
+	free(c);
+	return res;
+}
+
+int connector_fd(const struct connector *c)
+{
+	return c->efd;
+}
+
+void connector_submit(struct connector *c, struct conn_req *r)
+{
+	r->chan = NULL;
+	r->err = 0;
+	pthread_mutex_lock(&c->lock);
+	push(&c->todo, &c->todo_tail, r);
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+struct conn_req *connector_done(struct connector *c)
+{
+	struct conn_req *r;
+	uint64_t n;
+
+	pthread_mutex_lock(&c->lock);
+	r = pop(&c->done, &c->done_tail);
+	if (!c->done && read(c->efd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: already reset. */
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static void free_all(struct conn_req *r)
+{
+	while (r) {
+		struct conn_req *next = r->next;
+		evshm_close(r->chan);
+		free(r);
+		r = next;
+	}
+}
+
+void connector_free(struct connector *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	free_all(c->todo);
+	free_all(c->done);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+	close(c->efd);
+	free(c);
+}
