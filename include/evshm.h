@@ -545,6 +545,9 @@ EVSHM_API int evshm_sub_peek(struct evshm_sub *s, const void **ptr,
 EVSHM_API int evshm_sub_release(struct evshm_sub *s);
 /** Messages missed since the subscription began (latest: lapped). */
 EVSHM_API uint64_t evshm_sub_lost(const struct evshm_sub *s);
+/** The topic's policy, as its publisher announced it: EVSHM_RELIABLE or
+ *  EVSHM_LATEST; 0 for NULL. */
+EVSHM_API unsigned evshm_sub_policy(const struct evshm_sub *s);
 /** Pollable descriptor, as evshm_fd(). */
 EVSHM_API int evshm_sub_fd(struct evshm_sub *s);
 /** Largest message of the topic. */

@@ -424,6 +424,13 @@ uint64_t evshm_sub_lost(const struct evshm_sub *s)
 	return s ? s->lost : 0;
 }
 
+unsigned evshm_sub_policy(const struct evshm_sub *s)
+{
+	if (!s)
+		return 0;
+	return s->latest ? EVSHM_LATEST : EVSHM_RELIABLE;
+}
+
 void evshm_sub_stats(const struct evshm_sub *s, struct evshm_stats *st)
 {
 	if (!s || !st)
