@@ -117,8 +117,12 @@ for i in 1 2; do
 done
 no_growth export "$xfds0" "$xrss0"
 FDS=$ifds RSS=$irss no_growth import "$ifds0" "$irss0"
-logged import "nothing heard for" || fail "the import did not time the session out"
-logged export "nothing heard for" || fail "the export did not time the session out"
+# Either the bridge's own clock or ZeroMQ's heartbeat (whichever runs out
+# first on a slow machine) ends a session whose link is down.
+logged import "nothing heard for\|connection is gone" ||
+	fail "the import did not time the session out"
+logged export "nothing heard for\|connection is gone" ||
+	fail "the export did not time the session out"
 
 step "kill -9 of an application: the one on the other host fails, the session stays"
 # app_killed VICTIM SURVIVOR SIDE: kill -9 VICTIM under traffic; the
