@@ -24,7 +24,8 @@ import subprocess
 from setuptools import Extension, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCES = ["module.c", "call.c", "opts.c", "chan.c", "zcopy.c", "listener.c"]
+SOURCES = ["module.c", "call.c", "opts.c", "ep.c", "io.c", "chan.c", "topic.c",
+           "zcopy.c", "listener.c"]
 DEFAULT_LIBDIRS = {"/lib", "/usr/lib", "/lib64", "/usr/lib64",
                    "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu"}
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""asyncio support: Channel.arecv/asend, Listener.aaccept, ``async for``.
+"""asyncio support: Channel.arecv/asend, Listener.aaccept, Subscriber.arecv,
+Publisher.asend/await_subscribers, ``async for`` on channels and subscribers.
 
 Each call tries the non-blocking form (timeout 0) first.  A failure with
 BlockingIOError arms the library's notification (see evshm_fd() in
@@ -9,6 +10,10 @@ No thread, no busy waiting.
 
 Several coroutines may wait on one descriptor (arecv and asend of the same
 channel): the loop watches it once and wakes them all.
+
+A publisher's descriptor also polls readable while a subscriber is joining
+or leaving: asend() and await_subscribers() serve them (Publisher.serve)
+whenever they wake.
 """
 import asyncio
 
@@ -57,8 +62,28 @@ async def arecv(ch):
     return await _retry(ch, ch.recv)
 
 
-async def asend(ch, data):
-    return await _retry(ch, ch.send, data)
+async def asend(ep, data):
+    if hasattr(ep, "serve"):  # a Publisher
+        return await apublish(ep, data)
+    return await _retry(ep, ep.send, data)
+
+
+async def apublish(pub, data):
+    while True:
+        try:
+            return pub.send(data, timeout=0)
+        except BlockingIOError:
+            pass
+        await _readable(pub.fileno())
+        pub.serve()
+
+
+async def await_subscribers(pub, n=1):
+    while True:
+        count = pub.serve()
+        if count >= n:
+            return count
+        await _readable(pub.fileno())
 
 
 async def aaccept(listener):

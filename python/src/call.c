@@ -57,6 +57,20 @@ int evpy_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
 	return 0;
 }
 
+int evpy_size(PyObject *v, size_t *out)
+{
+	Py_ssize_t n = PyNumber_AsSsize_t(v, PyExc_OverflowError);
+
+	if (n == -1 && PyErr_Occurred())
+		return -1;
+	if (n < 0) {
+		PyErr_SetString(PyExc_ValueError, "size must be >= 0");
+		return -1;
+	}
+	*out = (size_t)n;
+	return 0;
+}
+
 /* --- timeouts ----------------------------------------------------------------- */
 
 static uint64_t now_ns(void)
@@ -171,17 +185,24 @@ static PyObject *raise_os(PyObject *type, int errnum, PyObject *text,
 	return NULL;
 }
 
-PyObject *evpy_raise(int err, PyObject *filename)
+PyObject *evpy_raise_why(int err, const char *reason, PyObject *filename)
 {
 	if (err == EVPY_PYERR)
 		return NULL;
-	PyObject *text = PyUnicode_FromString(evshm_strerror(err));
+	PyObject *text = reason ?
+		PyUnicode_FromFormat("%s: %s", evshm_strerror(err), reason) :
+		PyUnicode_FromString(evshm_strerror(err));
 	if (!text)
 		return NULL;
 	raise_os(err == -EPROTO ? evpy_ProtocolError : PyExc_OSError, -err,
 		 text, filename);
 	Py_DECREF(text);
 	return NULL;
+}
+
+PyObject *evpy_raise(int err, PyObject *filename)
+{
+	return evpy_raise_why(err, NULL, filename);
 }
 
 PyObject *evpy_oserror(int errnum, const char *fmt, ...)

@@ -9,6 +9,8 @@
 
 PyTypeObject *evpy_StatsType;
 PyTypeObject *evpy_PeerCredType;
+PyTypeObject *evpy_SubInfoType;
+PyTypeObject *evpy_PubStatsType;
 
 static PyStructSequence_Field stats_fields[] = {
 	{ "msgs_sent", "messages committed to the outbound ring" },
@@ -18,12 +20,50 @@ static PyStructSequence_Field stats_fields[] = {
 	{ "kicks_sent", "eventfd writes to the peer (system calls)" },
 	{ "sleeps", "times this side slept" },
 	{ "spins", "waits satisfied while spinning, no sleep" },
+	{ "lost", "subscriber (latest): messages it missed because the "
+		  "publisher lapped it" },
 	{ 0 }
 };
 
 static PyStructSequence_Desc stats_desc = {
-	"evshm.Stats", "Counters of one channel, running totals.",
-	stats_fields, 7,
+	"evshm.Stats", "Counters of a channel or a subscriber, running totals "
+	"since the handshake.", stats_fields, 8,
+};
+
+static PyStructSequence_Field sub_info_fields[] = {
+	{ "pid", "SO_PEERCRED at its connect" },
+	{ "uid", NULL },
+	{ "gid", NULL },
+	{ "asleep", "it sleeps waiting for a message" },
+	{ "msgs_recv", "messages it released" },
+	{ "bytes_recv", NULL },
+	{ "lost", "latest: messages it missed" },
+	{ "lag", "messages published to it it has neither released nor lost" },
+	{ "kicks", "doorbell writes the publisher made to it" },
+	{ 0 }
+};
+
+static PyStructSequence_Desc sub_info_desc = {
+	"evshm.SubscriberInfo", "What a publisher knows about one of its "
+	"subscribers.  The counters come from the subscriber's own memory: "
+	"figures it could lie about.", sub_info_fields, 9,
+};
+
+static PyStructSequence_Field pub_stats_fields[] = {
+	{ "msgs_sent", "messages published" },
+	{ "bytes_sent", NULL },
+	{ "kicks_sent", "doorbell writes, all subscribers" },
+	{ "sleeps", "times it slept waiting for room" },
+	{ "joined", "subscribers admitted since it opened" },
+	{ "left", "subscribers gone (closed, died)" },
+	{ "dropped", "subscribers dropped for stalling" },
+	{ "subscribers", "attached now" },
+	{ 0 }
+};
+
+static PyStructSequence_Desc pub_stats_desc = {
+	"evshm.PublisherStats", "Counters of a publisher, running totals "
+	"since it opened.", pub_stats_fields, 8,
 };
 
 static PyStructSequence_Field cred_fields[] = {
@@ -83,12 +123,25 @@ static PyMethodDef mod_methods[] = {
 	  METH_VARARGS | METH_KEYWORDS,
 	  "listen(name, **options)\n--\n\nListen at a Unix socket path or "
 	  "\"@abstract\" name: a Listener.  Options: ring_size, max_ring_size, "
-	  "mode, spin_ns, handshake_timeout_ms, max_clients, authorize." },
+	  "mode, spin_ns, handshake_timeout_ms, max_clients, authorize, fds." },
 	{ "connect", (PyCFunction)(void (*)(void))evpy_connect,
 	  METH_VARARGS | METH_KEYWORDS,
 	  "connect(name, timeout=None, **options)\n--\n\nConnect to a listener "
 	  "and run the handshake: a Channel.  Options: ring_size, "
-	  "peer_ring_size, spin_ns, handshake_timeout_ms, authorize." },
+	  "peer_ring_size, max_ring_size, spin_ns, handshake_timeout_ms, "
+	  "authorize, fds." },
+	{ "publish", (PyCFunction)(void (*)(void))evpy_publish,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "publish(name, **options)\n--\n\nCreate a topic at a Unix socket "
+	  "path or \"@abstract\" name: a Publisher.  Options: ring_size, policy "
+	  "('reliable' or 'latest'), stall_timeout_ms, max_clients, authorize, "
+	  "mode, handshake_timeout_ms, spin_ns." },
+	{ "subscribe", (PyCFunction)(void (*)(void))evpy_subscribe,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "subscribe(name, timeout=None, **options)\n--\n\nSubscribe to the "
+	  "topic published at name: a Subscriber.  Nobody publishing is not "
+	  "waited for (FileNotFoundError, ConnectionRefusedError).  Options: "
+	  "history, authorize, max_ring_size, handshake_timeout_ms, spin_ns." },
 	{ "version", mod_version, METH_NOARGS,
 	  "The version of the libevshm that is loaded." },
 	{ "_exception_for", mod_exception_for, METH_O, NULL },
@@ -141,11 +194,18 @@ PyMODINIT_FUNC PyInit__evshm(void)
 		return NULL;
 	evpy_StatsType = PyStructSequence_NewType(&stats_desc);
 	evpy_PeerCredType = PyStructSequence_NewType(&cred_desc);
+	evpy_SubInfoType = PyStructSequence_NewType(&sub_info_desc);
+	evpy_PubStatsType = PyStructSequence_NewType(&pub_stats_desc);
 	evpy_ProtocolError = PyErr_NewExceptionWithDoc("evshm.ProtocolError",
 		"The peer broke the evshm protocol (errno EPROTO); the "
 		"channel is unusable.", PyExc_OSError, NULL);
-	if (!evpy_StatsType || !evpy_PeerCredType || !evpy_ProtocolError ||
+	if (!evpy_StatsType || !evpy_PeerCredType || !evpy_SubInfoType ||
+	    !evpy_PubStatsType || !evpy_ProtocolError ||
 	    add_type(m, &evpy_ChanType, "Channel") < 0 ||
+	    add_type(m, &evpy_PubType, "Publisher") < 0 ||
+	    add_type(m, &evpy_SubType, "Subscriber") < 0 ||
+	    add_type(m, evpy_SubInfoType, "SubscriberInfo") < 0 ||
+	    add_type(m, evpy_PubStatsType, "PublisherStats") < 0 ||
 	    add_type(m, &evpy_ListenerType, "Listener") < 0 ||
 	    add_type(m, &evpy_MsgType, "Message") < 0 ||
 	    add_type(m, &evpy_ResvType, "Reservation") < 0 ||
@@ -157,7 +217,10 @@ PyMODINIT_FUNC PyInit__evshm(void)
 	    PyModule_AddIntConstant(m, "RING_MIN", EVSHM_RING_MIN) < 0 ||
 	    PyModule_AddIntConstant(m, "RING_MAX", EVSHM_RING_MAX) < 0 ||
 	    PyModule_AddIntConstant(m, "MAX_FDS", EVSHM_MAX_FDS) < 0 ||
-	    PyModule_AddIntConstant(m, "SPIN_NEVER", EVSHM_SPIN_NEVER) < 0) {
+	    PyModule_AddIntConstant(m, "SPIN_NEVER", EVSHM_SPIN_NEVER) < 0 ||
+	    PyModule_AddIntConstant(m, "OPT_FDS", EVSHM_OPT_FDS) < 0 ||
+	    PyModule_AddStringConstant(m, "RELIABLE", "reliable") < 0 ||
+	    PyModule_AddStringConstant(m, "LATEST", "latest") < 0) {
 		Py_DECREF(m);
 		return NULL;
 	}

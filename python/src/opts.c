@@ -1,42 +1,72 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * opts.c: keyword arguments of listen() and connect() -> struct evshm_opts.
+ * opts.c: keyword arguments of listen(), connect(), publish() and
+ * subscribe() -> struct evshm_opts.
  * One row per field: a new field of evshm_opts is one line here.
  */
 #include "evpy.h"
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 enum opt_kind {
 	OPT_U32,
 	OPT_I32,
 	OPT_I64,
+	OPT_FLAGS,     /* an int of EVSHM_OPT_* bits, or-ed in */
+	OPT_FDS,       /* a bool: EVSHM_OPT_FDS in flags */
+	OPT_POLICY,    /* "reliable" or "latest" */
 	OPT_AUTHORIZE, /* a callable(pid, uid, gid) -> bool */
 };
 
 struct opt {
-	const char *name; /* the keyword: the field's name */
+	const char *name; /* the keyword: the field's name, but fds */
 	size_t off;
 	enum opt_kind kind;
-	unsigned where; /* EVPY_LISTEN | EVPY_CONNECT */
+	unsigned where; /* EVPY_LISTEN | EVPY_CONNECT | ... */
 };
 
-#define OPT(field, kind, where) \
-	{ #field, offsetof(struct evshm_opts, field), kind, where }
-#define BOTH (EVPY_LISTEN | EVPY_CONNECT)
+#define OPT(name, field, kind, where) \
+	{ name, offsetof(struct evshm_opts, field), kind, where }
+#define L EVPY_LISTEN
+#define C EVPY_CONNECT
+#define P EVPY_PUBLISH
+#define S EVPY_SUBSCRIBE
 
+/* Which call takes which field: as include/evshm.h documents them. */
 static const struct opt opt_table[] = {
-	OPT(ring_size, OPT_U32, BOTH),
-	OPT(peer_ring_size, OPT_U32, EVPY_CONNECT),
-	OPT(max_ring_size, OPT_U32, EVPY_LISTEN),
-	OPT(mode, OPT_U32, EVPY_LISTEN),
-	OPT(spin_ns, OPT_I64, BOTH),
-	OPT(handshake_timeout_ms, OPT_I32, BOTH),
-	OPT(max_clients, OPT_U32, EVPY_LISTEN),
-	OPT(authorize, OPT_AUTHORIZE, BOTH),
+	OPT("ring_size", ring_size, OPT_U32, L | C | P),
+	OPT("peer_ring_size", peer_ring_size, OPT_U32, C),
+	OPT("max_ring_size", max_ring_size, OPT_U32, L | C | S),
+	OPT("mode", mode, OPT_U32, L | P),
+	OPT("spin_ns", spin_ns, OPT_I64, L | C | P | S),
+	OPT("handshake_timeout_ms", handshake_timeout_ms, OPT_I32, L | C | P | S),
+	OPT("max_clients", max_clients, OPT_U32, L | P),
+	OPT("authorize", authorize, OPT_AUTHORIZE, L | C | P | S),
+	OPT("fds", flags, OPT_FDS, L | C),
+	OPT("flags", flags, OPT_FLAGS, L | C),
+	OPT("policy", policy, OPT_POLICY, P),
+	OPT("stall_timeout_ms", stall_timeout_ms, OPT_I32, P),
+	OPT("history", history, OPT_U32, S),
 };
+
+static const char *const call_names[] = { "listen", "connect", "publish",
+					  "subscribe" };
+
+static const char *call_name(unsigned where)
+{
+	for (unsigned i = 0; i < 4; i++)
+		if (where == 1u << i)
+			return call_names[i];
+	return "?";
+}
+
+const char *evpy_policy_name(unsigned policy)
+{
+	return policy == EVSHM_LATEST ? "latest" : "reliable";
+}
 
 /*
  * The authorize trampoline.  The library calls it from the thread that
@@ -107,6 +137,28 @@ static int opt_set(struct evshm_opts *o, const struct opt *op, PyObject *v,
 		o->authorize_arg = auth;
 		return 0;
 	}
+	if (op->kind == OPT_FDS) {
+		int yes = PyObject_IsTrue(v);
+		if (yes < 0)
+			return -1;
+		if (yes)
+			o->flags |= EVSHM_OPT_FDS;
+		return 0;
+	}
+	if (op->kind == OPT_POLICY) {
+		const char *p = PyUnicode_Check(v) ? PyUnicode_AsUTF8(v) : NULL;
+		if (p && strcmp(p, "reliable") == 0) {
+			o->policy = EVSHM_RELIABLE;
+		} else if (p && strcmp(p, "latest") == 0) {
+			o->policy = EVSHM_LATEST;
+		} else {
+			if (!PyErr_Occurred())
+				PyErr_Format(PyExc_ValueError, "policy must be "
+					     "'reliable' or 'latest', not %R", v);
+			return -1;
+		}
+		return 0;
+	}
 	if (!PyLong_Check(v) || PyBool_Check(v)) {
 		PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s",
 			     op->name, Py_TYPE(v)->tp_name);
@@ -129,8 +181,11 @@ static int opt_set(struct evshm_opts *o, const struct opt *op, PyObject *v,
 	}
 	switch (op->kind) {
 	case OPT_U32: *(uint32_t *)(void *)field = (uint32_t)x; break;
+	case OPT_FLAGS: *(uint32_t *)(void *)field |= (uint32_t)x; break;
 	case OPT_I32: *(int32_t *)(void *)field = (int32_t)x; break;
 	case OPT_I64: *(int64_t *)(void *)field = (int64_t)x; break;
+	case OPT_FDS:
+	case OPT_POLICY:
 	case OPT_AUTHORIZE: break;
 	}
 	return 0;
@@ -150,10 +205,19 @@ int evpy_opts(struct evshm_opts *o, PyObject *kw, unsigned where,
 		while (i < n && PyUnicode_CompareWithASCIIString(key, opt_table[i].name) != 0)
 			i++;
 		if (i == n || !(opt_table[i].where & where)) {
+			char also[80] = "";
+			if (i < n) {
+				size_t k = 0;
+				for (unsigned b = 0; b < 4; b++)
+					if (opt_table[i].where & (1u << b))
+						k += (size_t)snprintf(also + k, sizeof(also) - k,
+							"%s%s()", k ? ", " : " (an option of ",
+							call_names[b]);
+				snprintf(also + k, sizeof(also) - k, ")");
+			}
 			PyErr_Format(PyExc_TypeError, "%s() got an unexpected "
-				     "keyword argument '%S'%s", where == EVPY_LISTEN ?
-				     "listen" : "connect", key, i == n ? "" :
-				     " (it is an option of the other side)");
+				     "keyword argument '%S'%s", call_name(where),
+				     key, also);
 			return -1;
 		}
 		if (opt_set(o, &opt_table[i], v, auth) < 0)

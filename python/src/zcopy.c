@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * zcopy.c: evshm.Message (from Channel.peek) and evshm.Reservation (from
- * Channel.reserve), the buffer exporters of zero copy.  Both are context
- * managers whose __enter__ returns a memoryview of ring memory.
+ * zcopy.c: evshm.Message (from peek() of a Channel or a Subscriber) and
+ * evshm.Reservation (from reserve() of a Channel or a Publisher), the
+ * buffer exporters of zero copy.  Both are context managers whose
+ * __enter__ returns a memoryview of ring memory.
  *
  * The rules, and how they are kept:
  *  - Ring memory is never unmapped under a view: every exported buffer
- *    pins the channel (evpy_chan_pin), and close() unmaps only when the
+ *    pins the endpoint (evpy_ep_pin), and close() unmaps only when the
  *    last pin goes.  numpy.frombuffer(buf) makes its own memoryview of the
  *    same export, so an array keeps the pin as long as it lives.
  *  - A message is never released (its room handed back to the peer, who
@@ -19,9 +20,15 @@
  *    view of it remains: a view alive after the commit could write into a
  *    message the peer is reading.  Otherwise nothing is sent
  *    (BufferError if the block ended normally) and the reservation is
- *    abandoned (see evpy_resv_reuse()).
+ *    cancelled, at once if no view of it is alive, else by the next send
+ *    or reserve once they are gone (evpy_resv_settle()).
  *  - When the block exits by an exception, that exception propagates
- *    unchanged: the message stays peeked, the reservation is abandoned.
+ *    unchanged: the message stays peeked if views of it are alive (else
+ *    it is released), the reservation is cancelled as above.
+ *  - A subscriber's message under the latest policy may be overwritten by
+ *    the publisher while it is peeked: the end of the block then raises
+ *    OSError(ESTALE) (the library's -ESTALE), so that what was read from
+ *    it is not taken for good.
  */
 #include "evpy.h"
 
@@ -30,12 +37,12 @@
 
 struct zbuf {
 	PyObject_HEAD
-	struct evpy_chan *chan; /* strong reference */
+	struct evpy_ep *ep; /* strong reference */
 	void *ptr;
 	Py_ssize_t len;
 	Py_ssize_t exports; /* buffers handed out and not yet released */
 	PyObject *view;     /* the memoryview __enter__ gave out */
-	bool live;          /* still the channel's peeked message / open
+	bool live;          /* still the endpoint's peeked message / open
 			       reservation */
 	bool writable;
 };
@@ -62,15 +69,15 @@ static int zbuf_getbuffer(struct zbuf *z, Py_buffer *view, int flags)
 			     z->writable ? "committed or abandoned" : "released");
 		return -1;
 	}
-	if (z->chan->closed) {
-		evpy_closed("channel");
+	if (z->ep->closed) {
+		evpy_closed(z->ep->ops->what);
 		return -1;
 	}
 	if (PyBuffer_FillInfo(view, (PyObject *)z, z->ptr, z->len,
 			      !z->writable, flags) < 0)
 		return -1;
 	z->exports++;
-	evpy_chan_pin(z->chan);
+	evpy_ep_pin(z->ep);
 	return 0;
 }
 
@@ -78,7 +85,7 @@ static void zbuf_releasebuffer(struct zbuf *z, Py_buffer *view)
 {
 	(void)view;
 	z->exports--;
-	evpy_chan_unpin(z->chan);
+	evpy_ep_unpin(z->ep);
 }
 
 static PyObject *zbuf_enter(struct zbuf *z, PyObject *unused)
@@ -88,8 +95,8 @@ static PyObject *zbuf_enter(struct zbuf *z, PyObject *unused)
 		PyErr_Format(PyExc_ValueError, "the %s is over", zbuf_what(z));
 		return NULL;
 	}
-	if (z->chan->closed)
-		return evpy_closed("channel");
+	if (z->ep->closed)
+		return evpy_closed(z->ep->ops->what);
 	if (!z->view && !(z->view = PyMemoryView_FromObject((PyObject *)z)))
 		return NULL;
 	Py_INCREF(z->view);
@@ -118,15 +125,15 @@ static int zbuf_drop_view(struct zbuf *z, bool quiet)
 	return 0;
 }
 
-static struct zbuf *zbuf_new(PyTypeObject *type, struct evpy_chan *ch,
+static struct zbuf *zbuf_new(PyTypeObject *type, struct evpy_ep *ep,
 			     const void *ptr, size_t len, bool writable)
 {
 	struct zbuf *z = PyObject_GC_New(struct zbuf, type);
 
 	if (!z)
 		return NULL;
-	Py_INCREF(ch);
-	z->chan = ch;
+	Py_INCREF(ep);
+	z->ep = ep;
 	z->ptr = (void *)ptr; /* read-only for a Message: see getbuffer */
 	z->len = (Py_ssize_t)len;
 	z->exports = 0;
@@ -172,18 +179,18 @@ static PyObject *exit_type(PyObject *const *args, Py_ssize_t nargs)
 	return nargs > 0 ? args[0] : Py_None;
 }
 
-static void msg_detach_from(struct evpy_chan *ch, struct zbuf *z);
-static void resv_detach_from(struct evpy_chan *ch, struct zbuf *z);
+static void msg_detach_from(struct evpy_ep *ep, struct zbuf *z);
+static void resv_detach_from(struct evpy_ep *ep, struct zbuf *z);
 
 static void zbuf_dealloc(struct zbuf *z)
 {
 	PyObject_GC_UnTrack(z);
 	Py_CLEAR(z->view);
 	if (z->writable)
-		resv_detach_from(z->chan, z);
+		resv_detach_from(z->ep, z);
 	else
-		msg_detach_from(z->chan, z);
-	Py_DECREF(z->chan);
+		msg_detach_from(z->ep, z);
+	Py_DECREF(z->ep);
 	PyObject_GC_Del(z);
 }
 
@@ -203,13 +210,13 @@ static void zbuf_dealloc(struct zbuf *z)
 
 /* --- Message ---------------------------------------------------------------------- */
 
-PyObject *evpy_msg_new(struct evpy_chan *ch, const void *ptr, size_t len)
+PyObject *evpy_msg_new(struct evpy_ep *ep, const void *ptr, size_t len)
 {
-	struct zbuf *z = zbuf_new(&evpy_MsgType, ch, ptr, len, false);
+	struct zbuf *z = zbuf_new(&evpy_MsgType, ep, ptr, len, false);
 
 	/* Without an object the message stays peeked: the next receive
 	 * settles it. */
-	ch->msg = (struct evpy_msg *)z;
+	ep->msg = (struct evpy_msg *)z;
 	return (PyObject *)z;
 }
 
@@ -224,14 +231,15 @@ void evpy_msg_detach(struct evpy_msg *m)
 }
 
 /* The Message goes away.  Still peeked: the next receive releases it. */
-static void msg_detach_from(struct evpy_chan *ch, struct zbuf *z)
+static void msg_detach_from(struct evpy_ep *ep, struct zbuf *z)
 {
-	if (ch->msg == (struct evpy_msg *)z)
-		ch->msg = NULL;
+	if (ep->msg == (struct evpy_msg *)z)
+		ep->msg = NULL;
 }
 
 /* Release the message, unless views of it remain (BufferError, or
- * nothing with @quiet). */
+ * nothing with @quiet: an exception leaves the block, which must
+ * propagate unchanged, so the release's own error is dropped too). */
 static int msg_finish(struct zbuf *z, bool quiet)
 {
 	if (!z->live)
@@ -247,7 +255,13 @@ static int msg_finish(struct zbuf *z, bool quiet)
 			     "are gone; copy what you keep", z->exports);
 		return -1;
 	}
-	return evpy_rx_settle(z->chan); /* chan->msg is z: releases it */
+	/* ep->msg is z: this releases it. */
+	if (evpy_rx_settle(z->ep, true) < 0) {
+		if (!quiet)
+			return -1;
+		PyErr_Clear();
+	}
+	return 0;
 }
 
 static PyObject *msg_release(struct zbuf *z, PyObject *unused)
@@ -271,77 +285,81 @@ static PyMethodDef msg_methods[] = {
 	{ "__exit__", (PyCFunction)(void (*)(void))msg_exit, METH_FASTCALL, NULL },
 	{ "release", (PyCFunction)msg_release, METH_NOARGS,
 	  "Hand the message's room back to the peer (what the end of the "
-	  "with-block does).  BufferError while views of it are alive." },
+	  "with-block does).  BufferError while views of it are alive; "
+	  "OSError ESTALE if a latest publisher overwrote it meanwhile." },
 	{ 0 }
 };
 
 PyTypeObject evpy_MsgType = ZBUF_TYPE("evshm.Message",
-	"A message peeked in shared memory (Channel.peek()).  `with "
-	"ch.peek() as buf:`: buf is a read-only memoryview of it; views "
-	"derived from buf (numpy arrays, slices) must be gone when the block "
-	"ends.", msg_methods);
+	"A message peeked in shared memory (peek() of a Channel or a "
+	"Subscriber).  `with ch.peek() as buf:`: buf is a read-only memoryview "
+	"of it; views derived from buf (numpy arrays, slices) must be gone "
+	"when the block ends.", msg_methods);
 
 /* --- Reservation ------------------------------------------------------------------- */
 
-PyObject *evpy_resv_new(struct evpy_chan *ch, size_t len)
+PyObject *evpy_resv_new(struct evpy_ep *ep, size_t len)
 {
-	struct zbuf *z = zbuf_new(&evpy_ResvType, ch, ch->resv_ptr, len, true);
+	struct zbuf *z = zbuf_new(&evpy_ResvType, ep, ep->resv_ptr, len, true);
 
-	ch->resv = (struct evpy_resv *)z;
-	ch->resv_state = z ? EVPY_RESV_OPEN : EVPY_RESV_ABANDONED;
+	ep->resv = (struct evpy_resv *)z;
+	ep->resv_state = z ? EVPY_RESV_OPEN : EVPY_RESV_ABANDONED;
 	return (PyObject *)z;
 }
 
-/*
- * WORKAROUND (evshm 0.1 has no evshm_cancel()): a reservation that is not
- * to be committed cannot be given back; the library refuses every other
- * reserve or send with -EBUSY while it is open.  So it is kept
- * "abandoned", and the next reserve() or send() of at most its size uses
- * that room (once no stale view of it is alive); a larger one gets
- * OSError(EBUSY).  Remove when the library can cancel.
- */
-int evpy_resv_reuse(struct evpy_chan *ch, size_t len, void **ptr)
+/* Give the abandoned reservation back to the library, if no view of it
+ * is alive.  0, or -1 with an exception. */
+static int resv_cancel(struct evpy_ep *ep)
 {
-	switch (ch->resv_state) {
+	if (ep->resv && ep->resv->z.exports) {
+		PyErr_SetString(PyExc_BufferError, "views of a reservation that "
+				"was not sent are still alive (a numpy array or a "
+				"slice of it?): delete them first");
+		return -1;
+	}
+	ep->resv = NULL;
+	ep->resv_state = EVPY_RESV_NONE;
+	if (ep->closed || !ep->h)
+		return 0;
+	int res = ep->ops->cancel(ep->h);
+	if (res < 0) {
+		evpy_ep_raise(ep, res);
+		return -1;
+	}
+	return 0;
+}
+
+int evpy_resv_settle(struct evpy_ep *ep)
+{
+	switch (ep->resv_state) {
 	case EVPY_RESV_NONE:
 		return 0;
 	case EVPY_RESV_OPEN:
-		evpy_oserror(EBUSY, "a reservation is open on this channel");
+		evpy_oserror(EBUSY, "a reservation is open on this %s",
+			     ep->ops->what);
 		return -1;
 	case EVPY_RESV_ABANDONED:
 		break;
 	}
-	if (ch->resv && ch->resv->z.exports) {
-		PyErr_SetString(PyExc_BufferError, "views of an abandoned "
-				"reservation are still alive");
-		return -1;
-	}
-	if (len > ch->resv_len) {
-		evpy_oserror(EBUSY, "a reservation of %zu bytes abandoned "
-			     "earlier still holds the ring: reserve or send at "
-			     "most that much", ch->resv_len);
-		return -1;
-	}
-	ch->resv = NULL;
-	ch->resv_state = EVPY_RESV_NONE;
-	*ptr = ch->resv_ptr;
-	return 1;
+	return resv_cancel(ep);
 }
 
-/* The Reservation goes away: still open, it is abandoned. */
-static void resv_detach_from(struct evpy_chan *ch, struct zbuf *z)
+/* The Reservation goes away: still open, it is abandoned, and cancelled
+ * by the next send or reserve (another thread may be in the library on
+ * this side now). */
+static void resv_detach_from(struct evpy_ep *ep, struct zbuf *z)
 {
-	if (ch->resv == (struct evpy_resv *)z) {
-		ch->resv = NULL;
-		if (ch->resv_state == EVPY_RESV_OPEN)
-			ch->resv_state = EVPY_RESV_ABANDONED;
+	if (ep->resv == (struct evpy_resv *)z) {
+		ep->resv = NULL;
+		if (ep->resv_state == EVPY_RESV_OPEN)
+			ep->resv_state = EVPY_RESV_ABANDONED;
 	}
 }
 
-/* Commit @len bytes (-1: all), or abandon the reservation (!@commit). */
+/* Commit @len bytes (-1: all), or cancel the reservation (!@commit). */
 static int resv_finish(struct zbuf *z, bool commit, Py_ssize_t len)
 {
-	struct evpy_chan *ch = z->chan;
+	struct evpy_ep *ep = z->ep;
 
 	if (!z->live)
 		return 0;
@@ -350,11 +368,19 @@ static int resv_finish(struct zbuf *z, bool commit, Py_ssize_t len)
 			     "%zd-byte reservation", len, z->len);
 		return -1;
 	}
+	/* Commit and cancel are calls on the send side. */
+	if (commit && evpy_ep_check(ep, EVPY_TX) < 0)
+		return -1;
 	if (zbuf_drop_view(z, !commit) < 0)
 		return -1;
 	z->live = false;
 	if (!commit || z->exports) {
-		ch->resv_state = EVPY_RESV_ABANDONED; /* ch->resv stays z */
+		ep->resv_state = EVPY_RESV_ABANDONED; /* ep->resv stays z */
+		if (!z->exports && !ep->busy[EVPY_TX] && resv_cancel(ep) < 0) {
+			if (commit)
+				return -1;
+			PyErr_Clear(); /* the block's exception goes on */
+		}
 		if (!commit)
 			return 0;
 		PyErr_Format(PyExc_BufferError, "%zd view(s) of the reservation "
@@ -362,27 +388,23 @@ static int resv_finish(struct zbuf *z, bool commit, Py_ssize_t len)
 			     "of it?): nothing was sent", z->exports);
 		return -1;
 	}
-	ch->resv = NULL;
-	ch->resv_state = EVPY_RESV_NONE;
-	if (ch->closed) {
-		evpy_closed("channel");
-		return -1;
-	}
-	int res = evshm_commit(ch->c, len < 0 ? (size_t)z->len : (size_t)len);
+	ep->resv = NULL;
+	ep->resv_state = EVPY_RESV_NONE;
+	int res = ep->ops->commit(ep->h, len < 0 ? (size_t)z->len : (size_t)len);
 	if (res < 0) {
-		evpy_raise(res, NULL);
+		evpy_ep_raise(ep, res);
 		return -1;
 	}
 	return 0;
 }
 
-int evpy_resv_commit(struct evpy_chan *ch, Py_ssize_t len)
+int evpy_resv_commit(struct evpy_ep *ep, Py_ssize_t len)
 {
-	if (ch->resv_state != EVPY_RESV_OPEN || !ch->resv) {
+	if (ep->resv_state != EVPY_RESV_OPEN || !ep->resv) {
 		PyErr_SetString(PyExc_ValueError, "no reservation is open");
 		return -1;
 	}
-	return resv_finish(&ch->resv->z, true, len);
+	return resv_finish(&ep->resv->z, true, len);
 }
 
 static PyObject *resv_exit(struct zbuf *z, PyObject *const *args, Py_ssize_t nargs)
@@ -392,15 +414,26 @@ static PyObject *resv_exit(struct zbuf *z, PyObject *const *args, Py_ssize_t nar
 	Py_RETURN_FALSE;
 }
 
+static PyObject *resv_cancel_method(struct zbuf *z, PyObject *unused)
+{
+	(void)unused;
+	if (resv_finish(z, false, -1) < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
 static PyMethodDef resv_methods[] = {
 	{ "__enter__", (PyCFunction)zbuf_enter, METH_NOARGS,
 	  "A writable memoryview of the reserved room in the ring." },
 	{ "__exit__", (PyCFunction)(void (*)(void))resv_exit, METH_FASTCALL, NULL },
+	{ "cancel", (PyCFunction)resv_cancel_method, METH_NOARGS,
+	  "Send nothing: give the room back (when no view of it is alive; "
+	  "else the next send or reserve does)." },
 	{ 0 }
 };
 
 PyTypeObject evpy_ResvType = ZBUF_TYPE("evshm.Reservation",
-	"Room reserved in the ring (Channel.reserve()).  `with "
-	"ch.reserve(n) as buf:`: buf is a writable memoryview; the message is "
-	"sent when the block ends, if no view derived from buf is alive "
-	"then.", resv_methods);
+	"Room reserved in the ring (reserve() of a Channel or a Publisher).  "
+	"`with ch.reserve(n) as buf:`: buf is a writable memoryview; the "
+	"message is sent when the block ends, if no view derived from buf is "
+	"alive then.", resv_methods);

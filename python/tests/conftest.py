@@ -105,10 +105,10 @@ def channel_to(peer):
         ch.close()
 
 
-def ending_well(channel_to, role):
+def ending_well(channel_to, role, **opts):
     """For fixtures: a channel to a peer role that must exit 0 once the
     channel is closed."""
-    ch, p = channel_to(role)
+    ch, p = channel_to(role, **opts)
     yield ch
     ch.close()
     p.expect(0)

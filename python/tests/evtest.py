@@ -35,3 +35,26 @@ def connect_retry(name, timeout=10.0, **opts):
             if time.monotonic() > end:
                 raise
             time.sleep(0.01)
+
+
+def subscribe_here(pub, n=1, **opts):
+    """n subscribers of pub in this process.  Subscribing waits for the
+    publisher's handshake: each subscribes in a thread while this one
+    serves."""
+    from concurrent.futures import ThreadPoolExecutor
+    want = pub.stats().subscribers + n
+    with ThreadPoolExecutor(n) as pool:
+        futs = [pool.submit(evshm.subscribe, pub.name, timeout=10, **opts)
+                for _ in range(n)]
+        pub.wait_subscribers(want, timeout=10)
+        return [f.result(10) for f in futs]
+
+
+def connect_in_thread(name, call=None, **opts):
+    """connect() (or call: evshm.subscribe) in another thread while this
+    one accepts or serves: a future."""
+    from concurrent.futures import ThreadPoolExecutor
+    pool = ThreadPoolExecutor(1)
+    fut = pool.submit(call or evshm.connect, name, timeout=10, **opts)
+    pool.shutdown(wait=False)
+    return fut

@@ -118,7 +118,7 @@ def fds(name):
     """Receive a message with descriptors (pipe write ends): write the
     message into each of them, then send back a message with a new pipe's
     read end, carrying b'from peer'."""
-    with connect_retry(name) as ch:
+    with connect_retry(name, fds=True) as ch:
         ready()
         data, fds = ch.recv_fds(timeout=30)
         for fd in fds:
@@ -133,6 +133,70 @@ def fds(name):
             ch.recv(timeout=30)
         except BrokenPipeError:
             pass
+
+
+def subscribe_retry(name, timeout=10.0, **opts):
+    """subscribe(), waiting up to timeout s for somebody to publish."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            return evshm.subscribe(name, timeout=timeout, **opts)
+        except (FileNotFoundError, ConnectionRefusedError):
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.01)
+
+
+@role
+def subscriber(name, size, history="0"):
+    """Subscribe; receive numbered messages of size bytes up to the empty
+    one (the end), each checked; print "got N lost L first F"."""
+    with subscribe_retry(name, history=int(history)) as sub:
+        ready()
+        n, first, last = 0, None, -1
+        for msg in sub:
+            if not msg:
+                break
+            i = int.from_bytes(msg[:8], "little")
+            if msg != payload(i, int(size)) or i <= last:
+                sys.exit(f"message {i} after {last} is wrong: {msg[:16]!r}")
+            first = i if first is None else first
+            last = i
+            n += 1
+        print(f"got {n} lost {sub.lost} first {first}", flush=True)
+
+
+@role
+def publisher(name, subscribers, count, size, policy="reliable"):
+    """Publish count numbered messages of size bytes, then an empty one
+    (the end), once subscribers have joined; then wait until each still
+    there has read them all (lag 0), and close."""
+    with evshm.publish(name, policy=policy) as pub:
+        ready()
+        pub.wait_subscribers(int(subscribers), timeout=30)
+        for i in range(int(count)):
+            pub.send(payload(i, int(size)), timeout=30)
+        pub.send(b"", timeout=30)
+        end = time.monotonic() + 30
+        while any(s.lag for s in pub.subscribers()):
+            if time.monotonic() > end:
+                sys.exit(f"subscribers did not read it all: {pub.subscribers()}")
+            pub.serve(timeout=0.01)
+
+
+@role
+def block_sub_recv(name):
+    """Block in a subscriber's recv() with nothing published: Ctrl-C must
+    end it."""
+    sub = subscribe_retry(name)
+    _blocked(sub.recv)
+
+
+@role
+def block_wait_subscribers(name):
+    """Block waiting for a subscriber that never comes: Ctrl-C must end it."""
+    pub = evshm.publish(name)
+    _blocked(pub.wait_subscribers)
 
 
 @role

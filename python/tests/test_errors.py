@@ -5,12 +5,11 @@ import errno
 import gc
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import evshm
-from evtest import connect_retry, unique_name
+from evtest import connect_in_thread, connect_retry, unique_name
 
 # errno -> the exception class it must raise (the mapping, as a table).
 MAPPING = [
@@ -186,14 +185,6 @@ def test_authorize_on_connect(peer):
     assert seen == [(p.pid, os.getuid(), os.getgid())]
     ch.close()
     p.expect(0)
-
-
-def connect_in_thread(name, **opts):
-    """connect() in another thread while this one accepts: a future."""
-    pool = ThreadPoolExecutor(1)
-    fut = pool.submit(evshm.connect, name, timeout=10, **opts)
-    pool.shutdown(wait=False)
-    return fut
 
 
 def test_max_clients(peer):

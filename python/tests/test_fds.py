@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""Descriptors riding with messages, both ways, between two processes."""
+"""Descriptors riding with messages, both ways, between two processes.
+Opt-in on each side (fds=True): a side accepts descriptors only if it
+asked for them."""
 import errno
 import os
 
@@ -11,7 +13,7 @@ from conftest import ending_well, fd_count
 
 @pytest.fixture
 def fds_peer(channel_to):
-    yield from ending_well(channel_to, "fds")
+    yield from ending_well(channel_to, "fds", fds=True)
 
 
 def test_both_ways(fds_peer):
@@ -66,3 +68,20 @@ def test_bad_descriptors(fds_peer):
     data, fds = ch.recv_fds(timeout=30)
     for fd in fds:
         os.close(fd)
+
+
+def test_refused_without_the_option(channel_to):
+    """Towards a peer that did not ask for descriptors: OSError
+    EOPNOTSUPP, and the channel goes on; this side without the option
+    never receives any."""
+    ch, p = channel_to("echo")  # neither side set fds
+    r, w = os.pipe()
+    with pytest.raises(OSError) as e:
+        ch.send_fds(b"x", [w])
+    assert e.value.errno == errno.EOPNOTSUPP
+    os.close(r)
+    os.close(w)
+    ch.send(b"still fine")
+    assert ch.recv_fds(timeout=30) == (b"still fine", [])
+    ch.close()
+    p.expect(0)
