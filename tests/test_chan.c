@@ -458,10 +458,12 @@ static void test_kicks_per_message(void **state)
 		      n, mine.kicks_sent, theirs.kicks_sent, kpm, mine.sleeps,
 		      theirs.sleeps);
 	assert_int_equal(theirs.msgs_recv, n);
-	/* A counter, not a timing: under sanitizers or valgrind the sides
-	 * crawl and sleep often, so the bound holds only at full speed. */
+	/* A counter, but one that scheduling moves (a peer descheduled
+	 * often sleeps often): the bound only says "far from one system call
+	 * per message" (measured 0.0002-0.001 on a quiet 2-CPU VM; a kick
+	 * per message would be 1).  Sanitizers and valgrind crawl: no bound. */
 	if (!getenv("EVSHM_TEST_SCALE"))
-		assert_true(kpm <= 0.001);
+		assert_true(kpm <= 0.05);
 	peer_finish(&p, 0);
 }
 
