@@ -174,9 +174,13 @@ static int64_t spin_budget(struct bell *b, const struct bell_ops *ops,
 	if (b->spin_ns)
 		return b->spin_ns;
 	cpu = os_cpu();
-	/* Published for the peer's own choice; relaxed: a hint. */
-	atomic_store_explicit(&b->mine->cpu, (uint32_t)(cpu + 1),
-			      memory_order_relaxed);
+	/* Published for the peer's own choice; relaxed: a hint.  Stored
+	 * only when it changed: the peer reads that line when it waits, and
+	 * a store per wait would pull it back and forth for nothing. */
+	if (atomic_load_explicit(&b->mine->cpu, memory_order_relaxed) !=
+	    (uint32_t)(cpu + 1))
+		atomic_store_explicit(&b->mine->cpu, (uint32_t)(cpu + 1),
+				      memory_order_relaxed);
 	return ops->worth_spinning(ctx, cpu) ? b->budget : 0;
 }
 
