@@ -95,10 +95,15 @@ static int epoll_add(int epfd, int fd, uint32_t events)
  */
 static bool rx_due(const struct evshm_chan *c)
 {
+	/* Not the peer's tail: that one is only informative.  The record
+	 * the receive side armed for (a stale arming's answer, at worst: a
+	 * spurious wakeup). */
 	return atomic_load_explicit(&c->rx.bell.armed, memory_order_relaxed) &&
-	       atomic_load_explicit(&c->peer->tail, memory_order_relaxed) >
-		       atomic_load_explicit(&c->mine->data_event,
-					    memory_order_relaxed);
+	       ring_rx_published(&c->rx.ring,
+				 atomic_load_explicit(&c->mine->data_event,
+						      memory_order_relaxed),
+				 atomic_load_explicit(&c->rx.armed_seq,
+						      memory_order_relaxed));
 }
 
 static bool tx_due(const struct evshm_chan *c)
@@ -549,6 +554,8 @@ static int rx_arm(void *arg)
 	struct evshm_chan *c = ((struct rx_ctx *)arg)->cc.c;
 
 	ring_role_fence_on(&c->rx.bell.role);
+	atomic_store_explicit(&c->rx.armed_seq, c->rx.ring.seq,
+			      memory_order_relaxed);
 	return ring_rx_arm(&c->rx.ring, c->peer);
 }
 

@@ -31,6 +31,7 @@ struct chan_tx {
 struct chan_rx {
 	alignas(64) struct ring_rx ring;
 	struct bell bell;  /* sleeps on the peer's bell, for data */
+	_Atomic uint64_t armed_seq; /* the record it armed for (at data_event) */
 	uint64_t kicks;
 	uint64_t fd_seq;   /* next PROTO_FDS sequence number expected */
 	unsigned nfds;     /* descriptors of the peeked message, owned here */
