@@ -494,7 +494,9 @@ EVSHM_API int evshm_pub_cancel(struct evshm_pub *p);
 /**
  * A descriptor for poll/epoll: readable when a subscriber is joining or
  * leaving (call evshm_pub_serve()), or when room may have appeared after a
- * publish failed with -EAGAIN.  Owned by the publisher.
+ * publish failed with -EAGAIN, or when a subscriber holding such a publish
+ * up has stalled for stall_timeout_ms (its clock runs across the retries;
+ * the next publish drops it).  Owned by the publisher.
  */
 EVSHM_API int evshm_pub_fd(struct evshm_pub *p);
 /** Largest message the topic carries. */

@@ -22,7 +22,9 @@ int bell_open(struct bell *b, int rd, int sock, struct region *mine,
 
 	b->rd = -1;
 	b->arms = 0;
-	b->armed = false;
+	atomic_init(&b->armed, false);
+	b->drained = NULL;
+	b->drained_arg = NULL;
 	b->mine = mine;
 	b->sleeps = sleeps;
 	b->spins = spins;
@@ -93,23 +95,30 @@ int bell_kick(int wr)
 	return os_pipe_kick(wr);
 }
 
+/* Empty the pipe, then let a role that shares it look whether we took
+ * its kick (after we are no longer armed ourselves). */
+static void bell_empty(struct bell *b)
+{
+	b->arms = 0;
+	if (b->rd >= 0)
+		os_pipe_drain(b->rd);
+	if (b->drained)
+		b->drained(b->drained_arg);
+}
+
 void bell_drain_due(struct bell *b)
 {
-	if (b->arms >= DRAIN_EVERY) {
-		b->arms = 0;
-		if (b->rd >= 0)
-			os_pipe_drain(b->rd);
-	}
+	/* The caller looks at its condition again next. */
+	if (b->arms >= DRAIN_EVERY)
+		bell_empty(b);
 }
 
 void bell_disarm(struct bell *b, bool reset)
 {
-	if (b->armed) {
-		if (reset && b->rd >= 0) {
-			os_pipe_drain(b->rd);
-			b->arms = 0;
-		}
-		b->armed = false;
+	if (atomic_load_explicit(&b->armed, memory_order_relaxed)) {
+		atomic_store(&b->armed, false);
+		if (reset)
+			bell_empty(b);
 	}
 }
 
@@ -165,9 +174,13 @@ static int64_t spin_budget(struct bell *b, const struct bell_ops *ops,
 	if (b->spin_ns)
 		return b->spin_ns;
 	cpu = os_cpu();
-	/* Published for the peer's own choice; relaxed: a hint. */
-	atomic_store_explicit(&b->mine->cpu, (uint32_t)(cpu + 1),
-			      memory_order_relaxed);
+	/* Published for the peer's own choice; relaxed: a hint.  Stored
+	 * only when it changed: the peer reads that line when it waits, and
+	 * a store per wait would pull it back and forth for nothing. */
+	if (atomic_load_explicit(&b->mine->cpu, memory_order_relaxed) !=
+	    (uint32_t)(cpu + 1))
+		atomic_store_explicit(&b->mine->cpu, (uint32_t)(cpu + 1),
+				      memory_order_relaxed);
 	return ops->worth_spinning(ctx, cpu) ? b->budget : 0;
 }
 
@@ -223,7 +236,9 @@ static int bell_arm(struct bell *b, const struct bell_ops *ops, void *ctx,
 {
 	int r;
 
-	b->armed = true;
+	/* Before the event index (seq_cst, as the fence in ops->arm): a
+	 * sibling that empties the pipe after our kick came sees us armed. */
+	atomic_store(&b->armed, true);
 	b->arms++;
 	r = ops->arm(ctx);
 	if (r != RING_BARRIER)

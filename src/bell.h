@@ -46,7 +46,8 @@ struct bell {
 	int ep;                 /* private epoll: bell(s) ET, socket hang-up */
 	int rd;                 /* our bell's read end (the peer kicks it) */
 	unsigned arms;          /* armings since the pipe was last drained */
-	bool armed;             /* an event index is out: evshm_fd() may see a kick */
+	_Atomic bool armed;     /* an event index is out: a kick may come (read
+				   by a sibling role's thread, see drained) */
 	struct ring_role role;  /* our state word (asleep, fenceless) */
 	struct region *mine;    /* cpu and counters */
 	_Atomic uint64_t *sleeps, *spins; /* counters in our region */
@@ -54,6 +55,12 @@ struct bell {
 	int64_t spin_ns;        /* > 0 fixed, < 0 never, 0 adaptive */
 	int64_t budget;         /* the adaptive spin's current budget */
 	uint64_t kicks_seen;    /* our side's kicks when this role last waited */
+	/* Optional: called each time @rd was emptied.  Two roles that sleep
+	 * on one pipe (a channel's send and receive sides) each empty it now
+	 * and then, and may so swallow a kick meant for the other: this is
+	 * where the other learns of it (see chan.c). */
+	void (*drained)(void *arg);
+	void *drained_arg;
 };
 
 /* What a wait needs to know about the condition it waits for. */
@@ -120,7 +127,9 @@ int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
 	      int timeout_ms);
 
 /* We stopped waiting: with @reset (evshm_fd() is in use, level-triggered)
- * empty the pipe so that it does not stay readable. */
+ * empty the pipe so that it does not stay readable.  Only after the wait
+ * succeeded: a call that returns -EAGAIN stays armed, and the kick that
+ * answers it must keep the descriptor readable. */
 void bell_disarm(struct bell *b, bool reset);
 
 /* Drain @rd if @arms says it is due (after a sleep woke us). */

@@ -68,7 +68,7 @@ struct evshm_chan *chan_new(void)
 		return NULL;
 	memset(c, 0, sizeof(*c));
 	c->sock = c->region_fd = c->epfd = -1;
-	c->bell_rd = c->kick = c->kick_rd = -1;
+	c->bell_rd = c->kick = c->kick_rd = c->poke = -1;
 	c->tx.bell.ep = c->tx.bell.rd = c->rx.bell.ep = c->rx.bell.rd = -1;
 	return c;
 }
@@ -77,6 +77,60 @@ static int epoll_add(int epfd, int fd, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.fd = fd };
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+/*
+ * The peer has one bell for us, and both our roles sleep on it: the send
+ * side for room, the receive side for data.  Each empties it now and then
+ * (every thousand sleeps, and after each wait once evshm_fd() is in use,
+ * so that the descriptor does not stay readable), and may so swallow the
+ * kick that answered the other's arming: a lost wakeup, for a sleeper in
+ * another thread or for an event loop.  So after emptying it a role looks
+ * whether the other is armed and its event has passed (the kick for it
+ * may have been among those taken) and then wakes it through a private
+ * eventfd that both sleep on, and evshm_fd() watches.  The look is exact
+ * (a poke never makes evshm_fd() readable for nothing) and costs nothing
+ * per message: drains are rare.  The loads follow the drain and a fence:
+ * a kick we did not take comes after them, and wakes the other itself.
+ */
+static bool rx_due(const struct evshm_chan *c)
+{
+	/* Not the peer's tail: that one is only informative.  The record
+	 * the receive side armed for (a stale arming's answer, at worst: a
+	 * spurious wakeup). */
+	return atomic_load_explicit(&c->rx.bell.armed, memory_order_relaxed) &&
+	       ring_rx_published(&c->rx.ring,
+				 atomic_load_explicit(&c->mine->data_event,
+						      memory_order_relaxed),
+				 atomic_load_explicit(&c->rx.armed_seq,
+						      memory_order_relaxed));
+}
+
+static bool tx_due(const struct evshm_chan *c)
+{
+	return atomic_load_explicit(&c->tx.bell.armed, memory_order_relaxed) &&
+	       atomic_load_explicit(&c->peer->head, memory_order_relaxed) >
+		       atomic_load_explicit(&c->mine->space_event,
+					    memory_order_relaxed);
+}
+
+static void chan_drained(struct evshm_chan *c, bool (*other_due)(const struct evshm_chan *))
+{
+	/* Ours too: whoever drains looks at its own condition next. */
+	os_event_clear(c->poke);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (other_due(c))
+		os_event_signal(c->poke);
+}
+
+static void tx_drained(void *arg)
+{
+	chan_drained(arg, rx_due);
+}
+
+static void rx_drained(void *arg)
+{
+	chan_drained(arg, tx_due);
 }
 
 int chan_start(struct evshm_chan *c)
@@ -95,10 +149,20 @@ int chan_start(struct evshm_chan *c)
 			&m->rx_sleeps, &m->rx_spins, c->spin_ns, may_skip);
 	if (res < 0)
 		return res;
+	c->poke = os_event();
+	if (c->poke < 0)
+		return c->poke;
+	c->tx.bell.drained = tx_drained;
+	c->rx.bell.drained = rx_drained;
+	c->tx.bell.drained_arg = c->rx.bell.drained_arg = c;
+	if ((res = bell_add(&c->tx.bell, c->poke, BELL_TAG_BELL)) < 0 ||
+	    (res = bell_add(&c->rx.bell, c->poke, BELL_TAG_BELL)) < 0)
+		return res;
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->epfd < 0)
 		return -errno;
 	if ((res = epoll_add(c->epfd, c->bell_rd, EPOLLIN)) < 0 ||
+	    (res = epoll_add(c->epfd, c->poke, EPOLLIN)) < 0 ||
 	    (res = epoll_add(c->epfd, c->sock, EPOLLRDHUP)) < 0)
 		return res;
 	return 0;
@@ -115,6 +179,7 @@ void evshm_close(struct evshm_chan *c)
 	os_close(c->bell_rd);
 	os_close(c->kick);
 	os_close(c->kick_rd);
+	os_close(c->poke);
 	os_close(c->region_fd);
 	/* Descriptors of a peeked message nobody took, and whatever the
 	 * peer may have queued on the socket: the peer chose them. */
@@ -489,6 +554,8 @@ static int rx_arm(void *arg)
 	struct evshm_chan *c = ((struct rx_ctx *)arg)->cc.c;
 
 	ring_role_fence_on(&c->rx.bell.role);
+	atomic_store_explicit(&c->rx.armed_seq, c->rx.ring.seq,
+			      memory_order_relaxed);
 	return ring_rx_arm(&c->rx.ring, c->peer);
 }
 

@@ -31,6 +31,7 @@ struct chan_tx {
 struct chan_rx {
 	alignas(64) struct ring_rx ring;
 	struct bell bell;  /* sleeps on the peer's bell, for data */
+	_Atomic uint64_t armed_seq; /* the record it armed for (at data_event) */
 	uint64_t kicks;
 	uint64_t fd_seq;   /* next PROTO_FDS sequence number expected */
 	unsigned nfds;     /* descriptors of the peeked message, owned here */
@@ -54,6 +55,7 @@ struct evshm_chan {
 	int bell_rd;         /* the peer's bell: it kicks, we sleep */
 	int kick;            /* our bell's write end: we kick, the peer sleeps */
 	int kick_rd;         /* its read end: the peer's, and our own copy */
+	int poke;            /* eventfd: one of our roles wakes the other */
 	_Atomic bool fd_used; /* evshm_fd() was asked for: keep it accurate */
 	struct region *mine;
 	uint32_t tx_size;

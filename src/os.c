@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -131,6 +132,30 @@ int os_pipe(int fds[2])
 	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
 	return 0;
+}
+
+int os_event(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	return fd < 0 ? -errno : fd;
+}
+
+void os_event_signal(int efd)
+{
+	const uint64_t one = 1;
+
+	/* Only a counter at 2^64 - 2 refuses (EAGAIN): readable already. */
+	while (write(efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+void os_event_clear(int efd)
+{
+	uint64_t n;
+
+	while (read(efd, &n, sizeof(n)) < 0 && errno == EINTR)
+		;
 }
 
 /*

@@ -57,6 +57,13 @@ int os_pipe_kick(int wfd);
  * clear O_NONBLOCK).  Returns the number of bytes drained, 0 if empty. */
 int os_pipe_drain(int rfd);
 
+/* A private wakeup (an eventfd only this process holds, O_CLOEXEC |
+ * O_NONBLOCK): os_event_signal makes it readable, os_event_clear not.
+ * Neither fails on a descriptor from os_event. */
+int os_event(void);
+void os_event_signal(int efd);
+void os_event_clear(int efd);
+
 /* Close @fd if >= 0, preserving errno; returns -1 for `fd = os_close(fd)`.
  * Only for descriptors whose close cannot block: ours, or a peer's that
  * passed os_check_memfd / os_check_pipe_rd. */

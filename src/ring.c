@@ -268,12 +268,17 @@ void ring_rx_init(struct ring_rx *rx, struct region *mine, const uint8_t *data,
 	rx->cur = 0;
 }
 
-bool ring_rx_ready(const struct ring_rx *rx)
+bool ring_rx_published(const struct ring_rx *rx, uint64_t head, uint64_t seq)
 {
 	const struct ring_rec *r =
-		rec_at(rx->data, (uint32_t)rx->head & (rx->size - 1));
+		rec_at(rx->data, (uint32_t)head & (rx->size - 1));
 
-	return __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE) == rx->seq;
+	return __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE) == seq;
+}
+
+bool ring_rx_ready(const struct ring_rx *rx)
+{
+	return ring_rx_published(rx, rx->head, rx->seq);
 }
 
 int ring_rx_peek(struct ring_rx *rx, const void **ptr, size_t *len,

@@ -160,6 +160,9 @@ void ring_rx_init(struct ring_rx *rx, struct region *mine,
 
 /* Is the record we expect published?  One acquire load of its seq. */
 bool ring_rx_ready(const struct ring_rx *rx);
+/* The same for the record with sequence number @seq at byte index @head;
+ * reads only what ring_rx_init() set, so any thread may ask. */
+bool ring_rx_published(const struct ring_rx *rx, uint64_t head, uint64_t seq);
 
 /* Look at the next message without consuming it; repeated peeks return
  * the same message until ring_rx_release().  @flags gets the record flags

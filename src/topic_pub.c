@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "bell.h"
@@ -71,6 +72,8 @@ struct evshm_pub {
 	struct ring_tx ring;
 	struct bell bell;       /* our sleeps for room: every member's bell */
 	int epfd;               /* evshm_pub_fd() */
+	int stall_timer;        /* in it: a subscriber's stall bound ran out */
+	bool stall_timer_set;
 	uint64_t horizon;       /* bytes below it may be overwritten */
 	uint64_t oldest;        /* start of the oldest intact record */
 	uint64_t oldest_seq;    /* its sequence number */
@@ -265,7 +268,12 @@ static int pub_room(struct evshm_pub *p, size_t len, bool waiting)
 			pub_remove(p, i, PROTO_DROP_INVALID);
 			continue;
 		}
-		if (s->head < limit && waiting) {
+		if (s->head >= limit) {
+			s->blocked_since = 0;
+		} else if (waiting || s->blocked_since) {
+			/* Its clock runs from the first wait it held up, across
+			 * calls (an event loop's timeout-0 retries included),
+			 * until it moves or we stop needing it. */
 			if (!now)
 				now = os_now_ns();
 			if (moved || !s->blocked_since)
@@ -275,8 +283,6 @@ static int pub_room(struct evshm_pub *p, size_t len, bool waiting)
 				pub_remove(p, i, PROTO_DROP_STALLED);
 				continue;
 			}
-		} else {
-			s->blocked_since = 0;
 		}
 		if (s->head < min)
 			min = s->head;
@@ -432,6 +438,39 @@ static void pub_serve_some(struct evshm_pub *p)
 		;
 }
 
+/* Wake evshm_pub_fd() at @when (UINT64_MAX: never). */
+static void pub_stall_timer(struct evshm_pub *p, uint64_t when)
+{
+	struct itimerspec its = { 0 };
+
+	if (when != UINT64_MAX) {
+		its.it_value.tv_sec = (time_t)(when / 1000000000u);
+		its.it_value.tv_nsec = (long)(when % 1000000000u);
+		if (!when)
+			its.it_value.tv_nsec = 1;
+	}
+	timerfd_settime(p->stall_timer, TFD_TIMER_ABSTIME, &its, NULL);
+	p->stall_timer_set = when != UINT64_MAX;
+}
+
+/* A wait is over (room, or an error): nobody holds us up any more, the
+ * kicks that answered it are stale. */
+static void pub_stop_waiting(struct evshm_pub *p)
+{
+	bool empty = p->bell.arms >= 1024 || p->fd_used;
+
+	atomic_store(&p->bell.armed, false);
+	for (unsigned i = 0; i < p->nsubs; i++) {
+		p->subs[i].blocked_since = 0;
+		if (empty)
+			os_pipe_drain(p->subs[i].bell_rd);
+	}
+	if (empty)
+		p->bell.arms = 0;
+	if (p->stall_timer_set)
+		pub_stall_timer(p, UINT64_MAX);
+}
+
 int evshm_pub_reserve(struct evshm_pub *p, size_t len, void **ptr,
 		      int timeout_ms)
 {
@@ -446,16 +485,16 @@ int evshm_pub_reserve(struct evshm_pub *p, size_t len, void **ptr,
 		pub_serve_some(p);
 	}
 	res = bell_wait(&p->bell, &pub_ops, &t, timeout_ms);
-	if (t.waiting) {
-		for (unsigned i = 0; i < p->nsubs; i++) {
-			p->subs[i].blocked_since = 0;
-			if (p->bell.arms >= 1024 || p->fd_used)
-				os_pipe_drain(p->subs[i].bell_rd);
-		}
-		if (p->bell.arms >= 1024)
-			p->bell.arms = 0;
-		p->bell.armed = false;
+	if (res == -EAGAIN || res == -ETIMEDOUT) {
+		/* Still waiting, as far as the subscribers know: stay armed
+		 * (their kick must make evshm_pub_fd() readable) and keep the
+		 * stall clocks; evshm_pub_fd() also wakes when one runs out. */
+		if (p->fd_used)
+			pub_stall_timer(p, pub_wake_by(&t));
+		return res;
 	}
+	if (atomic_load_explicit(&p->bell.armed, memory_order_relaxed))
+		pub_stop_waiting(p);
 	return res;
 }
 
@@ -669,7 +708,7 @@ int evshm_pub_open(struct evshm_pub **out, const char *name,
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->region_fd = p->epfd = p->bell.ep = -1;
+	p->region_fd = p->epfd = p->stall_timer = p->bell.ep = -1;
 	p->l.epfd = p->l.timer = p->l.ep.fd = -1;
 	res = opts_resolve(&p->opts, opts);
 	if (res < 0)
@@ -715,8 +754,14 @@ int evshm_pub_open(struct evshm_pub **out, const char *name,
 		res = -errno;
 		goto out_free;
 	}
-	res = epoll_add(p->epfd, p->l.epfd, EPOLLIN);
-	if (res < 0)
+	p->stall_timer = timerfd_create(CLOCK_MONOTONIC,
+					TFD_CLOEXEC | TFD_NONBLOCK);
+	if (p->stall_timer < 0) {
+		res = -errno;
+		goto out_free;
+	}
+	if ((res = epoll_add(p->epfd, p->l.epfd, EPOLLIN)) < 0 ||
+	    (res = epoll_add(p->epfd, p->stall_timer, EPOLLIN)) < 0)
 		goto out_free;
 	*out = p;
 	return 0;
@@ -735,6 +780,7 @@ void evshm_pub_close(struct evshm_pub *p)
 	if (p->l.epfd >= 0)
 		listener_close(&p->l);
 	os_close(p->epfd);
+	os_close(p->stall_timer);
 	bell_close(&p->bell);
 	os_close(p->region_fd);
 	region_unmap(p->mine, p->size);

@@ -265,6 +265,60 @@ static void test_pollable_fd(void **state)
 	evshm_listener_close(p.l);
 }
 
+/*
+ * One thread drives both directions from an event loop on evshm_fd(), the
+ * way a reactor does: receive until -EAGAIN, send until -EAGAIN, then
+ * wait.  Both sides sleep on the peer's one bell; a send that completes
+ * after waiting empties it, and must not take with it the kick that
+ * answered the receive side's arming (the descriptor would stay quiet
+ * while data waits: the loop hangs).  Small rings so that both directions
+ * fill and arm all the time.
+ */
+static void test_event_loop_both_ways(void **state)
+{
+	(void)state;
+	struct evshm_opts o = { .ring_size = 4096 };
+	struct peer p;
+	uint8_t b[256];
+	struct epoll_event ev = { .events = EPOLLIN };
+	uint64_t sent = 0, recvd = 0, n = tu_scaled(200000), waits = 0;
+
+	peer_start(&p, true, &o, "echo", "--ring=4096", NULL, NULL);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	assert_true(ep >= 0);
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, evshm_fd(p.c), &ev), 0);
+	while (recvd < n) {
+		int res;
+		while ((res = evshm_recv(p.c, b, sizeof(b), 0)) >= 0) {
+			size_t len = pat_len(recvd, 200);
+			assert_int_equal(res, (int)len);
+			assert_true(pat_check(b, len, recvd, 200));
+			recvd++;
+		}
+		tu_assert_res(res, -EAGAIN);
+		while (sent < n) {
+			size_t len = pat_len(sent, 200);
+			pat_fill(b, len, sent);
+			if ((res = evshm_send(p.c, b, len, 0)) < 0)
+				break;
+			sent++;
+		}
+		if (sent < n)
+			tu_assert_res(res, -EAGAIN);
+		if (recvd < n) {
+			/* Something is due, one way or the other. */
+			waits++;
+			if (epoll_wait(ep, &ev, 1, 10000) != 1)
+				fail_msg("lost wakeup: %" PRIu64 " sent, %" PRIu64
+					 " received, the descriptor quiet for 10 s",
+					 sent, recvd);
+		}
+	}
+	print_message("%" PRIu64 " echoes, %" PRIu64 " waits\n", n, waits);
+	close(ep);
+	peer_finish(&p, 0);
+}
+
 /* --- stress ----------------------------------------------------------------- */
 
 static void stress(bool peer_is_server, uint64_t n)
@@ -404,10 +458,12 @@ static void test_kicks_per_message(void **state)
 		      n, mine.kicks_sent, theirs.kicks_sent, kpm, mine.sleeps,
 		      theirs.sleeps);
 	assert_int_equal(theirs.msgs_recv, n);
-	/* A counter, not a timing: under sanitizers or valgrind the sides
-	 * crawl and sleep often, so the bound holds only at full speed. */
+	/* A counter, but one that scheduling moves (a peer descheduled
+	 * often sleeps often): the bound only says "far from one system call
+	 * per message" (measured 0.0002-0.001 on a quiet 2-CPU VM; a kick
+	 * per message would be 1).  Sanitizers and valgrind crawl: no bound. */
 	if (!getenv("EVSHM_TEST_SCALE"))
-		assert_true(kpm <= 0.001);
+		assert_true(kpm <= 0.05);
 	peer_finish(&p, 0);
 }
 
@@ -454,6 +510,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_full_ring),
 		cmocka_unit_test(test_pollable_fd),
+		cmocka_unit_test(test_event_loop_both_ways),
 		cmocka_unit_test(test_nothing_left_behind),
 		cmocka_unit_test(test_kicks_per_message),
 		cmocka_unit_test(test_kill9),

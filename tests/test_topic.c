@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -221,6 +222,65 @@ static void test_stall_reliable(void **state)
 	evshm_pub_close(p);
 }
 
+/*
+ * A publisher driven by an event loop on evshm_pub_fd(), every publish
+ * with timeout 0: a subscriber's room kick must make the descriptor
+ * readable (a publish that said -EAGAIN stays armed), and a stopped
+ * subscriber's stall clock must run across those calls and wake the
+ * descriptor when it runs out, so that it is dropped and the others go on.
+ */
+static void test_event_loop_publisher(void **state)
+{
+	struct evshm_opts o = { .ring_size = 1u << 16, .stall_timeout_ms = 300 };
+	struct sub subs[2];
+	struct evshm_pub *p;
+	char name[108], line[128];
+	const char *args[] = { "--n=20000", "--max=1000", NULL };
+	struct epoll_event ev = { .events = EPOLLIN };
+	uint8_t buf[1000];
+	uint64_t seq = 0, waits = 0, t0;
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	for (int i = 0; i < 2; i++)
+		sub_start(&subs[i], p, name, args);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	assert_true(ep >= 0);
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, evshm_pub_fd(p), &ev), 0);
+	kill(subs[1].pid, SIGSTOP);
+	t0 = os_now_ns();
+	while (seq < 20000) {
+		size_t len = pat_len(seq, 1000);
+		int res;
+
+		pat_fill(buf, len, seq);
+		res = evshm_pub_send(p, buf, len, 0);
+		if (res == 0) {
+			seq++;
+			continue;
+		}
+		tu_assert_res(res, -EAGAIN);
+		waits++;
+		if (epoll_wait(ep, &ev, 1, 5000) != 1)
+			fail_msg("evshm_pub_fd() quiet for 5 s at message %" PRIu64,
+				 seq);
+		assert_true(evshm_pub_serve(p, 0) >= 0);
+		if (os_now_ns() - t0 > 60000000000ull)
+			fail_msg("no progress: the stall bound never fired");
+	}
+	struct evshm_pub_stats st;
+	evshm_pub_stats(p, &st);
+	print_message("%" PRIu64 " waits; dropped %" PRIu64 "\n", waits,
+		      st.dropped);
+	assert_int_equal(st.dropped, 1);
+	tu_assert_res(sub_finish(&subs[0], line, sizeof(line)), 0);
+	assert_string_equal(line, "got 20000 first 0 last 19999 lost 0");
+	kill(subs[1].pid, SIGCONT);
+	assert_int_equal(sub_finish(&subs[1], line, sizeof(line)), 4);
+	close(ep);
+	evshm_pub_close(p);
+}
+
 /* Latest: a stopped subscriber is never waited for; resumed, it counts
  * exactly the messages it missed, and none it gets is torn. */
 static void test_stall_latest(void **state)
@@ -373,6 +433,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_kill9_subscriber),
 		cmocka_unit_test(test_stall_reliable),
 		cmocka_unit_test(test_stall_latest),
+		cmocka_unit_test(test_event_loop_publisher),
 		cmocka_unit_test(test_history),
 		cmocka_unit_test(test_join_and_list),
 	};
