@@ -25,16 +25,42 @@ def payload(i, size):
     return (word * (size // 8 + 1))[:size]
 
 
-def connect_retry(name, timeout=10.0, **opts):
-    """connect(), waiting up to timeout s for somebody to listen."""
+def connect_retry(name, timeout=10.0, call=None, **opts):
+    """connect() (or call: evshm.subscribe), waiting up to timeout s for
+    somebody to listen (publish)."""
     end = time.monotonic() + timeout
     while True:
         try:
-            return evshm.connect(name, timeout=timeout, **opts)
+            return (call or evshm.connect)(name, timeout=timeout, **opts)
         except (FileNotFoundError, ConnectionRefusedError):
             if time.monotonic() > end:
                 raise
             time.sleep(0.01)
+
+
+def subscribe_retry(name, timeout=10.0, **opts):
+    """subscribe(), waiting up to timeout s for somebody to publish."""
+    return connect_retry(name, timeout, evshm.subscribe, **opts)
+
+
+def others_run_while(call):
+    """How far another thread counts while call() runs: the GIL is
+    released while a call waits if that is in the thousands."""
+    import threading
+    count, stop = 0, threading.Event()
+
+    def spin():
+        nonlocal count
+        while not stop.is_set():
+            count += 1
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        call()
+        return count
+    finally:
+        stop.set()
+        t.join()
 
 
 def subscribe_here(pub, n=1, **opts):

@@ -5,14 +5,16 @@
 Each role prints "ready" (flushed) once it is about to do its job, and
 exits 0 when the job is done as expected.
 """
+import ctypes
 import os
 import signal
 import socket
+import struct
 import sys
 import time
 
 import evshm
-from evtest import connect_retry, payload
+from evtest import connect_retry, payload, subscribe_retry
 
 ROLES = {}
 
@@ -135,18 +137,6 @@ def fds(name):
             pass
 
 
-def subscribe_retry(name, timeout=10.0, **opts):
-    """subscribe(), waiting up to timeout s for somebody to publish."""
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            return evshm.subscribe(name, timeout=timeout, **opts)
-        except (FileNotFoundError, ConnectionRefusedError):
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.01)
-
-
 @role
 def subscriber(name, size, history="0"):
     """Subscribe; receive numbered messages of size bytes up to the empty
@@ -197,6 +187,51 @@ def block_wait_subscribers(name):
     """Block waiting for a subscriber that never comes: Ctrl-C must end it."""
     pub = evshm.publish(name)
     _blocked(pub.wait_subscribers)
+
+
+def _record_address(buf):
+    """The address of a reserved memoryview's bytes (for a peer that breaks
+    the protocol: it writes its own ring, as a hostile process could)."""
+    c = (ctypes.c_char * len(buf)).from_buffer(buf)
+    addr = ctypes.addressof(c)
+    del c  # no view may outlive the with-block
+    return addr
+
+
+def _corrupt_record(addr):
+    """Overwrite the length in the header (16 bytes before the payload, see
+    docs/protocol.md 5.1) of a record already published."""
+    ctypes.memmove(addr - 16, struct.pack("<I", 0x7FFFFFF0), 4)
+
+
+@role
+def corrupt_channel(name):
+    """Connect, publish one record, then make its length a lie."""
+    with connect_retry(name) as ch:
+        with ch.reserve(64) as buf:
+            buf[:] = b"x" * 64
+            addr = _record_address(buf)
+        _corrupt_record(addr)
+        ready()
+        try:
+            ch.recv(timeout=30)  # until the other side closes
+        except BrokenPipeError:
+            pass
+
+
+@role
+def corrupt_publisher(name):
+    """Publish one record to the first subscriber, then make its length a
+    lie."""
+    with evshm.publish(name) as pub:
+        pub.wait_subscribers(1, timeout=30)
+        with pub.reserve(64) as buf:
+            buf[:] = b"x" * 64
+            addr = _record_address(buf)
+        _corrupt_record(addr)
+        ready()
+        while pub.serve(timeout=1):  # until the subscriber has gone
+            pass
 
 
 @role

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import evshm
-from evtest import payload, unique_name
+from evtest import payload, subscribe_here, subscribe_retry, unique_name
 
 
 def run(coro):
@@ -100,3 +100,67 @@ def test_many_channels_one_loop(peer):
         return procs
     for p in run(main()):
         p.expect(0)
+
+
+# --- topics ---------------------------------------------------------------------
+
+
+def test_subscriber_arecv_and_async_for(peer):
+    async def main():
+        name = unique_name("asub")
+        p = peer("publisher", name, 1, 3000, 64 << 10)
+        sub = subscribe_retry(name)
+        first = await sub.arecv()
+        rest = [m async for m in sub]  # until the publisher has gone
+        sub.close()
+        return p, [first] + rest
+    p, got = run(main())
+    p.expect(0)
+    assert got == [payload(i, 64 << 10) for i in range(3000)] + [b""]
+
+
+def test_publisher_asend_and_await_subscribers(peer):
+    """A reliable publisher on the loop: await_subscribers, then asend
+    through a ring much smaller than the stream (it must wait on
+    fileno() for room)."""
+    async def main():
+        n, size = 2000, 1000
+        with evshm.publish(unique_name("apub"), ring_size=1 << 14) as pub:
+            procs = [peer("subscriber", pub.name, size) for _ in range(2)]
+            assert await pub.await_subscribers(2) == 2
+            for i in range(n):
+                await pub.asend(payload(i, size))
+            await pub.asend(b"")
+            st = pub.stats()
+        return procs, st
+    procs, st = run(main())
+    for p in procs:
+        assert p.line() == "ready"
+        assert p.line() == "got 2000 lost 0 first 0"
+        p.expect(0)
+    assert st.msgs_sent == 2001 and st.dropped == 0
+
+
+def test_idle_topic_waits_do_not_spin():
+    """arecv with nothing published, and asend blocked by a subscriber that
+    does not read: both wait on the loop, no busy waiting."""
+    async def main():
+        with evshm.publish(unique_name("aidle"), ring_size=1 << 12,
+                           stall_timeout_ms=10_000) as pub:
+            (sub,) = await asyncio.to_thread(subscribe_here, pub)
+            cpu = time.process_time()
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(sub.arecv(), 0.5)
+            with pytest.raises(BlockingIOError):
+                while True:
+                    pub.send(b"x" * 100, timeout=0)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(pub.asend(b"y"), 0.5)
+            cpu = time.process_time() - cpu
+            # The subscriber reads: the blocked publish goes through.
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.1, lambda: [sub.recv(timeout=0) for _ in range(3)])
+            await asyncio.wait_for(pub.asend(b"z"), 10)
+            sub.close()
+        return cpu
+    assert run(main()) < 0.5  # a busy loop would burn the whole second

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import evshm
-from evtest import payload, unique_name
+from evtest import others_run_while, payload, unique_name
 
 
 def test_echo_sizes(echo):
@@ -142,22 +142,8 @@ def test_closed_objects_raise(echo):
 
 def test_other_threads_run_while_waiting(echo):
     """The GIL is released while recv waits."""
-    ch = echo
-    count = 0
-    stop = threading.Event()
-
-    def spin():
-        nonlocal count
-        while not stop.is_set():
-            count += 1
-    t = threading.Thread(target=spin)
-    t.start()
-    with pytest.raises(TimeoutError):
-        ch.recv(timeout=0.3)
-    seen = count
-    stop.set()
-    t.join()
-    assert seen > 1000
+    assert others_run_while(lambda: pytest.raises(TimeoutError, echo.recv,
+                                                  timeout=0.3)) > 1000
 
 
 def sleeping(ch, sleeps):

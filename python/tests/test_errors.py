@@ -9,7 +9,7 @@ import time
 import pytest
 
 import evshm
-from evtest import connect_in_thread, connect_retry, unique_name
+from evtest import connect_in_thread, connect_retry, subscribe_retry, unique_name
 
 # errno -> the exception class it must raise (the mapping, as a table).
 MAPPING = [
@@ -29,6 +29,12 @@ MAPPING = [
     (errno.EPROTONOSUPPORT, OSError),
     (errno.EINVAL, OSError),
     (errno.EOVERFLOW, OSError),
+    (errno.ECONNABORTED, ConnectionAbortedError),
+    (errno.ESTALE, OSError),
+    (errno.EOPNOTSUPP, OSError),
+    (errno.EPROTOTYPE, OSError),
+    (errno.EBUSY, OSError),
+    (errno.EMFILE, OSError),
 ]
 
 
@@ -233,3 +239,31 @@ def test_protocol_error_on_accept(peer):
         assert ch.recv(timeout=30) == b"\0" * 5
         ch.close()
         p.expect(0)
+
+
+def test_protocol_error_in_a_channel(channel_to):
+    """A peer that corrupts a record it published: evshm.ProtocolError,
+    with the check that failed (evshm_error_reason()) in its message;
+    sticky."""
+    ch, p = channel_to("corrupt-channel")
+    with pytest.raises(evshm.ProtocolError) as e:
+        ch.recv(timeout=30)
+    assert e.value.errno == errno.EPROTO
+    assert e.value.strerror.startswith("peer broke the protocol: ring: ")
+    with pytest.raises(evshm.ProtocolError):
+        ch.recv(timeout=0)
+    ch.close()
+    p.expect(0)
+
+
+def test_protocol_error_in_a_topic(peer):
+    name = unique_name("corrupt-pub")
+    p = peer("corrupt-publisher", name)
+    sub = subscribe_retry(name, 20)
+    p.wait_ready()
+    with pytest.raises(evshm.ProtocolError) as e:
+        sub.recv(timeout=30)
+    assert e.value.strerror.startswith("peer broke the protocol: ")
+    assert len(e.value.strerror) > len("peer broke the protocol: ")
+    sub.close()
+    p.expect(0)

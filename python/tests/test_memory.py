@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import evshm
-from evtest import payload, scale, unique_name
+from evtest import payload, scale, subscribe_here, unique_name
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -59,48 +59,90 @@ def test_a_million_messages(peer):
     assert g.traced < 64 << 10, f"Python allocations grew by {g.traced} bytes"
 
 
+def no_growth(n, warm, step):
+    """Run step(i) for i in range(n): no growth after the first warm."""
+    with Growth() as g:
+        for i in range(n):
+            if i == warm:
+                g.mark()
+            step(i)
+    assert g.rss < 2 << 20, f"resident size grew by {g.rss} bytes"
+    assert g.traced < 64 << 10, f"Python allocations grew by {g.traced} bytes"
+
+
+def shared_path(tx, rx, k, i, into):
+    """Path k (0 to 3) of what a channel and a topic share: send/recv,
+    reserve/peek, send/recv_into, recv with nothing pending; tx sends, rx
+    receives."""
+    if k == 0:
+        tx.send(payload(i, 100))
+        assert rx.recv(timeout=30) == payload(i, 100)
+    elif k == 1:
+        with tx.reserve(100) as buf:
+            buf[:] = payload(i, 100)
+        with rx.peek(timeout=30) as buf:
+            assert buf == payload(i, 100)
+    elif k == 2:
+        tx.send(payload(i, 200))
+        assert rx.recv_into(into, timeout=30) == 200
+    else:
+        with pytest.raises(BlockingIOError):
+            rx.recv(timeout=0)
+
+
 def test_every_call_path(peer):
     """Round trips through an echo peer with each API in turn, plus the
     error paths (BlockingIOError, BufferError, closed objects)."""
-    n, warm = scale(60_000), scale(6_000)
     name = unique_name("paths")
     with evshm.listen(name) as listener:
         p = peer("echo", name)
         ch = listener.accept(timeout=30)
     into = bytearray(256)
-    arr = np.arange(32, dtype=np.uint64)
-    with Growth() as g:
-        for i in range(n):
-            if i == warm:
-                g.mark()
-            k = i % 5
-            if k == 0:
-                ch.send(payload(i, 100))
-                assert ch.recv(timeout=30) == payload(i, 100)
-            elif k == 1:
-                with ch.reserve(100) as buf:
-                    buf[:] = payload(i, 100)
+
+    def step(i):
+        k = i % 6
+        if k < 4:
+            shared_path(ch, ch, k, i, into)
+        elif k == 4:
+            ch.send(b"", timeout=None)
+            assert ch.recv() == b""
+        else:
+            ch.send(b"v")
+            with pytest.raises(BufferError):
                 with ch.peek(timeout=30) as buf:
-                    assert buf == payload(i, 100)
-            elif k == 2:
-                ch.send(arr)
-                assert ch.recv_into(into, timeout=30) == arr.nbytes
-            elif k == 3:
-                try:
-                    ch.recv(timeout=0)
-                except BlockingIOError:
-                    pass
-                ch.send(b"", timeout=None)
-                assert ch.recv() == b""
-            else:
-                ch.send(b"v")
-                with pytest.raises(BufferError):
-                    with ch.peek(timeout=30) as buf:
-                        keep = np.frombuffer(buf, dtype=np.uint8)
-                assert keep[0] == ord("v")
-                del keep
-                assert ch.stats().msgs_recv > 0
+                    keep = np.frombuffer(buf, dtype=np.uint8)
+            assert keep[0] == ord("v")
+            del keep
+            assert ch.stats().msgs_recv > 0
+    no_growth(scale(60_000), scale(6_000), step)
     ch.close()
     p.expect(0)
-    assert g.rss < 2 << 20, f"resident size grew by {g.rss} bytes"
-    assert g.traced < 64 << 10, f"Python allocations grew by {g.traced} bytes"
+
+
+def test_every_topic_call_path():
+    """Publisher and subscriber call paths, errors and losses included,
+    with no leak (both ends in this process)."""
+    into = bytearray(256)
+    with evshm.publish(unique_name("tpaths"), policy="latest",
+                       ring_size=1 << 12) as pub:
+        (sub,) = subscribe_here(pub)
+
+        def step(i):
+            k = i % 6
+            if k < 4:
+                shared_path(pub, sub, k, i, into)
+            elif k == 4:
+                assert pub.serve() == 1
+                assert pub.subscribers()[0].lag == 0
+            else:
+                for j in range(60):  # laps the 4 KiB ring: losses
+                    pub.send(payload(j, 100))
+                sub.recv(timeout=10)
+                while True:
+                    try:
+                        sub.recv(timeout=0)
+                    except BlockingIOError:
+                        break
+                assert pub.stats().msgs_sent > 0 and sub.stats().lost > 0
+        no_growth(scale(15_000), scale(1_500), step)
+        sub.close()

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import evshm
 from evtest import unique_name
 
 
@@ -75,3 +76,16 @@ def test_handler_exception_ends_the_wait(channel_to):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+def test_ctrl_c_ends_subscriber_recv(peer):
+    with evshm.publish(unique_name("sigint-sub")) as pub:
+        p = peer("block-sub-recv", pub.name)
+        pub.wait_subscribers(1, timeout=30)
+        p.wait_ready()
+        assert interrupt(p) < 5
+
+
+def test_ctrl_c_ends_wait_subscribers(peer):
+    p = peer("block-wait-subscribers", unique_name("sigint-pub")).wait_ready()
+    assert interrupt(p) < 5

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import evshm
-from evtest import connect_in_thread, payload, scale, subscribe_here, unique_name
+from evtest import (connect_in_thread, others_run_while, payload, scale,
+                    subscribe_here, subscribe_retry, unique_name)
 
 
 def numbered(i, size=64):
@@ -48,13 +49,7 @@ def test_python_publisher_process(peer):
     publisher's departure ends the iteration after everything it sent."""
     name = unique_name("pubproc")
     p = peer("publisher", name, 1, 5000, 100).wait_ready()
-    sub = None
-    for _ in range(1000):
-        try:
-            sub = evshm.subscribe(name, timeout=10)
-            break
-        except (FileNotFoundError, ConnectionRefusedError):
-            time.sleep(0.01)
+    sub = subscribe_retry(name)
     assert sub.policy == evshm.RELIABLE
     assert sub.peer_cred() == (p.pid, os.getuid(), os.getgid())
     got = [m for m in sub]  # until the publisher has gone
@@ -300,12 +295,7 @@ def test_publisher_death(peer):
     BrokenPipeError; its departure wakes a waiting recv at once."""
     name = unique_name("pdeath")
     p = peer("publisher", name, 1, 100, 64).wait_ready()
-    for _ in range(1000):
-        try:
-            sub = evshm.subscribe(name, timeout=10)
-            break
-        except (FileNotFoundError, ConnectionRefusedError):
-            time.sleep(0.01)
+    sub = subscribe_retry(name)
     assert sub.recv(timeout=30) == numbered(0)
     os.kill(p.pid, 9)
     p.wait()
@@ -333,7 +323,7 @@ def test_one_thread_at_a_time():
     """A second thread on a busy publisher or subscriber: RuntimeError."""
     with evshm.publish(unique_name("busy")) as pub:
         (sub,) = subscribe_here(pub)
-        t = threading.Thread(target=pub.serve, kwargs={"timeout": 1})
+        t = threading.Thread(target=pub.serve, kwargs={"timeout": 0.6})
         t.start()
         time.sleep(0.2)
         with pytest.raises(RuntimeError, match="another thread"):
@@ -342,7 +332,7 @@ def test_one_thread_at_a_time():
             pub.stats()
         t.join()
         t = threading.Thread(target=lambda: pytest.raises(TimeoutError, sub.recv,
-                                                          timeout=1))
+                                                          timeout=0.6))
         t.start()
         time.sleep(0.2)
         for call in (sub.recv, sub.stats, sub.fileno, lambda: sub.lost):
@@ -357,3 +347,37 @@ def test_one_thread_at_a_time():
                  pub.fileno, lambda: pub.reserve(1)):
         with pytest.raises(ValueError):
             call()
+
+
+def test_timeouts_and_threads():
+    """None waits, 0 never waits, a float is seconds; other threads run
+    while a call waits (the GIL is released)."""
+    with evshm.publish(unique_name("tmo"), ring_size=1 << 12) as pub:
+        with pytest.raises(BlockingIOError):
+            pub.wait_subscribers(1, timeout=0)
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            pub.wait_subscribers(1, timeout=0.1)
+        assert time.monotonic() - t0 >= 0.1
+        t0 = time.monotonic()
+        assert pub.serve(timeout=0.1) == 0  # nobody: the count, no error
+        assert time.monotonic() - t0 >= 0.1
+        assert pub.serve() == 0  # default 0: never waits
+        (sub,) = subscribe_here(pub)
+        with sub:
+            with pytest.raises(BlockingIOError):
+                sub.recv(timeout=0)
+            with pytest.raises(BlockingIOError):
+                sub.peek(timeout=0)
+            t0 = time.monotonic()
+            assert others_run_while(lambda: pytest.raises(
+                TimeoutError, sub.recv, timeout=0.3)) > 1000
+            assert time.monotonic() - t0 >= 0.3
+            with pytest.raises(BlockingIOError):
+                while True:
+                    pub.send(b"x" * 100, timeout=0)
+            with pytest.raises(TimeoutError):
+                pub.send(b"x" * 100, timeout=0.05)
+            # None: waits until another thread makes room.
+            threading.Timer(0.2, lambda: [sub.recv() for _ in range(5)]).start()
+            pub.send(b"y" * 100, timeout=None)
