@@ -4,6 +4,7 @@
 run, both sides Python in separate processes.
 
     python3 python/bench.py [--runs 3] [--seconds 0.5] [--sizes 64,4K,1M]
+                            [--ring 16M] [--ring-big 4M]
                             [--cpus 0,1 | --cpus none] [--json FILE]
 
 Transports:
@@ -17,6 +18,11 @@ Transports:
                   get (pickled)
   socketpair      AF_UNIX socket.socketpair, 8-byte length prefix, a
                   buffered reader on the receiving side
+  shared_memory   what one builds from multiprocessing.shared_memory and
+                  locks: a ring of 8 slots each way (an 8-byte length and
+                  the payload), guarded by two multiprocessing.Semaphores
+                  (free slots, full slots); the sender copies into a slot,
+                  the receiver copies out (bytes) and frees it
   zmq             pyzmq PAIR over ipc:// (copy=False at 64 KiB and up), if
                   installed
 
@@ -45,6 +51,14 @@ one CPU only, so the library would not spin by default: the evshm rows
 set spin_ns explicitly.  Each figure is the median of --runs runs with its
 min-max spread; ratios compare evshm with the fastest of the others in the
 same run.
+
+The evshm ring: 16 MiB for messages below 64 KiB (larger than the L2
+cache: the sender rarely rewrites lines the receiver's core still holds),
+4 MiB from 64 KiB up (a few 1 MiB messages, staying in the last-level
+cache, as an application passing frames would size it; a 1 MiB message
+written into a 16 MiB ring goes to DRAM).  So the small and the large
+sizes run as two sessions (a peer process and a channel each) of every
+transport.
 """
 import argparse
 import json
@@ -73,7 +87,7 @@ except ImportError:
     zmq = None
 
 BIG = 64 << 10          # payloads from this size up are numpy arrays
-RING = 16 << 20         # evshm ring, either direction (--ring)
+RING = 16 << 20         # evshm ring, either direction (--ring, --ring-big)
 SPIN_NS = 30_000        # the library's default when a thread may move
 END = 0xFF              # first byte of the end marker (pool indices < 255)
 
@@ -381,6 +395,83 @@ class SocketPair:
         return send, recv, recv, close
 
 
+class SharedMemoryRing:
+    """One direction: SLOTS slots of an 8-byte length and up to @cap bytes
+    in a multiprocessing.shared_memory block, two semaphores."""
+    SLOTS = 8
+
+    def __init__(self, ctx, cap):
+        from multiprocessing import shared_memory
+        self.slot = 8 + cap
+        self.shm = shared_memory.SharedMemory(create=True, size=self.SLOTS * self.slot)
+        self.free, self.full = ctx.Semaphore(self.SLOTS), ctx.Semaphore(0)
+
+    def where(self):
+        return self.shm.name, self.slot, self.free, self.full
+
+
+def shm_endpoint(out, back):
+    """send / recv on the ring @out and the ring @back (each a where())."""
+    from multiprocessing import shared_memory
+    rings = []
+    for name, slot, free, full in (out, back):
+        shm = shared_memory.SharedMemory(name=name)
+        rings.append((shm, shm.buf, slot, free, full))
+    (_, obuf, oslot, ofree, ofull), (_, ibuf, islot, ifree, ifull) = rings
+    pos = [0, 0]  # next slot to write, to read
+    slots = SharedMemoryRing.SLOTS
+
+    def send(p):
+        n = len(p) if isinstance(p, bytes) else p.nbytes
+        ofree.acquire()
+        off = (pos[0] % slots) * oslot
+        obuf[off:off + 8] = n.to_bytes(8, "little")
+        obuf[off + 8:off + 8 + n] = p if isinstance(p, bytes) else memoryview(p).cast("B")
+        pos[0] += 1
+        ofull.release()
+
+    def recv():
+        ifull.acquire()
+        off = (pos[1] % slots) * islot
+        n = int.from_bytes(ibuf[off:off + 8], "little")
+        data = bytes(ibuf[off + 8:off + 8 + n])
+        pos[1] += 1
+        ifree.release()
+        return data
+
+    def close():
+        nonlocal obuf, ibuf
+        obuf = ibuf = None
+        for shm, *_ in rings:
+            shm.close()
+    return send, recv, recv, close
+
+
+class SharedMemoryLock:
+    name = "shared_memory"
+
+    def open_driver(self, tag):
+        ctx = mp.get_context("spawn")
+        self.rings = [SharedMemoryRing(ctx, max(MAX_SIZE, 64)) for _ in range(2)]
+        there, back = (r.where() for r in self.rings)
+        return back, there  # the peer's (out, in)
+
+    def accept(self):
+        there, back = (r.where() for r in self.rings)
+        ep = shm_endpoint(there, back)
+        send, recv, recv_big, close = ep
+
+        def close_all():
+            close()
+            for r in self.rings:
+                r.shm.close()
+                r.shm.unlink()
+        return send, recv, recv_big, close_all
+
+    def open_peer(self, where):
+        return shm_endpoint(*where)
+
+
 class Zmq:
     name = "zmq"
 
@@ -420,6 +511,7 @@ TRANSPORTS = {
     "Pipe": Pipe,
     "Queue": Queue,
     "socketpair": SocketPair,
+    "shared_memory": SharedMemoryLock,
 }
 if zmq:
     TRANSPORTS["zmq"] = Zmq
@@ -430,19 +522,34 @@ if zmq:
 WARMUP = ("rtt", 256 << 10, 80)  # 20 MiB each way: every ring page touched
 
 
-def plan(args):
+def plan(args, sizes):
     """(test, size, count) in the order both sides run them.  The first
     is the warm-up, whose figure is dropped: a ring's memory is allocated
     as it is first touched, and a page fault per message would be
     measured otherwise."""
     out = [WARMUP]
-    for size in args.sizes:
+    for size in sizes:
         out.append(("rtt", size, args.rtts if size < BIG else max(50, args.rtts // 20)))
-    for size in args.sizes:
+    for size in sizes:
         out.append(("stream", size, 0))
-    for size in args.sizes:
+    for size in sizes:
         if size >= BIG:
             out.append(("make", size, 0))
+    return out
+
+
+def groups(args):
+    """The sizes by evshm ring: (ring, sizes, plan).  Small messages
+    stream fastest through a ring larger than the L2 cache (--ring, see
+    docs/performance.md); large ones through a ring of a few messages
+    that stays in the last-level cache (--ring-big), as an application
+    passing frames would size it.  Each group is a session of its own
+    (a peer process, a channel) for every transport."""
+    out = []
+    for ring, sizes in ((args.ring, [s for s in args.sizes if s < BIG]),
+                        (args.ring_big, [s for s in args.sizes if s >= BIG])):
+        if sizes:
+            out.append((ring, sizes, plan(args, sizes)))
     return out
 
 
@@ -539,8 +646,11 @@ def fmt(test, size, v):
     return f"{v * size / 1e9:.2f} GB/s"
 
 
+MAX_SIZE = 1 << 20       # largest payload of the run (--sizes)
+
+
 def main():
-    global RING
+    global RING, MAX_SIZE
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=0.5, help="per streaming test")
@@ -549,28 +659,37 @@ def main():
                     default=[64, 4096, 1 << 20])
     ap.add_argument("--transports", type=lambda s: s.split(","), default=list(TRANSPORTS))
     ap.add_argument("--cpus", default="0,1", help="driver,peer CPUs, or none")
-    ap.add_argument("--ring", type=size_arg, default=RING, help="evshm ring size")
+    ap.add_argument("--ring", type=size_arg, default=RING,
+                    help="evshm ring size for messages below 64 KiB")
+    ap.add_argument("--ring-big", type=size_arg, default=4 << 20,
+                    help="evshm ring size for messages from 64 KiB up")
     ap.add_argument("--json", metavar="FILE", help="also write the results there")
     args = ap.parse_args()
-    RING = args.ring
+    MAX_SIZE = max(args.sizes + [WARMUP[1]])
     if args.cpus == "none":
         args.driver_cpu = args.peer_cpu = None
     else:
         args.driver_cpu, args.peer_cpu = (int(c) for c in args.cpus.split(","))
     pin(args.driver_cpu)
-    for size in args.sizes:
-        if size + 8 > RING // 2:
-            raise SystemExit(f"size {size} does not fit the {RING >> 20} MiB ring")
+    for ring, sizes, _ in groups(args):
+        for size in sizes + [WARMUP[1]]:
+            if size + 16 > ring // 2:
+                raise SystemExit(f"size {size} does not fit the {ring >> 20} MiB ring")
 
-    tests = plan(args)
     runs = []  # per run: {transport: {(test, size): figure}}
     for r in range(args.runs):
         runs.append({})
         for key in args.transports:
             print(f"run {r + 1}/{args.runs}: {key}...", file=sys.stderr, flush=True)
-            runs[-1][key] = run_transport(key, tests, args, f"{r}-{len(runs[-1])}")
+            out = runs[-1][key] = {}
+            for g, (ring, _, tests) in enumerate(groups(args)):
+                RING = ring
+                out.update(run_transport(key, tests, args, f"{r}-{len(runs[-1])}-{g}"))
 
-    report(args, tests[1:], runs)
+    order = ["rtt", "stream", "make"]
+    tests = sorted((t for _, _, p in groups(args) for t in p[1:]),
+                   key=lambda t: (order.index(t[0]), t[1]))
+    report(args, tests, runs)
 
 
 TEST_NAMES = {"rtt": "round trip", "stream": "streaming", "make": "made + sent"}
@@ -605,7 +724,9 @@ def report(args, tests, runs):
     print(f"\n{m['date']}, {m['cpu']}, Linux {m['kernel']}, Python {m['python']}, "
           f"numpy {m['numpy']}, pyzmq {m['pyzmq']}, libevshm {m['evshm']}")
     print(f"median [min-max] of {args.runs} runs; CPUs {args.cpus}; "
-          f"streaming {args.seconds} s per size; round trips: p50\n")
+          f"streaming {args.seconds} s per size; round trips: p50; evshm rings "
+          f"{args.ring >> 20} MiB below 64 KiB, {args.ring_big >> 20} MiB from "
+          f"64 KiB up\n")
     head = ["test"] + keys
     rows = []
     for test, size, _ in tests:
@@ -628,6 +749,7 @@ def report(args, tests, runs):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": m, "runs": args.runs, "cpus": args.cpus,
+                       "ring": args.ring, "ring_big": args.ring_big,
                        "results": [{"transport": k, "test": t, "size": s,
                                     "runs": [run[k][t, s] for run in runs]}
                                    for k in keys for t, s, _ in tests],

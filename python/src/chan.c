@@ -201,7 +201,7 @@ static int parse_open(const struct evpy_client *k, PyObject *args, PyObject *kw,
 	int res = -1;
 
 	*bname = NULL;
-	if (!PyArg_ParseTuple(args, "O|O", name, &timeout))
+	if (!PyArg_UnpackTuple(args, k->fname, 1, 2, name, &timeout))
 		return -1;
 	opts = kw ? PyDict_Copy(kw) : PyDict_New();
 	if (!opts)
