@@ -4,6 +4,7 @@ in this one; fan-out, policies (reliable: stalls dropped; latest: losses
 counted, nothing torn), history, counters, zero copy, the errors that
 belong to topics."""
 import errno
+import gc
 import os
 import threading
 import time
@@ -381,3 +382,35 @@ def test_timeouts_and_threads():
             # None: waits until another thread makes room.
             threading.Timer(0.2, lambda: [sub.recv() for _ in range(5)]).start()
             pub.send(b"y" * 100, timeout=None)
+
+
+def test_close_with_live_views():
+    """A subscriber closed while a numpy view of the publisher's ring
+    lives: the view stays readable (still mapped) until it goes; then the
+    mapping goes too.  The same for a publisher's reservation."""
+    def mapped():
+        with open("/proc/self/maps") as f:
+            return sum("memfd:evshm" in line for line in f)
+    with evshm.publish(unique_name("zclose")) as pub:
+        (sub,) = subscribe_here(pub)
+        pub.send(numbered(5, 4096))
+        msg = sub.peek(timeout=10)
+        a = np.frombuffer(msg.__enter__(), np.uint64)
+        before = mapped()
+        sub.close()
+        assert sub.closed and mapped() == before
+        assert (a == 5).all()
+        with pytest.raises(ValueError):
+            sub.recv(timeout=0)
+        del a, msg
+        gc.collect()
+        assert mapped() < before
+        r = pub.reserve(64)
+        w = np.frombuffer(r.__enter__(), np.uint8)
+        before = mapped()
+        pub.close()
+        w[:] = 1  # still mapped, and sent to nobody
+        assert mapped() == before
+        del w, r
+        gc.collect()
+        assert mapped() < before
