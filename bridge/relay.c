@@ -28,8 +28,6 @@ enum relay_state {
 
 struct relay {
 	struct stream st;          /* first: a stream is a relay here */
-	struct task task;
-	struct watch w;
 	struct evshm_chan *c;      /* the local channel, until closed */
 	size_t local_max;          /* evshm_max_msg(c) */
 	pid_t pid;                 /* the local peer */
@@ -37,8 +35,6 @@ struct relay {
 	bool out_armed;            /* evshm_peek() said -EAGAIN */
 	bool in_armed;             /* evshm_reserve() said -EAGAIN */
 	bool local_rx_gone;        /* the local peer can receive no more */
-	bool peer_closed;          /* the far end's CLOSE arrived */
-	bool failed;               /* counted in stats.streams_failed */
 	struct sio_out out;        /* local -> far */
 	struct sio_in in;          /* far -> local */
 	uint64_t deadline;         /* WAIT and DRAINING, ms */
@@ -50,16 +46,6 @@ static const struct stream_ops relay_ops;
 static struct relay *of_stream(struct stream *st)
 {
 	return (struct relay *)(void *)((char *)st - offsetof(struct relay, st));
-}
-
-static struct relay *of_task(struct task *t)
-{
-	return (struct relay *)(void *)((char *)t - offsetof(struct relay, task));
-}
-
-static struct relay *of_watch(struct watch *w)
-{
-	return (struct relay *)(void *)((char *)w - offsetof(struct relay, w));
 }
 
 static const struct bridge_cfg *cfg_of(const struct relay *r)
@@ -83,14 +69,6 @@ static void relay_log(const struct relay *r, enum log_level level,
 	va_end(ap);
 	log_msg(level, "session %s channel %u (pid %d): %s", r->st.s->tag,
 		r->st.id, (int)r->pid, msg);
-}
-
-static void mark_failed(struct relay *r)
-{
-	if (!r->failed) {
-		r->failed = true;
-		stats.streams_failed++;
-	}
 }
 
 /* --- the local channel as a source and a sink ------------------------------ */
@@ -146,7 +124,7 @@ static void close_local(struct relay *r)
 {
 	if (!r->c)
 		return;
-	loop_del(r->st.s->loop, &r->w);
+	loop_del(r->st.s->loop, &r->st.w);
 	evshm_close(r->c); /* the local peer sees the hang-up */
 	r->c = NULL;
 	r->out_armed = r->in_armed = false;
@@ -158,23 +136,19 @@ static void finish(struct relay *r, int err)
 {
 	close_local(r);
 	if (err)
-		mark_failed(r);
+		stream_failed(&r->st);
 	session_send(r->st.s, WIRE_CLOSE, r->st.id, (uint64_t)err, NULL, 0);
-	r->state = r->peer_closed ? RELAY_DONE : RELAY_CLOSING;
-	loop_defer(r->st.s->loop, &r->task);
+	r->state = r->st.peer_closed ? RELAY_DONE : RELAY_CLOSING;
+	stream_defer(&r->st);
 }
 
 static void relay_free(struct relay *r)
 {
-	struct session *s = r->st.s;
-
-	loop_cancel(s->loop, &r->task);
 	close_local(r);
 	sio_in_free(&r->in);
 	if (r->req)
 		r->req->owner = NULL; /* the connector's result is dropped */
-	session_detach(s, &r->st);
-	stats.streams_open--;
+	stream_fini(&r->st);
 	free(r);
 }
 
@@ -229,7 +203,7 @@ static void pump_out(struct relay *r)
 	else if (res == SIO_OUT_EMPTY)
 		r->out_armed = true;
 	else if (res == SIO_OUT_TURN)
-		loop_defer(r->st.s->loop, &r->task); /* more to do */
+		stream_defer(&r->st); /* more to do */
 	else
 		failed_out(r, res);
 }
@@ -275,12 +249,12 @@ static void update_interest(struct relay *r)
 	bool want = r->c && ((r->state == RELAY_UP && r->out_armed) ||
 			     (sio_in_len(&r->in) && r->in_armed));
 
-	loop_mod(r->st.s->loop, &r->w, want ? EPOLLIN : 0);
+	loop_mod(r->st.s->loop, &r->st.w, want ? EPOLLIN : 0);
 }
 
-static void relay_run(struct task *t)
+static void relay_run(struct stream *st)
 {
-	struct relay *r = of_task(t);
+	struct relay *r = of_stream(st);
 	struct session *s = r->st.s;
 
 	if (r->state == RELAY_DONE) {
@@ -297,7 +271,7 @@ static void relay_run(struct task *t)
 			relay_log(r, LOG_NOTICE, "the export takes at most %u "
 				  "channels per session: closing", s->max_streams);
 			close_local(r);
-			mark_failed(r);
+			stream_failed(&r->st);
 			r->state = RELAY_DONE; /* nothing was sent for it */
 			break;
 		}
@@ -308,7 +282,7 @@ static void relay_run(struct task *t)
 		if (r->state == RELAY_UP && session_alive(s))
 			pump_out(r);
 		if (r->state == RELAY_UP && session_alive(s))
-			sio_in_grant(&r->in, &r->st);
+			sio_in_grant(&r->in, &r->st, false);
 		break;
 	case RELAY_DRAINING:
 		pump_in(r);
@@ -326,14 +300,6 @@ static void relay_run(struct task *t)
 	update_interest(r);
 }
 
-static void relay_watch(struct watch *w, uint32_t events)
-{
-	struct relay *r = of_watch(w);
-
-	(void)events;
-	loop_defer(r->st.s->loop, &r->task);
-}
-
 /* --- frames from the far end ------------------------------------------------ */
 
 static int relay_opened(struct stream *st, const struct wire_open *o)
@@ -348,7 +314,7 @@ static int relay_opened(struct stream *st, const struct wire_open *o)
 	r->state = RELAY_UP;
 	relay_log(r, LOG_INFO, "open (the far end takes messages up to %llu "
 		  "bytes)", (unsigned long long)o->max_in);
-	loop_defer(st->s->loop, &r->task);
+	stream_defer(&r->st);
 	return 0;
 }
 
@@ -369,7 +335,7 @@ static int relay_data(struct stream *st, zmq_msg_t *frame, uint64_t seq)
 	}
 	if (res < 0)
 		return res;
-	loop_defer(st->s->loop, &r->task);
+	stream_defer(&r->st);
 	return 0;
 }
 
@@ -381,7 +347,7 @@ static int relay_credit(struct stream *st, uint64_t n)
 		return 0;
 	if (r->state != RELAY_UP || credit_tx_grant(&r->out.tx, n) < 0)
 		return -EPROTO;
-	loop_defer(st->s->loop, &r->task);
+	stream_defer(&r->st);
 	return 0;
 }
 
@@ -391,11 +357,11 @@ static int relay_closed(struct stream *st, int err)
 
 	switch (r->state) {
 	case RELAY_CLOSING:
-		r->peer_closed = true;
+		r->st.peer_closed = true;
 		r->state = RELAY_DONE;
 		break;
 	case RELAY_OPENING:
-		r->peer_closed = true;
+		r->st.peer_closed = true;
 		if (st->s->routed)
 			return 0; /* relay_connected() finishes */
 		relay_log(r, LOG_NOTICE, "the far end could not open the channel: "
@@ -403,18 +369,18 @@ static int relay_closed(struct stream *st, int err)
 		finish(r, err);
 		return 0;
 	case RELAY_UP:
-		r->peer_closed = true;
+		r->st.peer_closed = true;
 		r->state = RELAY_DRAINING;
 		r->deadline = loop_now_ms() + cfg_of(r)->timeout_ms;
 		if (err)
-			mark_failed(r);
+			stream_failed(&r->st);
 		relay_log(r, err ? LOG_NOTICE : LOG_INFO, "the far end closed: %s",
 			  err ? evshm_strerror(-err) : "hang-up");
 		break;
 	default:
 		return -EPROTO;
 	}
-	loop_defer(st->s->loop, &r->task);
+	stream_defer(&r->st);
 	return 0;
 }
 
@@ -427,14 +393,14 @@ static void relay_tick(struct stream *st, uint64_t now)
 			  "%u ms: closing the local channel",
 			  cfg_of(r)->timeout_ms);
 		close_local(r);
-		mark_failed(r);
+		stream_failed(&r->st);
 		r->state = RELAY_DONE;
-		loop_defer(st->s->loop, &r->task);
+		stream_defer(&r->st);
 	} else if (r->state == RELAY_DRAINING && now >= r->deadline) {
 		relay_log(r, LOG_NOTICE, "the local peer did not take %u "
 			  "message(s) within %u ms after the far end closed: "
 			  "closing", sio_in_len(&r->in), cfg_of(r)->timeout_ms);
-		mark_failed(r);
+		stream_failed(&r->st);
 		finish(r, 0);
 	}
 }
@@ -449,11 +415,12 @@ static void relay_abort(struct stream *st)
 	if (r->c)
 		sio_in_deliver(&r->in, chan_put, r);
 	if (r->state != RELAY_DONE && r->state != RELAY_CLOSING)
-		mark_failed(r);
+		stream_failed(&r->st);
 	relay_free(r);
 }
 
 static const struct stream_ops relay_ops = {
+	.run = relay_run,
 	.opened = relay_opened,
 	.data = relay_data,
 	.credit = relay_credit,
@@ -470,21 +437,15 @@ static struct relay *relay_new(struct session *s, uint32_t id)
 
 	if (!r)
 		return NULL;
-	r->st.ops = &relay_ops;
-	r->task.fn = relay_run;
-	r->w.fn = relay_watch;
-	r->w.fd = -1;
+	stream_init(&r->st, s, id, &relay_ops);
 	r->in.rx.window = (uint32_t)s->cfg->window;
 	r->out = (struct sio_out){ .ops = &chan_src, .src = r, .st = &r->st };
-	session_attach(s, &r->st, id);
-	stats.streams_open++;
-	stats.streams_total++;
 	return r;
 }
 
 static int attach_local(struct relay *r, struct evshm_chan *c)
 {
-	int res = loop_add(r->st.s->loop, &r->w, evshm_fd(c), 0);
+	int res = loop_add(r->st.s->loop, &r->st.w, evshm_fd(c), 0);
 
 	if (res < 0)
 		return res;
@@ -512,7 +473,7 @@ int relay_import(struct session *s, uint32_t id, struct evshm_chan *c)
 	r->state = RELAY_WAIT;
 	r->deadline = loop_now_ms() + s->cfg->timeout_ms;
 	relay_log(r, LOG_INFO, "local client connected");
-	loop_defer(s->loop, &r->task);
+	stream_defer(&r->st);
 	return 0;
 }
 
@@ -520,16 +481,7 @@ void relay_session_up(struct session *s)
 {
 	for (uint32_t id = 1; id <= s->cap_streams; id++)
 		if (s->slot[id] && s->slot[id]->ops == &relay_ops)
-			loop_defer(s->loop, &of_stream(s->slot[id])->task);
-}
-
-/* The smallest ring that carries messages of @msg bytes (0: none). */
-static uint64_t ring_for_msg(uint64_t msg)
-{
-	for (uint64_t r = EVSHM_RING_MIN; r <= EVSHM_RING_MAX; r <<= 1)
-		if (EVSHM_MAX_MSG(r) >= msg)
-			return r;
-	return 0;
+			stream_defer(s->slot[id]);
 }
 
 /* The largest ring whose messages are at most @msg bytes (0: none). */
@@ -548,7 +500,7 @@ int relay_export(struct session *s, uint32_t id, const struct wire_open *o,
 {
 	const struct bridge_cfg *cfg = s->cfg;
 	struct relay *r = relay_new(s, id);
-	uint64_t up_ring = ring_for_msg(o->max_out);
+	uint64_t up_ring = sio_ring_for_msg(o->max_out);
 	uint64_t down_ring = ring_within_msg(o->max_in);
 	struct conn_req *req;
 	int refuse = 0;
@@ -563,9 +515,11 @@ int relay_export(struct session *s, uint32_t id, const struct wire_open *o,
 	r->out.tx.window = o->window < cfg->window ? o->window
 						   : (uint32_t)cfg->window;
 	r->out.peer_max = o->max_in;
-	if (o->kind != WIRE_KIND_CHANNEL) {
-		relay_log(r, LOG_NOTICE, "refused: stream kind %u is not "
-			  "supported", o->kind);
+	if (o->kind != WIRE_KIND_CHANNEL || cfg->topic) {
+		relay_log(r, LOG_NOTICE, "refused: stream kind %u is not served "
+			  "here (this export serves %s %s)", o->kind,
+			  cfg->topic ? "the topic" : "the channels of",
+			  cfg->local);
 		refuse = EPROTONOSUPPORT;
 	} else if (!up_ring || up_ring > cfg->ring || !down_ring) {
 		relay_log(r, LOG_NOTICE, "refused: the import's clients may send "
@@ -616,7 +570,7 @@ void relay_connected(struct conn_req *req)
 		finish(r, -err);
 		return;
 	}
-	if (r->peer_closed) {
+	if (r->st.peer_closed) {
 		evshm_close(c);
 		finish(r, 0);
 		return;
@@ -638,5 +592,5 @@ void relay_connected(struct conn_req *req)
 		return;
 	r->state = RELAY_UP;
 	relay_log(r, LOG_INFO, "connected to %s", cfg_of(r)->local);
-	loop_defer(r->st.s->loop, &r->task);
+	stream_defer(&r->st);
 }

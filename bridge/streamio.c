@@ -5,12 +5,22 @@
 #include <errno.h>
 #include <string.h>
 
+#include <evshm.h>
+
 #include "stats.h"
 #include "wire.h"
 
 /* One turn of the outbound pump: then the other streams get theirs. */
 #define TURN_MSGS 256
 #define TURN_BYTES (1u << 20)
+
+uint64_t sio_ring_for_msg(uint64_t msg)
+{
+	for (uint64_t r = EVSHM_RING_MIN; r <= EVSHM_RING_MAX; r <<= 1)
+		if (EVSHM_MAX_MSG(r) >= msg)
+			return r;
+	return 0;
+}
 
 /* --- outbound ------------------------------------------------------------- */
 
@@ -235,9 +245,10 @@ int sio_in_deliver(struct sio_in *in,
 	return -ENODATA;
 }
 
-void sio_in_grant(struct sio_in *in, struct stream *st)
+void sio_in_grant(struct sio_in *in, struct stream *st, bool all)
 {
-	uint64_t due = credit_rx_due(&in->rx);
+	uint64_t due = all ? in->rx.delivered - in->rx.granted
+			   : credit_rx_due(&in->rx);
 
 	if (due && session_send(st->s, WIRE_CREDIT, st->id, due, NULL, 0) == 0)
 		credit_rx_granted(&in->rx, due);

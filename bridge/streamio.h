@@ -37,6 +37,9 @@
 #define SIO_BATCH_SMALL (8u << 10)
 #define SIO_BATCH_BYTES (64u << 10)
 
+/* The smallest evshm ring that carries messages of @msg bytes (0: none). */
+uint64_t sio_ring_for_msg(uint64_t msg);
+
 /* --- outbound ------------------------------------------------------------- */
 
 struct sio_src_ops {
@@ -111,8 +114,9 @@ int sio_in_deliver(struct sio_in *in,
 		   int (*put)(void *ctx, const uint8_t *p, uint32_t len),
 		   void *ctx);
 
-/* Hand credit back to the far end if enough is due. */
-void sio_in_grant(struct sio_in *in, struct stream *st);
+/* Hand credit back to the far end if enough is due (a quarter of the
+ * window), or with @all whatever is due. */
+void sio_in_grant(struct sio_in *in, struct stream *st, bool all);
 
 /* Drop what is queued: those messages are lost (stats.msgs_lost). */
 void sio_in_discard(struct sio_in *in);

@@ -232,8 +232,10 @@ static const uint8_t short_frame[WIRE_HDR_SIZE - 1] = { WIRE_PING };
 	  BYE, EPROTO)                                                         \
 	X(close_unopened, 1, send_frame(c, WIRE_CLOSE, 7, 0, NULL, 0),         \
 	  BYE, EPROTO)                                                         \
-	X(open_unknown_kind, 1, send_open(c, 1, 2, 100), CLOSE,                \
+	X(open_unknown_kind, 1, send_open(c, 1, 3, 100), CLOSE,                \
 	  EPROTONOSUPPORT)                                                     \
+	X(open_topic_at_channel_export, 1,                                     \
+	  send_open(c, 1, WIRE_KIND_TOPIC, 0), CLOSE, EPROTONOSUPPORT)         \
 	X(open_too_large, 1, send_open(c, 1, 1, (uint64_t)1 << 29), CLOSE,     \
 	  EFBIG)                                                               \
 	X(open_twice, 2, send_open(c, 1, 1, 100), BYE, EPROTO)                 \
