@@ -11,6 +11,12 @@
  *   shm-source NAME SIZE COUNT        evshm connect (to an import); send
  *   zmq-echo ENDPOINT / zmq-ping ENDPOINT SIZE COUNT     round trips
  *   shm-echo NAME / shm-ping NAME SIZE COUNT             round trips
+ *   topic-pub NAME SIZE COUNT SUBS    evshm topic (reliable): wait for
+ *                                     SUBS subscribers, publish, wait
+ *                                     until they released everything
+ *   topic-sub NAME SIZE COUNT         subscribe (retrying until the
+ *                                     import publishes); receive, check,
+ *                                     time
  *
  * Raw ZeroMQ uses CURVE when EVSHM_BENCH_CURVE is set to "SERVER_SECRET
  * SERVER_PUBLIC CLIENT_SECRET CLIENT_PUBLIC" (Z85), as the bridges do.
@@ -25,6 +31,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,6 +334,78 @@ static int shm_ping(const char *name, size_t size, uint64_t count)
 	return 0;
 }
 
+/* --- evshm topics ------------------------------------------------------------ */
+
+static int topic_pub(const char *name, size_t size, uint64_t count,
+		     unsigned subs)
+{
+	struct evshm_opts o = shm_opts;
+	struct evshm_sub_info info[16];
+	struct evshm_pub *p;
+	uint64_t deadline = now_ns() + TIMEOUT_MS * 1000000ull;
+	int res, n;
+
+	o.stall_timeout_ms = TIMEOUT_MS;
+	res = evshm_pub_open(&p, name, &o);
+	if (res < 0)
+		die(name, evshm_strerror(res));
+	while ((n = evshm_pub_serve(p, 100)) < (int)subs)
+		if (n < 0 || now_ns() > deadline)
+			die("waiting for subscribers", evshm_strerror(n < 0 ? n
+								 : -ETIMEDOUT));
+	for (uint64_t i = 0; i < count; i++) {
+		void *dst;
+		res = evshm_pub_reserve(p, size, &dst, TIMEOUT_MS);
+		if (res < 0)
+			die("evshm_pub_reserve", evshm_strerror(res));
+		stamp(dst, size, i);
+		evshm_pub_commit(p, size);
+	}
+	/* Everyone has released everything (the bridge's subscription once
+	 * it has sent it): then the close loses nothing. */
+	for (bool lag = true; lag && now_ns() < deadline;) {
+		n = evshm_pub_subscribers(p, info, 16);
+		lag = false;
+		for (int i = 0; i < n && i < 16; i++)
+			lag |= info[i].lag != 0;
+		usleep(1000);
+	}
+	evshm_pub_close(p);
+	return 0;
+}
+
+static int topic_sub(const char *name, size_t size, uint64_t count)
+{
+	struct evshm_sub *s;
+	uint64_t warm = count / 10, t0 = 0;
+	int res;
+
+	/* The import publishes only once its stream is up. */
+	for (int i = 0; i < 2 * TIMEOUT_MS / 10; i++) {
+		res = evshm_sub_open(&s, name, &shm_opts, TIMEOUT_MS);
+		if (res != -ENOENT && res != -ECONNREFUSED)
+			break;
+		usleep(10000);
+	}
+	if (res < 0)
+		die(name, evshm_strerror(res));
+	for (uint64_t i = 0; i < count; i++) {
+		const void *p;
+		size_t len;
+
+		res = evshm_sub_peek(s, &p, &len, TIMEOUT_MS);
+		if (res < 0)
+			die("evshm_sub_peek", evshm_strerror(res));
+		check(p, len, size, i);
+		evshm_sub_release(s);
+		if (i == warm)
+			t0 = now_ns();
+	}
+	report_rate(t0, now_ns(), size, count - 1 - warm);
+	evshm_sub_close(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -354,6 +433,11 @@ int main(int argc, char **argv)
 			return shm_ping(argv[2], size, count);
 		return 2;
 	}
+	if (!strcmp(mode, "topic-pub"))
+		return topic_pub(argv[2], size, count,
+				 argc > 5 ? (unsigned)atoi(argv[5]) : 1);
+	if (!strcmp(mode, "topic-sub"))
+		return topic_sub(argv[2], size, count);
 	void *ctx = zmq_ctx_new();
 	if (!strcmp(mode, "zmq-sink"))
 		res = zmq_sink(ctx, argv[2], size, count);

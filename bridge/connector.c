@@ -58,10 +58,16 @@ static void *worker(void *arg)
 			break;
 		r = pop(&c->todo, &c->todo_tail);
 		pthread_mutex_unlock(&c->lock);
-		r->err = evshm_connect(&r->chan, r->name, &r->opts,
-				       r->timeout_ms);
-		if (r->err < 0)
+		if (r->topic)
+			r->err = evshm_sub_open(&r->sub, r->name, &r->opts,
+						r->timeout_ms);
+		else
+			r->err = evshm_connect(&r->chan, r->name, &r->opts,
+					       r->timeout_ms);
+		if (r->err < 0) {
 			r->chan = NULL;
+			r->sub = NULL;
+		}
 		pthread_mutex_lock(&c->lock);
 		push(&c->done, &c->done_tail, r);
 		/* The counter cannot overflow: the loop reads it each time it
@@ -110,6 +116,7 @@ int connector_fd(const struct connector *c)
 void connector_submit(struct connector *c, struct conn_req *r)
 {
 	r->chan = NULL;
+	r->sub = NULL;
 	r->err = 0;
 	pthread_mutex_lock(&c->lock);
 	push(&c->todo, &c->todo_tail, r);
@@ -136,6 +143,7 @@ static void free_all(struct conn_req *r)
 	while (r) {
 		struct conn_req *next = r->next;
 		evshm_close(r->chan);
+		evshm_sub_close(r->sub);
 		free(r);
 		r = next;
 	}

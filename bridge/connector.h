@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * connector.h: evshm_connect() on a worker thread, so that a local server
- * slow to accept never stalls the export's loop (and with it every other
- * session's heartbeats).  Requests go in, results come back in order of
+ * connector.h: evshm_connect() (or, for a topic, evshm_sub_open()) on a
+ * worker thread, so that a local server slow to accept never stalls the
+ * export's loop (and with it every other session's heartbeats).  Requests go in, results come back in order of
  * completion; connector_fd() polls readable when one is ready.
  *
  * A request belongs to the loop thread except between connector_submit()
  * and its return from connector_done(); the worker reads name, opts and
- * timeout and writes chan and err.  To cancel, the loop sets owner to NULL
+ * timeout and writes chan (or sub) and err.  To cancel, the loop sets owner to NULL
  * (only the loop reads it) and closes the channel when the request
  * comes back.
  */
 #ifndef EVSHM_BRIDGE_CONNECTOR_H
 #define EVSHM_BRIDGE_CONNECTOR_H
+
+#include <stdbool.h>
 
 #include <evshm.h>
 
@@ -20,12 +22,14 @@ struct connector;
 
 struct conn_req {
 	/* in */
+	bool topic;               /* subscribe (sub), else connect (chan) */
 	const char *name;
 	struct evshm_opts opts;
 	int timeout_ms;
 	void *owner;              /* loop thread only; NULL: cancelled */
 	/* out */
 	struct evshm_chan *chan;
+	struct evshm_sub *sub;
 	int err;
 	struct conn_req *next;    /* the connector's queues */
 };
@@ -37,7 +41,8 @@ void connector_submit(struct connector *c, struct conn_req *r);
 /* The next finished request, or NULL. */
 struct conn_req *connector_done(struct connector *c);
 /* Stop the worker (after its current connect, which is bounded by its
- * timeout) and free every request still queued, closing their channels. */
+ * timeout) and free every request still queued, closing their channels
+ * and subscriptions. */
 void connector_free(struct connector *c);
 
 #endif

@@ -3,7 +3,8 @@
  * export.c: `evshm-bridge export`.  A ROUTER socket accepts imports; each
  * import's routing id is one session, started by its HELLO.  For every
  * stream an import opens, a local evshm channel is connected to the server
- * at --local (on the connector thread) and relayed.
+ * at --local (on the connector thread) and relayed; with --topic, each
+ * topic stream is a subscription to the topic there (topic.c).
  *
  * A session ends when its import says BYE, when nothing is heard for
  * --timeout, or when a frame for it cannot be routed (ROUTER_MANDATORY:
@@ -26,6 +27,7 @@
 #include "relay.h"
 #include "session.h"
 #include "stats.h"
+#include "topic.h"
 #include "zap.h"
 
 #define FRAMES_PER_ROUND 256
@@ -57,6 +59,8 @@ static int on_open(struct session *s, uint32_t id, const struct wire_open *o)
 {
 	struct export *ex = s->host_arg;
 
+	if (o->kind == WIRE_KIND_TOPIC)
+		return topic_export(s, id, o, ex->conn);
 	return relay_export(s, id, o, ex->conn);
 }
 
@@ -238,8 +242,12 @@ static void export_poll(struct bridge *b)
 		zap_serve(ex->zap, &ex->allow);
 	monitor(ex);
 	reap(ex);
-	while ((req = connector_done(ex->conn)))
-		relay_connected(req);
+	while ((req = connector_done(ex->conn))) {
+		if (req->topic)
+			topic_connected(req);
+		else
+			relay_connected(req);
+	}
 	receive(ex);
 	reap(ex);
 }
@@ -329,8 +337,8 @@ static int start(struct export *ex)
 	size_t n = sizeof(ep);
 	if (zmq_getsockopt(ex->zs, ZMQ_LAST_ENDPOINT, ep, &n) < 0)
 		snprintf(ep, sizeof(ep), "%s", cfg->endpoint);
-	log_notice("exporting %s on %s (%s)", cfg->local, ep,
-		   cfg->insecure ? "insecure" : "CURVE");
+	log_notice("exporting %s%s on %s (%s)", cfg->topic ? "the topic " : "",
+		   cfg->local, ep, cfg->insecure ? "insecure" : "CURVE");
 	return 0;
 
 out_zmq:

@@ -10,6 +10,10 @@
  * channels hang up) and replaced: at once if it had been up, else after a
  * back-off (0.1 s doubling to 2 s) so that a refused key does not spin.
  * Clients that arrive while no session is up wait up to --timeout.
+ *
+ * With --topic there is no listener: each session carries one topic
+ * stream (topic.c), which publishes the topic at NAME here while it is
+ * up, and is opened again after a back-off when it ends.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -25,6 +29,7 @@
 #include "relay.h"
 #include "session.h"
 #include "stats.h"
+#include "topic.h"
 
 #define RID_LEN 8
 #define BACKOFF_MIN_MS 100u
@@ -47,6 +52,7 @@ struct import {
 	bool retry_logged;
 	char last_fail[256];
 	uint64_t last_fail_ms;
+	struct topic_link link;         /* --topic */
 };
 
 static struct import *of_bridge(struct bridge *b)
@@ -76,7 +82,10 @@ static void on_up(struct session *s)
 	im->backoff_ms = 0;
 	im->retry_logged = false;
 	im->last_fail[0] = '\0';
-	relay_session_up(s);
+	if (im->b.cfg->topic)
+		topic_link_tick(&im->link, s, loop_now_ms());
+	else
+		relay_session_up(s);
 }
 
 static int no_open(struct session *s, uint32_t id, const struct wire_open *o)
@@ -365,6 +374,8 @@ static void import_tick(struct bridge *b, uint64_t now)
 	if (s->state == SESSION_HELLO && im->welcome_by && now > im->welcome_by)
 		fail_quietly(im, ETIMEDOUT, "the export did not answer HELLO");
 	session_tick(s, now);
+	if (b->cfg->topic && session_alive(s))
+		topic_link_tick(&im->link, s, now);
 }
 
 static void import_shutdown(struct bridge *b)
@@ -372,7 +383,7 @@ static void import_shutdown(struct bridge *b)
 	struct import *im = of_bridge(b);
 
 	loop_del(b->loop, &im->lw);
-	evshm_listener_close(im->l); /* no new clients */
+	evshm_listener_close(im->l); /* no new clients (NULL: --topic) */
 	im->l = NULL;
 	if (im->s) {
 		session_fail(im->s, ESHUTDOWN, "shutting down");
@@ -406,14 +417,17 @@ int bridge_import(const struct bridge_cfg *cfg)
 
 	if (res)
 		goto out;
-	res = evshm_listen(&im.l, cfg->local, &o);
-	if (res < 0) {
-		log_error("cannot listen at %s: %s", cfg->local,
-			  evshm_strerror(res));
-		res = BRIDGE_EXIT_FAIL;
-		goto out;
+	if (!cfg->topic) {
+		res = evshm_listen(&im.l, cfg->local, &o);
+		if (res < 0) {
+			log_error("cannot listen at %s: %s", cfg->local,
+				  evshm_strerror(res));
+			res = BRIDGE_EXIT_FAIL;
+			goto out;
+		}
+		res = loop_add(im.b.loop, &im.lw, evshm_listener_fd(im.l),
+			       EPOLLIN);
 	}
-	res = loop_add(im.b.loop, &im.lw, evshm_listener_fd(im.l), EPOLLIN);
 	if (res == 0)
 		res = new_session(&im);
 	if (res < 0) {
@@ -421,8 +435,14 @@ int bridge_import(const struct bridge_cfg *cfg)
 		res = BRIDGE_EXIT_FAIL;
 		goto out_close;
 	}
-	log_notice("listening at %s for the export at %s (%s)", cfg->local,
-		   cfg->endpoint, cfg->insecure ? "insecure" : "CURVE");
+	if (cfg->topic)
+		log_notice("importing the topic %s from the export at %s (%s)",
+			   cfg->local, cfg->endpoint,
+			   cfg->insecure ? "insecure" : "CURVE");
+	else
+		log_notice("listening at %s for the export at %s (%s)",
+			   cfg->local, cfg->endpoint,
+			   cfg->insecure ? "insecure" : "CURVE");
 	res = bridge_run(&im.b, &import_role);
 out_close:
 	loop_del(im.b.loop, &im.lw);

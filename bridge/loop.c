@@ -63,7 +63,7 @@ int loop_mod(struct loop *l, struct watch *w, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = w };
 
-	if (w->events == events)
+	if (w->events == events || w->fd < 0)
 		return 0;
 	if (epoll_ctl(l->ep, EPOLL_CTL_MOD, w->fd, &ev) < 0)
 		return -errno;

@@ -38,7 +38,8 @@ void loop_free(struct loop *l);
 
 /* Watch @fd for @events (EPOLLIN...; 0 is allowed).  0 or -errno. */
 int loop_add(struct loop *l, struct watch *w, int fd, uint32_t events);
-/* Change the interest; no system call if it is unchanged. */
+/* Change the interest; no system call if it is unchanged (or @w is not
+ * added). */
 int loop_mod(struct loop *l, struct watch *w, uint32_t events);
 /* Stop watching (before the descriptor is closed).  No-op if not added. */
 void loop_del(struct loop *l, struct watch *w);

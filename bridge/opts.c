@@ -19,6 +19,7 @@
 #define DEFAULT_TIMEOUT 5.0
 #define DEFAULT_MAX_CHANNELS 256
 #define DEFAULT_MAX_SESSIONS 64
+#define DEFAULT_STALL 1.0
 
 enum opt_type {
 	OPT_FLAG,    /* bool = true */
@@ -49,6 +50,11 @@ static const struct opt opts[] = {
 	  .roles = BOTH,
 	  .help = "evshm name on this host (socket path or @abstract):\n"
 		  "export connects to the server there, import listens there" },
+	{ .name = "topic", .arg = "NAME", .type = OPT_STRING,
+	  .off = F(topic_name), .roles = BOTH,
+	  .help = "bridge the topic NAME instead (not with --local):\n"
+		  "export subscribes to it once per import, import\n"
+		  "publishes it at NAME on its host, same policy" },
 	{ .name = "bind", .arg = "ENDPOINT", .type = OPT_STRING,
 	  .off = F(endpoint), .roles = ROLE_EXPORT,
 	  .help = "ZeroMQ endpoint to accept imports on, e.g.\n"
@@ -91,6 +97,14 @@ static const struct opt opts[] = {
 	{ .name = "max-sessions", .arg = "N", .type = OPT_COUNT,
 	  .off = F(max_sessions), .min = 1, .max = 4096, .roles = ROLE_EXPORT,
 	  .help = "imports connected at once (default 64)" },
+	{ .name = "subscribers", .arg = "N", .type = OPT_COUNT,
+	  .off = F(subscribers), .min = 0, .max = 1024, .roles = ROLE_IMPORT,
+	  .help = "--topic: start each stream only once N local\n"
+		  "subscribers have joined (default 0: at once)" },
+	{ .name = "stall-timeout", .arg = "SEC", .type = OPT_SECONDS,
+	  .off = F(stall), .min = 0.001, .max = 2e6, .roles = ROLE_IMPORT,
+	  .help = "--topic, reliable: drop a local subscriber that\n"
+		  "holds the topic up this long (default 1)" },
 	{ .name = "stats-file", .arg = "PATH", .type = OPT_STRING,
 	  .off = F(stats_file), .roles = BOTH,
 	  .help = "write the counters there every second and at exit" },
@@ -111,18 +125,21 @@ static const char *role_name(enum bridge_role role)
 void opts_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: evshm-bridge export --local NAME --bind ENDPOINT --key FILE\n"
-		"                           --allow FILE [OPTIONS]\n"
-		"       evshm-bridge import --local NAME --connect ENDPOINT --key FILE\n"
-		"                           --server-key KEY|FILE [OPTIONS]\n"
+		"usage: evshm-bridge export --local|--topic NAME --bind ENDPOINT\n"
+		"                           --key FILE --allow FILE [OPTIONS]\n"
+		"       evshm-bridge import --local|--topic NAME --connect ENDPOINT\n"
+		"                           --key FILE --server-key KEY|FILE [OPTIONS]\n"
 		"       evshm-bridge keygen BASENAME\n"
 		"       evshm-bridge --help | --version | ROLE --help\n"
 		"\n"
 		"Carry evshm channels between hosts over ZeroMQ.  On the host of\n"
 		"the server, `export` connects each remote client to the evshm\n"
 		"server at NAME; on the client's host, `import` listens at NAME\n"
-		"and relays every channel to the export.  Encrypted and\n"
-		"authenticated with CURVE unless --insecure is given.\n"
+		"and relays every channel to the export.  With --topic, the\n"
+		"export subscribes to the topic NAME once per import and the\n"
+		"import publishes it at its own NAME (one copy crosses the\n"
+		"network per host).  Encrypted and authenticated with CURVE\n"
+		"unless --insecure is given.\n"
 		"`keygen` writes BASENAME.key (secret) and BASENAME.pub.\n"
 		"\n"
 		"Manual: evshm-bridge(1) (`man evshm-bridge`).\n");
@@ -236,8 +253,16 @@ static int check(struct bridge_cfg *cfg, enum bridge_role role)
 {
 	const char *ep = role == ROLE_EXPORT ? "--bind" : "--connect";
 
-	if (!cfg->local)
-		return bad(role, "--local NAME is missing");
+	if (!cfg->local == !cfg->topic_name)
+		return bad(role, "give one of --local NAME (a channel server) and "
+			   "--topic NAME");
+	if (!cfg->topic_name && (cfg->subscribers || cfg->stall != DEFAULT_STALL))
+		return bad(role, "--subscribers and --stall-timeout go with "
+			   "--topic");
+	if (cfg->topic_name) {
+		cfg->local = cfg->topic_name;
+		cfg->topic = true;
+	}
 	if (!cfg->endpoint)
 		return bad(role, "%s ENDPOINT is missing", ep);
 	if (cfg->insecure && (cfg->key || cfg->server_key || cfg->allow))
@@ -256,6 +281,7 @@ static int check(struct bridge_cfg *cfg, enum bridge_role role)
 		return bad(role, "--timeout must be at least twice --heartbeat");
 	cfg->heartbeat_ms = (uint32_t)lround(cfg->heartbeat * 1000);
 	cfg->timeout_ms = (uint32_t)lround(cfg->timeout * 1000);
+	cfg->stall_ms = (uint32_t)lround(cfg->stall * 1000);
 	return 0;
 }
 
@@ -270,6 +296,7 @@ int opts_parse(struct bridge_cfg *cfg, enum bridge_role role, int argc,
 		.timeout = DEFAULT_TIMEOUT,
 		.max_channels = DEFAULT_MAX_CHANNELS,
 		.max_sessions = DEFAULT_MAX_SESSIONS,
+		.stall = DEFAULT_STALL,
 	};
 	for (int i = 1; i < argc; i++) {
 		const char *v;

@@ -18,7 +18,10 @@ enum bridge_role {
 
 struct bridge_cfg {
 	enum bridge_role role;
-	const char *local;        /* --local: the evshm name on this host */
+	const char *local;        /* --local or --topic: the evshm name on
+				   * this host */
+	const char *topic_name;   /* --topic, as given */
+	bool topic;               /* --topic: a topic, not a channel server */
 	const char *endpoint;     /* --bind (export) / --connect (import) */
 	const char *key;          /* --key: our key pair file */
 	const char *server_key;   /* import --server-key: the pinned key */
@@ -31,10 +34,12 @@ struct bridge_cfg {
 	double timeout;           /* --timeout, seconds */
 	uint64_t max_channels;    /* --max-channels, per session */
 	uint64_t max_sessions;    /* export --max-sessions */
+	uint64_t subscribers;     /* import --subscribers (topics) */
+	double stall;             /* import --stall-timeout, seconds (topics) */
 	uint64_t verbose;         /* -v, repeatable */
 	bool quiet;               /* -q: errors only */
 	/* derived */
-	uint32_t heartbeat_ms, timeout_ms;
+	uint32_t heartbeat_ms, timeout_ms, stall_ms;
 };
 
 /* Exit statuses (man page, EXIT STATUS). */

@@ -14,16 +14,8 @@
 #include "connector.h"
 #include "credit.h"
 #include "log.h"
-#include "msgq.h"
 #include "stats.h"
-
-/* One turn of the outbound pump: then the others get theirs. */
-#define TURN_MSGS 256
-#define TURN_BYTES (1u << 20)
-/* Messages up to BATCH_SMALL bytes share DATA frames of up to BATCH_BYTES
- * of payload; larger ones go alone (no extra copy). */
-#define BATCH_SMALL (8u << 10)
-#define BATCH_BYTES (64u << 10)
+#include "streamio.h"
 
 enum relay_state {
 	RELAY_WAIT,     /* import: accepted; OPEN once the session is up */
@@ -36,8 +28,6 @@ enum relay_state {
 
 struct relay {
 	struct stream st;          /* first: a stream is a relay here */
-	struct task task;
-	struct watch w;
 	struct evshm_chan *c;      /* the local channel, until closed */
 	size_t local_max;          /* evshm_max_msg(c) */
 	pid_t pid;                 /* the local peer */
@@ -45,15 +35,8 @@ struct relay {
 	bool out_armed;            /* evshm_peek() said -EAGAIN */
 	bool in_armed;             /* evshm_reserve() said -EAGAIN */
 	bool local_rx_gone;        /* the local peer can receive no more */
-	bool peer_closed;          /* the far end's CLOSE arrived */
-	bool failed;               /* counted in stats.streams_failed */
-	struct credit_tx tx;       /* local -> far */
-	struct credit_rx rx;       /* far -> local */
-	uint64_t seq_out, seq_in;
-	uint64_t peer_max_in;      /* largest message the far end delivers */
-	struct msgq q;             /* far -> local, waiting for ring room */
-	size_t front_off;          /* next message in q's first frame */
-	uint64_t queued;           /* cost held in q */
+	struct sio_out out;        /* local -> far */
+	struct sio_in in;          /* far -> local */
 	uint64_t deadline;         /* WAIT and DRAINING, ms */
 	struct conn_req *req;      /* export: the local connect in flight */
 };
@@ -63,16 +46,6 @@ static const struct stream_ops relay_ops;
 static struct relay *of_stream(struct stream *st)
 {
 	return (struct relay *)(void *)((char *)st - offsetof(struct relay, st));
-}
-
-static struct relay *of_task(struct task *t)
-{
-	return (struct relay *)(void *)((char *)t - offsetof(struct relay, task));
-}
-
-static struct relay *of_watch(struct watch *w)
-{
-	return (struct relay *)(void *)((char *)w - offsetof(struct relay, w));
 }
 
 static const struct bridge_cfg *cfg_of(const struct relay *r)
@@ -98,75 +71,51 @@ static void relay_log(const struct relay *r, enum log_level level,
 		r->st.id, (int)r->pid, msg);
 }
 
-static void mark_failed(struct relay *r)
+/* --- the local channel as a source and a sink ------------------------------ */
+
+static int chan_peek(void *src, size_t *len)
 {
-	if (!r->failed) {
-		r->failed = true;
-		stats.streams_failed++;
-	}
+	const void *p;
+
+	return evshm_peek(((struct relay *)src)->c, &p, len, 0);
 }
 
-/* --- the queue of inbound frames ------------------------------------------ */
-
-/* A DATA frame's payload.  Frames in the queue were checked on arrival:
- * their lengths tile the payload exactly. */
-static const uint8_t *payload(zmq_msg_t *m, size_t *n)
+/* The peeked message is the one received: one copy, from the ring into
+ * the frame, and we learn about descriptors: a message that carried any
+ * is consumed, its descriptors closed, and refused (-EOPNOTSUPP). */
+static int chan_take(void *src, uint8_t *dst, size_t len)
 {
-	*n = zmq_msg_size(m) - WIRE_HDR_SIZE;
-	return (const uint8_t *)zmq_msg_data(m) + WIRE_HDR_SIZE;
-}
+	int fds[EVSHM_MAX_FDS];
+	unsigned nfds = EVSHM_MAX_FDS;
+	int res = evshm_recv_fds(((struct relay *)src)->c, dst, len, fds,
+				 &nfds, 0);
 
-/* Drop what is queued: those messages are lost with the channel. */
-static void queue_discard(struct relay *r)
-{
-	zmq_msg_t *m;
-
-	while ((m = msgq_front(&r->q))) {
-		size_t n;
-		const uint8_t *p = payload(m, &n);
-		for (size_t off = r->front_off; off < n;
-		     off += WIRE_LEN_SIZE + wire_get_len(p + off))
-			stats.msgs_lost++;
-		msgq_pop(&r->q);
-		r->front_off = 0;
-	}
-	stats_queued(-(int64_t)r->queued);
-	r->queued = 0;
-}
-
-/* Put the queue's next message into the local ring: 0, -EAGAIN (full),
- * -ENODATA (queue empty) or the ring's error. */
-static int deliver_one(struct relay *r)
-{
-	zmq_msg_t *m = msgq_front(&r->q);
-	const uint8_t *p;
-	uint32_t len;
-	size_t n;
-	void *dst;
-	int res;
-
-	if (!m)
-		return -ENODATA;
-	p = payload(m, &n) + r->front_off;
-	len = wire_get_len(p);
-	res = evshm_reserve(r->c, len, &dst, 0);
 	if (res < 0)
 		return res;
-	memcpy(dst, p + WIRE_LEN_SIZE, len);
-	res = evshm_commit(r->c, len);
-	if (res < 0)
-		return res;
-	credit_rx_delivered(&r->rx, len);
-	stats.msgs_in++;
-	stats.bytes_in += len;
-	r->queued -= credit_cost(len);
-	stats_queued(-(int64_t)credit_cost(len));
-	r->front_off += WIRE_LEN_SIZE + len;
-	if (r->front_off == n) {
-		msgq_pop(&r->q);
-		r->front_off = 0;
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (nfds) {
+		stats.fds_refused++;
+		return -EOPNOTSUPP;
 	}
 	return 0;
+}
+
+static const struct sio_src_ops chan_src = {
+	.peek = chan_peek,
+	.take = chan_take,
+};
+
+static int chan_put(void *ctx, const uint8_t *p, uint32_t len)
+{
+	struct relay *r = ctx;
+	void *dst;
+	int res = evshm_reserve(r->c, len, &dst, 0);
+
+	if (res < 0)
+		return res;
+	memcpy(dst, p, len);
+	return evshm_commit(r->c, len);
 }
 
 /* --- ending --------------------------------------------------------------- */
@@ -175,11 +124,11 @@ static void close_local(struct relay *r)
 {
 	if (!r->c)
 		return;
-	loop_del(r->st.s->loop, &r->w);
+	loop_del(r->st.s->loop, &r->st.w);
 	evshm_close(r->c); /* the local peer sees the hang-up */
 	r->c = NULL;
 	r->out_armed = r->in_armed = false;
-	queue_discard(r);
+	sio_in_discard(&r->in);
 }
 
 /* Our side is done: close the local channel and send our CLOSE. */
@@ -187,23 +136,19 @@ static void finish(struct relay *r, int err)
 {
 	close_local(r);
 	if (err)
-		mark_failed(r);
+		stream_failed(&r->st);
 	session_send(r->st.s, WIRE_CLOSE, r->st.id, (uint64_t)err, NULL, 0);
-	r->state = r->peer_closed ? RELAY_DONE : RELAY_CLOSING;
-	loop_defer(r->st.s->loop, &r->task);
+	r->state = r->st.peer_closed ? RELAY_DONE : RELAY_CLOSING;
+	stream_defer(&r->st);
 }
 
 static void relay_free(struct relay *r)
 {
-	struct session *s = r->st.s;
-
-	loop_cancel(s->loop, &r->task);
 	close_local(r);
-	msgq_clear(&r->q);
+	sio_in_free(&r->in);
 	if (r->req)
 		r->req->owner = NULL; /* the connector's result is dropped */
-	session_detach(s, &r->st);
-	stats.streams_open--;
+	stream_fini(&r->st);
 	free(r);
 }
 
@@ -219,52 +164,28 @@ static void refuse_outbound(struct relay *r, int err, const char *why,
 	finish(r, err);
 }
 
-/*
- * Take the peeked message (@len bytes) out of the local ring into @dst,
- * preceded by its length.  0, or -EOPNOTSUPP (it carried descriptors:
- * they are closed) or the ring's error.  Either way it is consumed.
- */
-static int take(struct relay *r, uint8_t *dst, size_t len)
+/* What pump_out does when the outbound path failed with @res. */
+static void failed_out(struct relay *r, int res)
 {
-	int fds[EVSHM_MAX_FDS];
-	unsigned nfds = EVSHM_MAX_FDS;
-	/* The peeked message is the one received: one copy, from the ring
-	 * into the frame, and we learn about descriptors. */
-	int res = evshm_recv_fds(r->c, dst + WIRE_LEN_SIZE, len, fds, &nfds, 0);
+	const struct sio_out *o = &r->out;
 
-	if (res < 0)
-		return res;
-	wire_put_len(dst, (uint32_t)len);
-	for (unsigned i = 0; i < nfds; i++)
-		close(fds[i]);
-	if (nfds) {
-		stats.fds_refused++;
-		return -EOPNOTSUPP;
-	}
-	credit_tx_sent(&r->tx, len);
-	stats.msgs_out++;
-	stats.bytes_out += len;
-	return 0;
-}
-
-/* Send a DATA frame of @n bytes built in @m (header still to fill) for
- * the @k messages from sequence number r->seq_out on. */
-static int send_data(struct relay *r, zmq_msg_t *m, uint32_t k)
-{
-	wire_put_hdr(zmq_msg_data(m), WIRE_DATA, r->st.id, r->seq_out);
-	r->seq_out += k;
-	return session_send_msg(r->st.s, m);
-}
-
-/* What pump_out does after a take() or a send failed. */
-static void failed_out(struct relay *r, int res, size_t len)
-{
-	if (res == -EOPNOTSUPP)
+	if (o->stage == SIO_AT_PEEK) {
+		/* -EPIPE: the local peer hung up and everything it sent
+		 * has been forwarded. */
+		relay_log(r, res == -EPIPE ? LOG_INFO : LOG_NOTICE,
+			  "local channel ended: %s", evshm_strerror(res));
+		finish(r, res == -EPIPE ? 0 : -res);
+	} else if (o->stage == SIO_AT_SIZE) {
+		stats.oversize_refused++;
+		evshm_release(r->c);
+		refuse_outbound(r, EMSGSIZE, "larger than the far end can "
+				"deliver", o->len);
+	} else if (res == -EOPNOTSUPP) {
 		refuse_outbound(r, EOPNOTSUPP, "it carried descriptors, which "
-				"cannot cross hosts", len);
-	else if (res == -ENOMEM)
+				"cannot cross hosts", o->len);
+	} else if (res == -ENOMEM) {
 		finish(r, ENOMEM);
-	else if (session_alive(r->st.s)) {
+	} else if (session_alive(r->st.s)) {
 		relay_log(r, LOG_NOTICE, "local receive failed: %s",
 			  evshm_strerror(res));
 		finish(r, -res);
@@ -272,147 +193,39 @@ static void failed_out(struct relay *r, int res, size_t len)
 	/* else the session is dead: its teardown follows */
 }
 
-/* The peeked message (@len bytes, more than BATCH_SMALL) in a frame of
- * its own, copied once from the ring into the frame.  0 or -errno. */
-static int send_alone(struct relay *r, size_t len)
-{
-	zmq_msg_t m;
-	int res;
-
-	if (zmq_msg_init_size(&m, WIRE_HDR_SIZE + WIRE_LEN_SIZE + len) < 0)
-		return -ENOMEM;
-	res = take(r, (uint8_t *)zmq_msg_data(&m) + WIRE_HDR_SIZE, len);
-	if (res < 0) {
-		zmq_msg_close(&m);
-		return res;
-	}
-	return send_data(r, &m, 1);
-}
-
-/*
- * The peeked message (@*len <= BATCH_SMALL bytes) and the small ones that
- * follow it, as long as they are already in the ring, fit BATCH_BYTES and
- * have credit: one frame.  A message left peeked is the next call's.
- * 0 or -errno (then @*len is the failed message's length); messages taken
- * before a failure are still sent.  @*bytes grows by the payload sent.
- */
-static int send_batch(struct relay *r, size_t *lenp, uint64_t *bytes)
-{
-	size_t len = *lenp;
-	static uint8_t buf[BATCH_BYTES + BATCH_SMALL + WIRE_LEN_SIZE];
-	const void *p;
-	size_t off = 0;
-	uint32_t k = 0;
-	zmq_msg_t m;
-	int res, err = 0;
-
-	for (;;) {
-		err = take(r, buf + off, len);
-		if (err < 0) {
-			*lenp = len;
-			break;
-		}
-		off += WIRE_LEN_SIZE + len;
-		k++;
-		if (!credit_tx_open(&r->tx) || evshm_peek(r->c, &p, &len, 0) < 0 ||
-		    len > BATCH_SMALL || len > r->peer_max_in ||
-		    off + WIRE_LEN_SIZE + len > BATCH_BYTES)
-			break;
-	}
-	if (k) {
-		/* Small messages cost one more copy here; the frame they
-		 * share saves more than that. */
-		if (zmq_msg_init_size(&m, WIRE_HDR_SIZE + off) < 0)
-			return -ENOMEM;
-		memcpy((uint8_t *)zmq_msg_data(&m) + WIRE_HDR_SIZE, buf, off);
-		res = send_data(r, &m, k);
-		if (res < 0)
-			return res;
-		*bytes += off;
-	}
-	return err;
-}
-
 /* Local peer -> far end, while there is credit. */
 static void pump_out(struct relay *r)
 {
-	uint64_t bytes = 0;
+	int res = sio_out_pump(&r->out);
 
-	for (unsigned n = 0; n < TURN_MSGS && bytes < TURN_BYTES; n++) {
-		const void *p;
-		size_t len;
-		int res;
-
-		if (!credit_tx_open(&r->tx)) {
-			stats.credit_stalls++;
-			r->out_armed = false; /* the far end's CREDIT wakes us */
-			return;
-		}
-		res = evshm_peek(r->c, &p, &len, 0);
-		if (res == -EAGAIN) {
-			r->out_armed = true;
-			return;
-		}
-		if (res < 0) {
-			/* -EPIPE: the local peer hung up and everything it sent
-			 * has been forwarded. */
-			relay_log(r, res == -EPIPE ? LOG_INFO : LOG_NOTICE,
-				  "local channel ended: %s", evshm_strerror(res));
-			finish(r, res == -EPIPE ? 0 : -res);
-			return;
-		}
-		if (len > r->peer_max_in) {
-			stats.oversize_refused++;
-			evshm_release(r->c);
-			refuse_outbound(r, EMSGSIZE, "larger than the far end "
-					"can deliver", len);
-			return;
-		}
-		if (len > BATCH_SMALL) {
-			res = send_alone(r, len);
-			bytes += len;
-		} else {
-			res = send_batch(r, &len, &bytes);
-		}
-		if (res < 0) {
-			failed_out(r, res, len);
-			return;
-		}
-	}
-	loop_defer(r->st.s->loop, &r->task); /* turn over, more to do */
+	if (res == SIO_OUT_CREDIT)
+		r->out_armed = false; /* the far end's CREDIT wakes us */
+	else if (res == SIO_OUT_EMPTY)
+		r->out_armed = true;
+	else if (res == SIO_OUT_TURN)
+		stream_defer(&r->st); /* more to do */
+	else
+		failed_out(r, res);
 }
 
 /* Far end -> local peer, while the ring has room. */
 static void pump_in(struct relay *r)
 {
-	int res;
+	int res = sio_in_deliver(&r->in, chan_put, r);
 
-	r->in_armed = false;
-	while ((res = deliver_one(r)) == 0)
-		;
-	if (res == -EAGAIN) {
-		r->in_armed = true;
-	} else if (res != -ENODATA) {
+	r->in_armed = res == -EAGAIN;
+	if (res != -EAGAIN && res != -ENODATA) {
 		/* -EPIPE: nobody reads here any more.  What the local peer
 		 * sent is still forwarded (pump_out) until its -EPIPE, which
 		 * closes the channel. */
 		r->local_rx_gone = true;
-		queue_discard(r);
+		sio_in_discard(&r->in);
 		if (res != -EPIPE) {
 			relay_log(r, LOG_NOTICE, "local send failed: %s",
 				  evshm_strerror(res));
 			finish(r, -res);
 		}
 	}
-}
-
-static void grant(struct relay *r)
-{
-	uint64_t due = credit_rx_due(&r->rx);
-
-	if (due && session_send(r->st.s, WIRE_CREDIT, r->st.id, due, NULL,
-				0) == 0)
-		credit_rx_granted(&r->rx, due);
 }
 
 static void send_open(struct relay *r)
@@ -434,14 +247,14 @@ static void send_open(struct relay *r)
 static void update_interest(struct relay *r)
 {
 	bool want = r->c && ((r->state == RELAY_UP && r->out_armed) ||
-			     (msgq_len(&r->q) && r->in_armed));
+			     (sio_in_len(&r->in) && r->in_armed));
 
-	loop_mod(r->st.s->loop, &r->w, want ? EPOLLIN : 0);
+	loop_mod(r->st.s->loop, &r->st.w, want ? EPOLLIN : 0);
 }
 
-static void relay_run(struct task *t)
+static void relay_run(struct stream *st)
 {
-	struct relay *r = of_task(t);
+	struct relay *r = of_stream(st);
 	struct session *s = r->st.s;
 
 	if (r->state == RELAY_DONE) {
@@ -458,7 +271,7 @@ static void relay_run(struct task *t)
 			relay_log(r, LOG_NOTICE, "the export takes at most %u "
 				  "channels per session: closing", s->max_streams);
 			close_local(r);
-			mark_failed(r);
+			stream_failed(&r->st);
 			r->state = RELAY_DONE; /* nothing was sent for it */
 			break;
 		}
@@ -469,12 +282,12 @@ static void relay_run(struct task *t)
 		if (r->state == RELAY_UP && session_alive(s))
 			pump_out(r);
 		if (r->state == RELAY_UP && session_alive(s))
-			grant(r);
+			sio_in_grant(&r->in, &r->st, false);
 		break;
 	case RELAY_DRAINING:
 		pump_in(r);
 		if (r->state == RELAY_DRAINING &&
-		    (!msgq_len(&r->q) || r->local_rx_gone))
+		    (!sio_in_len(&r->in) || r->local_rx_gone))
 			finish(r, 0);
 		break;
 	default:
@@ -487,14 +300,6 @@ static void relay_run(struct task *t)
 	update_interest(r);
 }
 
-static void relay_watch(struct watch *w, uint32_t events)
-{
-	struct relay *r = of_watch(w);
-
-	(void)events;
-	loop_defer(r->st.s->loop, &r->task);
-}
-
 /* --- frames from the far end ------------------------------------------------ */
 
 static int relay_opened(struct stream *st, const struct wire_open *o)
@@ -503,55 +308,34 @@ static int relay_opened(struct stream *st, const struct wire_open *o)
 
 	if (r->state != RELAY_OPENING || o->kind != WIRE_KIND_CHANNEL)
 		return -EPROTO;
-	r->tx.window = o->window < cfg_of(r)->window ? o->window
-						     : (uint32_t)cfg_of(r)->window;
-	r->peer_max_in = o->max_in;
+	r->out.tx.window = o->window < cfg_of(r)->window
+				   ? o->window : (uint32_t)cfg_of(r)->window;
+	r->out.peer_max = o->max_in;
 	r->state = RELAY_UP;
 	relay_log(r, LOG_INFO, "open (the far end takes messages up to %llu "
 		  "bytes)", (unsigned long long)o->max_in);
-	loop_defer(st->s->loop, &r->task);
+	stream_defer(&r->st);
 	return 0;
 }
 
 static int relay_data(struct stream *st, zmq_msg_t *frame, uint64_t seq)
 {
 	struct relay *r = of_stream(st);
-	uint64_t cost = 0;
-	uint32_t k = 0;
-	size_t n;
-	const uint8_t *p = payload(frame, &n);
+	int res;
 
 	if (r->state == RELAY_CLOSING)
 		return 0; /* sent before our CLOSE reached the far end */
-	if (r->state != RELAY_UP || seq != r->seq_in)
+	if (r->state != RELAY_UP)
 		return -EPROTO;
-	/* Every length within the frame and our limit, every message
-	 * within the credit the far end had. */
-	for (size_t off = 0; off < n; k++) {
-		uint32_t len;
-		if (n - off < WIRE_LEN_SIZE)
-			return -EPROTO;
-		len = wire_get_len(p + off);
-		if (len > n - off - WIRE_LEN_SIZE || len > r->local_max ||
-		    credit_rx_arrived(&r->rx, len) < 0)
-			return -EPROTO;
-		cost += credit_cost(len);
-		off += WIRE_LEN_SIZE + len;
-	}
-	r->seq_in += k;
-	if (r->local_rx_gone) {
-		stats.msgs_lost += k;
-		return 0;
-	}
-	if (msgq_push(&r->q, frame) < 0) {
-		stats.msgs_lost += k;
+	res = sio_in_frame(&r->in, frame, seq, false, NULL, r->local_rx_gone);
+	if (res == -ENOMEM) {
 		relay_log(r, LOG_NOTICE, "out of memory");
 		finish(r, ENOMEM);
 		return 0;
 	}
-	r->queued += cost;
-	stats_queued((int64_t)cost);
-	loop_defer(st->s->loop, &r->task);
+	if (res < 0)
+		return res;
+	stream_defer(&r->st);
 	return 0;
 }
 
@@ -561,9 +345,9 @@ static int relay_credit(struct stream *st, uint64_t n)
 
 	if (r->state == RELAY_CLOSING)
 		return 0;
-	if (r->state != RELAY_UP || credit_tx_grant(&r->tx, n) < 0)
+	if (r->state != RELAY_UP || credit_tx_grant(&r->out.tx, n) < 0)
 		return -EPROTO;
-	loop_defer(st->s->loop, &r->task);
+	stream_defer(&r->st);
 	return 0;
 }
 
@@ -573,11 +357,11 @@ static int relay_closed(struct stream *st, int err)
 
 	switch (r->state) {
 	case RELAY_CLOSING:
-		r->peer_closed = true;
+		r->st.peer_closed = true;
 		r->state = RELAY_DONE;
 		break;
 	case RELAY_OPENING:
-		r->peer_closed = true;
+		r->st.peer_closed = true;
 		if (st->s->routed)
 			return 0; /* relay_connected() finishes */
 		relay_log(r, LOG_NOTICE, "the far end could not open the channel: "
@@ -585,18 +369,18 @@ static int relay_closed(struct stream *st, int err)
 		finish(r, err);
 		return 0;
 	case RELAY_UP:
-		r->peer_closed = true;
+		r->st.peer_closed = true;
 		r->state = RELAY_DRAINING;
 		r->deadline = loop_now_ms() + cfg_of(r)->timeout_ms;
 		if (err)
-			mark_failed(r);
+			stream_failed(&r->st);
 		relay_log(r, err ? LOG_NOTICE : LOG_INFO, "the far end closed: %s",
 			  err ? evshm_strerror(-err) : "hang-up");
 		break;
 	default:
 		return -EPROTO;
 	}
-	loop_defer(st->s->loop, &r->task);
+	stream_defer(&r->st);
 	return 0;
 }
 
@@ -609,14 +393,14 @@ static void relay_tick(struct stream *st, uint64_t now)
 			  "%u ms: closing the local channel",
 			  cfg_of(r)->timeout_ms);
 		close_local(r);
-		mark_failed(r);
+		stream_failed(&r->st);
 		r->state = RELAY_DONE;
-		loop_defer(st->s->loop, &r->task);
+		stream_defer(&r->st);
 	} else if (r->state == RELAY_DRAINING && now >= r->deadline) {
 		relay_log(r, LOG_NOTICE, "the local peer did not take %u "
 			  "message(s) within %u ms after the far end closed: "
-			  "closing", msgq_len(&r->q), cfg_of(r)->timeout_ms);
-		mark_failed(r);
+			  "closing", sio_in_len(&r->in), cfg_of(r)->timeout_ms);
+		stream_failed(&r->st);
 		finish(r, 0);
 	}
 }
@@ -628,14 +412,15 @@ static void relay_abort(struct stream *st)
 	/* What fits in the local ring now still reaches the local peer
 	 * (the library delivers it before -EPIPE); the rest is lost with
 	 * the session. */
-	while (r->c && deliver_one(r) == 0)
-		;
+	if (r->c)
+		sio_in_deliver(&r->in, chan_put, r);
 	if (r->state != RELAY_DONE && r->state != RELAY_CLOSING)
-		mark_failed(r);
+		stream_failed(&r->st);
 	relay_free(r);
 }
 
 static const struct stream_ops relay_ops = {
+	.run = relay_run,
 	.opened = relay_opened,
 	.data = relay_data,
 	.credit = relay_credit,
@@ -652,25 +437,20 @@ static struct relay *relay_new(struct session *s, uint32_t id)
 
 	if (!r)
 		return NULL;
-	r->st.ops = &relay_ops;
-	r->task.fn = relay_run;
-	r->w.fn = relay_watch;
-	r->w.fd = -1;
-	r->rx.window = (uint32_t)s->cfg->window;
-	session_attach(s, &r->st, id);
-	stats.streams_open++;
-	stats.streams_total++;
+	stream_init(&r->st, s, id, &relay_ops);
+	r->in.rx.window = (uint32_t)s->cfg->window;
+	r->out = (struct sio_out){ .ops = &chan_src, .src = r, .st = &r->st };
 	return r;
 }
 
 static int attach_local(struct relay *r, struct evshm_chan *c)
 {
-	int res = loop_add(r->st.s->loop, &r->w, evshm_fd(c), 0);
+	int res = loop_add(r->st.s->loop, &r->st.w, evshm_fd(c), 0);
 
 	if (res < 0)
 		return res;
 	r->c = c;
-	r->local_max = evshm_max_msg(c);
+	r->local_max = r->in.local_max = evshm_max_msg(c);
 	evshm_peer_cred(c, &r->pid, NULL, NULL);
 	return 0;
 }
@@ -693,7 +473,7 @@ int relay_import(struct session *s, uint32_t id, struct evshm_chan *c)
 	r->state = RELAY_WAIT;
 	r->deadline = loop_now_ms() + s->cfg->timeout_ms;
 	relay_log(r, LOG_INFO, "local client connected");
-	loop_defer(s->loop, &r->task);
+	stream_defer(&r->st);
 	return 0;
 }
 
@@ -701,16 +481,7 @@ void relay_session_up(struct session *s)
 {
 	for (uint32_t id = 1; id <= s->cap_streams; id++)
 		if (s->slot[id] && s->slot[id]->ops == &relay_ops)
-			loop_defer(s->loop, &of_stream(s->slot[id])->task);
-}
-
-/* The smallest ring that carries messages of @msg bytes (0: none). */
-static uint64_t ring_for_msg(uint64_t msg)
-{
-	for (uint64_t r = EVSHM_RING_MIN; r <= EVSHM_RING_MAX; r <<= 1)
-		if (EVSHM_MAX_MSG(r) >= msg)
-			return r;
-	return 0;
+			stream_defer(s->slot[id]);
 }
 
 /* The largest ring whose messages are at most @msg bytes (0: none). */
@@ -729,7 +500,7 @@ int relay_export(struct session *s, uint32_t id, const struct wire_open *o,
 {
 	const struct bridge_cfg *cfg = s->cfg;
 	struct relay *r = relay_new(s, id);
-	uint64_t up_ring = ring_for_msg(o->max_out);
+	uint64_t up_ring = sio_ring_for_msg(o->max_out);
 	uint64_t down_ring = ring_within_msg(o->max_in);
 	struct conn_req *req;
 	int refuse = 0;
@@ -741,11 +512,14 @@ int relay_export(struct session *s, uint32_t id, const struct wire_open *o,
 		return 0;
 	}
 	r->state = RELAY_OPENING;
-	r->tx.window = o->window < cfg->window ? o->window : (uint32_t)cfg->window;
-	r->peer_max_in = o->max_in;
-	if (o->kind != WIRE_KIND_CHANNEL) {
-		relay_log(r, LOG_NOTICE, "refused: stream kind %u is not "
-			  "supported", o->kind);
+	r->out.tx.window = o->window < cfg->window ? o->window
+						   : (uint32_t)cfg->window;
+	r->out.peer_max = o->max_in;
+	if (o->kind != WIRE_KIND_CHANNEL || cfg->topic) {
+		relay_log(r, LOG_NOTICE, "refused: stream kind %u is not served "
+			  "here (this export serves %s %s)", o->kind,
+			  cfg->topic ? "the topic" : "the channels of",
+			  cfg->local);
 		refuse = EPROTONOSUPPORT;
 	} else if (!up_ring || up_ring > cfg->ring || !down_ring) {
 		relay_log(r, LOG_NOTICE, "refused: the import's clients may send "
@@ -796,7 +570,7 @@ void relay_connected(struct conn_req *req)
 		finish(r, -err);
 		return;
 	}
-	if (r->peer_closed) {
+	if (r->st.peer_closed) {
 		evshm_close(c);
 		finish(r, 0);
 		return;
@@ -818,5 +592,5 @@ void relay_connected(struct conn_req *req)
 		return;
 	r->state = RELAY_UP;
 	relay_log(r, LOG_INFO, "connected to %s", cfg_of(r)->local);
-	loop_defer(r->st.s->loop, &r->task);
+	stream_defer(&r->st);
 }

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,8 +83,9 @@ void session_fail(struct session *s, int err, const char *fmt, ...)
 	 * news. */
 	if (err == ESHUTDOWN && !s->was_up)
 		s->quiet = true;
-	log_msg(s->quiet ? LOG_DEBUG : LOG_NOTICE, "%s ended: %s (%u "
-		"channel%s closed)", s->name, why, s->nstreams,
+	log_msg(s->quiet ? LOG_DEBUG : LOG_NOTICE, "%s ended: %s (%u %s%s "
+		"closed)", s->name, why, s->nstreams,
+		s->cfg->topic ? "topic stream" : "channel",
 		s->nstreams == 1 ? "" : "s");
 }
 
@@ -319,4 +321,52 @@ void session_detach(struct session *s, struct stream *st)
 		s->nstreams--;
 	}
 	st->id = 0;
+}
+
+/* --- the base of a stream --------------------------------------------------- */
+
+static void stream_task(struct task *t)
+{
+	struct stream *st = (struct stream *)(void *)((char *)t -
+					offsetof(struct stream, task));
+
+	st->ops->run(st);
+}
+
+static void stream_watch(struct watch *w, uint32_t events)
+{
+	struct stream *st = (struct stream *)(void *)((char *)w -
+					offsetof(struct stream, w));
+
+	(void)events;
+	st->woken = true;
+	stream_defer(st);
+}
+
+void stream_init(struct stream *st, struct session *s, uint32_t id,
+		 const struct stream_ops *ops)
+{
+	st->ops = ops;
+	st->task.fn = stream_task;
+	st->w.fn = stream_watch;
+	st->w.fd = -1;
+	session_attach(s, st, id);
+	stats.streams_open++;
+	stats.streams_total++;
+}
+
+void stream_fini(struct stream *st)
+{
+	loop_cancel(st->s->loop, &st->task);
+	loop_del(st->s->loop, &st->w);
+	session_detach(st->s, st);
+	stats.streams_open--;
+}
+
+void stream_failed(struct stream *st)
+{
+	if (!st->failed) {
+		st->failed = true;
+		stats.streams_failed++;
+	}
 }

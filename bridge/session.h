@@ -38,9 +38,12 @@
 struct session;
 struct stream;
 
-/* What a kind of stream does with the frames of its id.  Only channels
- * (relay.c) exist; a topic would be a second implementation. */
+/* What a kind of stream does with the frames of its id: channels
+ * (relay.c) and topics (topic.c). */
 struct stream_ops {
+	/* Its task: the pumps (the watch of its local descriptor, frames and
+	 * deadlines defer it). */
+	void (*run)(struct stream *st);
 	/* import: the export's OPENED. */
 	int (*opened)(struct stream *st, const struct wire_open *o);
 	/* A DATA frame (header included); the stream may move it away. */
@@ -60,6 +63,11 @@ struct stream {
 	const struct stream_ops *ops;
 	struct session *s;
 	uint32_t id;
+	struct task task;          /* runs ops->run */
+	struct watch w;            /* its local descriptor, once added */
+	bool woken;                /* the watch fired since run last looked */
+	bool peer_closed;          /* the far end's CLOSE arrived */
+	bool failed;               /* counted in stats.streams_failed */
 };
 
 /* What the owner of a session does on the frames only it understands. */
@@ -145,5 +153,19 @@ void session_teardown(struct session *s);
 uint32_t session_free_id(struct session *s);
 void session_attach(struct session *s, struct stream *st, uint32_t id);
 void session_detach(struct session *s, struct stream *st);
+
+/* Set up @st (zeroed by the caller, the first member of its kind's
+ * object) as stream @id of @s; counted open. */
+void stream_init(struct stream *st, struct session *s, uint32_t id,
+		 const struct stream_ops *ops);
+/* Take @st off the loop and out of its slot, before it is freed. */
+void stream_fini(struct stream *st);
+/* Count @st as failed (once). */
+void stream_failed(struct stream *st);
+
+static inline void stream_defer(struct stream *st)
+{
+	loop_defer(st->s->loop, &st->task);
+}
 
 #endif

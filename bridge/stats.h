@@ -28,7 +28,10 @@
 	X(credit_stalls, "times a channel waited for credit")               \
 	X(queued_bytes, "cost held in queues now")                          \
 	X(queued_bytes_peak, "largest cost ever held in queues")            \
-	X(protocol_errors, "sessions ended by a protocol violation")
+	X(protocol_errors, "sessions ended by a protocol violation")        \
+	X(topic_subscribers, "import: local subscribers of the topic now")  \
+	X(topic_lost, "latest topic: messages that never crossed (lapped)") \
+	X(topic_dropped, "subscriptions dropped for stalling a reliable topic")
 
 struct bridge_stats {
 #define STATS_FIELD(name, text) uint64_t name;

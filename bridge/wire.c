@@ -73,13 +73,18 @@ void wire_put_hello(uint8_t *buf, const struct wire_hello *h)
 	put32(buf + 12, h->max_streams);
 }
 
-void wire_put_open(uint8_t *buf, const struct wire_open *o)
+size_t wire_put_open(uint8_t *buf, const struct wire_open *o)
 {
 	put16(buf, o->kind);
 	put16(buf + 2, 0);
 	put32(buf + 4, o->window);
 	put64(buf + 8, o->max_in);
 	put64(buf + 16, o->max_out);
+	if (!o->policy)
+		return WIRE_OPEN_SIZE;
+	put32(buf + 24, o->policy);
+	put32(buf + 28, 0);
+	return WIRE_OPEN_MAX;
 }
 
 static int parse_hello(const uint8_t *p, size_t n, bool welcome,
@@ -108,6 +113,10 @@ static int parse_open(const uint8_t *p, size_t n, struct wire_open *o)
 	o->window = get32(p + 4);
 	o->max_in = get64(p + 8);
 	o->max_out = get64(p + 16);
+	/* A topic's OPENED says its policy (the stream checks it); the
+	 * import's OPEN of a topic has nothing more. */
+	o->policy = o->kind == WIRE_KIND_TOPIC && n >= WIRE_OPEN_MAX
+			    ? get32(p + 24) : 0;
 	/* An unknown kind is not malformed: the export refuses that one
 	 * stream (a newer import may ask for topics). */
 	if (o->kind == 0 || o->window < WIRE_WINDOW_MIN ||

@@ -66,10 +66,10 @@ enum wire_type {
 	WIRE_TYPE_MAX = WIRE_CLOSE,
 };
 
-/* What may travel in a stream.  Only channels exist today; a topic would
- * be kind 2 (docs/bridge.md, "Topics"). */
+/* What may travel in a stream (docs/bridge.md, "Topics"). */
 enum wire_kind {
 	WIRE_KIND_CHANNEL = 1,
+	WIRE_KIND_TOPIC = 2,  /* one way, export -> import */
 };
 
 struct wire_hdr {
@@ -86,24 +86,32 @@ struct wire_hello {
 			       * HELLO: 0 */
 };
 
-/* OPEN and OPENED payload (24 bytes; more may follow and is ignored). */
+/* OPEN and OPENED payload (24 bytes, then for a topic 8 more; what
+ * follows is ignored). */
 struct wire_open {
 	uint16_t kind;        /* enum wire_kind */
-	uint32_t window;      /* the sender's receive window, bytes */
+	uint32_t window;      /* the sender's receive window, bytes; a topic's
+			       * OPENED: the window the export uses */
 	uint64_t max_in;      /* largest message the sender can deliver to
 			       * its local peer: do not send it larger */
 	uint64_t max_out;     /* largest message the sender's local peer
 			       * may send */
+	uint32_t policy;      /* a topic's OPENED: EVSHM_RELIABLE (1) or
+			       * EVSHM_LATEST (2); otherwise 0 */
 };
 
 #define WIRE_HELLO_SIZE 16u
 #define WIRE_OPEN_SIZE 24u
+#define WIRE_OPEN_MAX 32u     /* with a topic's policy and a reserved 0 */
 
 /* Encode a header into @buf (WIRE_HDR_SIZE bytes). */
 void wire_put_hdr(uint8_t *buf, uint8_t type, uint32_t stream, uint64_t arg);
-/* Encode a HELLO/WELCOME or OPEN/OPENED payload (their _SIZE bytes). */
+/* Encode a HELLO/WELCOME payload (WIRE_HELLO_SIZE bytes). */
 void wire_put_hello(uint8_t *buf, const struct wire_hello *h);
-void wire_put_open(uint8_t *buf, const struct wire_open *o);
+/* Encode an OPEN/OPENED payload into @buf (WIRE_OPEN_MAX bytes of room);
+ * returns its size: WIRE_OPEN_SIZE, or WIRE_OPEN_MAX when o->policy is
+ * set (a topic's OPENED). */
+size_t wire_put_open(uint8_t *buf, const struct wire_open *o);
 
 /*
  * Check and decode one frame of @len bytes.  On success the header is in

@@ -7,6 +7,12 @@
  *                                     messages, wait for the count back
  *   bridge-peer recv NAME [options]   listen, take one client, check every
  *                                     message, send the count back
+ *   bridge-peer pub NAME [options]    publish a topic: wait for
+ *                                     --subscribers, publish --count
+ *                                     numbered messages, wait until every
+ *                                     subscriber released them
+ *   bridge-peer sub NAME [options]    subscribe (retrying until someone
+ *                                     publishes), check every message
  *   bridge-peer gen BYTES             a verifiable byte stream to stdout
  *   bridge-peer check BYTES           verify such a stream on stdin
  *
@@ -22,7 +28,20 @@
  *   --status FILE    write "COUNT" there (atomically) every 20 ms
  *   --fds-at K       send: attach a descriptor to message K
  *   --pause-after K, --pause-ms MS   recv: stop reading for MS after K
- *   --delay-us US    recv: sleep US after each message
+ *   --delay-us US    recv, sub: sleep US after each message; pub: before
+ *   --pause-after K, --pause-ms MS   sub: the same as recv
+ *   --latest         pub: the latest policy (default reliable)
+ *   --subscribers N  pub: wait for N subscribers first
+ *   --stall-ms MS    pub: the stall timeout (default 10000)
+ *   --policy P       sub: fail unless the topic's policy is P (reliable,
+ *                    latest); latest: messages may be missing (never torn,
+ *                    never out of order), counted
+ *   --join           sub: the stream may start at any message (joined
+ *                    late; needs --fixed sizes of 8 bytes or more)
+ * The subscriber's status file says "RECEIVED LOST", where LOST counts the
+ * messages it never saw (gaps in the numbers), and it prints at the end
+ * "received R gaps G lapped-here L": G = lost on the way, L of them lapped
+ * in its own ring (evshm_sub_lost()).
  * Exit: 0 all messages checked and confirmed; 1 the channel failed (the
  * message says how, after how many); 2 usage; 3 time limit.
  */
@@ -43,9 +62,10 @@
 #include "msgpat.h"
 
 struct peer {
-	const char *mode, *name, *status;
+	const char *mode, *name, *status, *policy;
 	uint64_t count, max, ring, fds_at, pause_after, pause_ms, delay_us;
-	bool fixed;
+	uint64_t subscribers, stall_ms;
+	bool fixed, latest, join;
 	double seconds;
 	uint64_t deadline_ns, status_ns;
 };
@@ -77,7 +97,8 @@ static size_t msg_len(const struct peer *p, uint64_t i)
 	return pat_len(i, p->max);
 }
 
-static void status(struct peer *p, uint64_t n, bool force)
+/* Write @text to the status file (atomically) at most every 20 ms. */
+static void status_text(struct peer *p, const char *text, bool force)
 {
 	char tmp[4096];
 	FILE *f;
@@ -90,9 +111,27 @@ static void status(struct peer *p, uint64_t n, bool force)
 	f = fopen(tmp, "we");
 	if (!f)
 		return;
-	fprintf(f, "%" PRIu64 "\n", n);
+	fputs(text, f);
 	if (fclose(f) == 0)
 		rename(tmp, p->status);
+}
+
+/* "COUNT" */
+static void status(struct peer *p, uint64_t n, bool force)
+{
+	char t[32];
+
+	snprintf(t, sizeof(t), "%" PRIu64 "\n", n);
+	status_text(p, t, force);
+}
+
+/* "RECEIVED LOST" (sub) */
+static void status2(struct peer *p, uint64_t n, uint64_t lost, bool force)
+{
+	char t[64];
+
+	snprintf(t, sizeof(t), "%" PRIu64 " %" PRIu64 "\n", n, lost);
+	status_text(p, t, force);
 }
 
 static int fail(const struct peer *p, uint64_t n, int res)
@@ -207,6 +246,155 @@ out_free:
 	return res < 0 ? fail(p, n, res) : 0;
 }
 
+/* --- topics ------------------------------------------------------------------ */
+
+static int pub_subs(struct evshm_pub *pb, uint64_t *lagging)
+{
+	struct evshm_sub_info info[64];
+	int n = evshm_pub_subscribers(pb, info, 64);
+
+	*lagging = 0;
+	for (int i = 0; i < n && i < 64; i++)
+		if (info[i].lag)
+			(*lagging)++;
+	return n;
+}
+
+static int do_pub(struct peer *p)
+{
+	struct evshm_opts o = {
+		.ring_size = (uint32_t)p->ring,
+		.policy = p->latest ? EVSHM_LATEST : EVSHM_RELIABLE,
+		.stall_timeout_ms = (int32_t)p->stall_ms,
+	};
+	struct evshm_pub_stats st;
+	struct evshm_pub *pb;
+	uint8_t *buf = malloc(p->max ? p->max : 1);
+	uint64_t n = 0, lagging = 0;
+	int res;
+
+	if (!buf)
+		return 1;
+	res = evshm_pub_open(&pb, p->name, &o);
+	if (res < 0) {
+		free(buf);
+		return fail(p, 0, res);
+	}
+	while ((uint64_t)(res = evshm_pub_serve(pb, left_ms(p) ? 10 : 0)) <
+	       p->subscribers) {
+		if (res < 0 || !left_ms(p))
+			goto out;
+	}
+	for (; n < p->count; n++) {
+		size_t len = msg_len(p, n);
+
+		if (p->delay_us)
+			usleep((useconds_t)p->delay_us);
+		/* A publisher that never waits admits joiners only when it
+		 * looks (a subscriber that left and comes back). */
+		if (n % 64 == 0)
+			evshm_pub_serve(pb, 0);
+		pat_fill(buf, len, n);
+		if (!left_ms(p)) {
+			res = -ETIMEDOUT;
+			goto out;
+		}
+		res = evshm_pub_send(pb, buf, len, left_ms(p));
+		if (res < 0)
+			goto out;
+		status(p, n + 1, false);
+	}
+	status(p, n, true);
+	/* Every subscriber still there has released everything. */
+	while (pub_subs(pb, &lagging) > 0 && lagging && left_ms(p)) {
+		evshm_pub_serve(pb, 0);
+		usleep(5000);
+	}
+	res = lagging ? -ETIMEDOUT : 0;
+out:
+	evshm_pub_stats(pb, &st);
+	if (st.dropped)
+		fprintf(stderr, "bridge-peer pub: dropped %" PRIu64
+			" subscriber(s) for stalling\n", st.dropped);
+	evshm_pub_close(pb);
+	free(buf);
+	if (res < 0)
+		return fail(p, n, res);
+	return st.dropped ? 1 : 0;
+}
+
+static int do_sub(struct peer *p)
+{
+	struct evshm_opts o = { .max_ring_size = EVSHM_RING_MAX };
+	struct evshm_sub *sb = NULL;
+	uint8_t *buf = malloc(p->max ? p->max : 1);
+	uint64_t n = 0, got = 0, gaps = 0;
+	bool latest, started = !p->join;
+	int res = -ENOENT;
+
+	if (!buf)
+		return 1;
+	/* The import publishes only while its stream is up. */
+	while (left_ms(p)) {
+		res = evshm_sub_open(&sb, p->name, &o, left_ms(p));
+		if (res != -ENOENT && res != -ECONNREFUSED)
+			break;
+		usleep(10000);
+	}
+	if (res < 0)
+		goto out_free;
+	latest = evshm_sub_policy(sb) == EVSHM_LATEST;
+	if (p->policy && strcmp(p->policy, latest ? "latest" : "reliable")) {
+		fprintf(stderr, "bridge-peer sub: the topic is %s, not %s\n",
+			latest ? "latest" : "reliable", p->policy);
+		res = -EPROTOTYPE;
+		goto out;
+	}
+	while (n < p->count) {
+		if (p->pause_after && got == p->pause_after) {
+			status2(p, got, gaps, true);
+			usleep((useconds_t)(p->pause_ms * 1000));
+		}
+		if (!left_ms(p)) {
+			res = -ETIMEDOUT;
+			goto out;
+		}
+		res = evshm_sub_recv(sb, buf, p->max ? p->max : 1, left_ms(p));
+		if (res < 0)
+			goto out;
+		/* Which message is it?  Reliable: the next, always. */
+		uint64_t seq = n;
+		if (latest || !started)
+			seq = pat_seq(buf, (size_t)res);
+		if (!started && seq < p->count)
+			n = seq;
+		started = true;
+		if (seq < n || seq >= p->count ||
+		    !pat_check(buf, (size_t)res, seq, PAT_FIXED | msg_len(p, seq))) {
+			fprintf(stderr, "bridge-peer sub: message %" PRIu64
+				" is wrong (%d bytes, says it is %" PRIu64 ")\n",
+				n, res, pat_seq(buf, (size_t)res));
+			res = -EBADMSG;
+			goto out;
+		}
+		gaps += seq - n;
+		n = seq + 1;
+		got++;
+		status2(p, got, gaps, false);
+		if (p->delay_us)
+			usleep((useconds_t)p->delay_us);
+	}
+	res = 0;
+out:
+	status2(p, got, gaps, true);
+	fprintf(stderr, "bridge-peer sub: received %" PRIu64 " gaps %" PRIu64
+		" lapped-here %" PRIu64 "\n", got, gaps, evshm_sub_lost(sb));
+	evshm_sub_close(sb);
+out_free:
+	free(buf);
+	return res < 0 ? fail(p, n, res) : 0;
+}
+
 /* --- byte streams ------------------------------------------------------------ */
 
 #define CHUNK (1u << 20)
@@ -277,7 +465,7 @@ static int do_check(uint64_t total)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: bridge-peer send|recv NAME [options] | "
+	fprintf(stderr, "usage: bridge-peer send|recv|pub|sub NAME [options] | "
 		"gen BYTES | check BYTES (see bridge_peer.c)\n");
 	return 2;
 }
@@ -285,7 +473,7 @@ static int usage(void)
 int main(int argc, char **argv)
 {
 	struct peer p = { .count = 1000, .max = 65536, .ring = 1u << 20,
-			  .seconds = 120 };
+			  .seconds = 120, .stall_ms = 10000 };
 
 	if (argc < 3)
 		return usage();
@@ -303,7 +491,9 @@ int main(int argc, char **argv)
 			    : !strcmp(a, "--fds-at") ? &p.fds_at
 			    : !strcmp(a, "--pause-after") ? &p.pause_after
 			    : !strcmp(a, "--pause-ms") ? &p.pause_ms
-			    : !strcmp(a, "--delay-us") ? &p.delay_us : NULL;
+			    : !strcmp(a, "--delay-us") ? &p.delay_us
+			    : !strcmp(a, "--subscribers") ? &p.subscribers
+			    : !strcmp(a, "--stall-ms") ? &p.stall_ms : NULL;
 		if (u && v) {
 			*u = strtoull(v, NULL, 0);
 			i++;
@@ -313,6 +503,12 @@ int main(int argc, char **argv)
 			p.status = argv[++i];
 		} else if (!strcmp(a, "--fixed")) {
 			p.fixed = true;
+		} else if (!strcmp(a, "--latest")) {
+			p.latest = true;
+		} else if (!strcmp(a, "--join")) {
+			p.join = true;
+		} else if (!strcmp(a, "--policy") && v) {
+			p.policy = argv[++i];
 		} else {
 			return usage();
 		}
@@ -322,5 +518,9 @@ int main(int argc, char **argv)
 		return do_send(&p);
 	if (!strcmp(p.mode, "recv"))
 		return do_recv(&p);
+	if (!strcmp(p.mode, "pub"))
+		return do_pub(&p);
+	if (!strcmp(p.mode, "sub"))
+		return do_sub(&p);
 	return usage();
 }

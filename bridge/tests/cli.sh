@@ -5,6 +5,8 @@ step "--help names the manual; each role has its own"
 "$BRIDGE" --help | grep -q "evshm-bridge(1)" || fail "--help does not name the manual"
 "$BRIDGE" export --help | grep -q -- "--allow FILE" || fail "export --help"
 "$BRIDGE" import --help | grep -q -- "--server-key" || fail "import --help"
+"$BRIDGE" import --help | grep -q -- "--subscribers N" || fail "import --help: topics"
+"$BRIDGE" export --help | grep -q -- "--topic NAME" || fail "export --help: topics"
 "$BRIDGE" keygen --help | grep -q "BASENAME.pub" || fail "keygen --help"
 "$BRIDGE" --version | grep -q "libzmq" || fail "--version"
 
@@ -30,6 +32,12 @@ expect_rc 2 "$BRIDGE" export "${ok[@]}" --server-key x
 expect_rc 2 "$BRIDGE" import --local @evb-cli --connect tcp://127.0.0.1:1 --insecure --allow x
 expect_rc 2 "$BRIDGE" export "${ok[@]}" --timeout
 expect_rc 2 "$BRIDGE" export "${ok[@]}" --insecure=yes
+expect_rc 2 "$BRIDGE" export "${ok[@]}" --topic @evb-cli-t
+grep -q -- "give one of --local NAME" "$T/out.txt" || fail "$(cat "$T/out.txt")"
+expect_rc 2 "$BRIDGE" import --local @evb-cli --connect tcp://127.0.0.1:1 --insecure --subscribers 2
+grep -q -- "go with --topic" "$T/out.txt" || fail "$(cat "$T/out.txt")"
+expect_rc 2 "$BRIDGE" export --topic @evb-cli --bind tcp://127.0.0.1:1 --insecure --stall-timeout 1
+expect_rc 2 "$BRIDGE" import --topic @evb-cli --connect tcp://127.0.0.1:1 --insecure --subscribers -1
 
 step "keygen: a private key file and a public one; never overwrites"
 "$BRIDGE" keygen "$T/k" >/dev/null

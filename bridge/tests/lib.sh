@@ -160,7 +160,8 @@ make_keys() {
 
 # start_bridge ROLE LOGNAME LOCAL [args...]: an export (in B, binding
 # $ENDPOINT) or an import (in A, connecting to it), logging to
-# $T/LOGNAME.log; sets BPID once it has started.
+# $T/LOGNAME.log; sets BPID once it has started.  LOCAL is a channel
+# server's name (--local), or a topic's with LOCAL_OPT=--topic.
 start_bridge() {
 	local role=$1 log=$2 local_name=$3 ep_opt=--bind
 	local -a ns=("${IN_B[@]}")
@@ -169,13 +170,14 @@ start_bridge() {
 		ns=("${IN_A[@]}")
 		ep_opt=--connect
 	fi
-	"${ns[@]}" "$BRIDGE" "$role" --local "$local_name" "$ep_opt" "$ENDPOINT" \
+	"${ns[@]}" "$BRIDGE" "$role" "${LOCAL_OPT:---local}" "$local_name" \
+		"$ep_opt" "$ENDPOINT" \
 		--heartbeat $HEARTBEAT --timeout $TIMEOUT -v "$@" \
 		2>"$T/$log.log" &
 	BPID=$!
 	PIDS+=("$BPID")
 	BRIDGES+=("$BPID")
-	wait_for logged "$log" "exporting\|listening at"
+	wait_for logged "$log" "exporting\|listening at\|importing the topic"
 }
 start_export() { start_bridge export "$@"; XPID=$BPID; }
 start_import() { start_bridge import "$@"; IPID=$BPID; }
@@ -206,6 +208,10 @@ stop_bridges() {
 
 secure_export() { start_export "$1" "$2" --key "$T/exp.key" --allow "$T/allowed" "${@:3}"; }
 secure_import() { start_import "$1" "$2" --key "$T/imp.key" --server-key "$T/exp.pub" "${@:3}"; }
+# The same for a topic: the export subscribes to the topic NAME in B, the
+# import publishes it at its NAME in A.
+topic_export() { LOCAL_OPT=--topic secure_export "$@"; }
+topic_import() { LOCAL_OPT=--topic secure_import "$@"; }
 
 # sessions_up LOGNAME: how many sessions the bridge logged as up;
 # at_least_up LOGNAME N: are there N?  (For wait_for, which evaluates
@@ -217,8 +223,10 @@ fd_count() { ls "/proc/$1/fd" | wc -l; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 stat_of() { awk -v k="$2" '$1 == k {print $2}' "$1"; }
 
-# listening_b NAME: a server listens at the abstract NAME in B.
+# listening_b NAME / listening_a NAME: a server (or a topic's publisher)
+# listens at the abstract NAME in B / A.
 listening_b() { "${IN_B[@]}" grep -q " ${1/@/@}\$" /proc/net/unix; }
+listening_a() { "${IN_A[@]}" grep -q " ${1/@/@}\$" /proc/net/unix; }
 
 # A name for the evshm channels of this test.
 name() { echo "@evb-$TAG-$1"; }

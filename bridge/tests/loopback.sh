@@ -1,6 +1,7 @@
 # The bridges over loopback, without root or namespaces (plain TCP on an
 # ephemeral port of 127.0.0.1): a checked transfer of every size and an
-# `evshm send | recv` stream, then a clean SIGTERM of both bridges.
+# `evshm send | recv` stream, a topic from `evshm pub` to two `evshm sub`,
+# then a clean SIGTERM of both bridges.
 . "$(dirname "$0")/lib.sh"
 srv=$(name srv)
 imp=$(name imp)
@@ -31,5 +32,27 @@ wait_for listening_b "$srv"
 "$PEER" gen $bytes | "$EVSHM" send "$imp" || fail "evshm send failed"
 wait_exit $r
 [ "$RC" -eq 0 ] || fail "recv | check: $(cat "$T/pipe.log")"
+stop_bridges
+
+bytes=$(( (8 << 20) / SCALE ))
+step "a topic: evshm pub -> export -> import -> 2 x evshm sub, $bytes bytes"
+src=$(name src)
+ENDPOINT='tcp://127.0.0.1:*'
+LOCAL_OPT=--topic start_export texport "$src" --insecure
+ENDPOINT=$(sed -n 's/.* on \(tcp:[^ ]*\) (insecure)$/\1/p' "$T/texport.log")
+LOCAL_OPT=--topic start_import timport "$imp" --insecure --subscribers 2
+subs=()
+for i in 1 2; do
+	("$EVSHM" sub --wait --timeout 20 "$imp" | "$PEER" check $bytes) \
+		2>"$T/sub$i.log" &
+	subs+=($!)
+	PIDS+=($!)
+done
+"$PEER" gen $bytes | "$EVSHM" pub --subscribers 1 --timeout 20 "$src" ||
+	fail "evshm pub failed"
+for r in "${subs[@]}"; do
+	wait_exit "$r"
+	[ "$RC" -eq 0 ] || fail "sub | check: $(cat "$T"/sub*.log)"
+done
 stop_bridges
 echo "ok"

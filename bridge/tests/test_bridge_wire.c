@@ -147,6 +147,22 @@ static void wire_roundtrip(void **state)
 	assert_int_equal(open.kind, WIRE_KIND_CHANNEL);
 	assert_int_equal(open.window, 1 << 20);
 	assert_true(open.max_in == 1000 && open.max_out == 2000);
+	assert_int_equal(open.policy, 0);
+
+	/* A topic's OPENED: 8 more bytes, the policy first. */
+	struct wire_open t = { .kind = WIRE_KIND_TOPIC, .window = 1 << 16,
+			       .max_out = 4080, .policy = 2 };
+	hdr(&f, WIRE_OPENED, 5, 0);
+	assert_int_equal(wire_put_open(f.b + f.n, &t), WIRE_OPEN_MAX);
+	f.n += WIRE_OPEN_MAX;
+	assert_int_equal(f.b[WIRE_HDR_SIZE + 24], 2);
+	tu_assert_res(wire_parse(f.b, f.n, &h, NULL, &open), 0);
+	assert_int_equal(open.kind, WIRE_KIND_TOPIC);
+	assert_int_equal(open.policy, 2);
+	assert_true(open.max_out == 4080);
+	/* Without them (the import's OPEN of a topic): no policy. */
+	tu_assert_res(wire_parse(f.b, f.n - 8, &h, NULL, &open), 0);
+	assert_int_equal(open.policy, 0);
 	assert_string_equal(wire_type_name(WIRE_CREDIT), "CREDIT");
 	assert_string_equal(wire_type_name(200), "?");
 }
