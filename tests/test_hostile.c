@@ -293,6 +293,7 @@ static const struct hs_case welcome_cases[] = {
 	{ "reject4", -EACCES, 0, false },
 	{ "reject5", -EPROTO, 0, false },
 	{ "reject99", -EPROTO, 0, false }, /* unknown: treated as 5 */
+	{ "reject_fds", -EPROTO, 0, false }, /* fds closed */
 	{ "reject_fields", -EPROTO, 0, false },
 	{ "reject_close", -EUSERS, 0, false },
 	/* Descriptors. */
