@@ -1106,13 +1106,23 @@ static void spoil(struct raw *x, struct offer *o, const char *mode,
 	}
 }
 
-/* The attack of item 1 of the 0.1 review: right after the offer is sent,
- * truncate the region to nothing and seal it, so that a receiver that
- * checks the size before the seals maps an empty file. */
-static void race_shrink(struct raw *x)
+/*
+ * Right after the offer is sent.  race_soak: the attack of item 1 of the
+ * 0.1 review, truncate the region to nothing and seal it, so that a
+ * receiver that checks the size before the seals maps an empty file (in
+ * mode race the test does that itself at the worst moment).  *_linger:
+ * drop our copy of the lingering socket, so that the test's is the last.
+ */
+static void after_send(struct raw *x, struct offer *o, const char *mode)
 {
-	tu_check(ftruncate(x->mine_fd, 0) == 0);
-	tu_check(fcntl(x->mine_fd, F_ADD_SEALS, SEALS_ALL) == 0);
+	if (is(mode, "race_soak")) {
+		tu_check(ftruncate(x->mine_fd, 0) == 0);
+		tu_check(fcntl(x->mine_fd, F_ADD_SEALS, SEALS_ALL) == 0);
+	} else if (is(mode, "bell_linger")) {
+		close(o->fds[PROTO_FD_BELL]);
+	} else if (is(mode, "region_linger")) {
+		close(o->fds[PROTO_FD_REGION]);
+	}
 }
 
 static void send_spoilt(struct raw *x, const struct offer *o)
@@ -1188,8 +1198,7 @@ static int run_hello(const char *name, const char *mode, uint32_t reject)
 		os_random(id, sizeof(id));
 		spoil(&x, &o, mode, PROTO_HELLO, RING, id);
 		send_spoilt(&x, &o);
-		if (starts(mode, "race"))
-			race_shrink(&x);
+		after_send(&x, &o, mode);
 		if (!is(mode, "hello_die"))
 			expect_reject(&x, reject);
 		if (o.keep >= 0)
@@ -1286,8 +1295,7 @@ static int run_welcome(const char *name, const char *mode)
 		} else {
 			spoil(&x, &o, mode, PROTO_WELCOME, RING, hello.id);
 			send_spoilt(&x, &o);
-			if (starts(mode, "race"))
-				race_shrink(&x);
+			after_send(&x, &o, mode);
 			if (o.keep >= 0)
 				close(o.keep);
 		}

@@ -55,25 +55,6 @@ static void reap(pid_t pid, const char *mode)
 			 tu_exit_code(status));
 }
 
-/* evshm_connect to a peer that may not be listening yet.  *ms: the time
- * the last (deciding) attempt took. */
-static int connect_retry(struct evshm_chan **c, const char *name,
-			 const struct evshm_opts *o, int timeout_ms,
-			 uint64_t *ms)
-{
-	int res = -ECONNREFUSED;
-
-	for (int i = 0; i < 2000; i++) {
-		uint64_t t0 = now_ms();
-		res = evshm_connect(c, name, o, timeout_ms);
-		*ms = now_ms() - t0;
-		if (res != -ENOENT && res != -ECONNREFUSED)
-			break;
-		usleep(2000);
-	}
-	return res;
-}
-
 /* Some messages both ways through a peer that echoes. */
 static void roundtrip(struct evshm_chan *c, int n)
 {
@@ -347,7 +328,7 @@ static void test_welcome(void **state)
 		print_message("welcome %s\n", hc->mode);
 		tu_unique_name(name, sizeof(name), "hostile-cli", true);
 		spawn(&pid, "server", name, hc->mode, 0);
-		int res = connect_retry(&c, name, &o, 10000, &dt);
+		int res = tu_connect_retry(&c, name, &o, 10000, &dt);
 		if (res == 0)
 			evshm_close(c);
 		tu_assert_res(res, hc->expect);
@@ -388,7 +369,7 @@ static void run_up_flags(struct run *r, bool peer_is_server, const char *mode,
 	if (peer_is_server) {
 		tu_unique_name(r->name, sizeof(r->name), "hostile-cli", true);
 		spawn(&r->pid, "server", r->name, mode, 0);
-		tu_assert_res(connect_retry(&r->c, r->name, &o, 10000, &dt), 0);
+		tu_assert_res(tu_connect_retry(&r->c, r->name, &o, 10000, &dt), 0);
 	} else {
 		tu_unique_name(r->name, sizeof(r->name), "hostile-srv", true);
 		tu_assert_res(evshm_listen(&r->l, r->name, &o), 0);
