@@ -404,15 +404,19 @@ static void test_region_fs(void **state)
  * connects failed at once with -EAGAIN.  Now: every call returns within a
  * few milliseconds (50 asserted, for hangs), every stranger is refused,
  * the strangers push out nobody (only the honest newcomer may take the slot
- * of one silent connection, past its grace), and the honest client is in
- * within its timeout.
+ * of one silent connection, past its grace of 1 s), and the honest client
+ * is in within its timeout (its handshake_timeout_ms, 2 s by default,
+ * counts from its connect, which the kernel completes in the backlog).
  */
 static void test_listener_flood(void **state)
 {
 	(void)state;
 	if (!have_nobody())
 		skip();
-	const int hs_ms = 4000;
+	/* The default handshake timeout, on both sides: a parked client's
+	 * grace is half of it, so that a newcomer with the same timeout gets
+	 * its READY in time even when every slot is taken. */
+	const int hs_ms = 2000;
 	struct evshm_opts o = { .ring_size = RING, .handshake_timeout_ms = hs_ms };
 	struct evshm_listener *l = NULL;
 	struct evshm_chan *c = NULL;
@@ -492,8 +496,11 @@ static void test_listener_flood(void **state)
 	assert_true(max_ns <= (slack_ms() > 100 ? 200000000u : 50000000u));
 	/* The honest newcomer may push one silent one out (past its grace);
 	 * the strangers push out nobody.  Valid until their own deadline. */
-	if (elapsed < (uint64_t)hs_ms - 500)
+	if (elapsed < (uint64_t)hs_ms - 300)
 		assert_true(alive >= SILENT - 1);
+	else
+		print_message("(too late to count the silent ones: a loaded "
+			      "machine)\n");
 
 	/* The honest client: connected within its timeout (it exits 1 if
 	 * not), then sees our close. */
