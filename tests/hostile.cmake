@@ -9,4 +9,4 @@ evshm_test(test_hostile SOURCES test_hostile.c LABELS hostile
 # review (a region raced, hugetlb, a flood from another uid, a bell flood,
 # a squatter, the socket file's mode, slow closes, the client's limits).
 evshm_test(test_trust SOURCES test_trust.c LABELS hostile
-  DEPENDS peer_hostile TIMEOUT 300)
+  DEPENDS peer_hostile peer_topic_hostile TIMEOUT 300)

@@ -13,8 +13,8 @@
  *    (0.1.0 accepted both).
  *  3 test_listener_flood, test_connect_waits_for_backlog: 1,000
  *    connections from another uid against 64 silent same-uid ones.
- *  4 test_bell_flood_timeouts: a peer writing our bell cannot stretch a
- *    timeout.
+ *  4 test_bell_flood_timeouts, test_topic_bell_flood: a peer writing our
+ *    bell cannot stretch a timeout.
  *  5 test_squatter: a server of another uid at our name gets nothing.
  *  6 test_socket_mode_race: evshm_listen(.mode) in a directory another
  *    user can write.
@@ -680,6 +680,65 @@ static void test_bell_flood_timeouts(void **state)
 	}
 }
 
+/*
+ * The same for topics, with peer_topic_hostile: a publisher that kicks its
+ * subscriber's bell and publishes nothing (evshm_sub_peek, evshm_sub_recv),
+ * and a subscriber that kicks the publisher's and never reads, so that the
+ * ring is full (evshm_pub_reserve, evshm_pub_send).
+ */
+static void test_topic_bell_flood(void **state)
+{
+	(void)state;
+	static uint8_t buf[RING];
+	struct evshm_opts o = { .ring_size = RING, .stall_timeout_ms = 10000 };
+	const int t = 200;
+	char name[108], line[64];
+	const void *p;
+	void *w;
+	size_t len;
+	uint64_t t0;
+	pid_t pid;
+	int rep;
+
+	tu_unique_name(name, sizeof(name), "trust-tpub", true);
+	char *pv[] = { "peer_topic_hostile", "pub", name, "bell-flood", NULL };
+	struct tu_spawn_opts so = { .report_fd = &rep };
+	tu_assert_res(tu_spawn_ex(&pid, TU_PEER("peer_topic_hostile"), pv, &so), 0);
+	assert_true(tu_read_line(rep, line, sizeof(line), 10000) > 0);
+	struct evshm_sub *s = NULL;
+	tu_assert_res(evshm_sub_open(&s, name, NULL, 10000), 0);
+	t0 = tu_now_ms();
+	tu_assert_res(evshm_sub_peek(s, &p, &len, t), -ETIMEDOUT);
+	assert_timely("evshm_sub_peek", tu_now_ms() - t0, t);
+	t0 = tu_now_ms();
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), t), -ETIMEDOUT);
+	assert_timely("evshm_sub_recv", tu_now_ms() - t0, t);
+	evshm_sub_close(s);
+	reap(pid, "pub bell-flood");
+	close(rep);
+
+	tu_unique_name(name, sizeof(name), "trust-tsub", true);
+	struct evshm_pub *pb = NULL;
+	tu_assert_res(evshm_pub_open(&pb, name, &o), 0);
+	char *sv[] = { "peer_topic_hostile", "sub", name, "bell-flood-stall", NULL };
+	tu_assert_res(tu_spawn_ex(&pid, TU_PEER("peer_topic_hostile"), sv, &so), 0);
+	for (int i = 0; tu_read_line(rep, line, sizeof(line), 0) <= 0; i++) {
+		assert_true(i < 2000);
+		assert_true(evshm_pub_serve(pb, 5) >= 0);
+	}
+	while (evshm_pub_send(pb, buf, HALF, 0) == 0)
+		;
+	t0 = tu_now_ms();
+	tu_assert_res(evshm_pub_reserve(pb, HALF, &w, t), -ETIMEDOUT);
+	assert_timely("evshm_pub_reserve", tu_now_ms() - t0, t);
+	t0 = tu_now_ms();
+	tu_assert_res(evshm_pub_send(pb, buf, HALF, t), -ETIMEDOUT);
+	assert_timely("evshm_pub_send", tu_now_ms() - t0, t);
+	evshm_pub_close(pb);
+	reap(pid, "sub bell-flood-stall");
+	close(rep);
+}
+
 /* --- 5: a squatter at our name ------------------------------------------------ */
 
 /*
@@ -899,6 +958,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_listener_flood),
 		cmocka_unit_test(test_connect_waits_for_backlog),
 		cmocka_unit_test(test_bell_flood_timeouts),
+		cmocka_unit_test(test_topic_bell_flood),
 		cmocka_unit_test(test_squatter),
 		cmocka_unit_test(test_socket_mode_race),
 		cmocka_unit_test(test_slow_close),
