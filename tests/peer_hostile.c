@@ -1112,16 +1112,36 @@ static void spoil(struct raw *x, struct offer *o, const char *mode,
  * receiver that checks the size before the seals maps an empty file (in
  * mode race the test does that itself at the worst moment).  *_linger:
  * drop our copy of the lingering socket, so that the test's is the last.
+ * As a client we say "closed" on stdout then, and the test reads our HELLO
+ * only after that.  As a server we cannot wait for the test, which reads
+ * our WELCOME at once: if it closes its copy first, ours is the last and
+ * our close lingers; a thread does it, so that we still go on.
  */
-static void after_send(struct raw *x, struct offer *o, const char *mode)
+static void *close_main(void *arg)
 {
+	close((int)(intptr_t)arg);
+	return NULL;
+}
+
+static void after_send(struct raw *x, struct offer *o, const char *mode,
+		       bool client)
+{
+	int fd = is(mode, "bell_linger")   ? o->fds[PROTO_FD_BELL] :
+		 is(mode, "region_linger") ? o->fds[PROTO_FD_REGION] :
+					     -1;
+	pthread_t t;
+
 	if (is(mode, "race_soak")) {
 		tu_check(ftruncate(x->mine_fd, 0) == 0);
 		tu_check(fcntl(x->mine_fd, F_ADD_SEALS, SEALS_ALL) == 0);
-	} else if (is(mode, "bell_linger")) {
-		close(o->fds[PROTO_FD_BELL]);
-	} else if (is(mode, "region_linger")) {
-		close(o->fds[PROTO_FD_REGION]);
+	} else if (fd >= 0 && client) {
+		close(fd);
+		printf("closed\n");
+		fflush(stdout);
+	} else if (fd >= 0) {
+		tu_check(pthread_create(&t, NULL, close_main,
+					(void *)(intptr_t)fd) == 0);
+		pthread_detach(t);
 	}
 }
 
@@ -1198,7 +1218,7 @@ static int run_hello(const char *name, const char *mode, uint32_t reject)
 		os_random(id, sizeof(id));
 		spoil(&x, &o, mode, PROTO_HELLO, RING, id);
 		send_spoilt(&x, &o);
-		after_send(&x, &o, mode);
+		after_send(&x, &o, mode, true);
 		if (!is(mode, "hello_die"))
 			expect_reject(&x, reject);
 		if (o.keep >= 0)
@@ -1295,7 +1315,7 @@ static int run_welcome(const char *name, const char *mode)
 		} else {
 			spoil(&x, &o, mode, PROTO_WELCOME, RING, hello.id);
 			send_spoilt(&x, &o);
-			after_send(&x, &o, mode);
+			after_send(&x, &o, mode, false);
 			if (o.keep >= 0)
 				close(o.keep);
 		}
