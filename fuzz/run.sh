@@ -28,7 +28,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}abort_on_error=1:detect_
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}${UBSAN_OPTIONS:+:}print_stacktrace=1:halt_on_error=1"
 
 failed=0
-for name in ring proto; do
+for name in ring proto region; do
 	bin=$build/fuzz/fuzz_$name
 	if [ ! -x "$bin" ]; then
 		echo "run.sh: $bin not built" >&2

@@ -177,6 +177,46 @@ static enum ep_probe_result ep_probe(const struct ep_addr *a)
 }
 
 /*
+ * Make a fresh private directory in @dfd and open it: *@tfd, named @tmp.
+ * Between mkdirat() and openat() another user who may write @dfd can rename
+ * ours away and put a directory of its own under the name (and then swap
+ * the socket in it for a symlink before our fchmodat).  So what we opened
+ * must be a directory of our euid that nobody else may enter; if it is
+ * not, we try again under a new name, a few times (-EACCES after that).
+ */
+static int ep_private_dir(int dfd, char *tmp, size_t n, int *tfd)
+{
+	struct stat st;
+	uint32_t rnd;
+	int fd;
+
+	for (int i = 0; i < 16; i++) {
+		os_random(&rnd, sizeof(rnd));
+		snprintf(tmp, n, ".evshm-%08x", rnd);
+		if (mkdirat(dfd, tmp, 0700) < 0) {
+			if (errno == EEXIST)
+				continue;
+			return -errno;
+		}
+		fd = openat(dfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					      O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+				continue; /* renamed away: not ours to remove */
+			return -errno;
+		}
+		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    st.st_uid == geteuid() && !(st.st_mode & 077)) {
+			*tfd = fd;
+			return 0;
+		}
+		/* Someone else's, in our directory's place: leave it. */
+		os_close(fd);
+	}
+	return -EACCES;
+}
+
+/*
  * Give the socket file at @base (in directory @dfd) its mode without ever
  * resolving a name another user could swap.  bind() creates the file with
  * the umask's bits, and chmod(path) afterwards follows whatever sits at
@@ -195,21 +235,10 @@ static int ep_bind_mode(int sock, int dfd, const char *base, unsigned mode,
 	char tmp[32], path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int tfd = -1, res;
-	uint32_t rnd;
 
-	for (int i = 0;; i++) {
-		os_random(&rnd, sizeof(rnd));
-		snprintf(tmp, sizeof(tmp), ".evshm-%08x", rnd);
-		if (mkdirat(dfd, tmp, 0700) == 0)
-			break;
-		if (errno != EEXIST || i == 16)
-			return -errno;
-	}
-	tfd = openat(dfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (tfd < 0) {
-		res = -errno;
-		goto out_rmdir;
-	}
+	res = ep_private_dir(dfd, tmp, sizeof(tmp), &tfd);
+	if (res < 0)
+		return res;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d/s", tfd);
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	if (bind(sock, (const struct sockaddr *)&sun,

@@ -36,6 +36,10 @@ int hs_recv(int sock, enum proto_type want, struct proto_msg *m, int *fds,
 	res = proto_parse(buf, (size_t)res, want, m);
 	if (res == 0 && n != nfds)
 		res = ERR_PROTO(HS_NFDS);
+	/* A REJECT parses as its errno, but one that carries descriptors is
+	 * malformed (docs/protocol.md 3.4). */
+	else if (res < 0 && res != -EPROTO && n && m->type == PROTO_REJECT)
+		res = ERR_PROTO(HS_NFDS);
 	if (res < 0) {
 		os_close_untrusted(got, n);
 		return res;

@@ -94,15 +94,24 @@ int region_attach(int fd, enum region_kind kind, uint32_t ring_size,
 		 * malformed offer.  Only a lack of memory is ours. */
 		return errno == ENOMEM ? -ENOMEM : ERR_PROTO(FD_MAP);
 	r = p;
+	res = region_check_header(r, kind, ring_size);
+	if (res < 0) {
+		munmap(p, len);
+		return res;
+	}
+	*out = r;
+	return 0;
+}
+
+int region_check_header(const struct region *r, enum region_kind kind,
+			uint32_t ring_size)
+{
 	/* Informative (we use the sizes of the handshake), but a mismatch
 	 * means the peer is confused: refuse it. */
 	if (r->magic != REGION_MAGIC || r->version != REGION_VERSION ||
 	    r->kind != (uint32_t)kind || r->hdr_size != REGION_HDR_SIZE ||
-	    r->ring_size != ring_size) {
-		munmap(p, len);
+	    r->ring_size != ring_size)
 		return ERR_PROTO(FD_HEADER);
-	}
-	*out = r;
 	return 0;
 }
 

@@ -165,6 +165,12 @@ int region_create(const struct region_info *info, struct region **out,
 int region_attach(int fd, enum region_kind kind, uint32_t ring_size,
 		  const struct region **out);
 
+/* Does the header @r say what the handshake announced: magic, version,
+ * @kind, hdr_size and @ring_size?  0 or -EPROTO.  Each field is read once;
+ * the sizes used later are the handshake's, never the header's. */
+int region_check_header(const struct region *r, enum region_kind kind,
+			uint32_t ring_size);
+
 /* Unmap a region of @ring_size (NULL is a no-op). */
 void region_unmap(const struct region *r, uint32_t ring_size);
 

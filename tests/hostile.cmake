@@ -5,3 +5,8 @@
 evshm_peer(peer_hostile peer_hostile.c)
 evshm_test(test_hostile SOURCES test_hostile.c LABELS hostile
   DEPENDS peer_hostile TIMEOUT 300)
+# Issue 8, the trust boundary round 2: one test per attack of the 0.1.0
+# review (a region raced, hugetlb, a flood from another uid, a bell flood,
+# a squatter, the socket file's mode, slow closes, the client's limits).
+evshm_test(test_trust SOURCES test_trust.c LABELS hostile
+  DEPENDS peer_hostile peer_topic_hostile TIMEOUT 300)

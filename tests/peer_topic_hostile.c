@@ -16,6 +16,8 @@
  *                  only if each one failed
  *   bell-flood     for 2 s, write our bell to the publisher as fast as
  *                  possible while claiming to keep up (head = its tail)
+ *   bell-flood-stall  write it as fast as possible and never read, until
+ *                  the publisher drops us or closes (5 s at most)
  * pub modes:
  *   ring-lie       WELCOME announces twice the ring its region has
  *   start-unaligned  WELCOME's start index is not a multiple of 16
@@ -27,6 +29,8 @@
  *                  below it
  *   horizon-storm  latest: the horizon jumps about for 2 s while garbage
  *                  is published; the subscriber must never deliver it
+ *   bell-flood     publish nothing, write the subscriber's bell as fast as
+ *                  possible until it leaves (5 s at most)
  * Exit 0 when the script ran as planned, 1 otherwise (with why on stderr).
  */
 #include <errno.h>
@@ -144,19 +148,31 @@ static int try_write(struct hsub *s)
 	return bad ? 1 : 0;
 }
 
-static int flood(struct hsub *s)
+/* Kick @kick as fast as possible until @sock hangs up or @ms pass; with
+ * @head, claim to keep up meanwhile (our head follows its tail). */
+static int kick_flood(int kick, int sock, int ms, struct hsub *head)
 {
-	uint64_t end = os_now_ns() + 2000000000u;
+	uint64_t end = os_now_ns() + (uint64_t)ms * 1000000u;
 
 	while (os_now_ns() < end) {
-		/* Claim to keep up: our head follows its tail. */
-		uint64_t t = atomic_load(&s->pub->tail);
-		if (t > atomic_load(&s->mine->head) && !(t & 15))
-			atomic_store(&s->mine->head, t);
+		struct pollfd pfd = { .fd = sock, .events = POLLRDHUP };
+
+		if (head) {
+			uint64_t t = atomic_load(&head->pub->tail);
+			if (t > atomic_load(&head->mine->head) && !(t & 15))
+				atomic_store(&head->mine->head, t);
+		}
 		for (int i = 0; i < 64; i++)
-			bell_kick(s->kick);
+			bell_kick(kick);
+		if (sock >= 0 && poll(&pfd, 1, 0) == 1)
+			break;
 	}
 	return 0;
+}
+
+static int flood(struct hsub *s)
+{
+	return kick_flood(s->kick, -1, 2000, s);
 }
 
 static int run_sub(const char *name, const char *mode)
@@ -178,6 +194,8 @@ static int run_sub(const char *name, const char *mode)
 		return try_write(&s);
 	if (is(mode, "bell-flood"))
 		return flood(&s);
+	if (is(mode, "bell-flood-stall"))
+		return kick_flood(s.kick, s.hc.sock, 5000, NULL);
 	fprintf(stderr, "unknown sub mode %s\n", mode);
 	return 2;
 }
@@ -269,6 +287,8 @@ static int run_pub(const char *name, const char *mode)
 			atomic_store(&p.mine->oldest, pos);
 			atomic_store(&p.mine->oldest_seq, 1 + (r & 3));
 		}
+	} else if (is(mode, "bell-flood")) {
+		kick_flood(p.kick, p.sock, 5000, NULL);
 	} else if (!is(mode, "ring-lie") && !is(mode, "start-unaligned")) {
 		fprintf(stderr, "unknown pub mode %s\n", mode);
 		return 2;

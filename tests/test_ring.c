@@ -458,7 +458,35 @@ struct mt {
 	uint32_t count;
 	uint32_t pause;      /* each side pauses once every this many */
 	uint64_t sleeps_tx, sleeps_rx, barriers;
+	atomic_bool tx_done, rx_done;
+	atomic_bool tx_pausing, rx_pausing;
 };
+
+/*
+ * A pause that makes the other side sleep: the producer's lets the consumer
+ * empty the ring, the consumer's lets the producer fill it, and each then
+ * waits on its bell.  So the pausing side waits until the other one's state
+ * word says ASLEEP (or it has finished: no sleep is due then).  A fixed
+ * usleep() made the other side sleep only if it was fast enough to run dry
+ * within it, which a slow consumer (ASan, a loaded machine) was not: the
+ * consumer then never slept at all.  Both may pause at once: then neither
+ * waits for the other.
+ */
+static void pause_until_asleep(atomic_bool *pausing,
+			       const _Atomic uint32_t *state,
+			       const atomic_bool *done,
+			       const atomic_bool *other_pausing)
+{
+	uint64_t end = os_deadline(60000);
+
+	atomic_store(pausing, true);
+	while (!(atomic_load(state) & WS_ASLEEP) && !atomic_load(done) &&
+	       !atomic_load(other_pausing)) {
+		assert_true(os_now_ns() < end);
+		usleep(50);
+	}
+	atomic_store(pausing, false);
+}
 
 static void sleep_on(int bell)
 {
@@ -516,8 +544,10 @@ static void *mt_producer(void *arg)
 		if (res == 1)
 			tu_assert_res(os_pipe_kick(m->data_bell[1]), 0);
 		if (i % m->pause == m->pause / 2)
-			usleep(1000);
+			pause_until_asleep(&m->tx_pausing, &m->p.b->rx_state,
+					   &m->rx_done, &m->rx_pausing);
 	}
+	atomic_store(&m->tx_done, true);
 	return NULL;
 }
 
@@ -551,18 +581,19 @@ static void *mt_consumer(void *arg)
 		if (res == 1)
 			tu_assert_res(os_pipe_kick(m->space_bell[1]), 0);
 		if (i % m->pause == 0)
-			usleep(1000);
+			pause_until_asleep(&m->rx_pausing, &m->p.a->tx_state,
+					   &m->tx_done, &m->tx_pausing);
 	}
+	atomic_store(&m->rx_done, true);
 	return NULL;
 }
 
 static void run_threads(uint32_t ring, uint32_t pause)
 {
 	struct mt m = { .count = (uint32_t)tu_scaled(300000), .pause = pause };
-	/* Scaled down (sanitizers), the pauses must still come, or a side
-	 * may never sleep. */
+	/* Scaled runs too pause more than once each way. */
 	if (m.pause > m.count / 4)
-		m.pause = m.count / 4 ? m.count / 4 : 1;
+		m.pause = m.count / 4;
 	bool fenceless = os_membarrier_register() == 0;
 	pthread_t a, b;
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* util.c: see util.h. */
 #include "util.h"
+#include "evshm.h"
 
 #include "os.h"
 
@@ -245,6 +246,24 @@ int tu_become(const char *user)
 	 * keep LeakSanitizer (in sanitizer runs) from inspecting it. */
 	prctl(PR_SET_DUMPABLE, 1);
 	return 0;
+}
+
+int tu_connect_retry(struct evshm_chan **c, const char *name,
+		     const struct evshm_opts *o, int timeout_ms, uint64_t *ms)
+{
+	int res = -ECONNREFUSED;
+
+	for (int i = 0; i < 2000; i++) {
+		uint64_t t0 = tu_now_ms();
+
+		res = evshm_connect(c, name, o, timeout_ms);
+		if (ms)
+			*ms = tu_now_ms() - t0;
+		if (res != -ENOENT && res != -ECONNREFUSED)
+			break;
+		usleep(2000);
+	}
+	return res;
 }
 
 uint64_t tu_thread_cpu_ns(void)

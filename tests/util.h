@@ -68,6 +68,14 @@ int tu_wait_listening(const char *name, int timeout_ms);
  * supplementary groups), for good.  0 or -errno (-ENOENT: no such user). */
 int tu_become(const char *user);
 
+/* evshm_connect() to a server that may not listen yet: retried (every
+ * 2 ms, for 4 s at most) while it says -ENOENT or -ECONNREFUSED.  *@ms (may
+ * be NULL): how long the last, deciding attempt took. */
+struct evshm_chan;
+struct evshm_opts;
+int tu_connect_retry(struct evshm_chan **c, const char *name,
+		     const struct evshm_opts *o, int timeout_ms, uint64_t *ms);
+
 /* CLOCK_MONOTONIC in milliseconds, and this thread's CPU time in
  * nanoseconds (which does not grow while the thread is preempted). */
 uint64_t tu_now_ms(void);
