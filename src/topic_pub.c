@@ -255,6 +255,11 @@ static int pub_room(struct evshm_pub *p, size_t len, bool waiting)
 
 	if (p->ring.tail + need <= p->size)
 		limit = 0;
+	/* Every subscriber was at or past ring.head when we last looked (a
+	 * joiner lowers it): room below it needs no look at their lines,
+	 * which they write on every release. */
+	if (limit <= p->ring.head)
+		return 0;
 	for (unsigned i = 0; i < p->nsubs;) {
 		struct pub_sub *s = &p->subs[i];
 		int moved;
@@ -290,8 +295,11 @@ static int pub_room(struct evshm_pub *p, size_t len, bool waiting)
 	}
 	if (min < limit)
 		return -EAGAIN;
-	/* Room: what no subscriber still needs may be overwritten. */
-	p->ring.head = limit > p->ring.head ? limit : p->ring.head;
+	/* Room: what no subscriber still needs may be overwritten (latest:
+	 * whatever anyone still reads). */
+	if (p->opts.policy == EVSHM_LATEST)
+		min = limit;
+	p->ring.head = min > p->ring.head ? min : p->ring.head;
 	return 0;
 }
 
@@ -612,6 +620,9 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 		return res;
 	pub_history(p, m.param, &start, &start_seq);
 	s->head = start;
+	/* Its history is not ours to overwrite (see pub_room). */
+	if (start < p->ring.head)
+		p->ring.head = start;
 	s->start_seq = start_seq;
 	memcpy(id, m.id, sizeof(id));
 	ours[PROTO_FD_REGION] = p->region_fd;
