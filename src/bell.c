@@ -10,10 +10,6 @@
 
 #include "os.h"
 
-/* Kicks only answer armings: drain after this many, long before a pipe
- * (64 KiB) could fill with one-byte kicks. */
-#define DRAIN_EVERY 1024u
-
 int bell_open(struct bell *b, int rd, int sock, struct region *mine,
 	      _Atomic uint32_t *state, _Atomic uint64_t *sleeps,
 	      _Atomic uint64_t *spins, int64_t spin_ns, bool may_skip_fence)
@@ -109,7 +105,7 @@ static void bell_empty(struct bell *b)
 void bell_drain_due(struct bell *b)
 {
 	/* The caller looks at its condition again next. */
-	if (b->arms >= DRAIN_EVERY)
+	if (b->arms >= BELL_DRAIN_EVERY)
 		bell_empty(b);
 }
 

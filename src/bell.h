@@ -33,6 +33,10 @@
  * just been kicked can catch its answer without sleeping itself. */
 #define BELL_SPIN_MAX_NS 50000
 
+/* Kicks only answer armings: a sleeper empties its pipe(s) after this many
+ * armings, long before a pipe (64 KiB) could fill with one-byte kicks. */
+#define BELL_DRAIN_EVERY 1024u
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)

@@ -201,9 +201,13 @@ static int ep_private_dir(int dfd, char *tmp, size_t n, int *tfd)
 		fd = openat(dfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 					      O_CLOEXEC);
 		if (fd < 0) {
-			if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+			int err = errno;
+
+			if (err == ENOENT || err == ENOTDIR || err == ELOOP)
 				continue; /* renamed away: not ours to remove */
-			return -errno;
+			/* Still ours (EMFILE, ENOMEM): leave nothing behind. */
+			unlinkat(dfd, tmp, AT_REMOVEDIR);
+			return -err;
 		}
 		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) &&
 		    st.st_uid == geteuid() && !(st.st_mode & 077)) {

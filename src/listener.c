@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "fdpass.h"
@@ -29,9 +28,9 @@ int listener_open(struct listener *l, const char *name, unsigned mode,
 	memset(l, 0, sizeof(*l));
 	l->ep.fd = -1;
 	l->pol = *pol;
-	l->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	l->timer = os_timer();
 	if (l->timer < 0)
-		return -errno;
+		return l->timer;
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0) {
 		res = -errno;
@@ -98,19 +97,12 @@ static uint64_t grace_ns(const struct listener *l)
 static void timer_arm(struct listener *l)
 {
 	uint64_t next = UINT64_MAX;
-	struct itimerspec its = { 0 };
 
 	for (unsigned i = 0; i < l->npend; i++)
 		next = os_min_deadline(next, l->pend[i].deadline);
 	if (l->paused && l->npend)
 		next = os_min_deadline(next, l->pend[0].since + grace_ns(l));
-	if (next != UINT64_MAX) {
-		/* 0 would disarm: "now" is one nanosecond from now. */
-		next = next ? next : 1;
-		its.it_value.tv_sec = (time_t)(next / 1000000000u);
-		its.it_value.tv_nsec = (long)(next % 1000000000u);
-	}
-	timerfd_settime(l->timer, TFD_TIMER_ABSTIME, &its, NULL);
+	os_timer_at(l->timer, next);
 }
 
 /* Stop (or resume) taking new connections from the kernel's backlog. */

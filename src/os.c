@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,6 +157,26 @@ void os_event_clear(int efd)
 
 	while (read(efd, &n, sizeof(n)) < 0 && errno == EINTR)
 		;
+}
+
+int os_timer(void)
+{
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+
+	return fd < 0 ? -errno : fd;
+}
+
+void os_timer_at(int tfd, uint64_t when)
+{
+	struct itimerspec its = { 0 };
+
+	if (when != UINT64_MAX) {
+		/* 0 would disarm: "now" is one nanosecond from now. */
+		when = when ? when : 1;
+		its.it_value.tv_sec = (time_t)(when / 1000000000u);
+		its.it_value.tv_nsec = (long)(when % 1000000000u);
+	}
+	timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
 /*

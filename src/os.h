@@ -64,6 +64,12 @@ int os_event(void);
 void os_event_signal(int efd);
 void os_event_clear(int efd);
 
+/* A CLOCK_MONOTONIC timerfd (O_CLOEXEC | O_NONBLOCK), or -errno; and
+ * arming it to fire at @when (os_now_ns() time; UINT64_MAX disarms).
+ * Arming again also clears an expiry nobody read. */
+int os_timer(void);
+void os_timer_at(int tfd, uint64_t when);
+
 /* Close @fd if >= 0, preserving errno; returns -1 for `fd = os_close(fd)`.
  * Only for descriptors whose close cannot block: ours, or a peer's that
  * passed os_check_memfd / os_check_pipe_rd. */

@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "bell.h"
@@ -449,15 +448,7 @@ static void pub_serve_some(struct evshm_pub *p)
 /* Wake evshm_pub_fd() at @when (UINT64_MAX: never). */
 static void pub_stall_timer(struct evshm_pub *p, uint64_t when)
 {
-	struct itimerspec its = { 0 };
-
-	if (when != UINT64_MAX) {
-		its.it_value.tv_sec = (time_t)(when / 1000000000u);
-		its.it_value.tv_nsec = (long)(when % 1000000000u);
-		if (!when)
-			its.it_value.tv_nsec = 1;
-	}
-	timerfd_settime(p->stall_timer, TFD_TIMER_ABSTIME, &its, NULL);
+	os_timer_at(p->stall_timer, when);
 	p->stall_timer_set = when != UINT64_MAX;
 }
 
@@ -465,7 +456,7 @@ static void pub_stall_timer(struct evshm_pub *p, uint64_t when)
  * kicks that answered it are stale. */
 static void pub_stop_waiting(struct evshm_pub *p)
 {
-	bool empty = p->bell.arms >= 1024 || p->fd_used;
+	bool empty = p->bell.arms >= BELL_DRAIN_EVERY || p->fd_used;
 
 	atomic_store(&p->bell.armed, false);
 	for (unsigned i = 0; i < p->nsubs; i++) {
@@ -765,10 +756,9 @@ int evshm_pub_open(struct evshm_pub **out, const char *name,
 		res = -errno;
 		goto out_free;
 	}
-	p->stall_timer = timerfd_create(CLOCK_MONOTONIC,
-					TFD_CLOEXEC | TFD_NONBLOCK);
+	p->stall_timer = os_timer();
 	if (p->stall_timer < 0) {
-		res = -errno;
+		res = p->stall_timer;
 		goto out_free;
 	}
 	if ((res = epoll_add(p->epfd, p->l.epfd, EPOLLIN)) < 0 ||
