@@ -19,11 +19,11 @@
 #include <unistd.h>
 
 #include "evshm.h"
+#include "hostile_run.h"
 #include "os.h"
 #include "proto.h"
 #include "util.h"
 
-#define PEER TU_PEER("peer_hostile")
 #define RING 4096u
 #define HALF (RING / 2 - 16) /* the largest message (a record: half the ring) */
 #define HS_TIMEOUT_MS 200    /* the listener's handshake_timeout_ms */
@@ -42,17 +42,7 @@ static void spawn(pid_t *pid, const char *role, const char *name,
 	snprintf(rej, sizeof(rej), "--reject=%u", reject);
 	char *argv[] = { "peer_hostile", (char *)role, (char *)name,
 			 (char *)mode, rej, NULL };
-	tu_assert_res(tu_spawn(pid, PEER, argv), 0);
-}
-
-/* The peer must exit 0: its own checks (e.g. that a REJECT came) passed. */
-static void reap(pid_t pid, const char *mode)
-{
-	int status;
-	tu_assert_res(tu_wait(pid, 30000, &status), 0);
-	if (tu_exit_code(status) != 0)
-		fail_msg("peer_hostile %s exited with %d", mode,
-			 tu_exit_code(status));
+	tu_assert_res(tu_spawn(pid, HOSTILE_PEER, argv), 0);
 }
 
 /* Some messages both ways through a peer that echoes. */
@@ -79,7 +69,7 @@ static void honest_client(struct evshm_listener *l, const char *name)
 	tu_assert_res(evshm_accept(l, &c, 10000), 0);
 	roundtrip(c, 5);
 	evshm_close(c);
-	reap(pid, "honest");
+	hostile_reap(pid, "honest");
 }
 
 /* --- handshake: our side is the server ------------------------------------- */
@@ -182,7 +172,7 @@ static void test_hello(void **state)
 			res = evshm_accept(l, &c, 0);
 			if (res != -EAGAIN)
 				tu_assert_res(res, hc->expect);
-			reap(pid, hc->mode);
+			hostile_reap(pid, hc->mode);
 		}
 		uint64_t t0 = now_ms();
 		/* Waiting forever, -ETIMEDOUT can only be the silent client's
@@ -195,7 +185,7 @@ static void test_hello(void **state)
 			evshm_close(c);
 		tu_assert_res(res, hc->expect);
 		if (!hc->dead_first)
-			reap(pid, hc->mode);
+			hostile_reap(pid, hc->mode);
 		assert_true(os_close_wait(5000) == 0);
 		assert_int_equal(tu_count_fds(), fds0);
 		if (hc->expect == -ETIMEDOUT) /* never early */
@@ -239,11 +229,11 @@ static void test_silent_client_holds_nobody(void **state)
 	assert_int_equal(pid, honest);
 	roundtrip(c, 5);
 	evshm_close(c);
-	reap(honest, "honest");
+	hostile_reap(honest, "honest");
 
 	/* The silent one is dropped at its deadline. */
 	tu_assert_res(evshm_accept(l, &c, 10000), -ETIMEDOUT);
-	reap(silent, "silent");
+	hostile_reap(silent, "silent");
 	evshm_listener_close(l);
 	assert_int_equal(tu_count_fds(), fds0);
 }
@@ -344,57 +334,33 @@ static void test_welcome(void **state)
 		 * connect timeout. */
 		if (silent)
 			assert_true(dt >= HS_TIMEOUT_MS && dt < 5000);
-		reap(pid, hc->mode);
+		hostile_reap(pid, hc->mode);
 	}
 }
 
 /* --- after a correct handshake ------------------------------------------------ */
 
-struct run {
-	pid_t pid;
-	const char *mode;
-	char name[108];
-	struct evshm_listener *l;
-	struct evshm_chan *c;
-	int fds0;
-};
-
 /* A channel to peer_hostile running @mode, as a client (we accept) or
  * as a server (we connect); @flags for our options (EVSHM_OPT_FDS). */
-static void run_up_flags(struct run *r, bool peer_is_server, const char *mode,
-			 uint32_t flags)
+static void run_up_flags(struct hostile_run *r, bool peer_is_server,
+			 const char *mode, uint32_t flags)
 {
 	struct evshm_opts o = { .ring_size = RING, .flags = flags };
-	uint64_t dt;
 
-	memset(r, 0, sizeof(*r));
-	r->mode = mode;
-	r->fds0 = tu_count_fds();
 	print_message("%s, peer is the %s\n", mode,
 		      peer_is_server ? "server" : "client");
-	if (peer_is_server) {
-		tu_unique_name(r->name, sizeof(r->name), "hostile-cli", true);
-		spawn(&r->pid, "server", r->name, mode, 0);
-		tu_assert_res(tu_connect_retry(&r->c, r->name, &o, 10000, &dt), 0);
-	} else {
-		tu_unique_name(r->name, sizeof(r->name), "hostile-srv", true);
-		tu_assert_res(evshm_listen(&r->l, r->name, &o), 0);
-		spawn(&r->pid, "client", r->name, mode, 0);
-		tu_assert_res(evshm_accept(r->l, &r->c, 10000), 0);
-	}
+	hostile_up(r, peer_is_server, mode, &o);
 	assert_int_equal(evshm_max_msg(r->c), HALF);
 }
 
-static void run_up(struct run *r, bool peer_is_server, const char *mode)
+static void run_up(struct hostile_run *r, bool peer_is_server, const char *mode)
 {
 	run_up_flags(r, peer_is_server, mode, 0);
 }
 
-static void run_down(struct run *r)
+static void run_down(struct hostile_run *r)
 {
-	evshm_close(r->c);
-	evshm_listener_close(r->l);
-	reap(r->pid, r->mode);
+	hostile_down(r);
 	assert_true(os_close_wait(5000) == 0);
 	assert_int_equal(tu_count_fds(), r->fds0);
 }
@@ -458,7 +424,7 @@ static void data_case(bool peer_is_server, const struct data_case *dc)
 	static uint8_t buf[RING];
 	int expect = dc->expect ? dc->expect : -EPROTO;
 	int timeout = dc->expect ? 100 : 5000;
-	struct run r;
+	struct hostile_run r;
 	int res = 0, i;
 
 	run_up_flags(&r, peer_is_server, dc->mode, dc->flags);
@@ -497,7 +463,7 @@ static void test_stuffed_socket(void **state)
 {
 	(void)state;
 	for (int role = 0; role < 2; role++) {
-		struct run r;
+		struct hostile_run r;
 
 		run_up_flags(&r, role, "fds_stuff", EVSHM_OPT_FDS);
 		int fds1 = tu_count_fds();
@@ -515,7 +481,7 @@ static void test_flood_bells(void **state)
 	for (int role = 0; role < 2; role++) {
 		int n = (int)tu_scaled(2000);
 		struct evshm_stats st;
-		struct run r;
+		struct hostile_run r;
 
 		run_up(&r, role, "flood");
 		uint64_t t0 = now_ms();
@@ -534,7 +500,7 @@ static void test_our_bells_made_blocking(void **state)
 {
 	(void)state;
 	for (int role = 0; role < 2; role++) {
-		struct run r;
+		struct hostile_run r;
 		uint8_t b[8];
 
 		run_up(&r, role, "bells_blocking");
@@ -585,7 +551,7 @@ static void test_write_protection(void **state)
 	for (int role = 0; role < 2; role++) {
 		static char report[RING];
 		char verdict[16];
-		struct run r;
+		struct hostile_run r;
 
 		run_up(&r, role, "wprot");
 		int n = evshm_recv(r.c, report, sizeof(report) - 1, 10000);

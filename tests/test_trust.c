@@ -45,12 +45,12 @@
 
 #include "endpoint.h"
 #include "evshm.h"
+#include "hostile_run.h"
 #include "os.h"
 #include "proto.h"
 #include "region.h"
 #include "util.h"
 
-#define PEER TU_PEER("peer_hostile")
 #define RING 4096u
 #define HALF (RING / 2 - 16)
 #define SEALS_ALL (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL)
@@ -209,7 +209,7 @@ int mkdirat(int dfd, const char *name, mode_t mode)
 static void spawn_args(pid_t *pid, char *const argv[], int *report)
 {
 	struct tu_spawn_opts so = { .report_fd = report };
-	tu_assert_res(tu_spawn_ex(pid, PEER, argv, &so), 0);
+	tu_assert_res(tu_spawn_ex(pid, HOSTILE_PEER, argv, &so), 0);
 }
 
 static void spawn(pid_t *pid, const char *role, const char *name,
@@ -218,20 +218,6 @@ static void spawn(pid_t *pid, const char *role, const char *name,
 	char *argv[] = { "peer_hostile", (char *)role, (char *)name,
 			 (char *)mode, (char *)opt1, (char *)opt2, NULL };
 	spawn_args(pid, argv, NULL);
-}
-
-static int reap_code(pid_t pid)
-{
-	int status;
-	tu_assert_res(tu_wait(pid, 60000, &status), 0);
-	return tu_exit_code(status);
-}
-
-static void reap(pid_t pid, const char *mode)
-{
-	int code = reap_code(pid);
-	if (code != 0)
-		fail_msg("peer_hostile %s exited with %d", mode, code);
 }
 
 static bool have_nobody(void)
@@ -293,7 +279,7 @@ static int handshake_ms(bool peer_is_server, const char *mode,
 	if (res == 0)
 		evshm_close(c);
 	evshm_listener_close(l);
-	reap(pid, mode);
+	hostile_reap(pid, mode);
 	return res;
 }
 
@@ -360,7 +346,7 @@ static void test_region_race_soak(void **state)
 				tu_assert_res(evshm_accept(l, &c, 10000), -EPROTO);
 			evshm_listener_close(l);
 		}
-		reap(pid, "race_soak");
+		hostile_reap(pid, "race_soak");
 	}
 	print_message("%u handshakes each way, all refused\n", n);
 }
@@ -521,13 +507,13 @@ static void test_listener_flood(void **state)
 	 * not), then sees our close. */
 	assert_true(tu_read_line(rep_honest, line, sizeof(line), 5000) > 0);
 	print_message("the honest client connected in %s ms\n", line);
-	reap(honest, "honest");
+	hostile_reap(honest, "honest");
 	/* The flooder: all its connections made, all refused (REJECT 4). */
 	assert_true(tu_read_line(rep_flood, line, sizeof(line), 10000) > 0);
 	assert_string_equal(line, "connected 1000");
 	assert_true(tu_read_line(rep_flood, line, sizeof(line), 30000) > 0);
 	assert_string_equal(line, "refused 1000");
-	reap(flooder, "flood");
+	hostile_reap(flooder, "flood");
 	close(rep_flood);
 	close(rep_honest);
 	for (int k = 0; k < SILENT; k++)
@@ -610,37 +596,12 @@ static void test_connect_waits_for_backlog(void **state)
 
 /* --- 4: a bell flood and our timeouts ------------------------------------------ */
 
-struct run {
-	pid_t pid;
-	const char *mode;
-	char name[108];
-	struct evshm_listener *l;
-	struct evshm_chan *c;
-};
-
-static void run_up(struct run *r, bool peer_is_server, const char *mode,
-		   uint32_t flags)
+static void run_up(struct hostile_run *r, bool peer_is_server,
+		   const char *mode, uint32_t flags)
 {
 	struct evshm_opts o = { .ring_size = RING, .flags = flags };
 
-	memset(r, 0, sizeof(*r));
-	r->mode = mode;
-	tu_unique_name(r->name, sizeof(r->name), "trust-run", true);
-	if (peer_is_server) {
-		spawn(&r->pid, "server", r->name, mode, NULL, NULL);
-		tu_assert_res(tu_connect_retry(&r->c, r->name, &o, 10000, NULL), 0);
-	} else {
-		tu_assert_res(evshm_listen(&r->l, r->name, &o), 0);
-		spawn(&r->pid, "client", r->name, mode, NULL, NULL);
-		tu_assert_res(evshm_accept(r->l, &r->c, 10000), 0);
-	}
-}
-
-static void run_down(struct run *r)
-{
-	evshm_close(r->c);
-	evshm_listener_close(r->l);
-	reap(r->pid, r->mode);
+	hostile_up(r, peer_is_server, mode, &o);
 }
 
 /* @what took @ms for a timeout of @timeout_ms: never early, never much
@@ -670,7 +631,7 @@ static void test_bell_flood_timeouts(void **state)
 		const void *p;
 		void *w;
 		size_t len;
-		struct run r;
+		struct hostile_run r;
 		uint64_t t0;
 
 		run_up(&r, role, "flood_silent", 0);
@@ -691,7 +652,7 @@ static void test_bell_flood_timeouts(void **state)
 		assert_timely("evshm_reserve", tu_now_ms() - t0, t);
 		evshm_stats(r.c, &st);
 		print_message("%" PRIu64 " sleeps\n", st.sleeps);
-		run_down(&r);
+		hostile_down(&r);
 	}
 }
 
@@ -729,7 +690,7 @@ static void test_topic_bell_flood(void **state)
 	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), t), -ETIMEDOUT);
 	assert_timely("evshm_sub_recv", tu_now_ms() - t0, t);
 	evshm_sub_close(s);
-	reap(pid, "pub bell-flood");
+	hostile_reap(pid, "pub bell-flood");
 	close(rep);
 
 	tu_unique_name(name, sizeof(name), "trust-tsub", true);
@@ -750,7 +711,7 @@ static void test_topic_bell_flood(void **state)
 	tu_assert_res(evshm_pub_send(pb, buf, HALF, t), -ETIMEDOUT);
 	assert_timely("evshm_pub_send", tu_now_ms() - t0, t);
 	evshm_pub_close(pb);
-	reap(pid, "sub bell-flood-stall");
+	hostile_reap(pid, "sub bell-flood-stall");
 	close(rep);
 }
 
@@ -774,7 +735,7 @@ static void test_squatter(void **state)
 	tu_unique_name(name, sizeof(name), "trust-squat", true);
 	spawn(&pid, "server", name, "squat", "--user=nobody", NULL);
 	tu_assert_res(tu_connect_retry(&c, name, NULL, 5000, NULL), -EACCES);
-	reap(pid, "squat");
+	hostile_reap(pid, "squat");
 }
 
 /* --- 6: the socket file's mode ------------------------------------------------- */
@@ -859,7 +820,7 @@ static void test_socket_mode_race(void **state)
 	assert_true(tu_read_line(rep, line, sizeof(line), 10000) > 0);
 	print_message("%d listens, %d refused; symlinker: %s\n", ok, refused,
 		      line);
-	reap(pid, "symlinker");
+	hostile_reap(pid, "symlinker");
 	close(rep);
 	assert_int_equal(mode_of(swap_victim), 0600);
 }
@@ -887,7 +848,7 @@ static void test_slow_close(void **state)
 	uint8_t buf[64];
 
 	for (int role = 0; role < 2; role++) {
-		struct run r;
+		struct hostile_run r;
 		uint64_t t0;
 
 		run_up(&r, role, "fds_linger", EVSHM_OPT_FDS);
@@ -897,7 +858,7 @@ static void test_slow_close(void **state)
 		print_message("evshm_recv of a lingering socket: %" PRIu64
 			      " ms\n", dt);
 		assert_true(dt < (uint64_t)limit);
-		run_down(&r);
+		hostile_down(&r);
 
 		run_up(&r, role, "fds_linger_queued", EVSHM_OPT_FDS);
 		tu_assert_res(evshm_recv(r.c, buf, sizeof(buf), 10000), 5);
@@ -908,7 +869,7 @@ static void test_slow_close(void **state)
 		print_message("evshm_close with lingering sockets queued: %"
 			      PRIu64 " ms\n", dt);
 		assert_true(dt < (uint64_t)limit);
-		run_down(&r);
+		hostile_down(&r);
 
 		for (int m = 0; m < 2; m++) {
 			struct evshm_opts o = { .ring_size = RING };
@@ -963,7 +924,7 @@ static void test_client_limits(void **state)
 		tu_assert_res(tu_connect_retry(&c, name, &quick, -1, &ms),
 			      -ETIMEDOUT);
 		assert_timely(silent[i], ms, hs);
-		reap(pid, silent[i]);
+		hostile_reap(pid, silent[i]);
 	}
 }
 
