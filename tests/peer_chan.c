@@ -36,19 +36,6 @@ static uint64_t opt_u64(const char *arg, const char *name, uint64_t def)
 	return def;
 }
 
-static int connect_retry(struct evshm_chan **c, const char *name,
-			 const struct evshm_opts *o)
-{
-	int res;
-	for (int i = 0; i < 500; i++) {
-		res = evshm_connect(c, name, o, 5000);
-		if (res != -ENOENT && res != -ECONNREFUSED)
-			return res;
-		usleep(10000);
-	}
-	return res;
-}
-
 static int trickle(struct evshm_chan *c, size_t max)
 {
 	uint8_t *buf = malloc(pat_max(max) ? pat_max(max) : 1);
@@ -97,7 +84,7 @@ int main(int argc, char **argv)
 		tu_check_res(evshm_listen(&l, name, &o), 0);
 		tu_check_res(evshm_accept(l, &c, 10000), 0);
 	} else {
-		tu_check_res(connect_retry(&c, name, &o), 0);
+		tu_check_res(tu_connect_retry(&c, name, &o, 5000, NULL), 0);
 	}
 
 	if (strcmp(mode, "stress") == 0) {

@@ -72,19 +72,6 @@ static int refuse(void *arg, pid_t pid, uid_t uid, gid_t gid)
 	return -EPERM;
 }
 
-static int connect_retry(struct evshm_chan **c, const char *name,
-			 const struct evshm_opts *o)
-{
-	int res;
-	for (int i = 0; i < 500; i++) {
-		res = evshm_connect(c, name, o, 10000);
-		if (res != -ENOENT && res != -ECONNREFUSED)
-			return res;
-		usleep(10000);
-	}
-	return res;
-}
-
 static void echo(struct evshm_chan *c)
 {
 	size_t cap = evshm_max_msg(c) + 1;
@@ -206,7 +193,7 @@ int main(int argc, char **argv)
 
 	int fds0 = tu_count_fds();
 	for (uint64_t t = 0; t < tries; t++) {
-		res = connect_retry(&c, name, &o);
+		res = tu_connect_retry(&c, name, &o, 10000, NULL);
 		if (res != expect)
 			tu_die(__FILE__, __LINE__, "connect (attempt)", true, res);
 		if (res == 0 && t + 1 < tries) {

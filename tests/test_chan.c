@@ -67,14 +67,7 @@ static void peer_start_server(struct peer *p, const struct evshm_opts *o,
 	char *argv[] = { "peer_chan", "server", p->name, (char *)mode,
 			 (char *)a1, (char *)a2, NULL };
 	tu_assert_res(tu_spawn(&p->pid, PEER, argv), 0);
-	int res;
-	for (int i = 0; i < 1000; i++) {
-		res = evshm_connect(&p->c, p->name, o, 5000);
-		if (res != -ECONNREFUSED && res != -ENOENT)
-			break;
-		usleep(5000);
-	}
-	tu_assert_res(res, 0);
+	tu_assert_res(tu_connect_retry(&p->c, p->name, o, 5000, NULL), 0);
 }
 
 /* Close our side and expect the peer to exit with @code. */

@@ -253,7 +253,7 @@ int tu_connect_retry(struct evshm_chan **c, const char *name,
 {
 	int res = -ECONNREFUSED;
 
-	for (int i = 0; i < 2000; i++) {
+	for (int i = 0; i < 2500; i++) {
 		uint64_t t0 = tu_now_ms();
 
 		res = evshm_connect(c, name, o, timeout_ms);

@@ -69,7 +69,7 @@ int tu_wait_listening(const char *name, int timeout_ms);
 int tu_become(const char *user);
 
 /* evshm_connect() to a server that may not listen yet: retried (every
- * 2 ms, for 4 s at most) while it says -ENOENT or -ECONNREFUSED.  *@ms (may
+ * 2 ms, for 5 s at most) while it says -ENOENT or -ECONNREFUSED.  *@ms (may
  * be NULL): how long the last, deciding attempt took. */
 struct evshm_chan;
 struct evshm_opts;
