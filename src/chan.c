@@ -114,13 +114,19 @@ static bool tx_due(const struct evshm_chan *c)
 					    memory_order_relaxed);
 }
 
-static void chan_drained(struct evshm_chan *c, bool (*other_due)(const struct evshm_chan *))
+static void chan_drained(struct evshm_chan *c,
+			 bool (*other_due)(const struct evshm_chan *))
 {
-	/* Ours too: whoever drains looks at its own condition next. */
-	os_event_clear(c->poke);
+	/* Ours too: whoever drains looks at its own condition next.  Read
+	 * only if a poke was written (flagged after its write, so a poke
+	 * whose flag we missed is cleared by the next drain). */
+	if (atomic_exchange(&c->poked, false))
+		os_event_clear(c->poke);
 	atomic_thread_fence(memory_order_seq_cst);
-	if (other_due(c))
+	if (other_due(c)) {
 		os_event_signal(c->poke);
+		atomic_store(&c->poked, true);
+	}
 }
 
 static void tx_drained(void *arg)

@@ -56,6 +56,7 @@ struct evshm_chan {
 	int kick;            /* our bell's write end: we kick, the peer sleeps */
 	int kick_rd;         /* its read end: the peer's, and our own copy */
 	int poke;            /* eventfd: one of our roles wakes the other */
+	_Atomic bool poked;  /* it may be readable (set after the write) */
 	_Atomic bool fd_used; /* evshm_fd() was asked for: keep it accurate */
 	struct region *mine;
 	uint32_t tx_size;
