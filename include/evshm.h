@@ -182,7 +182,9 @@ struct evshm_stats {
 	uint64_t bytes_recv;   /**< payload bytes released */
 	uint64_t kicks_sent;   /**< doorbell writes to the peer (system calls) */
 	uint64_t sleeps;       /**< times this side slept in the kernel */
-	uint64_t spins;        /**< waits satisfied while spinning, no sleep */
+	uint64_t spins;        /**< waits satisfied while spinning, no sleep
+				    (published every 64 and at each sleep:
+				    may trail by up to 63) */
 	uint64_t lost;         /**< topic subscriber (latest): messages it
 				    missed because the publisher lapped it */
 };

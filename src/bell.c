@@ -7,8 +7,17 @@
 
 #include <errno.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include "os.h"
+
+/* Level-triggered: readable until read (our deadline timer). */
+static int bell_add_level(struct bell *b, int fd, uint32_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+
+	return epoll_ctl(b->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
 
 int bell_open(struct bell *b, int rd, int sock, struct region *mine,
 	      _Atomic uint32_t *state, _Atomic uint64_t *sleeps,
@@ -17,6 +26,8 @@ int bell_open(struct bell *b, int rd, int sock, struct region *mine,
 	int res;
 
 	b->rd = -1;
+	b->tmr = -1;
+	b->tmr_at = 0;
 	b->arms = 0;
 	atomic_init(&b->armed, false);
 	b->drained = NULL;
@@ -31,6 +42,9 @@ int bell_open(struct bell *b, int rd, int sock, struct region *mine,
 	b->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (b->ep < 0)
 		return -errno;
+	if ((res = b->tmr = os_timer()) < 0 ||
+	    (res = bell_add_level(b, b->tmr, BELL_TAG_TIMER)) < 0)
+		goto out_close;
 	if (sock >= 0 && (res = bell_add_sock(b, sock, BELL_TAG_SOCK)) < 0)
 		goto out_close;
 	if (rd >= 0) {
@@ -41,7 +55,7 @@ int bell_open(struct bell *b, int rd, int sock, struct region *mine,
 	return 0;
 
 out_close:
-	b->ep = os_close(b->ep);
+	bell_close(b);
 	return res;
 }
 
@@ -71,6 +85,7 @@ void bell_del(struct bell *b, int rd)
 
 void bell_close(struct bell *b)
 {
+	b->tmr = os_close(b->tmr);
 	b->ep = os_close(b->ep);
 }
 
@@ -119,6 +134,37 @@ void bell_disarm(struct bell *b, bool reset)
 }
 
 /*
+ * The epoll_wait() timeout for a sleep until @deadline.  A finite timeout
+ * makes the kernel set up and tear down a timer on every sleep: on one
+ * CPU that is a tenth of a whole wakeup.  So the deadline goes to a
+ * timerfd in the epoll set instead, re-armed only when a sleep needs it
+ * earlier than it is set, or after it fired: waits whose deadlines move
+ * forward (the same timeout, call after call) re-arm it once per timeout,
+ * and a sleep whose deadline lies beyond the timer's wakes once early and
+ * sleeps again.
+ */
+static int bell_timeout(struct bell *b, uint64_t deadline)
+{
+	if (deadline == UINT64_MAX)
+		return -1;
+	if (!b->tmr_at || b->tmr_at > deadline) {
+		os_timer_at(b->tmr, deadline);
+		b->tmr_at = deadline;
+	}
+	return -1;
+}
+
+/* The timer fired (level-triggered: it stays readable until read). */
+static void bell_timer_fired(struct bell *b)
+{
+	uint64_t n;
+	ssize_t r = read(b->tmr, &n, sizeof(n)); /* EAGAIN: re-armed since */
+
+	(void)r;
+	b->tmr_at = 0;
+}
+
+/*
  * Sleep until a kick, a hang-up (the socket's, or the bell's: its writer
  * is the peer), or @deadline.  0 (woken: look again, wakeups may be
  * spurious), -ETIMEDOUT, -EPIPE, or -errno.
@@ -126,23 +172,31 @@ void bell_disarm(struct bell *b, bool reset)
 static int bell_sleep(struct bell *b, uint64_t deadline)
 {
 	struct epoll_event ev[4];
+	bool fired = false;
 	int n;
 
 	ring_role_asleep(&b->role, true);
 	do
-		n = epoll_wait(b->ep, ev, 4, os_remaining_ms(deadline));
+		n = epoll_wait(b->ep, ev, 4, bell_timeout(b, deadline));
 	while (n < 0 && errno == EINTR && os_now_ns() < deadline);
 	ring_role_asleep(&b->role, false);
 	atomic_store_explicit(b->sleeps, ++b->nsleeps, memory_order_relaxed);
+	atomic_store_explicit(b->spins, b->nspins, memory_order_relaxed);
 	if (n < 0)
 		return errno == EINTR ? -ETIMEDOUT : -errno;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		if (ev[i].data.u32 == BELL_TAG_SOCK ||
 		    (ev[i].data.u32 == BELL_TAG_BELL &&
 		     (ev[i].events & (EPOLLHUP | EPOLLERR))))
 			return -EPIPE;
+		fired |= ev[i].data.u32 == BELL_TAG_TIMER;
+	}
+	if (fired)
+		bell_timer_fired(b);
 	bell_drain_due(b);
-	/* os_remaining_ms() rounds up, so a timeout is a passed deadline. */
+	/* os_remaining_ms() rounds up, so a timeout is a passed deadline.
+	 * The timer's wakeup is only one to look again at (it may have been
+	 * set for an earlier deadline): bell_wait() reads the clock. */
 	return n == 0 ? -ETIMEDOUT : 0;
 }
 
@@ -201,7 +255,12 @@ static bool bell_spin(struct bell *b, const struct bell_ops *ops, void *ctx)
 		}
 	}
 out_ready:
-	atomic_store_explicit(b->spins, ++b->nspins, memory_order_relaxed);
+	/* The spins counter shares its line with our state word and event
+	 * index, which the peer reads after every commit: a store per spin
+	 * would pull that line across on every message of a ping-pong.
+	 * Published every BELL_SPINS_EVERY spins and at every sleep. */
+	if (++b->nspins % BELL_SPINS_EVERY == 0)
+		atomic_store_explicit(b->spins, b->nspins, memory_order_relaxed);
 	return true;
 }
 

@@ -37,6 +37,10 @@
  * armings, long before a pipe (64 KiB) could fill with one-byte kicks. */
 #define BELL_DRAIN_EVERY 1024u
 
+/* The spins counter reaches the region every this many spins (and at
+ * every sleep): see bell_spin(). */
+#define BELL_SPINS_EVERY 64u
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -48,13 +52,17 @@ static inline void cpu_relax(void)
 
 struct bell {
 	int ep;                 /* private epoll: bell(s) ET, socket hang-up */
+	int tmr;                /* deadline timerfd in ep (-1 with ep = -1
+				   before bell_open) */
+	uint64_t tmr_at;        /* when it is armed to fire; 0 not armed */
 	int rd;                 /* our bell's read end (the peer kicks it) */
 	unsigned arms;          /* armings since the pipe was last drained */
 	_Atomic bool armed;     /* an event index is out: a kick may come (read
 				   by a sibling role's thread, see drained) */
 	struct ring_role role;  /* our state word (asleep, fenceless) */
 	struct region *mine;    /* cpu and counters */
-	_Atomic uint64_t *sleeps, *spins; /* counters in our region */
+	_Atomic uint64_t *sleeps, *spins; /* counters in our region (spins:
+					     published now and then) */
 	uint64_t nsleeps, nspins;
 	int64_t spin_ns;        /* > 0 fixed, < 0 never, 0 adaptive */
 	int64_t budget;         /* the adaptive spin's current budget */
@@ -102,6 +110,7 @@ int bell_open(struct bell *b, int rd, int sock, struct region *mine,
 #define BELL_TAG_BELL 0u
 #define BELL_TAG_SOCK 1u
 #define BELL_TAG_MEMBER 2u
+#define BELL_TAG_TIMER 3u
 
 /* Also sleep on read end @rd, edge-triggered, with @tag.  0 or -errno. */
 int bell_add(struct bell *b, int rd, uint32_t tag);

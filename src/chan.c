@@ -70,6 +70,7 @@ struct evshm_chan *chan_new(void)
 	c->sock = c->region_fd = c->epfd = -1;
 	c->bell_rd = c->kick = c->kick_rd = c->poke = -1;
 	c->tx.bell.ep = c->tx.bell.rd = c->rx.bell.ep = c->rx.bell.rd = -1;
+	c->tx.bell.tmr = c->rx.bell.tmr = -1;
 	return c;
 }
 

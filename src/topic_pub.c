@@ -710,7 +710,7 @@ int evshm_pub_open(struct evshm_pub **out, const char *name,
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->region_fd = p->epfd = p->stall_timer = p->bell.ep = -1;
+	p->region_fd = p->epfd = p->stall_timer = p->bell.ep = p->bell.tmr = -1;
 	p->l.epfd = p->l.timer = p->l.ep.fd = -1;
 	res = opts_resolve(&p->opts, opts);
 	if (res < 0)

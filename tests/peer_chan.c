@@ -98,6 +98,17 @@ int main(int argc, char **argv)
 			tu_check_res(evshm_send(c, buf, (size_t)res, -1), 0);
 		tu_check_res(res, -EPIPE);
 		free(buf);
+	} else if (strcmp(mode, "delay") == 0) {
+		/* Echo each message after the milliseconds its first four
+		 * bytes say. */
+		uint32_t buf[16], ms;
+		while ((res = evshm_recv(c, buf, sizeof(buf), -1)) >= 4) {
+			memcpy(&ms, buf, 4);
+			struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+			nanosleep(&ts, NULL);
+			tu_check_res(evshm_send(c, buf, (size_t)res, -1), 0);
+		}
+		tu_check_res(res, -EPIPE);
 	} else if (strcmp(mode, "flood") == 0) {
 		res = stream_send(c, UINT64_MAX, max, STREAM_MIXED, NULL);
 		tu_check_res(res, -EPIPE);

@@ -172,6 +172,56 @@ static void test_timeouts(void **state)
 	peer_finish(&p, 0);
 }
 
+/* Ask the "delay" peer for an echo @ms from now; receive it within
+ * @timeout_ms.  The call's result (bytes, or -errno). */
+static int echo_after(struct evshm_chan *c, uint32_t ms, int timeout_ms)
+{
+	uint32_t b[4] = { ms, 0, 0, 0 };
+
+	tu_assert_res(evshm_send(c, b, sizeof(b), 1000), 0);
+	return evshm_recv(c, b, sizeof(b), timeout_ms);
+}
+
+/*
+ * Timed sleeps share one deadline timer per side, re-armed lazily (see
+ * bell.c): a shorter timeout after a longer one must still end on time,
+ * and a timer that fired while nobody slept must not end a later, longer
+ * wait early.  Our side never spins, so every wait here sleeps.
+ */
+static void test_timed_sleeps(void **state)
+{
+	(void)state;
+	struct evshm_opts o = { .spin_ns = -1 };
+	struct evshm_stats st;
+	struct peer p;
+	uint8_t b[16];
+	peer_start(&p, true, &o, "delay", NULL, NULL, NULL);
+
+	/* A long timeout, answered after 30 ms: the timer stays set for
+	 * later. */
+	tu_assert_res(echo_after(p.c, 30, 4000), 16);
+	evshm_stats(p.c, &st);
+	assert_true(st.sleeps >= 1);
+	/* A short one with nothing coming ends at its own deadline, not at
+	 * the long one's (the bound is slack for a loaded machine). */
+	uint64_t t0 = now_ns();
+	tu_assert_res(evshm_recv(p.c, b, sizeof(b), 50), -ETIMEDOUT);
+	uint64_t took = now_ns() - t0;
+	assert_true(took >= 50000000u);
+	assert_true(took < 3000000000u);
+	/* The timer fires while we are awake, then a longer wait must see
+	 * its answer, not a timeout. */
+	tu_assert_res(echo_after(p.c, 0, 40), 16);
+	usleep(100000);
+	t0 = now_ns();
+	tu_assert_res(echo_after(p.c, 150, 5000), 16);
+	assert_true(now_ns() - t0 >= 150000000u);
+	/* Many timed waits in a row, each answered. */
+	for (int i = 0; i < 200; i++)
+		tu_assert_res(echo_after(p.c, 0, 2000), 16);
+	peer_finish(&p, 0);
+}
+
 /* A peer that never reads: fill the ring, then time out, then it dies
  * while we are blocked and we must wake with -EPIPE. */
 struct killer {
@@ -501,6 +551,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_echo_sizes),
 		cmocka_unit_test(test_timeouts),
+		cmocka_unit_test(test_timed_sleeps),
 		cmocka_unit_test(test_full_ring),
 		cmocka_unit_test(test_pollable_fd),
 		cmocka_unit_test(test_event_loop_both_ways),
