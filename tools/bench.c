@@ -105,6 +105,18 @@ static void peers_stop(struct peer *pr, unsigned n)
 		peer_stop(&pr[i]);
 }
 
+/*
+ * A row of a third-party library (ZeroMQ): when it fails (libzmq's
+ * XPUB_NODROP has been seen to stall a subscriber for good, once in a few
+ * hundred rows), the row keeps the runs that completed, the table says
+ * so, and the benchmark goes on.  Every message is still checked: a row
+ * that completes lost nothing.
+ */
+static bool peer_row(const struct bench_row *rw)
+{
+	return !rw->local && rw->xport == BX_ZMQ;
+}
+
 static int run_row(const struct bench_opts *o, const struct bench_row *rw,
 		   struct peer *pr, uint64_t *samples, struct bench_result *out)
 {
@@ -138,12 +150,16 @@ static int run_row(const struct bench_opts *o, const struct bench_row *rw,
 out_fail:
 	if (isatty(STDERR_FILENO))
 		fputs("\r\033[K", stderr);
+	/* A failure of evshm (or of our own floors and sockets) fails the
+	 * run; one of a third-party peer only leaves its row out of this
+	 * run (see peer_failed()). */
+	const char *what = peer_row(rw) ? "left out of this run" : "FAILED";
 	if (rw->subs)
-		tool_err("bench", "FAILED: %s, %s, %s, %u subscriber%s: %s",
+		tool_err("bench", "%s: %s, %s, %s, %u subscriber%s: %s", what,
 			 test_name(rw), bench_size_str(sz, sizeof(sz), rw->size),
 			 rw->label, rw->subs, rw->subs > 1 ? "s" : "", err);
 	else
-		tool_err("bench", "FAILED: %s, %s, %s: %s", test_name(rw),
+		tool_err("bench", "%s: %s, %s, %s: %s", what, test_name(rw),
 			 bench_size_str(sz, sizeof(sz), rw->size), rw->label,
 			 err);
 	return -1;
@@ -583,6 +599,10 @@ int tool_bench(int argc, char **argv)
 		for (unsigned i = 0; i < p->n; i++) {
 			progress(&o, run, i, p);
 			if (run_row(&o, &p->rows[i], pr, samples, &r[i]) < 0) {
+				if (peer_row(&p->rows[i])) {
+					m.left_out++;
+					continue;
+				}
 				rc = TOOL_EXIT_FAIL;
 				goto out;
 			}
@@ -595,6 +615,7 @@ int tool_bench(int argc, char **argv)
 		bench_report_json(&o, p, res, &m);
 	else
 		bench_report_table(&o, p, res, &m);
+
 	rc = TOOL_EXIT_OK;
 out:
 	peers_stop(pr, npeers);

@@ -50,6 +50,7 @@ void bench_meta_get(struct bench_meta *m)
 	snprintf(m->kernel, sizeof(m->kernel), "%s", u.release);
 	cpu_model(m->cpu, sizeof(m->cpu));
 	m->ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+	m->left_out = 0;
 }
 
 const char *bench_size_str(char *buf, size_t n, uint32_t size)
@@ -92,16 +93,20 @@ static struct agg aggregate(const struct bench_opts *o,
 
 	if (!v)
 		return a;
+	/* Over the runs that have the figure: a row of a third-party peer
+	 * that failed in a run has none there (bench.c, peer_row()). */
+	unsigned n = 0;
 	for (unsigned r = 0; r < runs; r++) {
-		v[r] = fig_of(p, res, r, row, f);
-		if (isnan(v[r]))
-			goto out;
+		double x = fig_of(p, res, r, row, f);
+		if (!isnan(x))
+			v[n++] = x;
 	}
-	qsort(v, runs, sizeof(*v), cmp_double);
-	a.min = v[0];
-	a.max = v[runs - 1];
-	a.med = runs % 2 ? v[runs / 2] : (v[runs / 2 - 1] + v[runs / 2]) / 2;
-out:
+	if (n) {
+		qsort(v, n, sizeof(*v), cmp_double);
+		a.min = v[0];
+		a.max = v[n - 1];
+		a.med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	}
 	free(v);
 	return a;
 }
@@ -414,6 +419,11 @@ void bench_report_table(const struct bench_opts *o, const struct bench_plan *p,
 		       "writes each message to each\nsubscriber's socket in "
 		       "turn.  Nothing was dropped: every subscriber checked "
 		       "every message.\n");
+	if (m->left_out)
+		printf("\nZeroMQ failed in %u run%s of its rows (the reasons "
+		       "are on stderr): those rows give\nthe median and spread "
+		       "of the runs it completed.\n", m->left_out,
+		       m->left_out > 1 ? "s" : "");
 	if (!(o->tests & ~T_FANOUT))
 		return;
 	printf("\nevshm default: the library's default options (spin_ns 0).  "
@@ -488,9 +498,15 @@ static void json_row(const struct bench_opts *o, const struct bench_plan *p,
 		printf(",\n     \"%s\": {\"median\": %.6g, \"min\": %.6g, "
 		       "\"max\": %.6g, \"runs\": [", cs.c[c].json, ag.med,
 		       ag.min, ag.max);
-		for (unsigned run = 0; run < runs; run++)
-			printf("%s%.6g", run ? ", " : "",
-			       fig_of(p, res, run, i, cs.c[c].fig));
+		for (unsigned run = 0; run < runs; run++) {
+			double v = fig_of(p, res, run, i, cs.c[c].fig);
+
+			/* A run a third-party row failed in has none. */
+			if (isnan(v))
+				printf("%snull", run ? ", " : "");
+			else
+				printf("%s%.6g", run ? ", " : "", v);
+		}
 		printf("]}");
 	}
 	printf("}");
@@ -521,8 +537,8 @@ void bench_report_json(const struct bench_opts *o, const struct bench_plan *p,
 			printf("%s\"%s\"", k++ ? ", " : "",
 			       bench_placement_name(w));
 	printf("]");
-	printf(",\n  \"repeat\": %llu,\n  \"results\": [",
-	       (unsigned long long)o->repeat);
+	printf(",\n  \"repeat\": %llu,\n  \"peer_runs_left_out\": %u,"
+	       "\n  \"results\": [", (unsigned long long)o->repeat, m->left_out);
 	for (unsigned i = 0; i < p->n; i++) {
 		if (i)
 			putchar(',');

@@ -12,6 +12,7 @@
 struct bench_meta {
 	char date[64], host[65], kernel[65], cpu[128];
 	long ncpus;
+	unsigned left_out;      /* runs of third-party rows that failed */
 };
 
 void bench_meta_get(struct bench_meta *m);
