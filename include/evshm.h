@@ -41,6 +41,12 @@
  * any thread.  evshm_close must not race with any other call on the channel.
  * Different channels and listeners are independent.
  *
+ * Descriptors held (all close-on-exec; count them against RLIMIT_NOFILE):
+ * a listener 3, a channel 11 at each end, a publisher 8 plus 4 per
+ * subscriber, a subscriber 8.  Two of a channel's and one of a topic
+ * end's are timerfds that carry the deadlines of waits with a timeout (an
+ * epoll_wait() timeout costs a kernel timer per sleep).
+ *
  * Minimum kernel: Linux 5.12 (memfd F_SEAL_FUTURE_WRITE, RWF_NOWAIT reads
  * on pipes).  Linux 6.16 or later (SO_PASSRIGHTS) lets the kernel refuse
  * descriptors the application did not ask for; before it, evshm closes

@@ -222,6 +222,37 @@ static void test_timed_sleeps(void **state)
 	peer_finish(&p, 0);
 }
 
+/* The descriptors the header says we hold: a listener 3, a channel 11,
+ * whether we accepted it or connected; timed waits add none. */
+static void test_descriptors_held(void **state)
+{
+	(void)state;
+	struct peer p;
+	uint8_t b[16];
+	int fds0 = tu_count_fds();
+
+	memset(&p, 0, sizeof(p));
+	tu_unique_name(p.name, sizeof(p.name), "fds", true);
+	tu_assert_res(evshm_listen(&p.l, p.name, NULL), 0);
+	assert_int_equal(tu_count_fds(), fds0 + 3);
+	char *argv[] = { "peer_chan", "client", p.name, "delay", NULL };
+	tu_assert_res(tu_spawn(&p.pid, PEER, argv), 0);
+	tu_assert_res(evshm_accept(p.l, &p.c, 10000), 0);
+	assert_int_equal(tu_count_fds(), fds0 + 3 + 11);
+	tu_assert_res(echo_after(p.c, 20, 2000), 16);
+	tu_assert_res(evshm_recv(p.c, b, sizeof(b), 10), -ETIMEDOUT);
+	assert_int_equal(tu_count_fds(), fds0 + 3 + 11);
+	peer_finish(&p, 0);
+	assert_int_equal(tu_count_fds(), fds0);
+
+	peer_start_server(&p, NULL, "delay", NULL, NULL);
+	assert_int_equal(tu_count_fds(), fds0 + 11);
+	tu_assert_res(echo_after(p.c, 20, 2000), 16);
+	assert_int_equal(tu_count_fds(), fds0 + 11);
+	peer_finish(&p, 0);
+	assert_int_equal(tu_count_fds(), fds0);
+}
+
 /* A peer that never reads: fill the ring, then time out, then it dies
  * while we are blocked and we must wake with -EPIPE. */
 struct killer {
@@ -552,6 +583,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_echo_sizes),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_timed_sleeps),
+		cmocka_unit_test(test_descriptors_held),
 		cmocka_unit_test(test_full_ring),
 		cmocka_unit_test(test_pollable_fd),
 		cmocka_unit_test(test_event_loop_both_ways),

@@ -389,6 +389,52 @@ static void *third_main(void *arg)
 	return NULL;
 }
 
+struct held_sub {
+	const char *name;
+	struct evshm_sub *s;
+	int res;
+	_Atomic bool done;
+};
+
+static void *held_sub_main(void *arg)
+{
+	struct held_sub *h = arg;
+
+	h->res = evshm_sub_open(&h->s, h->name, NULL, 5000);
+	atomic_store(&h->done, true);
+	return NULL;
+}
+
+/* The descriptors the header says a topic's ends hold: a publisher 8 plus
+ * 4 per subscriber, a subscriber 8 (both ends in this process). */
+static void test_descriptors_held(void **state)
+{
+	struct held_sub h = { 0 };
+	struct evshm_pub *p;
+	char name[108];
+	pthread_t t;
+
+	(void)state;
+	int fds0 = tu_count_fds();
+	open_pub(&p, name, sizeof(name), NULL);
+	assert_int_equal(tu_count_fds(), fds0 + 8);
+	h.name = name;
+	assert_int_equal(pthread_create(&t, NULL, held_sub_main, &h), 0);
+	while (!atomic_load(&h.done))
+		evshm_pub_serve(p, 10);
+	pthread_join(t, NULL);
+	tu_assert_res(h.res, 0);
+	assert_int_equal(tu_count_fds(), fds0 + 8 + 4 + 8);
+	/* Timed waits (they sleep: nothing is published) add none. */
+	uint8_t b[8];
+	tu_assert_res(evshm_sub_recv(h.s, b, sizeof(b), 20), -ETIMEDOUT);
+	tu_assert_res(evshm_sub_recv(h.s, b, sizeof(b), 5), -ETIMEDOUT);
+	assert_int_equal(tu_count_fds(), fds0 + 8 + 4 + 8);
+	evshm_sub_close(h.s);
+	evshm_pub_close(p);
+	assert_int_equal(tu_count_fds(), fds0);
+}
+
 /* Joining without history: from the next message on; the publisher lists
  * its subscribers with their credentials. */
 static void test_join_and_list(void **state)
@@ -436,6 +482,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_event_loop_publisher),
 		cmocka_unit_test(test_history),
 		cmocka_unit_test(test_join_and_list),
+		cmocka_unit_test(test_descriptors_held),
 	};
 	return TU_RUN(tests, argc, argv);
 }
