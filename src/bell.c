@@ -7,17 +7,8 @@
 
 #include <errno.h>
 #include <sys/epoll.h>
-#include <unistd.h>
 
 #include "os.h"
-
-/* Level-triggered: readable until read (our deadline timer). */
-static int bell_add_level(struct bell *b, int fd, uint32_t tag)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
-
-	return epoll_ctl(b->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-}
 
 int bell_open(struct bell *b, int rd, int sock, struct region *mine,
 	      _Atomic uint32_t *state, _Atomic uint64_t *sleeps,
@@ -42,8 +33,9 @@ int bell_open(struct bell *b, int rd, int sock, struct region *mine,
 	b->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (b->ep < 0)
 		return -errno;
+	/* The deadline timer, level-triggered: readable until read. */
 	if ((res = b->tmr = os_timer()) < 0 ||
-	    (res = bell_add_level(b, b->tmr, BELL_TAG_TIMER)) < 0)
+	    (res = os_epoll_add(b->ep, b->tmr, EPOLLIN, BELL_TAG_TIMER)) < 0)
 		goto out_close;
 	if (sock >= 0 && (res = bell_add_sock(b, sock, BELL_TAG_SOCK)) < 0)
 		goto out_close;
@@ -63,9 +55,7 @@ int bell_add(struct bell *b, int rd, uint32_t tag)
 {
 	/* Edge-triggered: every write of the peer is one event whatever
 	 * the pipe holds, so nothing has to be read back per sleep. */
-	struct epoll_event eb = { .events = EPOLLIN | EPOLLET, .data.u32 = tag };
-
-	return epoll_ctl(b->ep, EPOLL_CTL_ADD, rd, &eb) < 0 ? -errno : 0;
+	return os_epoll_add(b->ep, rd, EPOLLIN | EPOLLET, tag);
 }
 
 int bell_add_sock(struct bell *b, int sock, uint32_t tag)
@@ -73,9 +63,7 @@ int bell_add_sock(struct bell *b, int sock, uint32_t tag)
 	/* Only hang-up, level-triggered: data on a channel's socket
 	 * (descriptors riding with messages) is read when its ring record
 	 * is. */
-	struct epoll_event es = { .events = EPOLLRDHUP, .data.u32 = tag };
-
-	return epoll_ctl(b->ep, EPOLL_CTL_ADD, sock, &es) < 0 ? -errno : 0;
+	return os_epoll_add(b->ep, sock, EPOLLRDHUP, tag);
 }
 
 void bell_del(struct bell *b, int rd)
@@ -154,16 +142,6 @@ static int bell_timeout(struct bell *b, uint64_t deadline)
 	return -1;
 }
 
-/* The timer fired (level-triggered: it stays readable until read). */
-static void bell_timer_fired(struct bell *b)
-{
-	uint64_t n;
-	ssize_t r = read(b->tmr, &n, sizeof(n)); /* EAGAIN: re-armed since */
-
-	(void)r;
-	b->tmr_at = 0;
-}
-
 /*
  * Sleep until a kick, a hang-up (the socket's, or the bell's: its writer
  * is the peer), or @deadline.  0 (woken: look again, wakeups may be
@@ -191,8 +169,11 @@ static int bell_sleep(struct bell *b, uint64_t deadline)
 			return -EPIPE;
 		fired |= ev[i].data.u32 == BELL_TAG_TIMER;
 	}
-	if (fired)
-		bell_timer_fired(b);
+	if (fired) {
+		/* Level-triggered: read it, or every sleep ends at once. */
+		os_event_clear(b->tmr);
+		b->tmr_at = 0;
+	}
 	bell_drain_due(b);
 	/* os_remaining_ms() rounds up, so a timeout is a passed deadline.
 	 * The timer's wakeup is only one to look again at (it may have been

@@ -74,12 +74,6 @@ struct evshm_chan *chan_new(void)
 	return c;
 }
 
-static int epoll_add(int epfd, int fd, uint32_t events)
-{
-	struct epoll_event ev = { .events = events, .data.fd = fd };
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-}
-
 /*
  * The peer has one bell for us, and both our roles sleep on it: the send
  * side for room, the receive side for data.  Each empties it now and then
@@ -168,9 +162,9 @@ int chan_start(struct evshm_chan *c)
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->epfd < 0)
 		return -errno;
-	if ((res = epoll_add(c->epfd, c->bell_rd, EPOLLIN)) < 0 ||
-	    (res = epoll_add(c->epfd, c->poke, EPOLLIN)) < 0 ||
-	    (res = epoll_add(c->epfd, c->sock, EPOLLRDHUP)) < 0)
+	if ((res = os_epoll_add(c->epfd, c->bell_rd, EPOLLIN, 0)) < 0 ||
+	    (res = os_epoll_add(c->epfd, c->poke, EPOLLIN, 0)) < 0 ||
+	    (res = os_epoll_add(c->epfd, c->sock, EPOLLRDHUP, 0)) < 0)
 		return res;
 	return 0;
 }

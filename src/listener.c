@@ -14,12 +14,6 @@
 #include "os.h"
 
 
-static int epoll_add(int epfd, int fd, uint32_t events)
-{
-	struct epoll_event ev = { .events = events, .data.fd = fd };
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-}
-
 int listener_open(struct listener *l, const char *name, unsigned mode,
 		  const struct listener_policy *pol)
 {
@@ -36,7 +30,7 @@ int listener_open(struct listener *l, const char *name, unsigned mode,
 		res = -errno;
 		goto out_close_timer;
 	}
-	res = epoll_add(l->epfd, l->timer, EPOLLIN);
+	res = os_epoll_add(l->epfd, l->timer, EPOLLIN, (uint32_t)l->timer);
 	if (res < 0)
 		goto out_close_ep;
 	res = ep_listen(&l->ep, name, mode, 0);
@@ -46,7 +40,7 @@ int listener_open(struct listener *l, const char *name, unsigned mode,
 	 * connection before we admitted it.  Linux < 6.16 lacks it; then a
 	 * refused connection is closed asynchronously (os_close_sock). */
 	l->rights_off = ep_passrights(l->ep.fd, false) == 0;
-	res = epoll_add(l->epfd, l->ep.fd, EPOLLIN);
+	res = os_epoll_add(l->epfd, l->ep.fd, EPOLLIN, (uint32_t)l->ep.fd);
 	if (res < 0)
 		goto out_close;
 	return 0;
@@ -169,7 +163,8 @@ static int pending_park(struct listener *l, struct conn *c, uint64_t now)
 		else
 			pending_drop(l, 0);
 	}
-	res = epoll_add(l->epfd, c->sock, EPOLLIN | EPOLLRDHUP);
+	res = os_epoll_add(l->epfd, c->sock, EPOLLIN | EPOLLRDHUP,
+			   (uint32_t)c->sock);
 	if (res < 0) {
 		os_close_sock(c->sock, c->fds_possible);
 		return res;
@@ -278,11 +273,8 @@ int listener_next(struct listener *l, struct conn *out, int timeout_ms)
 			res = -errno;
 			break;
 		}
-		if (n == 1 && ev.data.fd == l->timer) {
-			uint64_t ticks;
-			if (read(l->timer, &ticks, sizeof(ticks)) < 0)
-				ticks = 0;
-		}
+		if (n == 1 && ev.data.fd == l->timer)
+			os_event_clear(l->timer);
 		budget = ACCEPT_BUDGET;
 	}
 	/* Leave the pollable set right for an event loop: the timer for

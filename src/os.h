@@ -57,9 +57,15 @@ int os_pipe_kick(int wfd);
  * clear O_NONBLOCK).  Returns the number of bytes drained, 0 if empty. */
 int os_pipe_drain(int rfd);
 
+/* Add @fd to epoll set @ep for @events, with @tag as its event data
+ * (data.u32; a caller keyed on descriptors passes the descriptor and
+ * reads data.fd).  0 or -errno. */
+int os_epoll_add(int ep, int fd, uint32_t events, uint32_t tag);
+
 /* A private wakeup (an eventfd only this process holds, O_CLOEXEC |
- * O_NONBLOCK): os_event_signal makes it readable, os_event_clear not.
- * Neither fails on a descriptor from os_event. */
+ * O_NONBLOCK): os_event_signal makes it readable, os_event_clear not (it
+ * also takes the expiry count of a timerfd that fired).  Neither fails
+ * on a descriptor from os_event. */
 int os_event(void);
 void os_event_signal(int efd);
 void os_event_clear(int efd);

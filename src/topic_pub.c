@@ -565,12 +565,6 @@ static int pub_admit(void *arg, const struct conn *c)
 	return p->nsubs >= max ? -EUSERS : 0;
 }
 
-static int epoll_add(int epfd, int fd, uint32_t events)
-{
-	struct epoll_event ev = { .events = events, .data.fd = fd };
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-}
-
 /* The handshake with a subscriber whose HELLO is readable (@s->sock). */
 static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 {
@@ -626,8 +620,8 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 	s->sock_fds = ep_passrights(s->sock, false) < 0;
 	if ((res = bell_add(&p->bell, s->bell_rd, BELL_TAG_MEMBER)) < 0 ||
 	    (res = bell_add_sock(&p->bell, s->sock, BELL_TAG_MEMBER)) < 0 ||
-	    (res = epoll_add(p->epfd, s->sock, EPOLLRDHUP)) < 0 ||
-	    (res = epoll_add(p->epfd, s->bell_rd, EPOLLIN)) < 0)
+	    (res = os_epoll_add(p->epfd, s->sock, EPOLLRDHUP, 0)) < 0 ||
+	    (res = os_epoll_add(p->epfd, s->bell_rd, EPOLLIN, 0)) < 0)
 		return res;
 	return 0;
 }
@@ -761,8 +755,8 @@ int evshm_pub_open(struct evshm_pub **out, const char *name,
 		res = p->stall_timer;
 		goto out_free;
 	}
-	if ((res = epoll_add(p->epfd, p->l.epfd, EPOLLIN)) < 0 ||
-	    (res = epoll_add(p->epfd, p->stall_timer, EPOLLIN)) < 0)
+	if ((res = os_epoll_add(p->epfd, p->l.epfd, EPOLLIN, 0)) < 0 ||
+	    (res = os_epoll_add(p->epfd, p->stall_timer, EPOLLIN, 0)) < 0)
 		goto out_free;
 	*out = p;
 	return 0;

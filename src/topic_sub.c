@@ -290,7 +290,6 @@ int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap, int timeout_ms)
 
 static int sub_start(struct evshm_sub *s, int64_t spin_ns)
 {
-	struct epoll_event ev;
 	int res;
 
 	res = bell_open(&s->bell, s->bell_rd, s->sock, s->mine, &s->mine->rx_state,
@@ -301,13 +300,9 @@ static int sub_start(struct evshm_sub *s, int64_t spin_ns)
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epfd < 0)
 		return -errno;
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = s->bell_rd };
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->bell_rd, &ev) < 0)
-		return -errno;
-	ev = (struct epoll_event){ .events = EPOLLRDHUP, .data.fd = s->sock };
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sock, &ev) < 0)
-		return -errno;
-	return 0;
+	if ((res = os_epoll_add(s->epfd, s->bell_rd, EPOLLIN, 0)) < 0)
+		return res;
+	return os_epoll_add(s->epfd, s->sock, EPOLLRDHUP, 0);
 }
 
 int evshm_sub_open(struct evshm_sub **out, const char *name,
