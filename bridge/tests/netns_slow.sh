@@ -41,7 +41,7 @@ step "while the receiver is stopped: the sender is held back, memory bounded"
 # or queued in the export, one message over), the export's ring toward
 # the receiver; one message in each program's hands.
 cost=$((msg + 64))
-per_ring=$((ring / (msg + 8)))
+per_ring=$((ring / (msg + 16))) # a record: a 16-byte header and the payload
 cap=$((per_ring + window / cost + 1 + per_ring + 2))
 a=$(cat "$T/send.n")
 sleep 0.5

@@ -43,7 +43,7 @@ step "while the subscriber is stopped: the publisher is held back, memory bounde
 # flight or queued in the import, one message over), the publisher's ring
 # in B; one message in the publisher's hands and one peeked by the export.
 cost=$((msg + 64))
-per_ring=$((ring / (msg + 16)))
+per_ring=$((ring / (msg + 16))) # a record: a 16-byte header and the payload
 cap=$((per_ring + window / cost + 1 + per_ring + 2))
 a=$(cat "$T/pub.n")
 sleep 0.5
