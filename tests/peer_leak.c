@@ -6,8 +6,11 @@
  * its descriptor count from before and after.  Exit 0 if they are equal.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "endpoint.h"
 #include "fdpass.h"
@@ -15,21 +18,45 @@
 #include "socket_peers.h"
 #include "util.h"
 
+/* The first receive of a cycle failed: say what the socket looked like
+ * (who is at its other end, its pending error, what poll says), so that
+ * a failure that comes once in a million cycles explains itself. */
+__attribute__((noreturn)) static void explain(int sock, unsigned cycle,
+					      int res)
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLIN | POLLRDHUP };
+	pid_t pid = 0;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	ep_peercred(sock, &pid, NULL, NULL);
+	getsockopt(sock, SOL_SOCKET, SO_ERROR, &err, &len);
+	poll(&pfd, 1, 0);
+	fprintf(stderr,
+		"peer_leak: cycle %u: first receive = %d (%s); the socket's "
+		"peer is pid %d (the test: %d), SO_ERROR %d, poll revents "
+		"0x%x\n",
+		cycle, res, tu_errname(res), (int)pid, (int)getppid(), err,
+		(unsigned)pfd.revents);
+	exit(1);
+}
+
 int main(int argc, char **argv)
 {
 	struct sp_leak_report rep = { 0 };
 	struct sp_cycle cyc;
 	unsigned cycles, i, j, nfds;
-	int sock, fds[SP_LEAK_NFDS];
+	int res, sock, fds[SP_LEAK_NFDS];
 
 	tu_check(argc == 3);
 	cycles = (unsigned)strtoul(argv[2], NULL, 10);
 	rep.fds_start = tu_count_fds();
 	for (i = 0; i < cycles; i++) {
 		tu_check_res(ep_connect(argv[1], 0, &sock), 0);
-		tu_check_res(fdp_recv(sock, &cyc, sizeof(cyc), fds,
-				      SP_LEAK_NFDS, &nfds, SP_TIMEOUT_MS),
-			     (long)sizeof(cyc));
+		res = fdp_recv(sock, &cyc, sizeof(cyc), fds, SP_LEAK_NFDS,
+			       &nfds, SP_TIMEOUT_MS);
+		if (res != (int)sizeof(cyc))
+			explain(sock, i, res);
 		tu_check(nfds == SP_LEAK_NFDS);
 		tu_check(cyc.seq == i);
 		if (i % 1000 == 0) {

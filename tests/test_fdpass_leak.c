@@ -25,7 +25,7 @@ static void test_leak(void **state)
 	struct sp_cycle cyc;
 	unsigned i, nfds;
 	int fds0, sock, status, fds[SP_LEAK_NFDS];
-	pid_t pid;
+	pid_t pid, who;
 
 	(void)state;
 	tu_unique_name(name, sizeof(name), "leak", true);
@@ -36,6 +36,11 @@ static void test_leak(void **state)
 
 	for (i = 0; i < CYCLES; i++) {
 		tu_assert_res(ep_accept(&l, SP_TIMEOUT_MS, &sock), 0);
+		/* Nobody but our peer is at the other end. */
+		tu_assert_res(ep_peercred(sock, &who, NULL, NULL), 0);
+		if (who != pid)
+			fail_msg("cycle %u: accepted pid %d, the peer is %d", i,
+				 (int)who, (int)pid);
 		/* Fresh descriptors each time, closed right after the send:
 		 * the peer gets its own references. */
 		tu_assert_res(tu_eventfd(&fds[0]), 0);
