@@ -47,8 +47,8 @@
  * end's are timerfds that carry the deadlines of waits with a timeout (an
  * epoll_wait() timeout costs a kernel timer per sleep).
  *
- * Minimum kernel: Linux 5.12 (memfd F_SEAL_FUTURE_WRITE, RWF_NOWAIT reads
- * on pipes).  Linux 6.16 or later (SO_PASSRIGHTS) lets the kernel refuse
+ * Minimum kernel: Linux 5.12 (memfd F_SEAL_FUTURE_WRITE; bells are emptied
+ * with vmsplice(2), which needs nothing newer).  Linux 6.16 or later (SO_PASSRIGHTS) lets the kernel refuse
  * descriptors the application did not ask for; before it, evshm closes
  * such descriptors in a background thread (see EVSHM_OPT_FDS).
  */

@@ -257,19 +257,37 @@ int os_pipe_kick(int wfd)
 	return n < 0 ? -errno : -EIO;
 }
 
+/*
+ * One read of a pipe that never blocks, whatever the open file
+ * description's O_NONBLOCK says (the peer that made the pipe shares it and
+ * may clear the flag).  vmsplice(2) with SPLICE_F_NONBLOCK copies out of
+ * the pipe and returns EAGAIN when it is empty, on every kernel we run on.
+ * preadv2(RWF_NOWAIT) does the same only since Linux 6.4 (pipes refuse it
+ * with EOPNOTSUPP before): it is the fallback for a seccomp filter that
+ * refuses vmsplice.
+ */
+static ssize_t pipe_read_nowait(int rfd, void *buf, size_t len)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	ssize_t n = vmsplice(rfd, &iov, 1, SPLICE_F_NONBLOCK);
+
+	if (n >= 0 || errno == EAGAIN || errno == EINTR || errno == EBADF)
+		return n;
+	iov = (struct iovec){ .iov_base = buf, .iov_len = len };
+	/* Offset -1: pipes have no position. */
+	return preadv2(rfd, &iov, 1, -1, RWF_NOWAIT);
+}
+
 int os_pipe_drain(int rfd)
 {
 	char buf[4096];
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
 	int total = 0;
 	ssize_t n;
 
-	/* RWF_NOWAIT, not O_NONBLOCK: the peer shares the open file
-	 * description and could clear O_NONBLOCK.  Offset -1: pipes have no
-	 * position.  At most 64 KiB sit in a pipe by default; stop after
-	 * that much so a peer refilling it cannot keep us here. */
+	/* At most 64 KiB sit in a pipe by default; stop after that much so
+	 * a peer refilling it cannot keep us here. */
 	for (int i = 0; i < 16; i++) {
-		n = preadv2(rfd, &iov, 1, -1, RWF_NOWAIT);
+		n = pipe_read_nowait(rfd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)

@@ -52,9 +52,11 @@ int os_check_pipe_rd(int fd);
  * readable already, so that is success.  0 or -errno (-EPIPE: the reader
  * has gone). */
 int os_pipe_kick(int wfd);
-/* Empty a bell's pipe without ever blocking (preadv2 with RWF_NOWAIT: the
+/* Empty a bell's pipe without ever blocking, whatever its O_NONBLOCK (the
  * peer that made the pipe shares the read end's file description and could
- * clear O_NONBLOCK).  Returns the number of bytes drained, 0 if empty. */
+ * clear it): vmsplice(2) with SPLICE_F_NONBLOCK, or preadv2(RWF_NOWAIT)
+ * where a seccomp filter refuses vmsplice (pipes take RWF_NOWAIT only
+ * since Linux 6.4).  Returns the number of bytes drained, 0 if empty. */
 int os_pipe_drain(int rfd);
 
 /* Add @fd to epoll set @ep for @events, with @tag as its event data

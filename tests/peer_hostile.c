@@ -814,6 +814,12 @@ static int run_data(struct raw *x, const char *mode)
 		tu_check_res(wait_hangup(x->sock, LONG_MS), 0);
 		flood_end(t);
 		return 0;
+	} else if (is(mode, "small_bell")) {
+		/* Honest, with the bell we made for the test shrunk to one
+		 * page: 4,096 kicks fill it unless the test empties it. */
+		tu_check(fcntl(x->kick, F_SETPIPE_SZ, 4096) == 4096);
+		echo(x);
+		return 0;
 	} else if (is(mode, "bells_blocking")) {
 		/* Clear O_NONBLOCK on the read end of our bell, which the test
 		 * shares (one open file description): its drain of an empty

@@ -11,11 +11,16 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stddef.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -578,4 +583,58 @@ int tu_eventfd_drain(int fd)
 	if (n == sizeof(v))
 		return 1;
 	return errno == EAGAIN ? 0 : -errno;
+}
+
+#if defined(__x86_64__)
+#define TU_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define TU_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+int tu_refuse_syscall(long nr, int err)
+{
+#ifdef TU_AUDIT_ARCH
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TU_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K,
+			 SECCOMP_RET_ERRNO | ((uint32_t)err & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]),
+				   .filter = f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -errno;
+	return 0;
+#else
+	(void)nr;
+	(void)err;
+	return -ENOSYS;
+#endif
+}
+
+void tu_fd_echo_rounds(struct evshm_chan *c, int rounds)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	uint8_t b[16];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	assert_true(ep >= 0);
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, evshm_fd(c), &ev), 0);
+	for (int round = 0; round < rounds; round++) {
+		tu_assert_res(evshm_recv(c, b, sizeof(b), 0), -EAGAIN);
+		tu_assert_res(evshm_send(c, "ping", 4, 1000), 0);
+		assert_int_equal(epoll_wait(ep, &ev, 1, 10000), 1);
+		tu_assert_res(evshm_recv(c, b, sizeof(b), 0), 4);
+	}
+	tu_assert_res(evshm_recv(c, b, sizeof(b), 0), -EAGAIN);
+	assert_int_equal(epoll_wait(ep, &ev, 1, 20), 0);
+	close(ep);
 }

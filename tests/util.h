@@ -67,12 +67,21 @@ int tu_wait_listening(const char *name, int timeout_ms);
 /* For peers started as root: become @user (its uid and group, no
  * supplementary groups), for good.  0 or -errno (-ENOENT: no such user). */
 int tu_become(const char *user);
-
+/* From now on, system call @nr fails with @err in this thread and in every
+ * thread and process it starts (a seccomp filter; no_new_privs is set).
+ * 0, or -errno (-ENOSYS on an architecture this does not know). */
+int tu_refuse_syscall(long nr, int err);
+struct evshm_chan;
+struct evshm_opts;
+/* Drive @c through evshm_fd() in an epoll set, against a peer that echoes:
+ * @rounds times receive until -EAGAIN (that arms the descriptor), send
+ * "ping", wait until it is readable, receive the echo.  Then, armed with
+ * nothing sent, the descriptor must stay quiet for 20 ms.  Fails the test
+ * otherwise. */
+void tu_fd_echo_rounds(struct evshm_chan *c, int rounds);
 /* evshm_connect() to a server that may not listen yet: retried (every
  * 2 ms, for 5 s at most) while it says -ENOENT or -ECONNREFUSED.  *@ms (may
  * be NULL): how long the last, deciding attempt took. */
-struct evshm_chan;
-struct evshm_opts;
 int tu_connect_retry(struct evshm_chan **c, const char *name,
 		     const struct evshm_opts *o, int timeout_ms, uint64_t *ms);
 
