@@ -361,6 +361,9 @@ static int cmp_pid(const void *a, const void *b)
  * in the order of their processes. */
 static void mark_dups(struct ps_snap *s)
 {
+	/* Nothing found: s->r is NULL, which qsort() must not be given. */
+	if (s->n < 2)
+		return;
 	qsort(s->r, s->n, sizeof(s->r[0]), cmp_file);
 	for (size_t i = 1; i < s->n; i++) {
 		const struct ps_region *a = &s->r[i - 1];

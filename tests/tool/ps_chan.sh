@@ -15,6 +15,9 @@ head -c 1M /dev/zero >"$T/in"
 bg_start "$T/slow" "$E" recv "$n"
 r=$BG
 wait_for listening "$n"
+# A listener has no region yet: often nothing at all for ps to find.
+ps_json --name "$n"
+ps_expect -- "no channel yet::.channels | length == 0"
 "$E" send --ring 64K "$n" <"$T/in" &
 s=$!
 PIDS+=("$s")
