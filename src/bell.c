@@ -10,14 +10,18 @@
 
 #include "os.h"
 
+void bell_init(struct bell *b)
+{
+	b->ep = b->tmr = b->rd = -1;
+}
+
 int bell_open(struct bell *b, int rd, int sock, struct region *mine,
 	      _Atomic uint32_t *state, _Atomic uint64_t *sleeps,
 	      _Atomic uint64_t *spins, int64_t spin_ns, bool may_skip_fence)
 {
 	int res;
 
-	b->rd = -1;
-	b->tmr = -1;
+	bell_init(b);
 	b->tmr_at = 0;
 	b->arms = 0;
 	atomic_init(&b->armed, false);
@@ -122,30 +126,28 @@ void bell_disarm(struct bell *b, bool reset)
 }
 
 /*
- * The epoll_wait() timeout for a sleep until @deadline.  A finite timeout
- * makes the kernel set up and tear down a timer on every sleep: on one
- * CPU that is a tenth of a whole wakeup.  So the deadline goes to a
+ * Make the deadline timer fire by @deadline.  An epoll_wait() timeout
+ * would make the kernel set up and tear down a timer on every sleep: on
+ * one CPU that is a tenth of a whole wakeup.  So the deadline goes to a
  * timerfd in the epoll set instead, re-armed only when a sleep needs it
  * earlier than it is set, or after it fired: waits whose deadlines move
  * forward (the same timeout, call after call) re-arm it once per timeout,
  * and a sleep whose deadline lies beyond the timer's wakes once early and
  * sleeps again.
  */
-static int bell_timeout(struct bell *b, uint64_t deadline)
+static void bell_timer_by(struct bell *b, uint64_t deadline)
 {
-	if (deadline == UINT64_MAX)
-		return -1;
-	if (!b->tmr_at || b->tmr_at > deadline) {
+	if (deadline != UINT64_MAX && (!b->tmr_at || b->tmr_at > deadline)) {
 		os_timer_at(b->tmr, deadline);
 		b->tmr_at = deadline;
 	}
-	return -1;
 }
 
 /*
  * Sleep until a kick, a hang-up (the socket's, or the bell's: its writer
- * is the peer), or @deadline.  0 (woken: look again, wakeups may be
- * spurious), -ETIMEDOUT, -EPIPE, or -errno.
+ * is the peer), or @deadline (the timer).  0 (woken: look again, wakeups
+ * may be spurious; the caller reads the clock), -ETIMEDOUT (a signal
+ * after the deadline), -EPIPE, or -errno.
  */
 static int bell_sleep(struct bell *b, uint64_t deadline)
 {
@@ -154,8 +156,9 @@ static int bell_sleep(struct bell *b, uint64_t deadline)
 	int n;
 
 	ring_role_asleep(&b->role, true);
+	bell_timer_by(b, deadline);
 	do
-		n = epoll_wait(b->ep, ev, 4, bell_timeout(b, deadline));
+		n = epoll_wait(b->ep, ev, 4, -1);
 	while (n < 0 && errno == EINTR && os_now_ns() < deadline);
 	ring_role_asleep(&b->role, false);
 	atomic_store_explicit(b->sleeps, ++b->nsleeps, memory_order_relaxed);
@@ -175,10 +178,9 @@ static int bell_sleep(struct bell *b, uint64_t deadline)
 		b->tmr_at = 0;
 	}
 	bell_drain_due(b);
-	/* os_remaining_ms() rounds up, so a timeout is a passed deadline.
-	 * The timer's wakeup is only one to look again at (it may have been
+	/* The timer's wakeup is only one to look again at (it may have been
 	 * set for an earlier deadline): bell_wait() reads the clock. */
-	return n == 0 ? -ETIMEDOUT : 0;
+	return 0;
 }
 
 /* Has the socket (the only member that is level-triggered) hung up? */

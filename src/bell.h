@@ -52,8 +52,7 @@ static inline void cpu_relax(void)
 
 struct bell {
 	int ep;                 /* private epoll: bell(s) ET, socket hang-up */
-	int tmr;                /* deadline timerfd in ep (-1 with ep = -1
-				   before bell_open) */
+	int tmr;                /* deadline timerfd in ep */
 	uint64_t tmr_at;        /* when it is armed to fire; 0 not armed */
 	int rd;                 /* our bell's read end (the peer kicks it) */
 	unsigned arms;          /* armings since the pipe was last drained */
@@ -95,6 +94,10 @@ struct bell_ops {
 	 * kick (a publisher's stall bound); UINT64_MAX for none. */
 	uint64_t (*wake_by)(void *ctx);
 };
+
+/* No descriptors yet: bell_close() of it closes nothing.  For the owner
+ * of a bell, before anything can fail (bell_open does it too). */
+void bell_init(struct bell *b);
 
 /*
  * Set up @b for sleeping on the read end @rd (ours now; -1: none yet, see

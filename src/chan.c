@@ -69,8 +69,8 @@ struct evshm_chan *chan_new(void)
 	memset(c, 0, sizeof(*c));
 	c->sock = c->region_fd = c->epfd = -1;
 	c->bell_rd = c->kick = c->kick_rd = c->poke = -1;
-	c->tx.bell.ep = c->tx.bell.rd = c->rx.bell.ep = c->rx.bell.rd = -1;
-	c->tx.bell.tmr = c->rx.bell.tmr = -1;
+	bell_init(&c->tx.bell);
+	bell_init(&c->rx.bell);
 	return c;
 }
 

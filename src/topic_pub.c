@@ -704,7 +704,8 @@ int evshm_pub_open(struct evshm_pub **out, const char *name,
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->region_fd = p->epfd = p->stall_timer = p->bell.ep = p->bell.tmr = -1;
+	p->region_fd = p->epfd = p->stall_timer = -1;
+	bell_init(&p->bell);
 	p->l.epfd = p->l.timer = p->l.ep.fd = -1;
 	res = opts_resolve(&p->opts, opts);
 	if (res < 0)

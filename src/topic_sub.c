@@ -326,7 +326,8 @@ int evshm_sub_open(struct evshm_sub **out, const char *name,
 	if (!s)
 		return -ENOMEM;
 	s->sock = s->region_fd = s->bell_rd = s->kick = s->kick_rd = -1;
-	s->epfd = s->bell.ep = s->bell.tmr = -1;
+	s->epfd = -1;
+	bell_init(&s->bell);
 	res = hs_client_start(name, &o, PROTO_KIND_TOPIC, timeout_ms, &hc);
 	if (res < 0)
 		goto out_close;

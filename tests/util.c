@@ -20,10 +20,10 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stddef.h>
-#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>

@@ -152,7 +152,7 @@ out_fail:
 		fputs("\r\033[K", stderr);
 	/* A failure of evshm (or of our own floors and sockets) fails the
 	 * run; one of a third-party peer only leaves its row out of this
-	 * run (see peer_failed()). */
+	 * run (see peer_row()). */
 	const char *what = peer_row(rw) ? "left out of this run" : "FAILED";
 	if (rw->subs)
 		tool_err("bench", "%s: %s, %s, %s, %u subscriber%s: %s", what,
@@ -615,7 +615,6 @@ int tool_bench(int argc, char **argv)
 		bench_report_json(&o, p, res, &m);
 	else
 		bench_report_table(&o, p, res, &m);
-
 	rc = TOOL_EXIT_OK;
 out:
 	peers_stop(pr, npeers);
