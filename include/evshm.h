@@ -168,7 +168,10 @@ struct evshm_opts {
 	uint32_t policy;
 	/** Topic publisher, reliable: a subscriber that holds the publisher
 	 *  up without releasing anything for this long is dropped (it gets
-	 *  -ECONNABORTED); 0: 1000 ms. */
+	 *  -ECONNABORTED); 0: 1000 ms.  If the publisher itself looks more
+	 *  than a quarter of it (10 ms to 1 s) after it ran out (the machine
+	 *  paused, or the application did not call), the subscriber gets
+	 *  that quarter more, once, to move. */
 	int32_t stall_timeout_ms;
 	/** Topic subscriber: start with up to this many of the messages
 	 *  already published and still in the ring (history), then the

@@ -42,6 +42,10 @@
 /* One publish in this many looks for joining subscribers (a system call
  * or two), so that a publisher that never waits still admits them. */
 #define SERVE_EVERY 4096u
+/* A stall bound seen to run out late is extended once by a quarter of
+ * itself, within these (ns): pub_stalled(). */
+#define STALL_GRACE_MIN 10000000u
+#define STALL_GRACE_MAX 1000000000u
 /* The most subscribers when max_clients is 0. */
 #define SUBS_MAX 1024u
 
@@ -57,6 +61,7 @@ struct pub_sub {
 	uint64_t head;          /* its head as we last validated it */
 	uint64_t start_seq;     /* the first message it was given */
 	uint64_t blocked_since; /* holding us up since; 0: not */
+	bool graced;            /* its bound ran out at a late look */
 	uint64_t kicks;
 };
 
@@ -241,6 +246,29 @@ static void pub_history(const struct evshm_pub *p, uint64_t k,
 }
 
 /*
+ * Has @s held us up for the whole stall bound?  Only if we saw the bound
+ * run out: a look that comes more than a grace after it means that we did
+ * not run (the machine paused, or the application did not call), and
+ * then, likely, neither did the subscriber; it gets that grace, once, of
+ * time in which we do.  Stops the clock across a pause, not a stop.
+ */
+static bool pub_stalled(struct evshm_pub *p, struct pub_sub *s, uint64_t now)
+{
+	uint64_t bound = (uint64_t)p->opts.stall_timeout_ms * 1000000u;
+	uint64_t grace = bound / 4;
+
+	if (now - s->blocked_since < bound)
+		return false;
+	grace = grace < STALL_GRACE_MIN ? STALL_GRACE_MIN :
+		grace > STALL_GRACE_MAX ? STALL_GRACE_MAX : grace;
+	if (s->graced || now - s->blocked_since - bound <= grace)
+		return true;
+	s->graced = true;
+	s->blocked_since = now - bound + grace;
+	return false;
+}
+
+/*
  * Make room for @len bytes: the slowest subscriber's head limits it
  * (reliable), nothing does (latest, or nobody subscribed).  Refreshes the
  * heads; drops a subscriber that broke the rules or stalled us too long.
@@ -280,10 +308,10 @@ static int pub_room(struct evshm_pub *p, size_t len, bool waiting)
 			 * until it moves or we stop needing it. */
 			if (!now)
 				now = os_now_ns();
-			if (moved || !s->blocked_since)
+			if (moved || !s->blocked_since) {
 				s->blocked_since = now;
-			else if (now - s->blocked_since >=
-				 (uint64_t)p->opts.stall_timeout_ms * 1000000u) {
+				s->graced = false;
+			} else if (pub_stalled(p, s, now)) {
 				pub_remove(p, i, PROTO_DROP_STALLED);
 				continue;
 			}

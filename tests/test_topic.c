@@ -222,6 +222,75 @@ static void test_stall_reliable(void **state)
 	evshm_pub_close(p);
 }
 
+/* Publish with timeout 0 until the ring is full; returns the number of the
+ * message that did not fit. */
+static uint64_t fill(struct evshm_pub *p, uint64_t seq, size_t max)
+{
+	uint8_t buf[1000];
+
+	assert_true(max <= sizeof(buf));
+	for (;; seq++) {
+		size_t len = pat_len(seq, max);
+		int res;
+
+		pat_fill(buf, len, seq);
+		res = evshm_pub_send(p, buf, len, 0);
+		if (res == -EAGAIN)
+			return seq;
+		tu_assert_res(res, 0);
+	}
+}
+
+static uint64_t dropped(struct evshm_pub *p)
+{
+	struct evshm_pub_stats st;
+
+	evshm_pub_stats(p, &st);
+	return st.dropped;
+}
+
+/*
+ * The stall bound times the subscriber, not us.  When our look comes long
+ * after its bound ran out (the machine paused, or the application did not
+ * call), a subscriber held up just as long gets a grace to move instead of
+ * being dropped at once; but only once: a second late look drops it.
+ */
+static void test_stall_late_look(void **state)
+{
+	struct evshm_opts o = { .ring_size = 1u << 16, .stall_timeout_ms = 800 };
+	struct sub s;
+	struct evshm_pub *p;
+	char name[108], line[128];
+	const char *args[] = { "--n=1000000", "--max=1000", NULL };
+	uint64_t seq;
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	sub_start(&s, p, name, args);
+	/* Both stand still for twice the bound, as in a pause of the whole
+	 * machine; then both run, we first. */
+	kill(s.pid, SIGSTOP);
+	seq = fill(p, 0, 1000);
+	usleep(1600000);
+	kill(s.pid, SIGCONT);
+	publish(p, seq, 2000, 1000, 10000);
+	seq += 2000;
+	assert_int_equal(dropped(p), 0);
+	/* A subscriber that stays stopped is dropped at our second late look
+	 * (an application that looks rarely is not held up for ever). */
+	kill(s.pid, SIGSTOP);
+	seq = fill(p, seq, 1000);
+	usleep(1600000);
+	assert_int_equal(fill(p, seq, 1000), seq);
+	assert_int_equal(dropped(p), 0);
+	usleep(1600000);
+	publish(p, seq, 1, 1000, 0);
+	assert_int_equal(dropped(p), 1);
+	kill(s.pid, SIGCONT);
+	assert_int_equal(sub_finish(&s, line, sizeof(line)), 4);
+	evshm_pub_close(p);
+}
+
 /*
  * A publisher driven by an event loop on evshm_pub_fd(), every publish
  * with timeout 0: a subscriber's room kick must make the descriptor
@@ -478,6 +547,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_fanout_reliable),
 		cmocka_unit_test(test_kill9_subscriber),
 		cmocka_unit_test(test_stall_reliable),
+		cmocka_unit_test(test_stall_late_look),
 		cmocka_unit_test(test_stall_latest),
 		cmocka_unit_test(test_event_loop_publisher),
 		cmocka_unit_test(test_history),
