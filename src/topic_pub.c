@@ -128,22 +128,32 @@ static void pub_remove(struct evshm_pub *p, unsigned i, uint32_t drop)
 			      memory_order_relaxed);
 }
 
-/* Subscribers whose socket hung up (closed, died): gone.  One poll() for
- * all of them; only on paths that wait or serve. */
+/* Subscribers whose socket or bell hung up (closed, died): gone.  The
+ * bell's hang-up, without the socket's, is a subscriber that closed its end
+ * and stayed: level-triggered in evshm_pub_fd(), it would keep an event
+ * loop busy for ever.  One poll() for all of them; only on paths that wait
+ * or serve. */
 static void pub_reap(struct evshm_pub *p)
 {
 	struct pollfd pfd[64];
 
-	for (unsigned base = 0; base < p->nsubs; base += 64) {
-		unsigned n = p->nsubs - base < 64 ? p->nsubs - base : 64;
+	for (unsigned base = 0; base < p->nsubs; base += 32) {
+		unsigned n = p->nsubs - base < 32 ? p->nsubs - base : 32;
 
-		for (unsigned i = 0; i < n; i++)
-			pfd[i] = (struct pollfd){ .fd = p->subs[base + i].sock,
-						  .events = POLLRDHUP };
-		if (os_poll(pfd, n, 0) <= 0)
+		for (unsigned i = 0; i < n; i++) {
+			pfd[2 * i] = (struct pollfd){
+				.fd = p->subs[base + i].sock, .events = POLLRDHUP
+			};
+			/* A hang-up is reported whatever is asked for. */
+			pfd[2 * i + 1] = (struct pollfd){
+				.fd = p->subs[base + i].bell_rd
+			};
+		}
+		if (os_poll(pfd, 2 * n, 0) <= 0)
 			continue;
 		for (unsigned i = n; i-- > 0;)
-			if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
+			if ((pfd[2 * i].revents | pfd[2 * i + 1].revents) &
+			    (POLLRDHUP | POLLHUP | POLLERR))
 				pub_remove(p, base + i, 0);
 	}
 }

@@ -18,6 +18,9 @@
  *                  possible while claiming to keep up (head = its tail)
  *   bell-flood-stall  write it as fast as possible and never read, until
  *                  the publisher drops us or closes (5 s at most)
+ *   bell-hup       close our bell to the publisher (it hangs up), say
+ *                  "closed", keep the socket and keep up (head = its tail)
+ *                  until the publisher closes (10 s at most)
  * pub modes:
  *   ring-lie       WELCOME announces twice the ring its region has
  *   start-unaligned  WELCOME's start index is not a multiple of 16
@@ -170,6 +173,25 @@ static int kick_flood(int kick, int sock, int ms, struct hsub *head)
 	return 0;
 }
 
+/* Keep our head at the publisher's tail until it closes our socket (1) or
+ * @ms pass (0). */
+static int keep_up(struct hsub *s, int ms)
+{
+	uint64_t end = os_now_ns() + (uint64_t)ms * 1000000u;
+
+	while (os_now_ns() < end) {
+		struct pollfd pfd = { .fd = s->hc.sock, .events = POLLRDHUP };
+		uint64_t t = atomic_load(&s->pub->tail);
+
+		if (t > atomic_load(&s->mine->head) && !(t & 15))
+			atomic_store(&s->mine->head, t);
+		if (poll(&pfd, 1, 1) == 1)
+			return 1;
+	}
+	fprintf(stderr, "the publisher kept us for %d ms\n", ms);
+	return 0;
+}
+
 static int flood(struct hsub *s)
 {
 	return kick_flood(s->kick, -1, 2000, s);
@@ -196,6 +218,13 @@ static int run_sub(const char *name, const char *mode)
 		return flood(&s);
 	if (is(mode, "bell-flood-stall"))
 		return kick_flood(s.kick, s.hc.sock, 5000, NULL);
+	if (is(mode, "bell-hup")) {
+		s.kick = os_close(s.kick);
+		s.kick_rd = os_close(s.kick_rd);
+		printf("closed\n");
+		fflush(stdout);
+		return keep_up(&s, 10000) ? 0 : 1;
+	}
 	fprintf(stderr, "unknown sub mode %s\n", mode);
 	return 2;
 }

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,46 @@ static void test_sub_bell_flood(void **state)
 	hostile_sub("bell-flood", 0);
 }
 
+/*
+ * A subscriber that closes its bell to us (it hangs up) but keeps its
+ * socket: the bell's hang-up is level-triggered in evshm_pub_fd(), which an
+ * event loop would find readable for ever (a busy loop, at no cost to the
+ * subscriber).  The publisher takes the hang-up for the subscriber's
+ * leaving, as it takes the socket's.
+ */
+static void test_sub_bell_hangup(void **state)
+{
+	struct evshm_opts o = { .ring_size = RING };
+	struct evshm_pub *p;
+	struct evshm_pub_stats st;
+	struct proc bad;
+	char name[108], line[128];
+	struct pollfd pfd = { .events = POLLIN };
+	int i;
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "thup", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	pfd.fd = evshm_pub_fd(p);
+	char *bv[] = { "peer_topic_hostile", "sub", name, "bell-hup", NULL };
+	spawn(&bad, HOSTILE, bv);
+	admit(p, &bad);
+	tu_assert_res(tu_read_line(bad.report, line, sizeof(line), 30000) > 0, 1);
+	assert_string_equal(line, "closed");
+	/* What an event loop does: serve while the descriptor is readable. */
+	for (i = 0; i < 100 && poll(&pfd, 1, 0) == 1; i++)
+		assert_true(evshm_pub_serve(p, 0) >= 0);
+	if (i == 100)
+		fail_msg("evshm_pub_fd() stays readable: %d subscriber(s)",
+			 evshm_pub_serve(p, 0));
+	evshm_pub_stats(p, &st);
+	assert_int_equal(st.subscribers, 0);
+	assert_int_equal(st.left, 1);
+	publish(p, 100, 1000);
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+	evshm_pub_close(p);
+}
+
 /* A hostile publisher: our subscriber gets -EPROTO with the reason
  * (after @good honest messages). */
 static void hostile_pub_n(const char *mode, int at_open, int good,
@@ -217,6 +258,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sub_head_unaligned),
 		cmocka_unit_test(test_sub_write_memory),
 		cmocka_unit_test(test_sub_bell_flood),
+		cmocka_unit_test(test_sub_bell_hangup),
 		cmocka_unit_test(test_pub_ring_lie),
 		cmocka_unit_test(test_pub_start_unaligned),
 		cmocka_unit_test(test_pub_records),
