@@ -158,26 +158,6 @@ static void pub_reap(struct evshm_pub *p)
 	}
 }
 
-/*
- * A subscriber's head, from its region: 16-aligned and never past our
- * tail, or it broke the rules (dropped).  One that moves back is ignored
- * (no progress): a new subscriber's region says 0 until it writes its
- * start.  Returns 1 if it moved, 0 if not, -EPROTO.
- */
-static int sub_head(struct evshm_pub *p, struct pub_sub *s)
-{
-	uint64_t h = atomic_load_explicit(&s->r->head, memory_order_acquire);
-
-	if ((h & (RING_ALIGN - 1)) || h > p->ring.tail)
-		return ERR_PROTO(RING_HEAD);
-	if (h <= s->head)
-		return 0;
-	s->head = h;
-	return 1;
-}
-
-/* --- the ring: room, horizon, history -------------------------------------- */
-
 /* The span of our own record at byte index @i (trusted: we wrote it). */
 static uint32_t rec_span(const struct evshm_pub *p, uint64_t i,
 			 uint64_t *seq)
@@ -194,6 +174,39 @@ static uint32_t rec_span(const struct evshm_pub *p, uint64_t i,
 		return p->size - pos;
 	return ring_align(RING_REC_HDR + len);
 }
+
+/*
+ * A subscriber's head, from its region: 16-aligned, never past our tail,
+ * and on the end of a record (it releases messages, not bytes), or it
+ * broke the rules (dropped).  Only a move to a record's end is progress: a
+ * head that crept into the middle of one would restart its stall clock
+ * without freeing a message.  The walk from its last head reads each of
+ * our record headers once per subscriber, on paths that need room.  One
+ * that moves back is ignored (no progress): a new subscriber's region says
+ * 0 until it writes its start.  Returns 1 if it moved, 0 if not, -EPROTO.
+ */
+static int sub_head(struct evshm_pub *p, struct pub_sub *s)
+{
+	uint64_t h = atomic_load_explicit(&s->r->head, memory_order_acquire);
+	uint64_t i = s->head;
+
+	if ((h & (RING_ALIGN - 1)) || h > p->ring.tail)
+		return ERR_PROTO(RING_HEAD);
+	if (h <= s->head)
+		return 0;
+	/* [s->head, tail) is intact: nothing it still needs is
+	 * overwritten (pub_room). */
+	while (i < h)
+		i += rec_span(p, i, NULL);
+	if (i != h)
+		return ERR_PROTO(RING_HEAD);
+	s->head = h;
+	return 1;
+}
+
+/* --- the ring: room, horizon, history -------------------------------------- */
+
+/* --- the ring: room, horizon, history -------------------------------------- */
 
 /*
  * About to write [tail, tail + need): everything below tail + need - size

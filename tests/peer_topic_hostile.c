@@ -18,6 +18,11 @@
  *                  possible while claiming to keep up (head = its tail)
  *   bell-flood-stall  write it as fast as possible and never read, until
  *                  the publisher drops us or closes (5 s at most)
+ *   head-creep     never read a message, but move our head on by 16 bytes
+ *                  (into the middle of a record) every 20 ms, so that it
+ *                  always "moved" within any stall bound; say "dropped N"
+ *                  when the publisher drops us (DROP status N), or
+ *                  "kept" after 20 s
  *   bell-hup       close our bell to the publisher (it hangs up), say
  *                  "closed", keep the socket and keep up (head = its tail)
  *                  until the publisher closes (10 s at most)
@@ -192,6 +197,31 @@ static int keep_up(struct hsub *s, int ms)
 	return 0;
 }
 
+static int creep(struct hsub *s)
+{
+	uint64_t end = os_now_ns() + 20000000000u;
+	struct proto_msg m;
+	unsigned char buf[sizeof(m)];
+	unsigned n;
+
+	while (os_now_ns() < end) {
+		struct pollfd pfd = { .fd = s->hc.sock, .events = POLLIN };
+		uint64_t h = atomic_load(&s->mine->head);
+
+		if (h + 16 <= atomic_load(&s->pub->tail))
+			atomic_store(&s->mine->head, h + 16);
+		if (poll(&pfd, 1, 20) == 1)
+			break;
+	}
+	if (fdp_recv(s->hc.sock, buf, sizeof(buf), NULL, 0, &n, 0) ==
+		    (int)sizeof(buf) &&
+	    proto_parse(buf, sizeof(buf), PROTO_DROP, &m) == -ECONNABORTED)
+		printf("dropped %u\n", m.status);
+	else
+		printf("kept\n");
+	return 0;
+}
+
 static int flood(struct hsub *s)
 {
 	return kick_flood(s->kick, -1, 2000, s);
@@ -218,6 +248,8 @@ static int run_sub(const char *name, const char *mode)
 		return flood(&s);
 	if (is(mode, "bell-flood-stall"))
 		return kick_flood(s.kick, s.hc.sock, 5000, NULL);
+	if (is(mode, "head-creep"))
+		return creep(&s);
 	if (is(mode, "bell-hup")) {
 		s.kick = os_close(s.kick);
 		s.kick_rd = os_close(s.kick_rd);

@@ -133,6 +133,46 @@ static void test_sub_bell_flood(void **state)
 }
 
 /*
+ * A reliable subscriber that never reads a message but moves its head on
+ * by 16 bytes, into the middle of a record, more often than the stall
+ * bound: each move looked like progress and restarted its clock, so it
+ * held every publish for (record size / 16) bounds instead of one.  A
+ * head must land on the end of a record (docs/protocol.md 8.2): a blocked
+ * publish goes on within its timeout, and the creeper is dropped.
+ */
+static void test_sub_head_creep(void **state)
+{
+	struct evshm_opts o = { .ring_size = RING, .stall_timeout_ms = 1000 };
+	struct evshm_pub_stats st;
+	struct evshm_pub *p;
+	struct proc bad;
+	char name[108], line[128];
+	static uint8_t buf[4000];
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "tcreep", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	char *bv[] = { "peer_topic_hostile", "sub", name, "head-creep", NULL };
+	spawn(&bad, HOSTILE, bv);
+	admit(p, &bad);
+	/* The ring holds 16 of them; a stall bound of 1 s, each send may
+	 * wait 4 s (a creep through one record takes 250 moves). */
+	for (int i = 0; i < 40; i++) {
+		uint64_t t0 = os_now_ns();
+		int res = evshm_pub_send(p, buf, sizeof(buf), 4000);
+
+		if (res < 0)
+			fail_msg("send %d: %s after %" PRIu64 " ms", i,
+				 tu_errname(res), (os_now_ns() - t0) / 1000000u);
+	}
+	evshm_pub_stats(p, &st);
+	assert_int_equal(st.dropped, 1);
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+	assert_string_equal(line, "dropped 2");
+	evshm_pub_close(p);
+}
+
+/*
  * A subscriber that closes its bell to us (it hangs up) but keeps its
  * socket: the bell's hang-up is level-triggered in evshm_pub_fd(), which an
  * event loop would find readable for ever (a busy loop, at no cost to the
@@ -259,6 +299,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sub_write_memory),
 		cmocka_unit_test(test_sub_bell_flood),
 		cmocka_unit_test(test_sub_bell_hangup),
+		cmocka_unit_test(test_sub_head_creep),
 		cmocka_unit_test(test_pub_ring_lie),
 		cmocka_unit_test(test_pub_start_unaligned),
 		cmocka_unit_test(test_pub_records),
