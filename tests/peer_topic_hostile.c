@@ -23,6 +23,12 @@
  *                  always "moved" within any stall bound; say "dropped N"
  *                  when the publisher drops us (DROP status N), or
  *                  "kept" after 20 s
+ *   splice-lock    hold the mutex of the publisher's bell for us for 5 s:
+ *                  a splice(2) from it into a full blocking socket holds
+ *                  the pipe locked while the send waits, and any write(2)
+ *                  of the pipe (the publisher's kick) waits for the lock,
+ *                  uninterruptibly; our data_event follows its tail, so
+ *                  that every commit kicks; say "locked" first
  *   bell-hup       close our bell to the publisher (it hangs up), say
  *                  "closed", keep the socket and keep up (head = its tail)
  *                  until the publisher closes (10 s at most)
@@ -44,11 +50,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bell.h"
@@ -78,6 +86,7 @@ struct hsub {
 	int region_fd, kick, kick_rd;
 	const struct region *pub;
 	int pub_fd;          /* the publisher's region descriptor, kept */
+	int pub_bell;        /* its bell for us (read end), kept */
 	uint32_t size;
 };
 
@@ -101,6 +110,7 @@ static void sub_join(struct hsub *s, const char *name)
 	tu_check_res(region_attach(fds[PROTO_FD_REGION], REGION_PUB, s->size,
 				   &s->pub), 0);
 	s->pub_fd = fds[PROTO_FD_REGION];
+	s->pub_bell = fds[PROTO_FD_BELL];
 	atomic_store(&s->mine->head, w.param);
 }
 
@@ -197,6 +207,50 @@ static int keep_up(struct hsub *s, int ms)
 	return 0;
 }
 
+static _Atomic bool arm_stop;
+
+/* Ask for a kick at every commit (our data_event at its tail). */
+static void *arm_always(void *arg)
+{
+	struct hsub *s = arg;
+
+	while (!atomic_load(&arm_stop)) {
+		atomic_store(&s->mine->data_event, atomic_load(&s->pub->tail));
+		usleep(100);
+	}
+	return NULL;
+}
+
+static int splice_lock(struct hsub *s)
+{
+	static char junk[65536];
+	struct timeval tv = { .tv_sec = 5 };
+	pthread_t t;
+	int sv[2];
+	ssize_t n;
+
+	tu_check_res(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	/* Full, then blocking, with a send timeout: the kernel lets go. */
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	while (write(sv[0], junk, sizeof(junk)) > 0)
+		;
+	fcntl(sv[0], F_SETFL, 0);
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* The read end's description is the publisher's too. */
+	fcntl(s->pub_bell, F_SETFL, 0);
+	tu_check_res(pthread_create(&t, NULL, arm_always, s), 0);
+	printf("locked\n");
+	fflush(stdout);
+	/* Waits (unlocked) for the first kick, then sends it into the full
+	 * socket with the pipe locked, for 5 s. */
+	n = splice(s->pub_bell, NULL, sv[0], NULL, 1, 0);
+	atomic_store(&arm_stop, true);
+	pthread_join(t, NULL);
+	fprintf(stderr, "splice-lock: splice %zd (%s)\n", n,
+		n < 0 ? tu_errname(-errno) : "sent");
+	return 0;
+}
+
 static int creep(struct hsub *s)
 {
 	uint64_t end = os_now_ns() + 20000000000u;
@@ -248,6 +302,8 @@ static int run_sub(const char *name, const char *mode)
 		return flood(&s);
 	if (is(mode, "bell-flood-stall"))
 		return kick_flood(s.kick, s.hc.sock, 5000, NULL);
+	if (is(mode, "splice-lock"))
+		return splice_lock(&s);
 	if (is(mode, "head-creep"))
 		return creep(&s);
 	if (is(mode, "bell-hup")) {

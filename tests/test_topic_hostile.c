@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "evshm.h"
 #include "msgpat.h"
@@ -130,6 +131,42 @@ static void test_sub_bell_flood(void **state)
 {
 	(void)state;
 	hostile_sub("bell-flood", 0);
+}
+
+/*
+ * KNOWN TO HANG (docs/protocol.md 6.1; run with EVSHM_TEST_KNOWN_HANGS=1):
+ * a subscriber holds the mutex of the pipe the publisher kicks it on (a
+ * splice(2) from the pipe into a full blocking socket keeps it locked
+ * while the send waits); the publisher's next kick, a write(2) of that
+ * pipe, waits for the mutex in uninterruptible sleep, O_NONBLOCK or not,
+ * for as long as the subscriber likes (here 5 s, then the kernel ends its
+ * send).  Reads (the drain) and the last close of a pipe wait the same
+ * way; it is not specific to topics.  No publish may take that long.
+ */
+static void test_sub_splice_lock(void **state)
+{
+	struct evshm_opts o = { .ring_size = RING, .policy = EVSHM_LATEST };
+	struct evshm_pub *p;
+	struct proc bad;
+	char name[108], line[128];
+
+	(void)state;
+	if (!getenv("EVSHM_TEST_KNOWN_HANGS"))
+		skip();
+	tu_unique_name(name, sizeof(name), "tsplice", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	char *bv[] = { "peer_topic_hostile", "sub", name, "splice-lock", NULL };
+	spawn(&bad, HOSTILE, bv);
+	admit(p, &bad);
+	tu_assert_res(tu_read_line(bad.report, line, sizeof(line), 30000) > 0, 1);
+	assert_string_equal(line, "locked");
+	/* For 3 s or so: the subscriber takes the first kick and locks. */
+	for (int i = 0; i < 300; i++) {
+		publish(p, 1, 100);
+		usleep(10000);
+	}
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+	evshm_pub_close(p);
 }
 
 /*
@@ -300,6 +337,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sub_bell_flood),
 		cmocka_unit_test(test_sub_bell_hangup),
 		cmocka_unit_test(test_sub_head_creep),
+		cmocka_unit_test(test_sub_splice_lock),
 		cmocka_unit_test(test_pub_ring_lie),
 		cmocka_unit_test(test_pub_start_unaligned),
 		cmocka_unit_test(test_pub_records),
