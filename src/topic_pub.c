@@ -605,15 +605,20 @@ int evshm_pub_send(struct evshm_pub *p, const void *buf, size_t len,
 
 /* --- joining ---------------------------------------------------------------- */
 
+/* The most subscribers at once: the size of p->subs. */
+static unsigned pub_max(const struct evshm_pub *p)
+{
+	return p->opts.max_clients ? p->opts.max_clients : SUBS_MAX;
+}
+
 static int pub_admit(void *arg, const struct conn *c)
 {
 	struct evshm_pub *p = arg;
-	unsigned max = p->opts.max_clients ? p->opts.max_clients : SUBS_MAX;
 	int res = opts_authorize(&p->opts, true, c->pid, c->uid, c->gid);
 
 	if (res < 0)
 		return res;
-	return p->nsubs >= max ? -EUSERS : 0;
+	return p->nsubs >= pub_max(p) ? -EUSERS : 0;
 }
 
 /* The handshake with a subscriber whose HELLO is readable (@s->sock). */
@@ -635,6 +640,11 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 		/* A subscriber names the topic it joins (READY told it). */
 		os_close_untrusted(fds, PROTO_NFDS);
 		res = ERR_PROTO(HS_ID);
+	} else if (res == 0 && p->nsubs >= pub_max(p)) {
+		/* Admitted while there was room, as were others that took it
+		 * (the limit counts at admission and here). */
+		os_close_untrusted(fds, PROTO_NFDS);
+		res = -EUSERS;
 	}
 	if (res == 0) {
 		res = os_check_pipe_rd(fds[PROTO_FD_BELL]);
@@ -693,8 +703,6 @@ static int pub_serve_one(struct evshm_pub *p, int timeout_ms)
 	s.uid = cn.uid;
 	s.gid = cn.gid;
 	res = pub_handshake(p, &s);
-	if (res == 0 && p->nsubs == SUBS_MAX)
-		res = -EUSERS;
 	if (res < 0) {
 		bell_del(&p->bell, s.bell_rd);
 		bell_del(&p->bell, s.sock);
@@ -762,8 +770,7 @@ int evshm_pub_open(struct evshm_pub **out, const char *name,
 	if (res < 0)
 		goto out_free;
 	p->size = p->opts.ring_size;
-	p->subs = calloc(p->opts.max_clients ? p->opts.max_clients : SUBS_MAX,
-			 sizeof(*p->subs));
+	p->subs = calloc(pub_max(p), sizeof(*p->subs));
 	if (!p->subs) {
 		res = -ENOMEM;
 		goto out_free;

@@ -29,6 +29,10 @@
  *                  of the pipe (the publisher's kick) waits for the lock,
  *                  uninterruptibly; our data_event follows its tail, so
  *                  that every commit kicks; say "locked" first
+ *   join-four      (instead of joining once) open four connections and
+ *                  take each one's READY first, then send the four HELLOs;
+ *                  say "joined J full F" (F: refused with -EUSERS), keep
+ *                  them until the publisher closes (30 s at most)
  *   bell-hup       close our bell to the publisher (it hangs up), say
  *                  "closed", keep the socket and keep up (head = its tail)
  *                  until the publisher closes (10 s at most)
@@ -281,10 +285,46 @@ static int flood(struct hsub *s)
 	return kick_flood(s->kick, -1, 2000, s);
 }
 
+/* Four connections admitted at once, each sent its HELLO only after all
+ * four were: the publisher's subscriber limit must hold at the HELLO. */
+static int join_four(const char *name)
+{
+	struct hs_client hc[4];
+	struct evshm_opts o;
+	unsigned joined = 0, full = 0;
+
+	tu_check_res(opts_resolve(&o, NULL), 0);
+	for (int i = 0; i < 4; i++)
+		tu_check_res(hs_client_start(name, &o, PROTO_KIND_TOPIC, LONG_MS,
+					     &hc[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		struct region_info ri = { .kind = REGION_SUB,
+					  .role = REGION_CLIENT,
+					  .id = hc[i].ready.id };
+		struct proto_msg m, w;
+		struct region *mine;
+		int ours[PROTO_NFDS], fds[PROTO_NFDS], kick, res;
+
+		tu_check_res(region_create(&ri, &mine, &ours[PROTO_FD_REGION]), 0);
+		tu_check_res(bell_make(&ours[PROTO_FD_BELL], &kick), 0);
+		proto_hello(&m, PROTO_KIND_TOPIC, 0, 0, 0, hc[i].ready.id, 0);
+		res = hs_client_finish(&hc[i], &m, ours, &w, fds, EVSHM_RING_MAX);
+		joined += res == 0;
+		full += res == -EUSERS;
+	}
+	printf("joined %u full %u\n", joined, full);
+	fflush(stdout);
+	struct pollfd pfd = { .fd = hc[0].sock, .events = POLLRDHUP };
+	os_poll(&pfd, 1, os_deadline(LONG_MS));
+	return 0;
+}
+
 static int run_sub(const char *name, const char *mode)
 {
 	struct hsub s;
 
+	if (is(mode, "join-four"))
+		return join_four(name);
 	sub_join(&s, name);
 	printf("joined\n");
 	fflush(stdout);

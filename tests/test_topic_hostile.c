@@ -210,6 +210,39 @@ static void test_sub_head_creep(void **state)
 }
 
 /*
+ * max_clients counts at admission, before the HELLO: four connections
+ * admitted while there was room for one, then four HELLOs.  The limit
+ * holds (the others get -EUSERS), and no subscriber is stored past the
+ * array it sized (ASan).
+ */
+static void test_sub_limit_at_hello(void **state)
+{
+	struct evshm_opts o = { .ring_size = RING, .max_clients = 1 };
+	struct evshm_pub_stats st;
+	struct evshm_pub *p;
+	struct proc bad;
+	char name[108], line[128];
+	int i;
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "tlimit", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	char *bv[] = { "peer_topic_hostile", "sub", name, "join-four", NULL };
+	spawn(&bad, HOSTILE, bv);
+	for (i = 0; i < 2000; i++) {
+		if (tu_read_line(bad.report, line, sizeof(line), 0) > 0)
+			break;
+		assert_true(evshm_pub_serve(p, 5) >= 0);
+	}
+	assert_true(i < 2000);
+	assert_string_equal(line, "joined 1 full 3");
+	evshm_pub_stats(p, &st);
+	assert_int_equal(st.subscribers, 1);
+	evshm_pub_close(p);
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+}
+
+/*
  * A subscriber that closes its bell to us (it hangs up) but keeps its
  * socket: the bell's hang-up is level-triggered in evshm_pub_fd(), which an
  * event loop would find readable for ever (a busy loop, at no cost to the
@@ -336,6 +369,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sub_write_memory),
 		cmocka_unit_test(test_sub_bell_flood),
 		cmocka_unit_test(test_sub_bell_hangup),
+		cmocka_unit_test(test_sub_limit_at_hello),
 		cmocka_unit_test(test_sub_head_creep),
 		cmocka_unit_test(test_sub_splice_lock),
 		cmocka_unit_test(test_pub_ring_lie),
