@@ -206,8 +206,6 @@ static int sub_head(struct evshm_pub *p, struct pub_sub *s)
 
 /* --- the ring: room, horizon, history -------------------------------------- */
 
-/* --- the ring: room, horizon, history -------------------------------------- */
-
 /*
  * About to write [tail, tail + need): everything below tail + need - size
  * may be overwritten.  Publish the new horizon and the oldest record still
