@@ -461,7 +461,9 @@ struct evshm_pub_stats {
  * Create a topic at @p name (as evshm_listen()) and publish to it.
  * Options: ring_size (the one ring every subscriber reads), policy
  * (EVSHM_RELIABLE or EVSHM_LATEST), stall_timeout_ms, max_clients (most
- * subscribers), authorize, mode, handshake_timeout_ms, spin_ns.
+ * subscribers: counted at admission and again at the hello, where one
+ * admitted while there was room may find it taken, -EUSERS), authorize,
+ * mode, handshake_timeout_ms, spin_ns.
  * Subscribers join at any time: evshm_pub_serve() admits them, and every
  * call that waits, and one publish in 4096, also look.
  * Errors: those of evshm_listen().

@@ -6,7 +6,8 @@
  * so a timeout means the same thing whether the socket is blocking or not.
  * The receive path is strict (Wayland's rule): a message is accepted whole
  * or not at all, and every descriptor that arrived with a rejected message
- * is closed before returning.
+ * is closed before returning (those whose close may wait, by a thread:
+ * os_close_untrusted()).
  */
 #include "fdpass.h"
 
@@ -124,7 +125,7 @@ static int fdp_collect(struct msghdr *msg, int *rx, size_t rx_cap,
 				if (*nrx < rx_cap)
 					rx[(*nrx)++] = fd;
 				else
-					os_close(fd);
+					os_close_untrusted(&fd, 1);
 			}
 		} else if (cmsg->cmsg_level == SOL_SOCKET &&
 			   cmsg->cmsg_type == SCM_PIDFD && n == 1) {
@@ -150,7 +151,7 @@ int fdp_recv(int sock, void *buf, size_t cap, int *fds, unsigned max_fds,
 	struct iovec iov = { .iov_base = buf, .iov_len = cap };
 	struct msghdr msg;
 	uint64_t deadline = os_deadline(timeout_ms);
-	size_t nrx, i;
+	size_t nrx;
 	ssize_t n;
 	int res;
 
@@ -206,7 +207,8 @@ int fdp_recv(int sock, void *buf, size_t cap, int *fds, unsigned max_fds,
 	return (int)n;
 
 out_close_rx:
-	for (i = 0; i < nrx; i++)
-		os_close(rx[i]);
+	/* The peer chose them: a close that may wait (a lingering socket, a
+	 * FUSE file) is not done here (docs/protocol.md 10.5). */
+	os_close_untrusted(rx, (unsigned)nrx);
 	return res;
 }

@@ -128,45 +128,35 @@ static void pub_remove(struct evshm_pub *p, unsigned i, uint32_t drop)
 			      memory_order_relaxed);
 }
 
-/* Subscribers whose socket hung up (closed, died): gone.  One poll() for
- * all of them; only on paths that wait or serve. */
+/* Subscribers whose socket or bell hung up (closed, died): gone.  The
+ * bell's hang-up, without the socket's, is a subscriber that closed its end
+ * and stayed: level-triggered in evshm_pub_fd(), it would keep an event
+ * loop busy for ever.  One poll() for all of them; only on paths that wait
+ * or serve. */
 static void pub_reap(struct evshm_pub *p)
 {
 	struct pollfd pfd[64];
 
-	for (unsigned base = 0; base < p->nsubs; base += 64) {
-		unsigned n = p->nsubs - base < 64 ? p->nsubs - base : 64;
+	for (unsigned base = 0; base < p->nsubs; base += 32) {
+		unsigned n = p->nsubs - base < 32 ? p->nsubs - base : 32;
 
-		for (unsigned i = 0; i < n; i++)
-			pfd[i] = (struct pollfd){ .fd = p->subs[base + i].sock,
-						  .events = POLLRDHUP };
-		if (os_poll(pfd, n, 0) <= 0)
+		for (unsigned i = 0; i < n; i++) {
+			pfd[2 * i] = (struct pollfd){
+				.fd = p->subs[base + i].sock, .events = POLLRDHUP
+			};
+			/* A hang-up is reported whatever is asked for. */
+			pfd[2 * i + 1] = (struct pollfd){
+				.fd = p->subs[base + i].bell_rd
+			};
+		}
+		if (os_poll(pfd, 2 * n, 0) <= 0)
 			continue;
 		for (unsigned i = n; i-- > 0;)
-			if (pfd[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
+			if ((pfd[2 * i].revents | pfd[2 * i + 1].revents) &
+			    (POLLRDHUP | POLLHUP | POLLERR))
 				pub_remove(p, base + i, 0);
 	}
 }
-
-/*
- * A subscriber's head, from its region: 16-aligned and never past our
- * tail, or it broke the rules (dropped).  One that moves back is ignored
- * (no progress): a new subscriber's region says 0 until it writes its
- * start.  Returns 1 if it moved, 0 if not, -EPROTO.
- */
-static int sub_head(struct evshm_pub *p, struct pub_sub *s)
-{
-	uint64_t h = atomic_load_explicit(&s->r->head, memory_order_acquire);
-
-	if ((h & (RING_ALIGN - 1)) || h > p->ring.tail)
-		return ERR_PROTO(RING_HEAD);
-	if (h <= s->head)
-		return 0;
-	s->head = h;
-	return 1;
-}
-
-/* --- the ring: room, horizon, history -------------------------------------- */
 
 /* The span of our own record at byte index @i (trusted: we wrote it). */
 static uint32_t rec_span(const struct evshm_pub *p, uint64_t i,
@@ -184,6 +174,37 @@ static uint32_t rec_span(const struct evshm_pub *p, uint64_t i,
 		return p->size - pos;
 	return ring_align(RING_REC_HDR + len);
 }
+
+/*
+ * A subscriber's head, from its region: 16-aligned, never past our tail,
+ * and on the end of a record (it releases messages, not bytes), or it
+ * broke the rules (dropped).  Only a move to a record's end is progress: a
+ * head that crept into the middle of one would restart its stall clock
+ * without freeing a message.  The walk from its last head reads each of
+ * our record headers once per subscriber, on paths that need room.  One
+ * that moves back is ignored (no progress): a new subscriber's region says
+ * 0 until it writes its start.  Returns 1 if it moved, 0 if not, -EPROTO.
+ */
+static int sub_head(struct evshm_pub *p, struct pub_sub *s)
+{
+	uint64_t h = atomic_load_explicit(&s->r->head, memory_order_acquire);
+	uint64_t i = s->head;
+
+	if ((h & (RING_ALIGN - 1)) || h > p->ring.tail)
+		return ERR_PROTO(RING_HEAD);
+	if (h <= s->head)
+		return 0;
+	/* [s->head, tail) is intact: nothing it still needs is
+	 * overwritten (pub_room). */
+	while (i < h)
+		i += rec_span(p, i, NULL);
+	if (i != h)
+		return ERR_PROTO(RING_HEAD);
+	s->head = h;
+	return 1;
+}
+
+/* --- the ring: room, horizon, history -------------------------------------- */
 
 /*
  * About to write [tail, tail + need): everything below tail + need - size
@@ -582,15 +603,20 @@ int evshm_pub_send(struct evshm_pub *p, const void *buf, size_t len,
 
 /* --- joining ---------------------------------------------------------------- */
 
+/* The most subscribers at once: the size of p->subs. */
+static unsigned pub_max(const struct evshm_pub *p)
+{
+	return p->opts.max_clients ? p->opts.max_clients : SUBS_MAX;
+}
+
 static int pub_admit(void *arg, const struct conn *c)
 {
 	struct evshm_pub *p = arg;
-	unsigned max = p->opts.max_clients ? p->opts.max_clients : SUBS_MAX;
 	int res = opts_authorize(&p->opts, true, c->pid, c->uid, c->gid);
 
 	if (res < 0)
 		return res;
-	return p->nsubs >= max ? -EUSERS : 0;
+	return p->nsubs >= pub_max(p) ? -EUSERS : 0;
 }
 
 /* The handshake with a subscriber whose HELLO is readable (@s->sock). */
@@ -612,6 +638,11 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 		/* A subscriber names the topic it joins (READY told it). */
 		os_close_untrusted(fds, PROTO_NFDS);
 		res = ERR_PROTO(HS_ID);
+	} else if (res == 0 && p->nsubs >= pub_max(p)) {
+		/* Admitted while there was room, as were others that took it
+		 * (the limit counts at admission and here). */
+		os_close_untrusted(fds, PROTO_NFDS);
+		res = -EUSERS;
 	}
 	if (res == 0) {
 		res = os_check_pipe_rd(fds[PROTO_FD_BELL]);
@@ -670,8 +701,6 @@ static int pub_serve_one(struct evshm_pub *p, int timeout_ms)
 	s.uid = cn.uid;
 	s.gid = cn.gid;
 	res = pub_handshake(p, &s);
-	if (res == 0 && p->nsubs == SUBS_MAX)
-		res = -EUSERS;
 	if (res < 0) {
 		bell_del(&p->bell, s.bell_rd);
 		bell_del(&p->bell, s.sock);
@@ -739,8 +768,7 @@ int evshm_pub_open(struct evshm_pub **out, const char *name,
 	if (res < 0)
 		goto out_free;
 	p->size = p->opts.ring_size;
-	p->subs = calloc(p->opts.max_clients ? p->opts.max_clients : SUBS_MAX,
-			 sizeof(*p->subs));
+	p->subs = calloc(pub_max(p), sizeof(*p->subs));
 	if (!p->subs) {
 		res = -ENOMEM;
 		goto out_free;

@@ -859,7 +859,8 @@ static const char *const hs_modes[] = {
 	"peer_ring_npot", "peer_ring_set", "ring_mismatch", "ring_huge",
 	"ring_over_client_max", "id", "nfds0", "nfds1", "nfds3", "nfds253",
 	"bell_wronly", "bell_eventfd", "bell_memfd", "bell_fifo",
-	"bell_linger", "region_pipe", "region_tmpfile", "region_otmpfile",
+	"bell_linger", "nfds3_linger", "region_pipe", "region_tmpfile",
+	"region_otmpfile",
 	"region_shm", "region_wronly", "region_opath", "region_linger",
 	"unsealed", "noshrink", "nogrow", "noseal", "nowriteseal",
 	"size_small", "size_large", "hdr_magic", "hdr_version", "hdr_kind",
@@ -1081,6 +1082,10 @@ static void spoil(struct raw *x, struct offer *o, const char *mode,
 		o->fds[PROTO_FD_BELL] = lingering_socket(&o->keep);
 	} else if (is(mode, "region_linger")) {
 		o->fds[PROTO_FD_REGION] = lingering_socket(&o->keep);
+	} else if (is(mode, "nfds3_linger")) {
+		/* One too many, a receiver rejects the message whole. */
+		o->nfds = 3;
+		o->fds[2] = lingering_socket(&o->keep);
 	} else if (is(mode, "region_pipe")) {
 		o->fds[PROTO_FD_REGION] = x->kick_rd;
 	} else if (is(mode, "region_tmpfile") || is(mode, "region_otmpfile") ||
@@ -1134,6 +1139,7 @@ static void after_send(struct raw *x, struct offer *o, const char *mode,
 {
 	int fd = is(mode, "bell_linger")   ? o->fds[PROTO_FD_BELL] :
 		 is(mode, "region_linger") ? o->fds[PROTO_FD_REGION] :
+		 is(mode, "nfds3_linger")  ? o->fds[2] :
 					     -1;
 	pthread_t t;
 

@@ -18,6 +18,24 @@
  *                  possible while claiming to keep up (head = its tail)
  *   bell-flood-stall  write it as fast as possible and never read, until
  *                  the publisher drops us or closes (5 s at most)
+ *   head-creep     never read a message, but move our head on by 16 bytes
+ *                  (into the middle of a record) every 20 ms, so that it
+ *                  always "moved" within any stall bound; say "dropped N"
+ *                  when the publisher drops us (DROP status N), or
+ *                  "kept" after 20 s
+ *   splice-lock    hold the mutex of the publisher's bell for us for 5 s:
+ *                  a splice(2) from it into a full blocking socket holds
+ *                  the pipe locked while the send waits, and any write(2)
+ *                  of the pipe (the publisher's kick) waits for the lock,
+ *                  uninterruptibly; our data_event follows its tail, so
+ *                  that every commit kicks; say "locked" first
+ *   join-four      (instead of joining once) open four connections and
+ *                  take each one's READY first, then send the four HELLOs;
+ *                  say "joined J full F" (F: refused with -EUSERS), keep
+ *                  them until the publisher closes (30 s at most)
+ *   bell-hup       close our bell to the publisher (it hangs up), say
+ *                  "closed", keep the socket and keep up (head = its tail)
+ *                  until the publisher closes (10 s at most)
  * pub modes:
  *   ring-lie       WELCOME announces twice the ring its region has
  *   start-unaligned  WELCOME's start index is not a multiple of 16
@@ -36,11 +54,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bell.h"
@@ -70,6 +90,7 @@ struct hsub {
 	int region_fd, kick, kick_rd;
 	const struct region *pub;
 	int pub_fd;          /* the publisher's region descriptor, kept */
+	int pub_bell;        /* its bell for us (read end), kept */
 	uint32_t size;
 };
 
@@ -93,6 +114,7 @@ static void sub_join(struct hsub *s, const char *name)
 	tu_check_res(region_attach(fds[PROTO_FD_REGION], REGION_PUB, s->size,
 				   &s->pub), 0);
 	s->pub_fd = fds[PROTO_FD_REGION];
+	s->pub_bell = fds[PROTO_FD_BELL];
 	atomic_store(&s->mine->head, w.param);
 }
 
@@ -170,15 +192,139 @@ static int kick_flood(int kick, int sock, int ms, struct hsub *head)
 	return 0;
 }
 
+/* Keep our head at the publisher's tail until it closes our socket (1) or
+ * @ms pass (0). */
+static int keep_up(struct hsub *s, int ms)
+{
+	uint64_t end = os_now_ns() + (uint64_t)ms * 1000000u;
+
+	while (os_now_ns() < end) {
+		struct pollfd pfd = { .fd = s->hc.sock, .events = POLLRDHUP };
+		uint64_t t = atomic_load(&s->pub->tail);
+
+		if (t > atomic_load(&s->mine->head) && !(t & 15))
+			atomic_store(&s->mine->head, t);
+		if (poll(&pfd, 1, 1) == 1)
+			return 1;
+	}
+	fprintf(stderr, "the publisher kept us for %d ms\n", ms);
+	return 0;
+}
+
+static _Atomic bool arm_stop;
+
+/* Ask for a kick at every commit (our data_event at its tail). */
+static void *arm_always(void *arg)
+{
+	struct hsub *s = arg;
+
+	while (!atomic_load(&arm_stop)) {
+		atomic_store(&s->mine->data_event, atomic_load(&s->pub->tail));
+		usleep(100);
+	}
+	return NULL;
+}
+
+static int splice_lock(struct hsub *s)
+{
+	static char junk[65536];
+	struct timeval tv = { .tv_sec = 5 };
+	pthread_t t;
+	int sv[2];
+	ssize_t n;
+
+	tu_check_res(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	/* Full, then blocking, with a send timeout: the kernel lets go. */
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	while (write(sv[0], junk, sizeof(junk)) > 0)
+		;
+	fcntl(sv[0], F_SETFL, 0);
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* The read end's description is the publisher's too. */
+	fcntl(s->pub_bell, F_SETFL, 0);
+	tu_check_res(pthread_create(&t, NULL, arm_always, s), 0);
+	printf("locked\n");
+	fflush(stdout);
+	/* Waits (unlocked) for the first kick, then sends it into the full
+	 * socket with the pipe locked, for 5 s. */
+	n = splice(s->pub_bell, NULL, sv[0], NULL, 1, 0);
+	atomic_store(&arm_stop, true);
+	pthread_join(t, NULL);
+	fprintf(stderr, "splice-lock: splice %zd (%s)\n", n,
+		n < 0 ? tu_errname(-errno) : "sent");
+	return 0;
+}
+
+static int creep(struct hsub *s)
+{
+	uint64_t end = os_now_ns() + 20000000000u;
+	struct proto_msg m;
+	unsigned char buf[sizeof(m)];
+	unsigned n;
+
+	while (os_now_ns() < end) {
+		struct pollfd pfd = { .fd = s->hc.sock, .events = POLLIN };
+		uint64_t h = atomic_load(&s->mine->head);
+
+		if (h + 16 <= atomic_load(&s->pub->tail))
+			atomic_store(&s->mine->head, h + 16);
+		if (poll(&pfd, 1, 20) == 1)
+			break;
+	}
+	if (fdp_recv(s->hc.sock, buf, sizeof(buf), NULL, 0, &n, 0) ==
+		    (int)sizeof(buf) &&
+	    proto_parse(buf, sizeof(buf), PROTO_DROP, &m) == -ECONNABORTED)
+		printf("dropped %u\n", m.status);
+	else
+		printf("kept\n");
+	return 0;
+}
+
 static int flood(struct hsub *s)
 {
 	return kick_flood(s->kick, -1, 2000, s);
+}
+
+/* Four connections admitted at once, each sent its HELLO only after all
+ * four were: the publisher's subscriber limit must hold at the HELLO. */
+static int join_four(const char *name)
+{
+	struct hs_client hc[4];
+	struct evshm_opts o;
+	unsigned joined = 0, full = 0;
+
+	tu_check_res(opts_resolve(&o, NULL), 0);
+	for (int i = 0; i < 4; i++)
+		tu_check_res(hs_client_start(name, &o, PROTO_KIND_TOPIC, LONG_MS,
+					     &hc[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		struct region_info ri = { .kind = REGION_SUB,
+					  .role = REGION_CLIENT,
+					  .id = hc[i].ready.id };
+		struct proto_msg m, w;
+		struct region *mine;
+		int ours[PROTO_NFDS], fds[PROTO_NFDS], kick, res;
+
+		tu_check_res(region_create(&ri, &mine, &ours[PROTO_FD_REGION]), 0);
+		tu_check_res(bell_make(&ours[PROTO_FD_BELL], &kick), 0);
+		proto_hello(&m, PROTO_KIND_TOPIC, 0, 0, 0, hc[i].ready.id, 0);
+		res = hs_client_finish(&hc[i], &m, ours, &w, fds, EVSHM_RING_MAX);
+		joined += res == 0;
+		full += res == -EUSERS;
+	}
+	printf("joined %u full %u\n", joined, full);
+	fflush(stdout);
+	struct pollfd pfd = { .fd = hc[0].sock, .events = POLLRDHUP };
+	os_poll(&pfd, 1, os_deadline(LONG_MS));
+	return 0;
 }
 
 static int run_sub(const char *name, const char *mode)
 {
 	struct hsub s;
 
+	if (is(mode, "join-four"))
+		return join_four(name);
 	sub_join(&s, name);
 	printf("joined\n");
 	fflush(stdout);
@@ -196,6 +342,17 @@ static int run_sub(const char *name, const char *mode)
 		return flood(&s);
 	if (is(mode, "bell-flood-stall"))
 		return kick_flood(s.kick, s.hc.sock, 5000, NULL);
+	if (is(mode, "splice-lock"))
+		return splice_lock(&s);
+	if (is(mode, "head-creep"))
+		return creep(&s);
+	if (is(mode, "bell-hup")) {
+		s.kick = os_close(s.kick);
+		s.kick_rd = os_close(s.kick_rd);
+		printf("closed\n");
+		fflush(stdout);
+		return keep_up(&s, 10000) ? 0 : 1;
+	}
 	fprintf(stderr, "unknown sub mode %s\n", mode);
 	return 2;
 }

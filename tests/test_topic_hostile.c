@@ -7,9 +7,11 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "evshm.h"
 #include "msgpat.h"
@@ -131,6 +133,155 @@ static void test_sub_bell_flood(void **state)
 	hostile_sub("bell-flood", 0);
 }
 
+/*
+ * KNOWN TO HANG (docs/protocol.md 6.1; run with EVSHM_TEST_KNOWN_HANGS=1):
+ * a subscriber holds the mutex of the pipe the publisher kicks it on (a
+ * splice(2) from the pipe into a full blocking socket keeps it locked
+ * while the send waits); the publisher's next kick, a write(2) of that
+ * pipe, waits for the mutex in uninterruptible sleep, O_NONBLOCK or not,
+ * for as long as the subscriber likes (here 5 s, then the kernel ends its
+ * send).  Reads (the drain) and the last close of a pipe wait the same
+ * way; it is not specific to topics.  No publish may take that long.
+ */
+static void test_sub_splice_lock(void **state)
+{
+	struct evshm_opts o = { .ring_size = RING, .policy = EVSHM_LATEST };
+	struct evshm_pub *p;
+	struct proc bad;
+	char name[108], line[128];
+
+	(void)state;
+	if (!getenv("EVSHM_TEST_KNOWN_HANGS"))
+		skip();
+	tu_unique_name(name, sizeof(name), "tsplice", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	char *bv[] = { "peer_topic_hostile", "sub", name, "splice-lock", NULL };
+	spawn(&bad, HOSTILE, bv);
+	admit(p, &bad);
+	tu_assert_res(tu_read_line(bad.report, line, sizeof(line), 30000) > 0, 1);
+	assert_string_equal(line, "locked");
+	/* For 3 s or so: the subscriber takes the first kick and locks. */
+	for (int i = 0; i < 300; i++) {
+		publish(p, 1, 100);
+		usleep(10000);
+	}
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+	evshm_pub_close(p);
+}
+
+/*
+ * A reliable subscriber that never reads a message but moves its head on
+ * by 16 bytes, into the middle of a record, more often than the stall
+ * bound: each move looked like progress and restarted its clock, so it
+ * held every publish for (record size / 16) bounds instead of one.  A
+ * head must land on the end of a record (docs/protocol.md 8.2): a blocked
+ * publish goes on within its timeout, and the creeper is dropped.
+ */
+static void test_sub_head_creep(void **state)
+{
+	struct evshm_opts o = { .ring_size = RING, .stall_timeout_ms = 1000 };
+	struct evshm_pub_stats st;
+	struct evshm_pub *p;
+	struct proc bad;
+	char name[108], line[128];
+	static uint8_t buf[4000];
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "tcreep", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	char *bv[] = { "peer_topic_hostile", "sub", name, "head-creep", NULL };
+	spawn(&bad, HOSTILE, bv);
+	admit(p, &bad);
+	/* The ring holds 16 of them; a stall bound of 1 s, each send may
+	 * wait 4 s (a creep through one record takes 250 moves). */
+	for (int i = 0; i < 40; i++) {
+		uint64_t t0 = os_now_ns();
+		int res = evshm_pub_send(p, buf, sizeof(buf), 4000);
+
+		if (res < 0)
+			fail_msg("send %d: %s after %" PRIu64 " ms", i,
+				 tu_errname(res), (os_now_ns() - t0) / 1000000u);
+	}
+	evshm_pub_stats(p, &st);
+	assert_int_equal(st.dropped, 1);
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+	assert_string_equal(line, "dropped 2");
+	evshm_pub_close(p);
+}
+
+/*
+ * max_clients counts at admission, before the HELLO: four connections
+ * admitted while there was room for one, then four HELLOs.  The limit
+ * holds (the others get -EUSERS), and no subscriber is stored past the
+ * array it sized (ASan).
+ */
+static void test_sub_limit_at_hello(void **state)
+{
+	struct evshm_opts o = { .ring_size = RING, .max_clients = 1 };
+	struct evshm_pub_stats st;
+	struct evshm_pub *p;
+	struct proc bad;
+	char name[108], line[128];
+	int i;
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "tlimit", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	char *bv[] = { "peer_topic_hostile", "sub", name, "join-four", NULL };
+	spawn(&bad, HOSTILE, bv);
+	for (i = 0; i < 2000; i++) {
+		if (tu_read_line(bad.report, line, sizeof(line), 0) > 0)
+			break;
+		assert_true(evshm_pub_serve(p, 5) >= 0);
+	}
+	assert_true(i < 2000);
+	assert_string_equal(line, "joined 1 full 3");
+	evshm_pub_stats(p, &st);
+	assert_int_equal(st.subscribers, 1);
+	evshm_pub_close(p);
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+}
+
+/*
+ * A subscriber that closes its bell to us (it hangs up) but keeps its
+ * socket: the bell's hang-up is level-triggered in evshm_pub_fd(), which an
+ * event loop would find readable for ever (a busy loop, at no cost to the
+ * subscriber).  The publisher takes the hang-up for the subscriber's
+ * leaving, as it takes the socket's.
+ */
+static void test_sub_bell_hangup(void **state)
+{
+	struct evshm_opts o = { .ring_size = RING };
+	struct evshm_pub *p;
+	struct evshm_pub_stats st;
+	struct proc bad;
+	char name[108], line[128];
+	struct pollfd pfd = { .events = POLLIN };
+	int i;
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "thup", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	pfd.fd = evshm_pub_fd(p);
+	char *bv[] = { "peer_topic_hostile", "sub", name, "bell-hup", NULL };
+	spawn(&bad, HOSTILE, bv);
+	admit(p, &bad);
+	tu_assert_res(tu_read_line(bad.report, line, sizeof(line), 30000) > 0, 1);
+	assert_string_equal(line, "closed");
+	/* What an event loop does: serve while the descriptor is readable. */
+	for (i = 0; i < 100 && poll(&pfd, 1, 0) == 1; i++)
+		assert_true(evshm_pub_serve(p, 0) >= 0);
+	if (i == 100)
+		fail_msg("evshm_pub_fd() stays readable: %d subscriber(s)",
+			 evshm_pub_serve(p, 0));
+	evshm_pub_stats(p, &st);
+	assert_int_equal(st.subscribers, 0);
+	assert_int_equal(st.left, 1);
+	publish(p, 100, 1000);
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+	evshm_pub_close(p);
+}
+
 /* A hostile publisher: our subscriber gets -EPROTO with the reason
  * (after @good honest messages). */
 static void hostile_pub_n(const char *mode, int at_open, int good,
@@ -217,6 +368,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sub_head_unaligned),
 		cmocka_unit_test(test_sub_write_memory),
 		cmocka_unit_test(test_sub_bell_flood),
+		cmocka_unit_test(test_sub_bell_hangup),
+		cmocka_unit_test(test_sub_limit_at_hello),
+		cmocka_unit_test(test_sub_head_creep),
+		cmocka_unit_test(test_sub_splice_lock),
 		cmocka_unit_test(test_pub_ring_lie),
 		cmocka_unit_test(test_pub_start_unaligned),
 		cmocka_unit_test(test_pub_records),

@@ -834,7 +834,8 @@ static void test_socket_mode_race(void **state)
  * Now such a close runs in a detached thread (docs/protocol.md 10.5): a
  * message read with plain evshm_recv (its descriptors closed), a channel
  * closed with such messages queued, a handshake whose "bell" or "region"
- * is such a socket: each returns at once.  All the closes are done soon
+ * is such a socket, or that carries one as a descriptor too many (the
+ * message is rejected whole): each returns at once.  All the closes are done soon
  * after, nothing leaks.  (Checked against a library that closes in the
  * calling thread: evshm_recv and the refused HELLO take 3 s.  The WELCOME
  * case races with the peer's own close, which may come last; the queued
@@ -871,9 +872,11 @@ static void test_slow_close(void **state)
 		assert_true(dt < (uint64_t)limit);
 		hostile_down(&r);
 
-		for (int m = 0; m < 2; m++) {
+		for (int m = 0; m < 3; m++) {
 			struct evshm_opts o = { .ring_size = RING };
-			const char *mode = m ? "region_linger" : "bell_linger";
+			const char *mode = m == 2 ? "nfds3_linger" :
+					   m	    ? "region_linger" :
+						      "bell_linger";
 
 			tu_assert_res(handshake_ms(role, mode, &o, "--reject=5",
 						   &dt, "closed"), -EPROTO);
