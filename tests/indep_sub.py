@@ -38,7 +38,6 @@ import errno
 import fcntl
 import mmap
 import os
-import platform
 import select
 import socket
 import struct
@@ -74,7 +73,7 @@ F_SEAL_FUTURE_WRITE = 0x10
 F_ADD_SEALS, F_GET_SEALS = 1033, 1034
 TMPFS_MAGIC = 0x01021994
 MEMBARRIER_CMD_GLOBAL_EXPEDITED = 1 << 1
-SYS_MEMBARRIER = {'x86_64': 324, 'aarch64': 283}.get(platform.machine())
+SYS_MEMBARRIER = {'x86_64': 324, 'aarch64': 283}.get(os.uname().machine)
 
 # Longest single sleep, seconds. A test can raise it (INDEP_SUB_POLL_SLICE) to
 # prove that the kicks alone wake this subscriber (a lost wakeup then hangs).

@@ -17,7 +17,7 @@ set_tests_properties(tool_topic_big PROPERTIES TIMEOUT 300)
 add_test(NAME tool_topic_indep
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tool/topic_indep.sh $<TARGET_FILE:evshm_tool>)
 set_tests_properties(tool_topic_indep PROPERTIES TIMEOUT 120 LABELS tool
-  SKIP_RETURN_CODE 77)
+  SKIP_RETURN_CODE 77 ENVIRONMENT "EVSHM_PYTHON=${Python3_EXECUTABLE}")
 
 # The demo: two unrelated processes (the tool spawns itself).
 add_test(NAME evshm_demo COMMAND evshm_tool demo)

@@ -4,7 +4,9 @@
 # hangs: its poll slice is raised to 30 s), history, a drop, the
 # publisher's death.  Skips (77) without python3.
 . "$(dirname "$0")/lib.sh"
-PY=$(command -v python3) || { echo "SKIP: python3 is not installed"; exit 77; }
+# The python3 the build was configured with (EVSHM_PYTHON), else PATH's.
+PY=${EVSHM_PYTHON:-$(command -v python3 || true)}
+[ -n "$PY" ] && [ -x "$PY" ] || { echo "SKIP: python3 is not installed"; exit 77; }
 S="$(dirname "$0")/../indep_sub.py"
 # Every python run is bounded (a hang fails, it does not stall ctest).
 indep() { timeout 30 "$PY" "$S" "$@"; }
@@ -150,4 +152,30 @@ kill -9 "$p"
 wait_rc "$y"; [ "$RC" -eq 1 ] || fail "indep_sub exited $RC after its publisher died"
 grep -q "publisher went away" "$T/kill.err" || fail "no clear message: $(cat "$T/kill.err")"
 exec 3>&-
+
+# Hostile publishers (tests/indep_fakepub.py): each break ends indep_sub
+# with its exit status and a message that names it, within its bounds.
+# All cases at once (each waits on its own clock).
+"$PY" "$(dirname "$0")/../indep_fakepub.py" --cases >"$T/cases"
+step "hostile publishers: $(awk '{ printf "%s%s", s, $1; s = ", " }' "$T/cases")"
+declare -A FAKE SUB
+while read -r c want text; do
+	"$PY" "$(dirname "$0")/../indep_fakepub.py" "$c" "$(unique_name "fake-$c")" \
+		>"$T/fake.$c.out" 2>"$T/fake.$c.pyerr" &
+	FAKE[$c]=$!
+	PIDS+=("$!")
+done <"$T/cases"
+while read -r c want text; do
+	wait_for grep -sqx ready "$T/fake.$c.out"
+	indep --timeout 1 --idle-timeout 1 "$(unique_name "fake-$c")" >/dev/null \
+		2>"$T/fake.$c.err" &
+	SUB[$c]=$!
+	PIDS+=("$!")
+done <"$T/cases"
+while read -r c want text; do
+	wait_rc "${SUB[$c]}"
+	kill "${FAKE[$c]}" 2>/dev/null || true
+	[ "$RC" -eq "$want" ] || fail "$c: indep_sub exited $RC, not $want: $(cat "$T/fake.$c.err")"
+	grep -Eq "$text" "$T/fake.$c.err" || fail "$c: indep_sub said: $(cat "$T/fake.$c.err")"
+done <"$T/cases"
 echo "ok"
