@@ -11,6 +11,14 @@ endforeach()
 # A GiB to three subscribers is three GiB of sha256 on a shared machine.
 set_tests_properties(tool_topic_big PROPERTIES TIMEOUT 300)
 
+# An independent topic subscriber, written from docs/protocol.md alone in
+# pure Python (tests/indep_sub.py), against `evshm pub`; skips without
+# python3.
+add_test(NAME tool_topic_indep
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tool/topic_indep.sh $<TARGET_FILE:evshm_tool>)
+set_tests_properties(tool_topic_indep PROPERTIES TIMEOUT 120 LABELS tool
+  SKIP_RETURN_CODE 77 ENVIRONMENT "EVSHM_PYTHON=${Python3_EXECUTABLE}")
+
 # The demo: two unrelated processes (the tool spawns itself).
 add_test(NAME evshm_demo COMMAND evshm_tool demo)
 set_tests_properties(evshm_demo PROPERTIES TIMEOUT 60 LABELS tool)
