@@ -4,8 +4,8 @@
  *
  * Two processes meet at a Unix socket name (a filesystem path, or "@name"
  * for a Linux abstract name).  During the handshake each side hands the other
- * a sealed memfd (its outbound ring) and the read ends of two pipes (its
- * doorbells) with SCM_RIGHTS.  After that, messages travel through shared
+ * a sealed memfd (its outbound ring) and one end of a Unix socket pair (the
+ * doorbell it sleeps on) with SCM_RIGHTS.  After that, messages travel through shared
  * memory with no system call per message; a doorbell is written only when
  * the peer has announced that it is going to sleep.  The socket stays open as
  * the liveness channel: a dead peer is noticed at once.
@@ -42,8 +42,8 @@
  * Different channels and listeners are independent.
  *
  * Descriptors held (all close-on-exec; count them against RLIMIT_NOFILE):
- * a listener 3, a channel 11 at each end, a publisher 8 plus 4 per
- * subscriber, a subscriber 8.  Two of a channel's and one of a topic
+ * a listener 3, a channel 10 at each end, a publisher 8 plus 3 per
+ * subscriber, a subscriber 7.  Two of a channel's and one of a topic
  * end's are timerfds that carry the deadlines of waits with a timeout (an
  * epoll_wait() timeout costs a kernel timer per sleep).
  *

@@ -57,9 +57,11 @@ out_close:
 
 int bell_add(struct bell *b, int rd, uint32_t tag)
 {
-	/* Edge-triggered: every write of the peer is one event whatever
-	 * the pipe holds, so nothing has to be read back per sleep. */
-	return os_epoll_add(b->ep, rd, EPOLLIN | EPOLLET, tag);
+	/* Edge-triggered: every kick of the peer is one event whatever the
+	 * bell holds, so nothing has to be read back per sleep.  A kicker
+	 * that shuts its end down (EPOLLRDHUP) has gone, as one that closes
+	 * it (EPOLLHUP). */
+	return os_epoll_add(b->ep, rd, EPOLLIN | EPOLLRDHUP | EPOLLET, tag);
 }
 
 int bell_add_sock(struct bell *b, int sock, uint32_t tag)
@@ -81,30 +83,23 @@ void bell_close(struct bell *b)
 	b->ep = os_close(b->ep);
 }
 
-int bell_make(int *rd_for_peer, int *wr)
+int bell_make(int *rd, int *wr_for_peer)
 {
-	int p[2];
-	int res = os_pipe(p);
-
-	if (res < 0)
-		return res;
-	*rd_for_peer = p[0];
-	*wr = p[1];
-	return 0;
+	return os_bell_pair(rd, wr_for_peer);
 }
 
 int bell_kick(int wr)
 {
-	return os_pipe_kick(wr);
+	return os_bell_kick(wr);
 }
 
-/* Empty the pipe, then let a role that shares it look whether we took
+/* Empty the bell, then let a role that shares it look whether we took
  * its kick (after we are no longer armed ourselves). */
 static void bell_empty(struct bell *b)
 {
 	b->arms = 0;
 	if (b->rd >= 0)
-		os_pipe_drain(b->rd);
+		os_bell_drain(b->rd);
 	if (b->drained)
 		b->drained(b->drained_arg);
 }
@@ -168,7 +163,7 @@ static int bell_sleep(struct bell *b, uint64_t deadline)
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.u32 == BELL_TAG_SOCK ||
 		    (ev[i].data.u32 == BELL_TAG_BELL &&
-		     (ev[i].events & (EPOLLHUP | EPOLLERR))))
+		     (ev[i].events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))))
 			return -EPIPE;
 		fired |= ev[i].data.u32 == BELL_TAG_TIMER;
 	}
@@ -192,7 +187,7 @@ static bool bell_hung_up(struct bell *b)
 	for (int i = 0; i < n; i++)
 		if (ev[i].data.u32 == BELL_TAG_SOCK ||
 		    (ev[i].data.u32 == BELL_TAG_BELL &&
-		     (ev[i].events & (EPOLLHUP | EPOLLERR))))
+		     (ev[i].events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))))
 			return true;
 	return false;
 }
@@ -275,7 +270,7 @@ static int bell_arm(struct bell *b, const struct bell_ops *ops, void *ctx,
 	int r;
 
 	/* Before the event index (seq_cst, as the fence in ops->arm): a
-	 * sibling that empties the pipe after our kick came sees us armed. */
+	 * sibling that empties the bell after our kick came sees us armed. */
 	atomic_store(&b->armed, true);
 	b->arms++;
 	r = ops->arm(ctx);
@@ -292,13 +287,21 @@ int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
 	      int timeout_ms)
 {
 	uint64_t deadline = UINT64_MAX, t0;
-	bool timed = false, spun = false, polling = false;
+	bool timed = false, spun = false, polling = false, woken = false;
 	int res;
 
 	for (;;) {
 		res = ops->attempt(ctx);
 		if (res != -EAGAIN)
 			break;
+		/* Woken for nothing: kicks that answer no arming of ours
+		 * (a sibling role's, or a flood).  Empty the bell now, not
+		 * after BELL_DRAIN_EVERY armings: a full bell loses the next
+		 * kick, and edge-triggered, its wakeup with it. */
+		if (woken) {
+			woken = false;
+			bell_empty(b);
+		}
 		if (ops->gone(ctx)) {
 			res = -EPIPE;
 			break;
@@ -349,6 +352,7 @@ int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
 		if (res == -EPIPE) {
 			ops->hangup(ctx);
 		} else if (res == 0) {
+			woken = true;
 			spin_learn(b, os_now_ns() - t0);
 		} else if (res != -ETIMEDOUT) {
 			break;

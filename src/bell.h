@@ -2,14 +2,17 @@
 /*
  * bell.h: how a side waits and how it wakes its peer.
  *
- * A bell is a pipe.  The side that kicks creates it, keeps the write end
- * (O_NONBLOCK, and only it holds that file description, so no peer can
- * make a kick block) and hands the read end to the side that sleeps.  A
- * kick is one write(2) of one byte.  The sleeper waits in a private epoll
- * set holding its bell edge-triggered (every kick is an event, nothing has
- * to be read back) and the socket for hang-up, and drains the pipe now and
- * then (a kick only ever answers an arming, so after N arms at most N bytes
- * wait).  The kicker's death closes the write end: the bell hangs up too.
+ * A bell is a pair of connected Unix stream sockets.  The side that sleeps
+ * creates it, keeps one end (only it ever holds it, so nobody else can take
+ * its locks) and hands the other to the side that kicks.  A kick is one
+ * send(2) of one byte with MSG_DONTWAIT | MSG_NOSIGNAL: per call, so no flag
+ * the peer sets can make it block, and a unix send takes no lock a peer can
+ * hold (a pipe's mutex can be held for ever by any holder of either end).
+ * The sleeper waits in a private epoll set holding its bell edge-triggered
+ * (every kick is an event, nothing has to be read back) and the socket for
+ * hang-up, and drains the bell now and then (a kick only ever answers an
+ * arming, so after N arms at most N bytes wait).  The kicker's death or
+ * shutdown of its end hangs the bell up.
  *
  * Waiting is spin-then-sleep.  By default the spin adapts: it spins only
  * when the peer runs on another CPU and is awake, or was asleep but has
@@ -33,9 +36,11 @@
  * just been kicked can catch its answer without sleeping itself. */
 #define BELL_SPIN_MAX_NS 50000
 
-/* Kicks only answer armings: a sleeper empties its pipe(s) after this many
- * armings, long before a pipe (64 KiB) could fill with one-byte kicks. */
-#define BELL_DRAIN_EVERY 1024u
+/* Kicks only answer armings: a sleeper empties its bell(s) after this many
+ * armings, long before the kicker's send buffer could fill with one-byte
+ * kicks (about 270 of them in the default 208 KiB, 550 in the 256 KiB
+ * os_bell_pair asks for; a kick that finds it full is lost). */
+#define BELL_DRAIN_EVERY 64u
 
 /* The spins counter reaches the region every this many spins (and at
  * every sleep): see bell_spin(). */
@@ -55,7 +60,7 @@ struct bell {
 	int tmr;                /* deadline timerfd in ep */
 	uint64_t tmr_at;        /* when it is armed to fire; 0 not armed */
 	int rd;                 /* our bell's read end (the peer kicks it) */
-	unsigned arms;          /* armings since the pipe was last drained */
+	unsigned arms;          /* armings since the bell was last drained */
 	_Atomic bool armed;     /* an event index is out: a kick may come (read
 				   by a sibling role's thread, see drained) */
 	struct ring_role role;  /* our state word (asleep, fenceless) */
@@ -67,7 +72,7 @@ struct bell {
 	int64_t budget;         /* the adaptive spin's current budget */
 	uint64_t kicks_seen;    /* our side's kicks when this role last waited */
 	/* Optional: called each time @rd was emptied.  Two roles that sleep
-	 * on one pipe (a channel's send and receive sides) each empty it now
+	 * on one bell (a channel's send and receive sides) each empty it now
 	 * and then, and may so swallow a kick meant for the other: this is
 	 * where the other learns of it (see chan.c). */
 	void (*drained)(void *arg);
@@ -124,9 +129,10 @@ void bell_del(struct bell *b, int rd);
 /* Close what bell_open made (not @rd or the socket). */
 void bell_close(struct bell *b);
 
-/* Make a bell for the peer: *rd_for_peer goes to it, *wr is ours. */
-int bell_make(int *rd_for_peer, int *wr);
-/* Kick the peer's bell: one write(2), never blocks.  0 or -errno. */
+/* Make our bell: *rd is ours to sleep on, *wr_for_peer goes to the peer
+ * (and is closed once sent). */
+int bell_make(int *rd, int *wr_for_peer);
+/* Kick the peer's bell: one send(2), never blocks.  0 or -errno. */
 int bell_kick(int wr);
 
 /*
@@ -143,7 +149,7 @@ int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
 	      int timeout_ms);
 
 /* We stopped waiting: with @reset (evshm_fd() is in use, level-triggered)
- * empty the pipe so that it does not stay readable.  Only after the wait
+ * empty the bell so that it does not stay readable.  Only after the wait
  * succeeded: a call that returns -EAGAIN stays armed, and the kick that
  * answers it must keep the descriptor readable. */
 void bell_disarm(struct bell *b, bool reset);

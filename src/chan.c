@@ -68,7 +68,7 @@ struct evshm_chan *chan_new(void)
 		return NULL;
 	memset(c, 0, sizeof(*c));
 	c->sock = c->region_fd = c->epfd = -1;
-	c->bell_rd = c->kick = c->kick_rd = c->poke = -1;
+	c->bell_rd = c->bell_peer = c->kick = c->poke = -1;
 	bell_init(&c->tx.bell);
 	bell_init(&c->rx.bell);
 	return c;
@@ -140,6 +140,9 @@ int chan_start(struct evshm_chan *c)
 	bool may_skip = os_membarrier_register() == 0;
 	int res;
 
+	/* Sent: from now on only the peer holds it, and its close or death
+	 * hangs our bell up. */
+	c->bell_peer = os_close(c->bell_peer);
 	ring_tx_init(&c->tx.ring, m, c->tx_size);
 	ring_rx_init(&c->rx.ring, m, region_cdata(c->peer), c->rx_size);
 	res = bell_open(&c->tx.bell, c->bell_rd, c->sock, m, &m->tx_state,
@@ -162,7 +165,7 @@ int chan_start(struct evshm_chan *c)
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->epfd < 0)
 		return -errno;
-	if ((res = os_epoll_add(c->epfd, c->bell_rd, EPOLLIN, 0)) < 0 ||
+	if ((res = os_epoll_add(c->epfd, c->bell_rd, EPOLLIN | EPOLLRDHUP, 0)) < 0 ||
 	    (res = os_epoll_add(c->epfd, c->poke, EPOLLIN, 0)) < 0 ||
 	    (res = os_epoll_add(c->epfd, c->sock, EPOLLRDHUP, 0)) < 0)
 		return res;
@@ -176,10 +179,11 @@ void evshm_close(struct evshm_chan *c)
 	os_close(c->epfd);
 	bell_close(&c->tx.bell);
 	bell_close(&c->rx.bell);
-	/* Pipes, checked at the handshake: their close never blocks. */
-	os_close(c->bell_rd);
-	os_close(c->kick);
-	os_close(c->kick_rd);
+	/* Sockets whose queues may hold descriptors the peer sent (where
+	 * SO_PASSRIGHTS cannot refuse them): closed with care. */
+	os_close_sock(c->bell_rd, true);
+	os_close_sock(c->kick, true);
+	os_close(c->bell_peer);
 	os_close(c->poke);
 	os_close(c->region_fd);
 	/* Descriptors of a peeked message nobody took, and whatever the
@@ -412,7 +416,7 @@ static int chan_commit(struct evshm_chan *c, size_t len, uint32_t flags)
 		chan_watch_sock_out(c, false);
 	if (ring_tx_wake(&c->tx.bell.role, c->peer, old, new_) &&
 	    kick(c->kick, &c->mine->tx_kicks, &c->tx.kicks) < 0)
-		/* Only a pipe we hold both ends of: cannot fail. */
+		/* The peer closed or shut down its bell: it has gone. */
 		chan_set_hup(c);
 	return 0;
 }

@@ -52,9 +52,9 @@ struct evshm_chan {
 	int region_fd;       /* our region, read-only: sent to the peer, and
 				found here by evshm ps */
 	int epfd;            /* evshm_fd(): the peer's bell + socket hang-up */
-	int bell_rd;         /* the peer's bell: it kicks, we sleep */
-	int kick;            /* our bell's write end: we kick, the peer sleeps */
-	int kick_rd;         /* its read end: the peer's, and our own copy */
+	int bell_rd;         /* our bell, only ours: the peer kicks, we sleep */
+	int bell_peer;       /* its other end, for the peer (until sent) */
+	int kick;            /* the peer's bell: we kick, the peer sleeps */
 	int poke;            /* eventfd: one of our roles wakes the other */
 	_Atomic bool poked;  /* it may be readable (set after the write) */
 	_Atomic bool fd_used; /* evshm_fd() was asked for: keep it accurate */

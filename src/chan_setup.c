@@ -33,10 +33,9 @@ struct evshm_listener {
 
 /*
  * Our region (sealed memfd, mapped read-write; its read-only descriptor is
- * what the peer gets, and stays open for evshm ps), and the pipe we kick
- * (for data and for room alike): we keep both its ends (a pipe with a
- * reader of ours never raises SIGPIPE, whatever the peer does with its
- * end), the peer gets the read end.  *@peer_fds: what HELLO / WELCOME carries, still ours.
+ * what the peer gets, and stays open for evshm ps), and our bell, which
+ * the peer kicks (for data and for room alike): we keep one end, the peer
+ * gets the other.  *@peer_fds: what HELLO / WELCOME carries, still ours.
  */
 static int chan_make_local(struct evshm_chan *c, const struct region_info *ri,
 			   int peer_fds[PROTO_NFDS])
@@ -47,25 +46,25 @@ static int chan_make_local(struct evshm_chan *c, const struct region_info *ri,
 	if (res < 0)
 		return res;
 	c->tx_size = ri->ring_size;
-	res = bell_make(&c->kick_rd, &c->kick);
+	res = bell_make(&c->bell_rd, &c->bell_peer);
 	if (res < 0)
 		return res;
 	peer_fds[PROTO_FD_REGION] = c->region_fd;
-	peer_fds[PROTO_FD_BELL] = c->kick_rd;
+	peer_fds[PROTO_FD_BELL] = c->bell_peer;
 	return 0;
 }
 
 /*
  * Take the peer's descriptors (ours now, whatever happens): its region is
- * checked and mapped read-only, and closed; its bells must be pipe read
- * ends.  Anything that fails a check is closed without trusting it.
+ * checked and mapped read-only, and closed; its bell must be a Unix stream
+ * socket whose other end it made.  Anything that fails a check is closed without trusting it.
  */
 static int chan_attach_peer(struct evshm_chan *c, uint32_t ring_size,
 			    int fds[PROTO_NFDS])
 {
 	int res;
 
-	res = os_check_pipe_rd(fds[PROTO_FD_BELL]);
+	res = os_check_bell(fds[PROTO_FD_BELL], c->pid, c->uid, c->gid);
 	if (res == 0)
 		res = region_attach(fds[PROTO_FD_REGION], REGION_CHAN, ring_size,
 				    &c->peer);
@@ -75,9 +74,8 @@ static int chan_attach_peer(struct evshm_chan *c, uint32_t ring_size,
 	}
 	c->rx_size = ring_size;
 	fds[PROTO_FD_REGION] = os_close(fds[PROTO_FD_REGION]);
-	/* Its bell wakes both our sides (data, room); a plain pipe: closing
-	 * it never blocks. */
-	c->bell_rd = fds[PROTO_FD_BELL];
+	/* Its bell: we kick it for data and for room alike. */
+	c->kick = fds[PROTO_FD_BELL];
 	fds[PROTO_FD_BELL] = -1;
 	return 0;
 }

@@ -26,7 +26,7 @@
 	X(FD_NAME, "region: not an anonymous memfd")                              \
 	X(FD_MAP, "region: cannot be mapped for reading")                         \
 	X(FD_HEADER, "region: header does not match the handshake")               \
-	X(FD_BELL, "bell: not the read end of an anonymous pipe")                 \
+	X(FD_BELL, "bell: not a Unix stream socket the peer made")              \
 	X(RING_HEAD, "ring: the consumer's head moved back or past the tail")     \
 	X(RING_PAD, "ring: malformed pad record")                                 \
 	X(RING_FLAGS, "ring: reserved record flags set")                          \

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * os.c: the memfds and pipes evshm creates, the checks a receiver runs on
+ * os.c: the memfds and bells evshm creates, the checks a receiver runs on
  * descriptors a peer handed over, and how those are closed again.  Sockets
  * are made in endpoint.c, epoll sets in bell.c and received descriptors in
  * fdpass.c, with the same rule: every descriptor is close-on-exec from
@@ -39,6 +39,8 @@
 #ifndef SO_PASSRIGHTS
 #define SO_PASSRIGHTS 83
 #endif
+/* The kernel's SCM_MAX_FD: the most descriptors one message carries. */
+#define SCM_MAX_FD_ 253
 
 /* "/proc/self/fd/" + a decimal int + NUL */
 #define FD_PATH_MAX 32
@@ -127,12 +129,22 @@ int os_reopen_ro(int fd, int *out_fd)
 	return 0;
 }
 
-int os_pipe(int fds[2])
+int os_bell_pair(int *rd, int *wr)
 {
-	if (!fds)
+	const int off = 0, sndbuf = 256 << 10;
+	int sv[2];
+
+	if (!rd || !wr)
 		return -EINVAL;
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+		       sv) < 0)
 		return -errno;
+	/* Best effort both: the kernel may cap the one and lack the other
+	 * (the drain closes what rides along anyway). */
+	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof(off));
+	*rd = sv[0];
+	*wr = sv[1];
 	return 0;
 }
 
@@ -229,71 +241,102 @@ int os_check_memfd(int fd, size_t size)
 	return 0;
 }
 
-int os_check_pipe_rd(int fd)
+static int sockopt_int(int fd, int opt)
 {
-	char link[64];
-	int fl;
+	int v = -1;
+	socklen_t len = sizeof(v);
 
-	/* "pipe:[inode]" is an anonymous pipe; a named FIFO reads as its
-	 * path (and could live on any file system). */
-	if (fd_link(fd, link, sizeof(link)) < 0 || !has_prefix(link, "pipe:["))
+	if (getsockopt(fd, SOL_SOCKET, opt, &v, &len) < 0 || len != sizeof(v))
+		return -1;
+	return v;
+}
+
+int os_check_bell(int fd, pid_t pid, uid_t uid, gid_t gid)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	char link[64];
+
+	/* The link first: a socket reads "socket:[inode]", and nothing below
+	 * reaches a file system. */
+	if (fd_link(fd, link, sizeof(link)) < 0 || !has_prefix(link, "socket:[") ||
+	    sockopt_int(fd, SO_DOMAIN) != AF_UNIX ||
+	    sockopt_int(fd, SO_TYPE) != SOCK_STREAM ||
+	    sockopt_int(fd, SO_ACCEPTCONN) != 0)
 		return ERR_PROTO(FD_BELL);
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY)
+	/* A socketpair's ends carry the credentials of the process that made
+	 * it; a socket connected elsewhere (a daemon that trusts its peers'
+	 * credentials) carries that other end's. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0 ||
+	    len != sizeof(uc) || uc.pid != pid || uc.uid != uid ||
+	    uc.gid != gid)
+		return ERR_PROTO(FD_BELL);
+	/* We only send: nothing the peer writes from its end (descriptors
+	 * included) can be queued for us from now on.  Fails if unconnected. */
+	if (shutdown(fd, SHUT_RD) < 0)
 		return ERR_PROTO(FD_BELL);
 	return 0;
 }
 
-int os_pipe_kick(int wfd)
+int os_bell_kick(int wr)
 {
 	const char one = 1;
 	ssize_t n;
 
 	do {
-		n = write(wfd, &one, 1);
+		n = send(wr, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	} while (n < 0 && errno == EINTR);
-	if (n == 1 || (n < 0 && errno == EAGAIN))
+	if (n == 1 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
 		return 0;
 	return n < 0 ? -errno : -EIO;
 }
 
-/*
- * One read of a pipe that never blocks, whatever the open file
- * description's O_NONBLOCK says (the peer that made the pipe shares it and
- * may clear the flag).  vmsplice(2) with SPLICE_F_NONBLOCK copies out of
- * the pipe and returns EAGAIN when it is empty, on every kernel we run on.
- * preadv2(RWF_NOWAIT) does the same only since Linux 6.4 (pipes refuse it
- * with EOPNOTSUPP before): it is the fallback for a seccomp filter that
- * refuses vmsplice.
- */
-static ssize_t pipe_read_nowait(int rfd, void *buf, size_t len)
+/* Close the descriptors a message brought (the peer chose them). */
+static void close_rights(struct msghdr *m)
 {
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	ssize_t n = vmsplice(rfd, &iov, 1, SPLICE_F_NONBLOCK);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		int fds[SCM_MAX_FD_];
+		unsigned n = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 
-	if (n >= 0 || errno == EAGAIN || errno == EINTR || errno == EBADF)
-		return n;
-	iov = (struct iovec){ .iov_base = buf, .iov_len = len };
-	/* Offset -1: pipes have no position. */
-	return preadv2(rfd, &iov, 1, -1, RWF_NOWAIT);
+		if (n > SCM_MAX_FD_)
+			n = SCM_MAX_FD_;
+		memcpy(fds, CMSG_DATA(c), n * sizeof(int));
+		os_close_untrusted(fds, n);
+	}
 }
 
-int os_pipe_drain(int rfd)
+int os_bell_drain(int rd)
 {
-	char buf[4096];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(SCM_MAX_FD_ * sizeof(int))];
+	} ctl;
+	char buf[1024];
 	int total = 0;
-	ssize_t n;
 
-	/* At most 64 KiB sit in a pipe by default; stop after that much so
-	 * a peer refilling it cannot keep us here. */
+	/* A read stops at kicks that carry descriptors; each takes the
+	 * rest of the queue up to the buffer.  Bounded: a peer refilling it
+	 * cannot keep us here. */
 	for (int i = 0; i < 16; i++) {
-		n = pipe_read_nowait(rfd, buf, sizeof(buf));
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+				    .msg_control = ctl.b,
+				    .msg_controllen = sizeof(ctl.b) };
+		ssize_t n = recvmsg(rd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0)
 			break;
+		if (m.msg_controllen)
+			close_rights(&m);
+		if (n == 0)
+			return total ? total : -EPIPE;
 		total += (int)n;
-		if ((size_t)n < sizeof(buf))
+		if ((size_t)n < sizeof(buf) && !m.msg_controllen)
 			break;
 	}
 	return total;

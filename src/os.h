@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* A memfd of @size bytes: MFD_CLOEXEC | MFD_ALLOW_SEALING, not yet sealed. */
 int os_memfd(const char *name, size_t size, int *out_fd);
@@ -28,8 +29,17 @@ int os_memfd(const char *name, size_t size, int *out_fd);
 int os_memfd_seal(int fd);
 /* A new read-only open of the same file (reopened through /proc/self/fd). */
 int os_reopen_ro(int fd, int *out_fd);
-/* A pipe, both ends O_CLOEXEC | O_NONBLOCK: fds[0] reads, fds[1] writes. */
-int os_pipe(int fds[2]);
+/*
+ * A bell: a connected pair of Unix stream sockets, O_CLOEXEC | O_NONBLOCK.
+ * *@rd is the sleeper's and never leaves it (nobody else can hold its
+ * locks), *@wr goes to the kicker.  A pipe would not do: every read and
+ * write of a pipe takes its mutex, which any holder of either end can keep
+ * for as long as it likes (splice into a full blocking socket), and a
+ * kicker waiting for it sleeps uninterruptibly.  @rd refuses descriptors
+ * where the kernel can (SO_PASSRIGHTS, Linux 6.16); @wr has room for far
+ * more kicks than a sleeper lets wait (BELL_DRAIN_EVERY).
+ */
+int os_bell_pair(int *rd, int *wr);
 
 /*
  * Checks on descriptors received from a peer, in an order a racing peer
@@ -40,24 +50,26 @@ int os_pipe(int fds[2]);
  * os_check_memfd: 0 if @fd is a tmpfs memfd (not hugetlbfs) of exactly
  * @size bytes whose seals include F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL
  * and a write seal (F_SEAL_WRITE or F_SEAL_FUTURE_WRITE); else -EPROTO.
- * os_check_pipe_rd: 0 if @fd is the read end of an anonymous pipe; else
+ * os_check_bell: 0 if @fd is a connected Unix stream socket (not a
+ * listening one) whose other end was made by the process with credentials
+ * @pid, @uid, @gid (the peer: so our kicks go nowhere else); it is then
+ * shut down for reading (the peer can queue nothing more into it).  Else
  * -EPROTO.
  */
 int os_check_memfd(int fd, size_t size);
-int os_check_pipe_rd(int fd);
+int os_check_bell(int fd, pid_t pid, uid_t uid, gid_t gid);
 
-/* Kick a bell: write one byte to a pipe whose write end only we hold (so
- * its O_NONBLOCK is ours and no peer can clear it).  A full pipe (-EAGAIN
- * from write) means the reader has 64 KiB of kicks it has not read: it is
- * readable already, so that is success.  0 or -errno (-EPIPE: the reader
- * has gone). */
-int os_pipe_kick(int wfd);
-/* Empty a bell's pipe without ever blocking, whatever its O_NONBLOCK (the
- * peer that made the pipe shares the read end's file description and could
- * clear it): vmsplice(2) with SPLICE_F_NONBLOCK, or preadv2(RWF_NOWAIT)
- * where a seccomp filter refuses vmsplice (pipes take RWF_NOWAIT only
- * since Linux 6.4).  Returns the number of bytes drained, 0 if empty. */
-int os_pipe_drain(int rfd);
+/* Kick a bell: send one byte with MSG_DONTWAIT | MSG_NOSIGNAL, per call, so
+ * that no flag the peer sets on the shared description can make it block
+ * or raise SIGPIPE.  -EAGAIN (the sleeper has a send buffer of kicks it has
+ * not read: it is readable already) is success.  0 or -errno (-EPIPE: the
+ * sleeper has gone). */
+int os_bell_kick(int wr);
+/* Empty our bell without blocking (a bounded number of reads, so a peer
+ * refilling it cannot keep us here); descriptors that rode along with the
+ * kicks are closed as any other the peer chose.  Returns the number of
+ * bytes drained (0: empty), or -EPIPE if the kicker has shut its end. */
+int os_bell_drain(int rd);
 
 /* Add @fd to epoll set @ep for @events, with @tag as its event data
  * (data.u32; a caller keyed on descriptors passes the descriptor and
@@ -80,7 +92,7 @@ void os_timer_at(int tfd, uint64_t when);
 
 /* Close @fd if >= 0, preserving errno; returns -1 for `fd = os_close(fd)`.
  * Only for descriptors whose close cannot block: ours, or a peer's that
- * passed os_check_memfd / os_check_pipe_rd. */
+ * passed os_check_memfd / os_check_bell. */
 int os_close(int fd);
 
 /*

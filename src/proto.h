@@ -50,9 +50,9 @@ enum proto_drop {
 enum proto_policy { PROTO_POLICY_RELIABLE = 1, PROTO_POLICY_LATEST = 2 };
 
 /* The descriptors that ride with HELLO and WELCOME, in this order: the
- * sender's region, and the read end of the sender's bell (the pipe it
- * writes after a commit or a release that passes an event index the
- * receiver published). */
+ * sender's region, and the kicking end of the sender's bell (a Unix stream
+ * socket pair the sender made: the receiver sends one byte on it after a
+ * commit or a release that passes an event index the sender published). */
 enum { PROTO_FD_REGION, PROTO_FD_BELL, PROTO_NFDS };
 
 #define PROTO_ID_SIZE 16

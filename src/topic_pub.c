@@ -11,9 +11,9 @@
  *    lowest byte index still intact) and the oldest intact record are
  *    published: a latest subscriber checks the horizon after it copied a
  *    record (seqlock fashion) and jumps to the oldest record when lapped.
- *  - Each subscriber sleeps on its own bell (a pipe per subscriber: we
- *    keep the write end and a reader); we kick only those that armed.
- *    Each subscriber has a bell to us too, for room.
+ *  - Each subscriber sleeps on its own bell (a socket pair it made; we
+ *    hold the end it gave us); we kick only those that armed.  We make a
+ *    bell per subscriber too, which it kicks for room.
  *  - Reliable: a subscriber that holds us up without moving for
  *    stall_timeout_ms is dropped (DROP, then its socket is closed).
  * docs/protocol.md, section 7, is the normative description.
@@ -53,8 +53,8 @@ struct pub_sub {
 	int sock;
 	bool sock_fds;
 	const struct region *r; /* its region, read-only */
-	int bell_rd;            /* its bell: it kicks us for room */
-	int kick, kick_rd;      /* our bell for it: we kick it for data */
+	int bell_rd;            /* our bell for it: it kicks us for room */
+	int kick;               /* its bell: we kick it for data */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
@@ -93,9 +93,8 @@ struct evshm_pub {
 static void sub_free(struct pub_sub *s)
 {
 	os_close_sock(s->sock, s->sock_fds);
-	os_close(s->bell_rd);
-	os_close(s->kick);
-	os_close(s->kick_rd);
+	os_close_sock(s->bell_rd, true);
+	os_close_sock(s->kick, true);
 	region_unmap(s->r, 0);
 }
 
@@ -144,9 +143,11 @@ static void pub_reap(struct evshm_pub *p)
 			pfd[2 * i] = (struct pollfd){
 				.fd = p->subs[base + i].sock, .events = POLLRDHUP
 			};
-			/* A hang-up is reported whatever is asked for. */
+			/* A hang-up is reported whatever is asked for; a
+			 * subscriber that shut its end down has left too. */
 			pfd[2 * i + 1] = (struct pollfd){
-				.fd = p->subs[base + i].bell_rd
+				.fd = p->subs[base + i].bell_rd,
+				.events = POLLRDHUP
 			};
 		}
 		if (os_poll(pfd, 2 * n, 0) <= 0)
@@ -494,6 +495,15 @@ static void pub_serve_some(struct evshm_pub *p)
 		;
 }
 
+/* Empty every subscriber's bell (its kicks for room): bell.drained. */
+static void pub_drain_members(void *arg)
+{
+	struct evshm_pub *p = arg;
+
+	for (unsigned i = 0; i < p->nsubs; i++)
+		os_bell_drain(p->subs[i].bell_rd);
+}
+
 /* Wake evshm_pub_fd() at @when (UINT64_MAX: never). */
 static void pub_stall_timer(struct evshm_pub *p, uint64_t when)
 {
@@ -508,13 +518,12 @@ static void pub_stop_waiting(struct evshm_pub *p)
 	bool empty = p->bell.arms >= BELL_DRAIN_EVERY || p->fd_used;
 
 	atomic_store(&p->bell.armed, false);
-	for (unsigned i = 0; i < p->nsubs; i++) {
+	for (unsigned i = 0; i < p->nsubs; i++)
 		p->subs[i].blocked_since = 0;
-		if (empty)
-			os_pipe_drain(p->subs[i].bell_rd);
-	}
-	if (empty)
+	if (empty) {
+		pub_drain_members(p);
 		p->bell.arms = 0;
+	}
 	if (p->stall_timer_set)
 		pub_stall_timer(p, UINT64_MAX);
 }
@@ -628,7 +637,7 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 	uint64_t start, start_seq;
 	uint8_t id[PROTO_ID_SIZE];
 	struct proto_msg m;
-	int res;
+	int peer_bell, res;
 
 	res = hs_recv(s->sock, PROTO_HELLO, &m, fds, PROTO_NFDS, deadline);
 	if (res == 0 && m.kind != PROTO_KIND_TOPIC) {
@@ -645,7 +654,7 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 		res = -EUSERS;
 	}
 	if (res == 0) {
-		res = os_check_pipe_rd(fds[PROTO_FD_BELL]);
+		res = os_check_bell(fds[PROTO_FD_BELL], s->pid, s->uid, s->gid);
 		if (res == 0)
 			res = region_attach(fds[PROTO_FD_REGION], REGION_SUB, 0,
 					    &s->r);
@@ -658,8 +667,8 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 		return res;
 	}
 	fds[PROTO_FD_REGION] = os_close(fds[PROTO_FD_REGION]);
-	s->bell_rd = fds[PROTO_FD_BELL];
-	res = bell_make(&s->kick_rd, &s->kick);
+	s->kick = fds[PROTO_FD_BELL];
+	res = bell_make(&s->bell_rd, &peer_bell);
 	if (res < 0)
 		return res;
 	pub_history(p, m.param, &start, &start_seq);
@@ -670,9 +679,12 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 	s->start_seq = start_seq;
 	memcpy(id, m.id, sizeof(id));
 	ours[PROTO_FD_REGION] = p->region_fd;
-	ours[PROTO_FD_BELL] = s->kick_rd;
+	ours[PROTO_FD_BELL] = peer_bell;
 	proto_welcome(&m, PROTO_KIND_TOPIC, 0, p->size, id, start, start_seq);
 	res = hs_send(s->sock, &m, ours, PROTO_NFDS, deadline);
+	/* Sent or not, only the subscriber holds it now: its close or death
+	 * hangs our bell up. */
+	os_close(peer_bell);
 	if (res < 0)
 		return res;
 	/* Topics carry no descriptors after the handshake. */
@@ -680,7 +692,7 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 	if ((res = bell_add(&p->bell, s->bell_rd, BELL_TAG_MEMBER)) < 0 ||
 	    (res = bell_add_sock(&p->bell, s->sock, BELL_TAG_MEMBER)) < 0 ||
 	    (res = os_epoll_add(p->epfd, s->sock, EPOLLRDHUP, 0)) < 0 ||
-	    (res = os_epoll_add(p->epfd, s->bell_rd, EPOLLIN, 0)) < 0)
+	    (res = os_epoll_add(p->epfd, s->bell_rd, EPOLLIN | EPOLLRDHUP, 0)) < 0)
 		return res;
 	return 0;
 }
@@ -688,8 +700,7 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 /* Take on one subscriber that is ready (or the listener's error). */
 static int pub_serve_one(struct evshm_pub *p, int timeout_ms)
 {
-	struct pub_sub s = { .sock = -1, .bell_rd = -1, .kick = -1,
-			     .kick_rd = -1 };
+	struct pub_sub s = { .sock = -1, .bell_rd = -1, .kick = -1 };
 	struct conn cn;
 	int res = listener_next(&p->l, &cn, timeout_ms);
 
@@ -728,8 +739,7 @@ int evshm_pub_serve(struct evshm_pub *p, int timeout_ms)
 	 * publish waited for: empty the bells, or evshm_pub_fd() stays
 	 * readable. */
 	if (p->fd_used)
-		for (unsigned i = 0; i < p->nsubs; i++)
-			os_pipe_drain(p->subs[i].bell_rd);
+		pub_drain_members(p);
 	for (;;) {
 		int ms = any ? 0 : os_remaining_ms(deadline);
 		int res = pub_serve_one(p, ms);
@@ -790,6 +800,11 @@ int evshm_pub_open(struct evshm_pub **out, const char *name,
 			p->opts.spin_ns, os_membarrier_register() == 0);
 	if (res < 0)
 		goto out_free;
+	/* We sleep on every subscriber's bell, not on one of our own: when
+	 * the bell code empties "ours" (every BELL_DRAIN_EVERY armings, or
+	 * after a wakeup for nothing), it is theirs that must be emptied. */
+	p->bell.drained = pub_drain_members;
+	p->bell.drained_arg = p;
 	struct listener_policy pol = {
 		.admit = pub_admit,
 		.arg = p,

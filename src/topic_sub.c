@@ -40,8 +40,9 @@ struct evshm_sub {
 	struct region *mine;
 	const struct region *pub;
 	uint32_t size;
-	int bell_rd;            /* the publisher's bell for us: data */
-	int kick, kick_rd;      /* our bell to the publisher: room */
+	int bell_rd;            /* our bell: the publisher kicks it for data */
+	int bell_peer;          /* its other end, for the publisher (until sent) */
+	int kick;               /* the publisher's bell: we kick it for room */
 	int epfd;               /* evshm_sub_fd() */
 	struct ring_rx ring;
 	struct bell bell;
@@ -300,7 +301,7 @@ static int sub_start(struct evshm_sub *s, int64_t spin_ns)
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epfd < 0)
 		return -errno;
-	if ((res = os_epoll_add(s->epfd, s->bell_rd, EPOLLIN, 0)) < 0)
+	if ((res = os_epoll_add(s->epfd, s->bell_rd, EPOLLIN | EPOLLRDHUP, 0)) < 0)
 		return res;
 	return os_epoll_add(s->epfd, s->sock, EPOLLRDHUP, 0);
 }
@@ -325,7 +326,7 @@ int evshm_sub_open(struct evshm_sub **out, const char *name,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->sock = s->region_fd = s->bell_rd = s->kick = s->kick_rd = -1;
+	s->sock = s->region_fd = s->bell_rd = s->bell_peer = s->kick = -1;
 	s->epfd = -1;
 	bell_init(&s->bell);
 	res = hs_client_start(name, &o, PROTO_KIND_TOPIC, timeout_ms, &hc);
@@ -345,21 +346,24 @@ int evshm_sub_open(struct evshm_sub **out, const char *name,
 				  .ring_size = 0, .id = id, .name = name };
 	res = region_create(&ri, &s->mine, &s->region_fd);
 	if (res == 0)
-		res = bell_make(&s->kick_rd, &s->kick);
+		res = bell_make(&s->bell_rd, &s->bell_peer);
 	if (res < 0)
 		goto out_close;
 	ours[PROTO_FD_REGION] = s->region_fd;
-	ours[PROTO_FD_BELL] = s->kick_rd;
+	ours[PROTO_FD_BELL] = s->bell_peer;
 	proto_hello(&m, PROTO_KIND_TOPIC, 0, 0, 0, id, o.history);
 	struct proto_msg hello = m;
 	res = hs_client_finish(&hc, &hello, ours, &m, fds, o.max_ring_size);
+	/* Sent: only the publisher holds it now, and its close or death
+	 * hangs our bell up. */
+	s->bell_peer = os_close(s->bell_peer);
 	if (res < 0)
 		goto out_close;
 	/* A start inside the ring's numbering. */
 	if ((m.param & (RING_ALIGN - 1)) || m.param2 == 0)
 		res = ERR_PROTO(TOPIC_START);
 	if (res == 0)
-		res = os_check_pipe_rd(fds[PROTO_FD_BELL]);
+		res = os_check_bell(fds[PROTO_FD_BELL], s->pid, s->uid, s->gid);
 	if (res == 0)
 		res = region_attach(fds[PROTO_FD_REGION], REGION_PUB,
 				    m.ring_size, &s->pub);
@@ -369,7 +373,7 @@ int evshm_sub_open(struct evshm_sub **out, const char *name,
 	}
 	s->size = m.ring_size;
 	fds[PROTO_FD_REGION] = os_close(fds[PROTO_FD_REGION]);
-	s->bell_rd = fds[PROTO_FD_BELL];
+	s->kick = fds[PROTO_FD_BELL];
 	ring_rx_init(&s->ring, s->mine, region_cdata(s->pub), s->size);
 	ring_rx_jump(&s->ring, m.param, m.param2);
 	s->drops = atomic_load_explicit(&s->pub->dropped, memory_order_acquire);
@@ -392,9 +396,9 @@ void evshm_sub_close(struct evshm_sub *s)
 		return;
 	os_close(s->epfd);
 	bell_close(&s->bell);
-	os_close(s->bell_rd);
-	os_close(s->kick);
-	os_close(s->kick_rd);
+	os_close_sock(s->bell_rd, true);
+	os_close_sock(s->kick, true);
+	os_close(s->bell_peer);
 	os_close(s->region_fd);
 	os_close_sock(s->sock, s->sock_fds);
 	region_unmap(s->mine, 0);

@@ -3,14 +3,17 @@
 
 Listens at NAME, takes one subscriber, and breaks docs/protocol.md in the
 way CASE says (see CASES). Prints "ready" on stdout once it listens. It
-lives at most 10 s. Python standard library only.
+lives at most 10 s, and so does the second interpreter two bell cases run
+(it also ends when we do). Python standard library only.
 """
 
 import fcntl
 import mmap
 import os
+import select
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -36,8 +39,18 @@ CASES = {
     'welcome_start': (3, 'start 8/1 invalid'),  # param not a multiple of 16
     'unsealed': (3, 'not sealed'),
     'region_kind': (3, 'does not match'),
-    'bell_fifo': (3, 'not an anonymous pipe'),
-    'bell_wr': (3, 'not a read end'),
+    # the bell it gives (6.2)
+    'bell_pipe': (3, 'bell: not a socket'),    # a pipe's read end, protocol 2 drafts'
+    'bell_dgram': (3, 'not a Unix stream socket'),      # a SOCK_DGRAM pair
+    'bell_seqpacket': (3, 'not a Unix stream socket'),  # a SOCK_SEQPACKET pair
+    'bell_listen': (3, 'a listening socket'),
+    'bell_elsewhere': (3, 'made by another process'),   # connected to another's
+    'bell_foreign': (3, 'made by another process'),     # a pair another made
+    # the bell it was given: kicks that carry descriptors (closed, then the
+    # stream goes on to its end: exit 0), its kicking end shut down or closed
+    'kick_fds': (0, ''),                # INDEP_SUB_PASSRIGHTS=1 (or Linux < 6.16)
+    'bell_shut': (1, 'went away'),
+    'bell_close': (1, 'went away'),
     # records
     'rec_len': (1, 'violation: record length'),
     'rec_fds': (1, 'violation: flags 0x2'),
@@ -61,6 +74,82 @@ def region(kind=2, sealed=True):
     if sealed:
         fcntl.fcntl(fd, F_ADD_SEALS, SEALS)
     return fd, m
+
+
+# Run by a second interpreter: the bell of bell_elsewhere (connected to a
+# listener of that process) or of bell_foreign (a socket pair it made, sent
+# back on the socket it inherits). It lives until its stdin closes (we end),
+# 10 s at most.
+HELPER = r"""
+import signal, socket, struct, sys
+signal.alarm(10)
+how, arg = sys.argv[1], sys.argv[2]
+if how == 'listen':
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind('\0' + arg)
+    ls.listen(1)
+    print('ready', flush=True)
+    c, _ = ls.accept()
+else:
+    back = socket.socket(fileno=int(arg))
+    a, b = socket.socketpair()
+    back.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                            struct.pack('@i', a.fileno()))])
+    print('ready', flush=True)
+sys.stdin.read()
+"""
+
+
+def foreign_bell(case):
+    """A Unix stream socket whose SO_PEERCRED names another process."""
+    if case == 'bell_elsewhere':
+        addr = 'indep-fakepub-%d' % os.getpid()   # abstract (no NUL in argv)
+        p = subprocess.Popen([sys.executable, '-c', HELPER, 'listen', addr],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        p.stdout.readline()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        s.connect('\0' + addr)
+        return p, s.detach()
+    here, there = socket.socketpair()
+    p = subprocess.Popen([sys.executable, '-c', HELPER, 'pair', str(there.fileno())],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         pass_fds=[there.fileno()])
+    there.close()
+    here.settimeout(5)
+    _, fds, _, _ = socket.recv_fds(here, 1, 1)
+    p.stdout.readline()
+    return p, fds[0]
+
+
+def kick_with_fds(kick, end):
+    """Three kicks, each with 100 pipes' write ends and a socket's end, ours
+    closed: True once the subscriber has closed every one (each read end
+    hangs up), before `end`."""
+    watch, sent = [], []
+    for _ in range(3):
+        fds = []
+        for _ in range(100):
+            r, w = os.pipe2(os.O_CLOEXEC)
+            watch.append(r)
+            fds.append(w)
+        a, b = socket.socketpair()
+        watch.append(a.detach())
+        fds.append(b.detach())
+        kick.sendmsg([b'\1'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                struct.pack('@%di' % len(fds), *fds))])
+        sent += fds
+    for fd in sent:
+        os.close(fd)
+    p = select.poll()
+    for fd in watch:
+        p.register(fd, select.POLLIN)
+    left = set(watch)
+    while left and time.monotonic() < end:
+        for fd, ev in p.poll(100):
+            if ev & select.POLLHUP and fd in left:
+                left.discard(fd)
+                p.unregister(fd)
+    return not left
 
 
 def record(m, pos, ln, flags, seq, fill=b'x'):
@@ -100,19 +189,27 @@ def main():
                         TID, policy, 0)], anc)
     except PermissionError:
         return                           # SO_PASSRIGHTS: the kernel refused
-    _, hello_anc, _, _ = c.recvmsg(128, socket.CMSG_SPACE(64))
-    del hello_anc                        # its descriptors die with us
+    _, hello_fds, _, _ = socket.recv_fds(c, 128, 2)
+    # The subscriber's bell, its kicking end (the rest dies with us).
+    kick = socket.socket(fileno=hello_fds[1])
     fd, m = region(kind=1 if case == 'region_kind' else 2, sealed=case != 'unsealed')
     rfd = os.open('/proc/self/fd/%d' % fd, os.O_RDONLY | os.O_CLOEXEC)
-    br, bw = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-    bell = br
-    if case == 'bell_fifo':
-        path = '/tmp/indep-fakepub-%d.fifo' % os.getpid()
-        os.mkfifo(path)
-        bell = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        os.unlink(path)
-    if case == 'bell_wr':
-        bell = bw
+    # Our bell: the sleeping end is ours, the kicking end the subscriber's.
+    mine, bell_s = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    bell = bell_s.fileno()
+    helper = None
+    if case == 'bell_pipe':
+        bell, _ = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    elif case in ('bell_dgram', 'bell_seqpacket'):
+        bell = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM if case == 'bell_dgram'
+                                 else socket.SOCK_SEQPACKET)[1].detach()
+    elif case == 'bell_listen':
+        ls2 = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ls2.bind('')                     # an automatic abstract name
+        ls2.listen(1)
+        bell = ls2.fileno()
+    elif case in ('bell_elsewhere', 'bell_foreign'):
+        helper, bell = foreign_bell(case)
     start = 8 if case == 'welcome_start' else 0
     fds = [rfd, bell] if case != 'welcome_1fd' else [rfd]
     c.sendmsg([MSG.pack(MAGIC, VERSION, 3, 2, 0, 0, RING, 0, 4096 + RING,
@@ -144,9 +241,23 @@ def main():
         c.close()
         time.sleep(1)
         return
-    os.write(bw, b'\1')                  # wake it, whatever it armed
+    elif case == 'kick_fds':
+        if kick_with_fds(kick, min(end, time.monotonic() + 0.8)):
+            record(m, 0, 10, 0, 1)
+            record(m, 32, 0, 0, 2)       # the end of the stream
+    elif case == 'bell_shut':
+        kick.shutdown(socket.SHUT_WR)
+    elif case == 'bell_close':
+        kick.close()
+    if case != 'bell_close':
+        try:                             # wake it, whatever it armed
+            kick.send(b'\1', socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+        except OSError:
+            pass
     while time.monotonic() < end:
         time.sleep(0.1)
+    if helper:
+        helper.kill()
 
 
 if __name__ == '__main__':

@@ -34,12 +34,13 @@ CPython does every access through a C function call, which is one.
 """
 
 import ctypes
-import errno
 import fcntl
 import mmap
 import os
 import select
+import signal
 import socket
+import stat
 import struct
 import sys
 import threading
@@ -64,6 +65,9 @@ O_DATA_EVENT, O_RX_STATE, O_RX_KICKS, O_RX_SLEEPS = 640, 648, 656, 664
 O_HORIZON, O_OLDEST, O_OLDEST_SEQ, O_DROPPED = 896, 904, 912, 1024
 
 ASLEEP, FENCELESS = 0x1, 0x2
+SCM_MAX_FD = 253                  # the most descriptors one message carries
+DRAIN_EVERY = 128                 # 6.1: armings between two drains, at most
+DRAIN_READS = 16                  # reads of one drain, at most
 F_PAD, F_FDS = 0x1, 0x2
 NO_EVENT = 0xffffffffffffffff
 
@@ -78,6 +82,9 @@ SYS_MEMBARRIER = {'x86_64': 324, 'aarch64': 283}.get(os.uname().machine)
 # Longest single sleep, seconds. A test can raise it (INDEP_SUB_POLL_SLICE) to
 # prove that the kicks alone wake this subscriber (a lost wakeup then hangs).
 POLL_SLICE = float(os.environ.get('INDEP_SUB_POLL_SLICE', '0.05'))
+# Set to 1, our bell takes descriptors (SO_PASSRIGHTS left on), as on kernels
+# before Linux 6.16: a test sends some with its kicks, which we must close.
+PASSRIGHTS = os.environ.get('INDEP_SUB_PASSRIGHTS') == '1'
 JUMP_TRIES = 16          # jumps before a look gives up (lapped again meanwhile)
 
 REASONS = {1: 'unsupported protocol version', 2: 'ring size over the limit',
@@ -154,6 +161,58 @@ def close_all(fds):
             pass
 
 
+def _close_quietly(fds):
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    close_all(fds)
+
+
+def close_peer(fds):
+    """10.5: closes descriptors the publisher chose. A kind that closes
+    promptly (a pipe, an eventfd, a memfd) at once, any other (a socket
+    with a linger time, a FUSE file) in a short-lived thread with every
+    signal blocked, so that no close of theirs holds this subscriber."""
+    later = []
+    for fd in fds:
+        try:
+            link = os.readlink('/proc/self/fd/%d' % fd)
+        except OSError:
+            link = ''
+        if link.startswith(('pipe:[', 'anon_inode:[eventfd]', '/memfd:')):
+            close_all([fd])
+        else:
+            later.append(fd)
+    if later:
+        threading.Thread(target=_close_quietly, args=(later,), daemon=True).start()
+
+
+def rights(anc):
+    """The descriptors in a message's SCM_RIGHTS control messages."""
+    fds = []
+    for level, typ, cdata in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            n = len(cdata) // 4
+            fds.extend(struct.unpack('@%di' % n, cdata[:4 * n]))
+    return fds
+
+
+def close_sock(s):
+    """10.5: closes a socket whose queue may hold the publisher's
+    descriptors: at once if it holds none, else in a thread."""
+    try:
+        s.setsockopt(socket.SOL_SOCKET, SO_PASSRIGHTS, 0)
+    except OSError:
+        pass
+    try:
+        empty = not s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:
+        empty = True                      # nothing queued (EAGAIN), or reset
+    fd = s.detach()
+    if empty:
+        close_all([fd])
+    else:
+        threading.Thread(target=_close_quietly, args=([fd],), daemon=True).start()
+
+
 def sock_address(name):
     if name.startswith('@'):
         addr = '\0' + name[1:]
@@ -188,22 +247,19 @@ def recv_msg(sock, deadline, maxfds):
         return recv_msg(sock, deadline, maxfds)
     except (ConnectionResetError, BrokenPipeError):
         raise Fail(3, 'the publisher closed the connection during the handshake')
-    fds = []
+    fds = rights(anc)
     bad = None
     for level, typ, cdata in anc:
-        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-            n = len(cdata) // 4
-            fds.extend(struct.unpack('@%di' % n, cdata[:4 * n]))
-            if len(fds) and bad is None and len(anc) > 1:
-                bad = 'descriptors in more than one control message'
-        else:
+        if level != socket.SOL_SOCKET or typ != socket.SCM_RIGHTS:
             bad = 'a control message other than SCM_RIGHTS'
+    if bad is None and len(anc) > 1:
+        bad = 'descriptors in more than one control message'
     if flags & socket.MSG_TRUNC:
         bad = 'truncated message'
     if flags & socket.MSG_CTRUNC:
         bad = 'truncated control data (too many descriptors)'
     if bad:
-        close_all(fds)
+        close_peer(fds)
         raise Fail(3, 'handshake: ' + bad)
     return data, fds
 
@@ -211,29 +267,29 @@ def recv_msg(sock, deadline, maxfds):
 def parse_msg(data, fds, want_types, kind):
     """Checks 3.1/3.3 steps 1-3 common to READY, WELCOME and REJECT."""
     if len(data) != 64:
-        close_all(fds)
+        close_peer(fds)
         raise Fail(3, 'handshake: message of %d bytes, not 64' % len(data))
     f = MSG.unpack(data)
     magic, version, typ, mkind, status = f[0:5]
     if magic != MAGIC:
-        close_all(fds)
+        close_peer(fds)
         raise Fail(3, 'handshake: bad magic 0x%08x' % magic)
     if version != VERSION:
-        close_all(fds)
+        close_peer(fds)
         raise Fail(3, 'handshake: protocol version %d, not %d' % (version, VERSION))
     if typ == T_REJECT:
-        close_all(fds)
+        close_peer(fds)
         if fds or any(f[i] for i in (3, 5, 6, 7, 8, 10, 11)) or f[9] != bytes(16):
             raise Fail(3, 'handshake: malformed REJECT')
         raise Fail(3, 'refused by the publisher: %s' % REASONS.get(status, REASONS[5]))
     if typ not in want_types:
-        close_all(fds)
+        close_peer(fds)
         raise Fail(3, 'handshake: unexpected message type %d' % typ)
     if mkind != kind:
-        close_all(fds)
+        close_peer(fds)
         raise Fail(3, 'handshake: kind %d, not a topic (%d)' % (mkind, kind))
     if status != 0:
-        close_all(fds)
+        close_peer(fds)
         raise Fail(3, 'handshake: non-zero status in type %d' % typ)
     return f
 
@@ -250,7 +306,6 @@ def check_region(fd, size, kind, ring_size):
     if fstatfs_type(fd) != TMPFS_MAGIC:
         raise Fail(3, 'region: not on tmpfs')
     st = os.fstat(fd)
-    import stat
     if not stat.S_ISREG(st.st_mode) or st.st_size != size:
         raise Fail(3, 'region: size %d, not %d' % (st.st_size, size))
     link = os.readlink('/proc/self/fd/%d' % fd)
@@ -267,13 +322,43 @@ def check_region(fd, size, kind, ring_size):
     return m
 
 
-def check_bell(fd):
-    """6.2."""
+def sockopt_int(s, opt):
+    try:
+        return s.getsockopt(socket.SOL_SOCKET, opt)
+    except OSError:
+        return -1
+
+
+def check_bell(fd, cred):
+    """6.2, in order: the kicking end of a Unix stream socket pair that the
+    publisher (the credentials `cred` of the connection) made. Returns it
+    as a socket object, shut down for reading; fd is then its."""
     link = os.readlink('/proc/self/fd/%d' % fd)
-    if not link.startswith('pipe:['):
-        raise Fail(3, 'bell: not an anonymous pipe (%r)' % link)
-    if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY:
-        raise Fail(3, 'bell: not a read end')
+    if not link.startswith('socket:['):
+        raise Fail(3, 'bell: not a socket (%r)' % link)
+    s = socket.socket(fileno=fd)          # detached below: fd stays the caller's
+    try:
+        dom, typ = sockopt_int(s, socket.SO_DOMAIN), sockopt_int(s, socket.SO_TYPE)
+        if dom != socket.AF_UNIX or typ != socket.SOCK_STREAM:
+            raise Fail(3, 'bell: not a Unix stream socket (domain %d, type %d)'
+                       % (dom, typ))
+        if sockopt_int(s, socket.SO_ACCEPTCONN) != 0:
+            raise Fail(3, 'bell: a listening socket')
+        try:
+            pc = struct.unpack('@iII', s.getsockopt(socket.SOL_SOCKET,
+                                                    socket.SO_PEERCRED, 12))
+        except OSError as e:
+            raise Fail(3, 'bell: SO_PEERCRED: %s' % e.strerror)
+        if pc != cred:
+            raise Fail(3, 'bell: made by another process (peer %d/%d/%d, '
+                       'not the publisher %d/%d/%d)' % (pc + cred))
+        try:
+            s.shutdown(socket.SHUT_RD)
+        except OSError as e:
+            raise Fail(3, 'bell: shutdown: %s' % e.strerror)
+    finally:
+        s.detach()
+    return socket.socket(fileno=fd)
 
 
 def make_region(topic_id, name):
@@ -300,6 +385,8 @@ class Sub:
     def __init__(self, opts):
         self.o = opts
         self.sock = None
+        self.bell = None                  # our bell's sleeping end (6.1)
+        self.kick = None                  # the publisher's bell, its kicking end
         self.fds = []
 
     # ---- 2, 3, 8.1: rendezvous and handshake --------------------------
@@ -326,8 +413,9 @@ class Sub:
                 time.sleep(0.02)
         s.setblocking(False)
         self.sock = s
-        uid = struct.unpack('@iII', s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                                 12))[1]
+        self.cred = struct.unpack('@iII', s.getsockopt(socket.SOL_SOCKET,
+                                                       socket.SO_PEERCRED, 12))
+        uid = self.cred[1]
         if uid != os.geteuid() and uid != 0:
             raise Fail(3, 'the publisher runs as uid %d: refused' % uid)
 
@@ -335,7 +423,7 @@ class Sub:
         f = parse_msg(data, fds, (T_READY,), KIND_TOPIC)
         (_, _, _, _, _, feat, ring, peer_ring, region, tid, policy, p2) = f
         if fds:
-            close_all(fds)
+            close_peer(fds)
             raise Fail(3, 'handshake: READY with descriptors')
         if ring or region or p2 or not valid_ring_size(peer_ring) or \
                 policy not in (POLICY_RELIABLE, POLICY_LATEST):
@@ -344,8 +432,18 @@ class Sub:
 
         self.mine, ro = make_region(tid, o.name)
         self.fds.append(ro)
-        self.bell_r, self.bell_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        self.fds += [self.bell_r, self.bell_w]
+        # 6.1: our bell, a socket pair; we sleep on one end and hand the
+        # other, the kicking end, to the publisher.
+        self.bell, kick_end = socket.socketpair(
+            socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+        try:
+            kick_end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 << 10)
+        except OSError:
+            pass
+        try:
+            self.bell.setsockopt(socket.SOL_SOCKET, SO_PASSRIGHTS, int(PASSRIGHTS))
+        except OSError:
+            pass                          # before Linux 6.16
         try:
             s.setsockopt(socket.SOL_SOCKET, SO_PASSRIGHTS, 1)
         except OSError:
@@ -354,11 +452,13 @@ class Sub:
                          tid, o.history, 0)
         try:
             s.sendmsg([hello], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                 struct.pack('@ii', ro, self.bell_r))])
+                                 struct.pack('@ii', ro, kick_end.fileno()))])
         except (BrokenPipeError, ConnectionResetError):
             pass                          # 3.2: look for a REJECT first
-        # 6.1: we keep our copy of the read end, so a kick never meets a
-        # pipe without readers (EPIPE) whatever the publisher does with its.
+        finally:
+            # 6.1: sent, so ours no more: the publisher's close or death
+            # (or its shutdown of it) hangs our bell up.
+            kick_end.close()
 
         data, fds = recv_msg(s, deadline, 2)
         f = parse_msg(data, fds, (T_WELCOME,), KIND_TOPIC)
@@ -375,12 +475,11 @@ class Sub:
             if ring > o.max_ring:
                 raise Fail(3, 'handshake: ring of %d bytes over our limit' % ring)
             self.pub = check_region(fds[0], HDR + ring, REGION_PUB, ring)
-            check_bell(fds[1])
+            self.kick = check_bell(fds[1], self.cred)
         except BaseException:
-            close_all(fds)
+            close_peer(fds)
             raise
-        self.fds += fds
-        self.pub_bell = fds[1]
+        self.fds.append(fds[0])
         self.ring = ring
         try:
             s.setsockopt(socket.SOL_SOCKET, SO_PASSRIGHTS, 0)
@@ -396,8 +495,6 @@ class Sub:
         self.hung_up = False
         self.drop_reason = None           # a DROP came with the hang-up
         self.junk = False                 # something else came with it
-        self.devnull = os.open('/dev/null', os.O_WRONLY | os.O_CLOEXEC)
-        self.fds.append(self.devnull)
 
     # ---- 8.5: latest ------------------------------------------------------
     def lapped(self):
@@ -485,11 +582,11 @@ class Sub:
         e = u64(self.pub, O_SPACE_EVENT)
         if old <= e < self.head:
             try:
-                os.write(self.bell_w, b'\1')
-            except BlockingIOError:
+                self.kick.send(b'\1', socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+            except (BlockingIOError, InterruptedError):
                 pass                      # full: the publisher has kicks to read
             except OSError:
-                pass                      # the publisher is gone: the socket tells
+                pass                      # EPIPE: the publisher is gone: the socket tells
             self.mine_add(O_RX_KICKS)
 
     def mine_add(self, off):
@@ -506,10 +603,7 @@ class Sub:
                 128, socket.CMSG_SPACE(4 * 8), socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT)
         except OSError:
             return
-        for level, typ, cdata in anc:
-            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-                close_all(struct.unpack('@%di' % (len(cdata) // 4),
-                                        cdata[:len(cdata) // 4 * 4]))
+        close_peer(rights(anc))
         if not data:
             return
         if len(data) == 64 and not anc and not flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
@@ -524,8 +618,11 @@ class Sub:
     def wait(self, deadline):
         """6.3 consumer going to sleep. Returns when something may have changed."""
         mine, pub = self.mine, self.pub
+        if self.armings >= DRAIN_EVERY and self.drain():   # 6.1, sleep or not
+            self.check_hangup()
         put64(mine, O_DATA_EVENT, self.head)
         put32(mine, O_RX_STATE, ASLEEP)
+        self.armings += 1
         full_fence()
         slice_ = POLL_SLICE
         if u32(pub, O_TX_STATE) & FENCELESS and not membarrier():
@@ -535,26 +632,44 @@ class Sub:
             put32(mine, O_RX_STATE, 0)
             return
         self.mine_add(O_RX_SLEEPS)
+        bell = self.bell.fileno()
         p = select.poll()
-        p.register(self.pub_bell, select.POLLIN)
+        # Level-triggered (no EPOLLET in poll): a readable bell is drained
+        # below each time, so a kick wakes one sleep, not every one.
+        p.register(bell, select.POLLIN | select.POLLRDHUP)
         p.register(self.sock.fileno(), select.POLLRDHUP)
         t = slice_ if deadline is None else max(0.0, min(slice_, deadline - time.monotonic()))
         ev = dict(p.poll(int(t * 1000) + 1))
         put32(mine, O_RX_STATE, 0)
-        if ev.get(self.pub_bell, 0) & select.POLLIN:
-            self.drain()
-        if ev.get(self.pub_bell, 0) & (select.POLLHUP | select.POLLERR) or \
+        gone = False
+        if ev.get(bell, 0) & (select.POLLIN | select.POLLRDHUP | select.POLLHUP):
+            gone = self.drain()
+        if gone or ev.get(bell, 0) & (select.POLLHUP | select.POLLRDHUP | select.POLLERR) or \
                 ev.get(self.sock.fileno(), 0) & (select.POLLHUP | select.POLLRDHUP | select.POLLERR):
+            # The socket's hang-up, or our bell's: the publisher closed or
+            # shut down its kicking end, so it has gone (6.1).
             self.check_hangup()
 
     def drain(self):
-        """6.1: empty the bell with a read that cannot block."""
-        try:
-            while os.splice(self.pub_bell, self.devnull, 65536,
-                            flags=os.SPLICE_F_NONBLOCK) > 0:
-                pass
-        except (BlockingIOError, InterruptedError):
-            pass
+        """6.1: empties the bell with a bounded number of reads that cannot
+        block, closing every descriptor that came with the kicks (the
+        publisher chose them). True if the publisher hung the bell up."""
+        self.armings = 0
+        for _ in range(DRAIN_READS):
+            try:
+                data, anc, flags, _ = self.bell.recvmsg(
+                    1024, socket.CMSG_SPACE(4 * SCM_MAX_FD),
+                    socket.MSG_DONTWAIT | socket.MSG_CMSG_CLOEXEC)
+            except InterruptedError:
+                continue
+            except OSError:
+                return False              # empty (EAGAIN), or reset: the socket tells
+            close_peer(rights(anc))
+            if not data:
+                return True               # end of file: shut down or closed
+            if len(data) < 1024 and not anc:
+                return False
+        return False
 
     def next(self):
         """The next payload; raises Fail at the end."""
@@ -667,8 +782,9 @@ def main():
         return e.status
     finally:
         close_all(sub.fds)
-        if sub.sock is not None:
-            sub.sock.close()
+        for s in (sub.sock, sub.bell, sub.kick):
+            if s is not None:
+                close_sock(s)
 
 
 if __name__ == '__main__':

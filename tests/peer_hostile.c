@@ -85,12 +85,13 @@ struct raw {
 	size_t mine_len;
 	int mine_fd;                /* our memfd, read-write (kept for attacks) */
 	int ro_fd;                  /* its read-only reopen, what we offer */
-	int kick, kick_rd;          /* our bell: we write kick, the test
-				       sleeps on (its copy of) kick_rd */
+	int kick;                   /* the test's bell: we kick it */
+	int kick_rd;                /* our bell's kicking end, for the test */
+	bool no_drain;              /* never empty our bell (let it fill) */
 	const struct region *peer;  /* the test's region, read-only */
 	size_t peer_len;
 	int peer_fd;                /* the test's region descriptor, kept */
-	int bell;                   /* the test's bell: we sleep on it */
+	int bell;                   /* our bell: we sleep on it */
 	struct ring_tx tx;
 	struct ring_rx rx;
 	struct ring_role txr, rxr;
@@ -147,11 +148,7 @@ static void make_region(struct raw *x, uint32_t ring, size_t size, int seals,
 
 static void make_bell(struct raw *x)
 {
-	int p[2];
-
-	tu_check_res(os_pipe(p), 0);
-	x->kick_rd = p[0];
-	x->kick = p[1];
+	tu_check_res(os_bell_pair(&x->bell, &x->kick_rd), 0);
 }
 
 /* Map what an honest peer offered and set the rings up. */
@@ -159,7 +156,7 @@ static void take_offer(struct raw *x, const struct proto_msg *m,
 		       const int fds[PROTO_NFDS])
 {
 	x->peer_fd = fds[PROTO_FD_REGION];
-	x->bell = fds[PROTO_FD_BELL];
+	x->kick = fds[PROTO_FD_BELL];
 	x->peer_len = m->region_size;
 	void *p = mmap(NULL, x->peer_len, PROT_READ, MAP_SHARED, x->peer_fd, 0);
 	tu_check(p != MAP_FAILED);
@@ -284,7 +281,7 @@ static int wait_hangup(int sock, int timeout_ms)
 	return wait_hangup_count(sock, timeout_ms, NULL);
 }
 
-/* Sleep on the test's bell until kicked, or the test hangs up. */
+/* Sleep on our bell until the test kicks it, or hangs up. */
 static int raw_sleep(struct raw *x, struct ring_role *role)
 {
 	struct pollfd pfd[2] = {
@@ -298,7 +295,8 @@ static int raw_sleep(struct raw *x, struct ring_role *role)
 	tu_check(n > 0);
 	if (pfd[1].revents)
 		return -EPIPE;
-	os_pipe_drain(x->bell);
+	if (!x->no_drain)
+		os_bell_drain(x->bell);
 	return 0;
 }
 
@@ -327,7 +325,7 @@ static int raw_recv(struct raw *x, void *buf, size_t cap)
 			memcpy(buf, p, len);
 			tu_check_res(ring_rx_release(&x->rx, &old, &new_), 0);
 			if (ring_rx_wake(&x->rxr, x->peer, old, new_))
-				(void)os_pipe_kick(x->kick);
+				(void)os_bell_kick(x->kick);
 			return (int)len;
 		}
 		tu_check_res(r, -EAGAIN);
@@ -358,7 +356,7 @@ static void raw_commit(struct raw *x, const void *buf, size_t len,
 	memcpy(p, buf, len);
 	tu_check_res(ring_tx_publish(&x->tx, len, flags, &old, &new_), 0);
 	if (ring_tx_wake(&x->txr, x->peer, old, new_))
-		(void)os_pipe_kick(x->kick);
+		(void)os_bell_kick(x->kick);
 }
 
 /* Send one message to the test, honestly; -EPIPE once it hung up. */
@@ -423,14 +421,14 @@ static void put_rec(struct raw *x, uint32_t pos, uint32_t len, uint32_t flags,
 	memcpy(rec, hdr, sizeof(hdr));
 	__atomic_store_n((uint64_t *)(void *)(rec + 8), seq, __ATOMIC_RELEASE);
 	atomic_thread_fence(memory_order_seq_cst);
-	(void)os_pipe_kick(x->kick);
+	(void)os_bell_kick(x->kick);
 }
 
 static void set_head(struct raw *x, uint64_t head)
 {
 	atomic_store_explicit(&x->mine->head, head, memory_order_release);
 	atomic_thread_fence(memory_order_seq_cst);
-	(void)os_pipe_kick(x->kick);
+	(void)os_bell_kick(x->kick);
 }
 
 /* Clear O_NONBLOCK on @fd.  The flag belongs to the open file description,
@@ -474,11 +472,22 @@ static int lingering_socket(int *keep)
 	return fd;
 }
 
+/* One end (@which: 0 read, 1 write) of a new anonymous pipe; *@keep is the
+ * other, kept open meanwhile. */
+static int pipe_end(int *keep, int which)
+{
+	int p[2];
+
+	tu_check(pipe2(p, O_CLOEXEC) == 0);
+	*keep = p[!which];
+	return p[which];
+}
+
 /* --- flooding the bell -------------------------------------------------------- */
 
 static atomic_bool flood_stop;
 
-/* Write our bell (the one the test sleeps on) as fast as we can. */
+/* Kick the test's bell as fast as we can. */
 static void *flood_main(void *arg)
 {
 	const struct raw *x = arg;
@@ -814,18 +823,21 @@ static int run_data(struct raw *x, const char *mode)
 		tu_check_res(wait_hangup(x->sock, LONG_MS), 0);
 		flood_end(t);
 		return 0;
-	} else if (is(mode, "small_bell")) {
-		/* Honest, with the bell we made for the test shrunk to one
-		 * page: 4,096 kicks fill it unless the test empties it. */
-		tu_check(fcntl(x->kick, F_SETPIPE_SZ, 4096) == 4096);
+	} else if (is(mode, "bells_blocking")) {
+		/* Clear O_NONBLOCK on the kicking end of our bell, which the
+		 * test shares (one open file description), fill the bell and
+		 * never empty it: the test's kicks must still never block. */
+		make_blocking(x->kick_rd);
+		while (send(x->kick_rd, "k", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
+			;
+		x->no_drain = true;
 		echo(x);
 		return 0;
-	} else if (is(mode, "bells_blocking")) {
-		/* Clear O_NONBLOCK on the read end of our bell, which the test
-		 * shares (one open file description): its drain of an empty
-		 * bell must still never block. */
-		make_blocking(x->kick_rd);
-		echo(x);
+	} else if (is(mode, "bell_shut")) {
+		/* Shut the test's bell down (its kicking end, which we hold)
+		 * and stay: it must take that as our leaving, not spin. */
+		tu_check(shutdown(x->kick, SHUT_WR) == 0);
+		tu_check_res(wait_hangup(x->sock, LONG_MS), 0);
 		return 0;
 	} else if (is(mode, "wprot")) {
 		struct report r = { .n = 0 };
@@ -858,8 +870,10 @@ static const char *const hs_modes[] = {
 	"ring_npot", "ring_small", "ring_over_max", "peer_ring_over_max",
 	"peer_ring_npot", "peer_ring_set", "ring_mismatch", "ring_huge",
 	"ring_over_client_max", "id", "nfds0", "nfds1", "nfds3", "nfds253",
-	"bell_wronly", "bell_eventfd", "bell_memfd", "bell_fifo",
-	"bell_linger", "nfds3_linger", "region_pipe", "region_tmpfile",
+	"bell_pipe", "bell_pipe_wr", "bell_dgram", "bell_seqpacket",
+	"bell_unconnected", "bell_eventfd", "bell_memfd", "bell_fifo",
+	"bell_linger", "nfds3_linger", "region_pipe", "region_socket",
+	"region_tmpfile",
 	"region_otmpfile",
 	"region_shm", "region_wronly", "region_opath", "region_linger",
 	"unsealed", "noshrink", "nogrow", "noseal", "nowriteseal",
@@ -1070,8 +1084,22 @@ static void spoil(struct raw *x, struct offer *o, const char *mode,
 		o->nfds = is(mode, "nfds3") ? 3 : FDP_MAX_FDS;
 		for (unsigned i = PROTO_NFDS; i < o->nfds; i++)
 			o->fds[i] = x->kick_rd; /* the same file again */
-	} else if (is(mode, "bell_wronly")) {
-		o->fds[PROTO_FD_BELL] = x->kick;
+	} else if (is(mode, "bell_pipe")) {
+		/* The read end of an anonymous pipe (protocol 2 drafts). */
+		o->fds[PROTO_FD_BELL] = pipe_end(&o->keep, 0);
+	} else if (is(mode, "bell_pipe_wr")) {
+		o->fds[PROTO_FD_BELL] = pipe_end(&o->keep, 1);
+	} else if (is(mode, "bell_dgram") || is(mode, "bell_seqpacket")) {
+		int sv[2];
+		tu_check(socketpair(AF_UNIX, (is(mode, "bell_dgram") ?
+					      SOCK_DGRAM : SOCK_SEQPACKET) |
+					     SOCK_CLOEXEC, 0, sv) == 0);
+		o->fds[PROTO_FD_BELL] = sv[1];
+		o->keep = sv[0];
+	} else if (is(mode, "bell_unconnected")) {
+		o->fds[PROTO_FD_BELL] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
+					       0);
+		tu_check(o->fds[PROTO_FD_BELL] >= 0);
 	} else if (is(mode, "bell_eventfd")) {
 		tu_check_res(tu_eventfd(&o->fds[PROTO_FD_BELL]), 0);
 	} else if (is(mode, "bell_memfd")) {
@@ -1087,6 +1115,8 @@ static void spoil(struct raw *x, struct offer *o, const char *mode,
 		o->nfds = 3;
 		o->fds[2] = lingering_socket(&o->keep);
 	} else if (is(mode, "region_pipe")) {
+		o->fds[PROTO_FD_REGION] = pipe_end(&o->keep, 0);
+	} else if (is(mode, "region_socket")) {
 		o->fds[PROTO_FD_REGION] = x->kick_rd;
 	} else if (is(mode, "region_tmpfile") || is(mode, "region_otmpfile") ||
 		   is(mode, "region_shm")) {
@@ -1304,7 +1334,7 @@ static int run_welcome(const char *name, const char *mode)
 		if (is(mode, "reject_fds")) {
 			/* A REJECT (which carries none) with descriptors. */
 			make_bell(&x);
-			int bells[2] = { x.kick, x.kick_rd };
+			int bells[2] = { x.bell, x.kick_rd };
 			proto_reject(&m, PROTO_REJ_VERSION);
 			tu_check_res(fdp_send(x.sock, &m, sizeof(m), bells, 2,
 					      LONG_MS), 0);

@@ -23,17 +23,19 @@
  *                  always "moved" within any stall bound; say "dropped N"
  *                  when the publisher drops us (DROP status N), or
  *                  "kept" after 20 s
- *   splice-lock    hold the mutex of the publisher's bell for us for 5 s:
- *                  a splice(2) from it into a full blocking socket holds
- *                  the pipe locked while the send waits, and any write(2)
- *                  of the pipe (the publisher's kick) waits for the lock,
- *                  uninterruptibly; our data_event follows its tail, so
- *                  that every commit kicks; say "locked" first
+ *   splice-lock    try for 30 s to make the publisher's kicks block: clear
+ *                  O_NONBLOCK on the kicking end of our bell (the
+ *                  publisher shares its description), fill the bell and
+ *                  never read it, and splice(2) from it into a full
+ *                  blocking pipe (with pipe bells that held the pipe's
+ *                  mutex, and every kick waited for it uninterruptibly);
+ *                  our data_event follows its tail, so that every commit
+ *                  kicks; say "locked" first
  *   join-four      (instead of joining once) open four connections and
  *                  take each one's READY first, then send the four HELLOs;
  *                  say "joined J full F" (F: refused with -EUSERS), keep
  *                  them until the publisher closes (30 s at most)
- *   bell-hup       close our bell to the publisher (it hangs up), say
+ *   bell-hup       close the publisher's bell (its kicking end; it hangs up), say
  *                  "closed", keep the socket and keep up (head = its tail)
  *                  until the publisher closes (10 s at most)
  * pub modes:
@@ -87,10 +89,11 @@ static bool is(const char *a, const char *b)
 struct hsub {
 	struct hs_client hc;
 	struct region *mine;
-	int region_fd, kick, kick_rd;
+	int region_fd;
+	int kick;            /* the publisher's bell: we kick it for room */
+	int bell, bell_out;  /* our bell, and its kicking end (sent, kept) */
 	const struct region *pub;
 	int pub_fd;          /* the publisher's region descriptor, kept */
-	int pub_bell;        /* its bell for us (read end), kept */
 	uint32_t size;
 };
 
@@ -105,16 +108,16 @@ static void sub_join(struct hsub *s, const char *name)
 	struct region_info ri = { .kind = REGION_SUB, .role = REGION_CLIENT,
 				  .id = s->hc.ready.id };
 	tu_check_res(region_create(&ri, &s->mine, &s->region_fd), 0);
-	tu_check_res(bell_make(&s->kick_rd, &s->kick), 0);
+	tu_check_res(bell_make(&s->bell, &s->bell_out), 0);
 	ours[PROTO_FD_REGION] = s->region_fd;
-	ours[PROTO_FD_BELL] = s->kick_rd;
+	ours[PROTO_FD_BELL] = s->bell_out;
 	proto_hello(&m, PROTO_KIND_TOPIC, 0, 0, 0, s->hc.ready.id, 0);
 	tu_check_res(hs_client_finish(&s->hc, &m, ours, &w, fds, EVSHM_RING_MAX), 0);
 	s->size = w.ring_size;
 	tu_check_res(region_attach(fds[PROTO_FD_REGION], REGION_PUB, s->size,
 				   &s->pub), 0);
 	s->pub_fd = fds[PROTO_FD_REGION];
-	s->pub_bell = fds[PROTO_FD_BELL];
+	s->kick = fds[PROTO_FD_BELL];
 	atomic_store(&s->mine->head, w.param);
 }
 
@@ -225,34 +228,49 @@ static void *arm_always(void *arg)
 	return NULL;
 }
 
+struct splicer {
+	int from, to;
+};
+
+/* Blocks for good: nobody reads the pipe. */
+static void *splice_main(void *arg)
+{
+	struct splicer *sp = arg;
+
+	(void)splice(sp->from, NULL, sp->to, NULL, 1, 0);
+	return NULL;
+}
+
 static int splice_lock(struct hsub *s)
 {
 	static char junk[65536];
-	struct timeval tv = { .tv_sec = 5 };
-	pthread_t t;
-	int sv[2];
-	ssize_t n;
+	struct splicer sp;
+	pthread_t t, u;
+	int p[2];
 
-	tu_check_res(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	/* Full, then blocking, with a send timeout: the kernel lets go. */
-	fcntl(sv[0], F_SETFL, O_NONBLOCK);
-	while (write(sv[0], junk, sizeof(junk)) > 0)
+	/* A pipe, full, then blocking. */
+	tu_check_res(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	while (write(p[1], junk, sizeof(junk)) > 0)
 		;
-	fcntl(sv[0], F_SETFL, 0);
-	setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	/* The read end's description is the publisher's too. */
-	fcntl(s->pub_bell, F_SETFL, 0);
+	fcntl(p[1], F_SETFL, 0);
+	/* The kicking end's description is the publisher's too. */
+	fcntl(s->bell_out, F_SETFL, 0);
+	while (send(s->bell_out, "k", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
+		;
+	fcntl(s->bell, F_SETFL, 0);
+	sp = (struct splicer){ .from = s->bell, .to = p[1] };
+	tu_check_res(pthread_create(&u, NULL, splice_main, &sp), 0);
 	tu_check_res(pthread_create(&t, NULL, arm_always, s), 0);
 	printf("locked\n");
 	fflush(stdout);
-	/* Waits (unlocked) for the first kick, then sends it into the full
-	 * socket with the pipe locked, for 5 s. */
-	n = splice(s->pub_bell, NULL, sv[0], NULL, 1, 0);
+	/* 10 s, or until the publisher closes; the splice never ends, and
+	 * goes with the process. */
+	struct pollfd pfd = { .fd = s->hc.sock, .events = POLLRDHUP };
+	(void)poll(&pfd, 1, 10000);
 	atomic_store(&arm_stop, true);
 	pthread_join(t, NULL);
-	fprintf(stderr, "splice-lock: splice %zd (%s)\n", n,
-		n < 0 ? tu_errname(-errno) : "sent");
-	return 0;
+	fflush(NULL);
+	_exit(0);
 }
 
 static int creep(struct hsub *s)
@@ -303,10 +321,10 @@ static int join_four(const char *name)
 					  .id = hc[i].ready.id };
 		struct proto_msg m, w;
 		struct region *mine;
-		int ours[PROTO_NFDS], fds[PROTO_NFDS], kick, res;
+		int ours[PROTO_NFDS], fds[PROTO_NFDS], bell, res;
 
 		tu_check_res(region_create(&ri, &mine, &ours[PROTO_FD_REGION]), 0);
-		tu_check_res(bell_make(&ours[PROTO_FD_BELL], &kick), 0);
+		tu_check_res(bell_make(&bell, &ours[PROTO_FD_BELL]), 0);
 		proto_hello(&m, PROTO_KIND_TOPIC, 0, 0, 0, hc[i].ready.id, 0);
 		res = hs_client_finish(&hc[i], &m, ours, &w, fds, EVSHM_RING_MAX);
 		joined += res == 0;
@@ -348,7 +366,6 @@ static int run_sub(const char *name, const char *mode)
 		return creep(&s);
 	if (is(mode, "bell-hup")) {
 		s.kick = os_close(s.kick);
-		s.kick_rd = os_close(s.kick_rd);
 		printf("closed\n");
 		fflush(stdout);
 		return keep_up(&s, 10000) ? 0 : 1;
@@ -362,7 +379,9 @@ static int run_sub(const char *name, const char *mode)
 struct hpub {
 	int sock;
 	struct region *mine;
-	int region_fd, kick, kick_rd, sub_fd, sub_bell;
+	int region_fd, sub_fd;
+	int kick;            /* the subscriber's bell: we kick it for data */
+	int bell, bell_out;  /* our bell, and its kicking end (sent, kept) */
 	const struct region *sub;
 };
 
@@ -396,14 +415,14 @@ static int run_pub(const char *name, const char *mode)
 	tu_check_res(hs_send(p.sock, &m, NULL, 0, deadline), 0);
 	tu_check_res(hs_recv(p.sock, PROTO_HELLO, &m, fds, PROTO_NFDS, deadline), 0);
 	p.sub_fd = fds[0];
-	p.sub_bell = fds[1];
+	p.kick = fds[1];
 	tu_check_res(region_attach(p.sub_fd, REGION_SUB, 0, &p.sub), 0);
 	struct region_info ri = { .kind = REGION_PUB, .role = REGION_SERVER,
 				  .ring_size = RING, .id = id };
 	tu_check_res(region_create(&ri, &p.mine, &p.region_fd), 0);
-	tu_check_res(bell_make(&p.kick_rd, &p.kick), 0);
+	tu_check_res(bell_make(&p.bell, &p.bell_out), 0);
 	ours[PROTO_FD_REGION] = p.region_fd;
-	ours[PROTO_FD_BELL] = p.kick_rd;
+	ours[PROTO_FD_BELL] = p.bell_out;
 	uint32_t ring = is(mode, "ring-lie") ? 2 * RING : RING;
 	uint64_t start = is(mode, "start-unaligned") ? 8 :
 			 is(mode, "rec-fit")	     ? RING - 64 :

@@ -222,7 +222,7 @@ static void test_timed_sleeps(void **state)
 	peer_finish(&p, 0);
 }
 
-/* The descriptors the header says we hold: a listener 3, a channel 11,
+/* The descriptors the header says we hold: a listener 3, a channel 10,
  * whether we accepted it or connected; timed waits add none. */
 static void test_descriptors_held(void **state)
 {
@@ -238,17 +238,17 @@ static void test_descriptors_held(void **state)
 	char *argv[] = { "peer_chan", "client", p.name, "delay", NULL };
 	tu_assert_res(tu_spawn(&p.pid, PEER, argv), 0);
 	tu_assert_res(evshm_accept(p.l, &p.c, 10000), 0);
-	assert_int_equal(tu_count_fds(), fds0 + 3 + 11);
+	assert_int_equal(tu_count_fds(), fds0 + 3 + 10);
 	tu_assert_res(echo_after(p.c, 20, 2000), 16);
 	tu_assert_res(evshm_recv(p.c, b, sizeof(b), 10), -ETIMEDOUT);
-	assert_int_equal(tu_count_fds(), fds0 + 3 + 11);
+	assert_int_equal(tu_count_fds(), fds0 + 3 + 10);
 	peer_finish(&p, 0);
 	assert_int_equal(tu_count_fds(), fds0);
 
 	peer_start_server(&p, NULL, "delay", NULL, NULL);
-	assert_int_equal(tu_count_fds(), fds0 + 11);
+	assert_int_equal(tu_count_fds(), fds0 + 10);
 	tu_assert_res(echo_after(p.c, 20, 2000), 16);
-	assert_int_equal(tu_count_fds(), fds0 + 11);
+	assert_int_equal(tu_count_fds(), fds0 + 10);
 	peer_finish(&p, 0);
 	assert_int_equal(tu_count_fds(), fds0);
 }

@@ -15,10 +15,12 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/mman.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "bell.h"
 #include "os.h"
 #include "util.h"
 
@@ -88,28 +90,64 @@ static void test_reopen_ro(void **state)
 	tu_assert_res(os_reopen_ro(-1, &ro), -EINVAL);
 }
 
+/* A socket pair of @type, both ends close-on-exec. */
+static void pair(int type, int sv[2])
+{
+	assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+}
+
 static void test_checks_reject(void **state)
 {
 	char path[256];
-	int efd, mfd, pfd[2], ffd, loose, nowrite, huge;
-	unsigned char *w;
+	int efd, mfd, pfd[2], ffd, rd, wr, sv[2], lsn;
+	pid_t me = getpid();
+	uid_t u = getuid();
+	gid_t g = getgid();
 
 	(void)state;
 	tu_assert_res(tu_eventfd(&efd), 0);
 	tu_assert_res(os_memfd("t", SZ, &mfd), 0);
 	tu_assert_res(os_memfd_seal(mfd), 0);
-	tu_assert_res(os_pipe(pfd), 0);
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
 	snprintf(path, sizeof(path), "%s/regular", tu_tmpdir());
 	ffd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	assert_true(ffd >= 0);
 	assert_int_equal(ftruncate(ffd, SZ), 0);
 
-	tu_assert_res(os_check_pipe_rd(pfd[0]), 0);
-	tu_assert_res(os_check_pipe_rd(pfd[1]), -EPROTO); /* the write end */
-	tu_assert_res(os_check_pipe_rd(efd), -EPROTO);
-	tu_assert_res(os_check_pipe_rd(mfd), -EPROTO);
-	tu_assert_res(os_check_pipe_rd(ffd), -EPROTO);
-	tu_assert_res(os_check_pipe_rd(-1), -EPROTO);
+	/* A bell we made ourselves: its maker is this process. */
+	tu_assert_res(os_bell_pair(&rd, &wr), 0);
+	tu_assert_res(os_check_bell(wr, me + 1, u, g), -EPROTO); /* not its maker */
+	tu_assert_res(os_check_bell(wr, me, u + 1, g), -EPROTO);
+	tu_assert_res(os_check_bell(wr, me, u, g + 1), -EPROTO);
+	tu_assert_res(os_check_bell(wr, me, u, g), 0);
+	/* Shut for reading now: what its other end sends is refused. */
+	assert_true(send(rd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0);
+	os_close(rd);
+	os_close(wr);
+	tu_assert_res(os_check_bell(pfd[0], me, u, g), -EPROTO); /* pipes */
+	tu_assert_res(os_check_bell(pfd[1], me, u, g), -EPROTO);
+	tu_assert_res(os_check_bell(efd, me, u, g), -EPROTO);
+	tu_assert_res(os_check_bell(mfd, me, u, g), -EPROTO);
+	tu_assert_res(os_check_bell(ffd, me, u, g), -EPROTO);
+	tu_assert_res(os_check_bell(-1, me, u, g), -EPROTO);
+	pair(SOCK_DGRAM, sv);
+	tu_assert_res(os_check_bell(sv[0], me, u, g), -EPROTO);
+	os_close(sv[0]);
+	os_close(sv[1]);
+	pair(SOCK_SEQPACKET, sv);
+	tu_assert_res(os_check_bell(sv[0], me, u, g), -EPROTO);
+	os_close(sv[0]);
+	os_close(sv[1]);
+	/* Unconnected, and listening. */
+	lsn = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lsn >= 0);
+	tu_assert_res(os_check_bell(lsn, me, u, g), -EPROTO);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/lsn", tu_tmpdir());
+	assert_int_equal(bind(lsn, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lsn, 1), 0);
+	tu_assert_res(os_check_bell(lsn, me, u, g), -EPROTO);
+	os_close(lsn);
 
 	tu_assert_res(os_check_memfd(mfd, SZ), 0);
 	tu_assert_res(os_check_memfd(efd, SZ), -EPROTO);
@@ -118,150 +156,94 @@ static void test_checks_reject(void **state)
 	tu_assert_res(os_check_memfd(ffd, SZ), -EPROTO);
 	tu_assert_res(os_check_memfd(-1, SZ), -EPROTO);
 
-	/* Sealed against resizing but not against writes: a peer could
-	 * punch a hole in it.  A write seal is required. */
-	tu_assert_res(os_memfd("t", SZ, &nowrite), 0);
-	assert_int_equal(fcntl(nowrite, F_ADD_SEALS, F_SEAL_SHRINK |
-				F_SEAL_GROW | F_SEAL_SEAL), 0);
-	tu_assert_res(os_check_memfd(nowrite, SZ), -EPROTO);
-	/* F_SEAL_WRITE is as good as F_SEAL_FUTURE_WRITE. */
-	tu_assert_res(os_memfd("t", SZ, &loose), 0);
-	assert_int_equal(fcntl(loose, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
-				F_SEAL_WRITE | F_SEAL_SEAL), 0);
-	tu_assert_res(os_check_memfd(loose, SZ), 0);
-
-	/* With a write seal the owner's mapping still writes, but nobody can
-	 * punch a hole under the reader's mapping (which would SIGBUS a
-	 * hugetlbfs one; tmpfs refuses it). */
-	w = mmap(NULL, SZ, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
-	assert_true(w == MAP_FAILED);
-	assert_true(fallocate(mfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      0, SZ) < 0 && errno == EPERM);
-
-	/* hugetlbfs: sealed and sized right, refused for its file system.
-	 * Only where the kernel has huge pages to give. */
-	huge = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB);
-	if (huge >= 0 && ftruncate(huge, 2u << 20) == 0 &&
-	    fcntl(huge, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
-				      F_SEAL_SEAL) == 0)
-		tu_assert_res(os_check_memfd(huge, 2u << 20), -EPROTO);
-	os_close(huge);
-
-	os_close(loose);
-	os_close(nowrite);
-	os_close(ffd);
 	os_close(pfd[0]);
 	os_close(pfd[1]);
+	os_close(ffd);
 	os_close(mfd);
 	os_close(efd);
 }
 
+/* Send one kick carrying @fd (SCM_RIGHTS); the send's result. */
+static ssize_t kick_with_fd(int wr, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} ctl = { 0 };
+	char one = 1;
+	struct iovec iov = { .iov_base = &one, .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = ctl.b,
+			    .msg_controllen = sizeof(ctl.b) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(wr, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 static void test_kick_drain(void **state)
 {
-	int p[2], fl, n = 0;
+	int rd, wr, fl, sv[2], before, n = 0;
 
 	(void)state;
-	tu_assert_res(os_pipe(p), 0);
-	assert_true(fcntl(p[0], F_GETFD) & FD_CLOEXEC);
-	assert_true(fcntl(p[1], F_GETFL) & O_NONBLOCK);
-	tu_assert_res(os_pipe_drain(p[0]), 0);
-	tu_assert_res(os_pipe_kick(p[1]), 0);
-	tu_assert_res(os_pipe_kick(p[1]), 0);
-	tu_assert_res(os_pipe_drain(p[0]), 2);
-	tu_assert_res(os_pipe_drain(p[0]), 0);
+	tu_assert_res(os_bell_pair(&rd, &wr), 0);
+	assert_true(fcntl(rd, F_GETFD) & FD_CLOEXEC);
+	assert_true(fcntl(wr, F_GETFD) & FD_CLOEXEC);
+	tu_assert_res(os_bell_drain(rd), 0);
+	tu_assert_res(os_bell_kick(wr), 0);
+	tu_assert_res(os_bell_kick(wr), 0);
+	tu_assert_res(os_bell_drain(rd), 2);
+	tu_assert_res(os_bell_drain(rd), 0);
 
-	/* The peer shares the read end's file description and may clear
-	 * O_NONBLOCK: the drain must still not block (vmsplice with
-	 * SPLICE_F_NONBLOCK; test_pipe_nowait runs this where pipes refuse
-	 * RWF_NOWAIT, as before Linux 6.4). */
-	fl = fcntl(p[0], F_GETFL);
-	assert_int_equal(fcntl(p[0], F_SETFL, fl & ~O_NONBLOCK), 0);
-	tu_assert_res(os_pipe_drain(p[0]), 0);
-
-	/* A full pipe: the reader has kicks waiting; the kick is done. */
-	while (os_pipe_kick(p[1]) == 0 && n < 1 << 20 &&
-	       fcntl(p[1], F_GETFL) >= 0) {
-		int avail;
-		if (ioctl(p[0], FIONREAD, &avail) == 0 && avail >= 65536)
+	/* The sleeper shares the kicking end's description and may clear
+	 * O_NONBLOCK, then stop reading: a kick must still not block (the
+	 * flag is per call), and a full bell counts as kicked. */
+	fl = fcntl(wr, F_GETFL);
+	assert_int_equal(fcntl(wr, F_SETFL, fl & ~O_NONBLOCK), 0);
+	for (; n < 1 << 16; n++) {
+		char c = 1;
+		if (send(wr, &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			break;
-		n++;
 	}
-	tu_assert_res(os_pipe_kick(p[1]), 0);
-	assert_true(os_pipe_drain(p[0]) >= 65536);
+	/* Room for far more kicks than a sleeper lets wait. */
+	assert_true(n >= 2 * (int)BELL_DRAIN_EVERY && n < 1 << 16);
+	tu_assert_res(os_bell_kick(wr), 0);
+	tu_assert_res(os_bell_drain(rd), n);
+	tu_assert_res(os_bell_drain(rd), 0);
 
-	/* A reader gone: -EPIPE, not a signal (the library keeps a reader
-	 * of its own on every bell it kicks; this is the last defence). */
-	os_close(p[0]);
-	tu_assert_res(os_pipe_kick(p[1]), -EPIPE);
-	os_close(p[1]);
-	tu_assert_res(os_pipe_kick(-1), -EBADF);
-	tu_assert_res(os_pipe_drain(-1), 0);
-}
+	/* Descriptors riding along with kicks: refused by the kernel
+	 * (SO_PASSRIGHTS, 6.16+), or closed by the drain. */
+	before = tu_count_fds();
+	int efd;
+	tu_assert_res(tu_eventfd(&efd), 0);
+	ssize_t sent = kick_with_fd(wr, efd);
+	assert_true(sent == 1 || (sent < 0 && errno == EPERM));
+	os_close(efd);
+	tu_assert_res(os_bell_drain(rd), sent == 1 ? 1 : 0);
+	tu_assert_res(tu_count_fds(), before);
+	/* A plain pair (any kernel): the drain closes what came. */
+	pair(SOCK_STREAM, sv);
+	tu_assert_res(tu_eventfd(&efd), 0);
+	assert_int_equal(kick_with_fd(sv[1], efd), 1);
+	assert_int_equal(kick_with_fd(sv[1], efd), 1);
+	os_close(efd);
+	tu_assert_res(os_bell_drain(sv[0]), 2);
+	tu_assert_res(tu_count_fds(), before + 2);
+	os_close(sv[0]);
+	os_close(sv[1]);
 
-struct drain_run {
-	int res;
-	int got[3];
-};
-
-/* In a thread of its own (the filter stays with it): vmsplice refused, as
- * a seccomp profile may, on a pipe whose read end was made blocking. */
-static void *drain_without_vmsplice(void *arg)
-{
-	struct drain_run *d = arg;
-	int p[2], fl;
-
-	d->res = tu_refuse_syscall(SYS_vmsplice, EPERM);
-	if (d->res < 0)
-		return NULL;
-	d->res = os_pipe(p);
-	if (d->res < 0)
-		return NULL;
-	fl = fcntl(p[0], F_GETFL);
-	if (fl < 0 || fcntl(p[0], F_SETFL, fl & ~O_NONBLOCK) < 0)
-		d->res = -errno;
-	d->got[0] = os_pipe_drain(p[0]);
-	(void)os_pipe_kick(p[1]);
-	(void)os_pipe_kick(p[1]);
-	d->got[1] = os_pipe_drain(p[0]);
-	d->got[2] = os_pipe_drain(p[0]);
-	os_close(p[0]);
-	os_close(p[1]);
-	return NULL;
-}
-
-/* Where vmsplice is refused, the drain falls back to preadv2(RWF_NOWAIT),
- * which pipes take since Linux 6.4. */
-static void test_drain_fallback(void **state)
-{
-	struct drain_run d = { .res = 0, .got = { -1, -1, -1 } };
-	struct timespec until;
-	struct iovec iov;
-	pthread_t t;
-	int p[2];
-	char c;
-
-	(void)state;
-	tu_assert_res(os_pipe(p), 0);
-	iov = (struct iovec){ .iov_base = &c, .iov_len = 1 };
-	bool nowait = preadv2(p[0], &iov, 1, -1, RWF_NOWAIT) < 0 &&
-		      errno == EAGAIN;
-	os_close(p[0]);
-	os_close(p[1]);
-	if (!nowait)
-		skip(); /* before 6.4: vmsplice is the only way */
-	assert_int_equal(pthread_create(&t, NULL, drain_without_vmsplice, &d),
-			 0);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 10;
-	/* A drain that blocks never returns: fail, not hang. */
-	if (pthread_timedjoin_np(t, NULL, &until) != 0)
-		fail_msg("the drain blocked");
-	if (d.res == -EINVAL || d.res == -ENOSYS || d.res == -EACCES)
-		skip(); /* no seccomp here (an emulator, an old kernel) */
-	tu_assert_res(d.res, 0);
-	tu_assert_res(d.got[0], 0);
-	tu_assert_res(d.got[1], 2);
-	tu_assert_res(d.got[2], 0);
+	/* The kicker shut its end down: the drain says it has gone. */
+	assert_int_equal(shutdown(wr, SHUT_WR), 0);
+	tu_assert_res(os_bell_drain(rd), -EPIPE);
+	/* The sleeper gone: -EPIPE, not a signal. */
+	os_close(rd);
+	tu_assert_res(os_bell_kick(wr), -EPIPE);
+	os_close(wr);
+	tu_assert_res(os_bell_kick(-1), -EBADF);
+	tu_assert_res(os_bell_drain(-1), 0);
 }
 
 /* Descriptors a peer chose: known kinds close at once, others in a thread
@@ -272,7 +254,7 @@ static void test_close_untrusted(void **state)
 
 	(void)state;
 	before = tu_count_fds();
-	tu_assert_res(os_pipe(fds), 0);
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
 	tu_assert_res(os_memfd("t", SZ, &fds[2]), 0);
 	tu_assert_res(os_memfd_seal(fds[2]), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -393,7 +375,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reopen_ro),
 		cmocka_unit_test(test_checks_reject),
 		cmocka_unit_test(test_kick_drain),
-		cmocka_unit_test(test_drain_fallback),
 		cmocka_unit_test(test_close_untrusted),
 		cmocka_unit_test(test_membarrier),
 		cmocka_unit_test(test_deadlines),

@@ -493,7 +493,7 @@ static void sleep_on(int bell)
 	struct pollfd pfd = { .fd = bell, .events = POLLIN };
 	while (poll(&pfd, 1, -1) < 0)
 		;
-	os_pipe_drain(bell);
+	os_bell_drain(bell);
 }
 
 static int arm_or_barrier(int r, int (*recheck)(void *), void *arg,
@@ -542,7 +542,7 @@ static void *mt_producer(void *arg)
 		}
 		assert_true(res >= 0);
 		if (res == 1)
-			tu_assert_res(os_pipe_kick(m->data_bell[1]), 0);
+			tu_assert_res(os_bell_kick(m->data_bell[1]), 0);
 		if (i % m->pause == m->pause / 2)
 			pause_until_asleep(&m->tx_pausing, &m->p.b->rx_state,
 					   &m->rx_done, &m->rx_pausing);
@@ -579,7 +579,7 @@ static void *mt_consumer(void *arg)
 		assert_true(tu_check_fill(buf, len - 4, i));
 		res = release(&m->p);
 		if (res == 1)
-			tu_assert_res(os_pipe_kick(m->space_bell[1]), 0);
+			tu_assert_res(os_bell_kick(m->space_bell[1]), 0);
 		if (i % m->pause == 0)
 			pause_until_asleep(&m->rx_pausing, &m->p.a->tx_state,
 					   &m->tx_done, &m->tx_pausing);
@@ -600,8 +600,8 @@ static void run_threads(uint32_t ring, uint32_t pause)
 	pair_init(&m.p, ring);
 	ring_role_init(&m.p.txr, &m.p.a->tx_state, fenceless);
 	ring_role_init(&m.p.rxr, &m.p.b->rx_state, fenceless);
-	tu_assert_res(os_pipe(m.data_bell), 0);
-	tu_assert_res(os_pipe(m.space_bell), 0);
+	tu_assert_res(os_bell_pair(&m.data_bell[0], &m.data_bell[1]), 0);
+	tu_assert_res(os_bell_pair(&m.space_bell[0], &m.space_bell[1]), 0);
 	assert_int_equal(pthread_create(&a, NULL, mt_producer, &m), 0);
 	assert_int_equal(pthread_create(&b, NULL, mt_consumer, &m), 0);
 	pthread_join(a, NULL);

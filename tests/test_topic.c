@@ -475,7 +475,7 @@ static void *held_sub_main(void *arg)
 }
 
 /* The descriptors the header says a topic's ends hold: a publisher 8 plus
- * 4 per subscriber, a subscriber 8 (both ends in this process). */
+ * 3 per subscriber, a subscriber 7 (both ends in this process). */
 static void test_descriptors_held(void **state)
 {
 	struct held_sub h = { 0 };
@@ -493,12 +493,12 @@ static void test_descriptors_held(void **state)
 		evshm_pub_serve(p, 10);
 	pthread_join(t, NULL);
 	tu_assert_res(h.res, 0);
-	assert_int_equal(tu_count_fds(), fds0 + 8 + 4 + 8);
+	assert_int_equal(tu_count_fds(), fds0 + 8 + 3 + 7);
 	/* Timed waits (they sleep: nothing is published) add none. */
 	uint8_t b[8];
 	tu_assert_res(evshm_sub_recv(h.s, b, sizeof(b), 20), -ETIMEDOUT);
 	tu_assert_res(evshm_sub_recv(h.s, b, sizeof(b), 5), -ETIMEDOUT);
-	assert_int_equal(tu_count_fds(), fds0 + 8 + 4 + 8);
+	assert_int_equal(tu_count_fds(), fds0 + 8 + 3 + 7);
 	evshm_sub_close(h.s);
 	evshm_pub_close(p);
 	assert_int_equal(tu_count_fds(), fds0);
