@@ -287,21 +287,13 @@ int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
 	      int timeout_ms)
 {
 	uint64_t deadline = UINT64_MAX, t0;
-	bool timed = false, spun = false, polling = false, woken = false;
+	bool timed = false, spun = false, polling = false;
 	int res;
 
 	for (;;) {
 		res = ops->attempt(ctx);
 		if (res != -EAGAIN)
 			break;
-		/* Woken for nothing: kicks that answer no arming of ours
-		 * (a sibling role's, or a flood).  Empty the bell now, not
-		 * after BELL_DRAIN_EVERY armings: a full bell loses the next
-		 * kick, and edge-triggered, its wakeup with it. */
-		if (woken) {
-			woken = false;
-			bell_empty(b);
-		}
 		if (ops->gone(ctx)) {
 			res = -EPIPE;
 			break;
@@ -352,7 +344,6 @@ int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
 		if (res == -EPIPE) {
 			ops->hangup(ctx);
 		} else if (res == 0) {
-			woken = true;
 			spin_learn(b, os_now_ns() - t0);
 		} else if (res != -ETIMEDOUT) {
 			break;

@@ -801,8 +801,8 @@ int evshm_pub_open(struct evshm_pub **out, const char *name,
 	if (res < 0)
 		goto out_free;
 	/* We sleep on every subscriber's bell, not on one of our own: when
-	 * the bell code empties "ours" (every BELL_DRAIN_EVERY armings, or
-	 * after a wakeup for nothing), it is theirs that must be emptied. */
+	 * the bell code empties "ours" (every BELL_DRAIN_EVERY armings), it
+	 * is theirs that must be emptied. */
 	p->bell.drained = pub_drain_members;
 	p->bell.drained_arg = p;
 	struct listener_policy pol = {
