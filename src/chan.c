@@ -181,8 +181,8 @@ void evshm_close(struct evshm_chan *c)
 	bell_close(&c->rx.bell);
 	/* Sockets whose queues may hold descriptors the peer sent (where
 	 * SO_PASSRIGHTS cannot refuse them): closed with care. */
-	os_close_sock(c->bell_rd, true);
-	os_close_sock(c->kick, true);
+	os_close_bell(c->bell_rd, false);
+	os_close_bell(c->kick, true);
 	os_close(c->bell_peer);
 	os_close(c->poke);
 	os_close(c->region_fd);

@@ -473,6 +473,29 @@ void os_close_sock(int sock, bool fds_possible)
 	close_async(&sock, 1);
 }
 
+void os_close_bell(int fd, bool shut)
+{
+	const int off = 0;
+	ssize_t n;
+	char b;
+
+	if (fd < 0)
+		return;
+	(void)os_bell_drain(fd);
+	/* Nothing more with descriptors can come: ours refuses them
+	 * (SO_PASSRIGHTS, Linux 6.16), one we kick was shut for reading.
+	 * Then an empty queue (0: shut and empty) is safe to close here. */
+	bool refused = shut || setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &off,
+					  sizeof(off)) == 0;
+	n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (refused && (n == 0 || (n < 0 && (errno == EAGAIN ||
+					    errno == EWOULDBLOCK)))) {
+		os_close(fd);
+		return;
+	}
+	close_async(&fd, 1);
+}
+
 unsigned os_close_pending(void)
 {
 	return atomic_load_explicit(&closers_pending, memory_order_acquire);

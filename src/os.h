@@ -65,6 +65,12 @@ int os_check_bell(int fd, pid_t pid, uid_t uid, gid_t gid);
  * not read: it is readable already) is success.  0 or -errno (-EPIPE: the
  * sleeper has gone). */
 int os_bell_kick(int wr);
+/* Close a bell's end (@shut: one we kick, shut for reading at its check;
+ * else our own): drained first (the kicks, and any descriptors the peer
+ * sent along, closed as its choice), then closed at once if nothing with
+ * descriptors can still be queued and the queue is empty, else by a
+ * thread (os_close_sock). */
+void os_close_bell(int fd, bool shut);
 /* Empty our bell without blocking (a bounded number of reads, so a peer
  * refilling it cannot keep us here); descriptors that rode along with the
  * kicks are closed as any other the peer chose.  Returns the number of

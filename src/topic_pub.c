@@ -93,8 +93,8 @@ struct evshm_pub {
 static void sub_free(struct pub_sub *s)
 {
 	os_close_sock(s->sock, s->sock_fds);
-	os_close_sock(s->bell_rd, true);
-	os_close_sock(s->kick, true);
+	os_close_bell(s->bell_rd, false);
+	os_close_bell(s->kick, true);
 	region_unmap(s->r, 0);
 }
 

@@ -396,8 +396,8 @@ void evshm_sub_close(struct evshm_sub *s)
 		return;
 	os_close(s->epfd);
 	bell_close(&s->bell);
-	os_close_sock(s->bell_rd, true);
-	os_close_sock(s->kick, true);
+	os_close_bell(s->bell_rd, false);
+	os_close_bell(s->kick, true);
 	os_close(s->bell_peer);
 	os_close(s->region_fd);
 	os_close_sock(s->sock, s->sock_fds);

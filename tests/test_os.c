@@ -246,6 +246,35 @@ static void test_kick_drain(void **state)
 	tu_assert_res(os_bell_drain(-1), 0);
 }
 
+/* A bell's ends close at once, kicks still queued or not (no thread per
+ * closed channel); descriptors that rode along are closed too. */
+static void test_close_bell(void **state)
+{
+	int rd, wr, before, efd;
+
+	(void)state;
+	before = tu_count_fds();
+	tu_assert_res(os_bell_pair(&rd, &wr), 0);
+	tu_assert_res(os_check_bell(wr, getpid(), getuid(), getgid()), 0);
+	tu_assert_res(os_bell_kick(wr), 0);
+	tu_assert_res(os_bell_kick(wr), 0);
+	os_close_bell(rd, false);
+	os_close_bell(wr, true);
+	tu_assert_res(os_close_pending(), 0);
+	tu_assert_res(tu_count_fds(), before);
+	/* Our end of a plain pair with a descriptor queued (a kernel
+	 * without SO_PASSRIGHTS): drained, closed, nothing left. */
+	int sv[2];
+	pair(SOCK_STREAM, sv);
+	tu_assert_res(tu_eventfd(&efd), 0);
+	assert_int_equal(kick_with_fd(sv[1], efd), 1);
+	os_close(efd);
+	os_close_bell(sv[0], false);
+	os_close(sv[1]);
+	tu_assert_res(os_close_wait(5000), 0);
+	tu_assert_res(tu_count_fds(), before);
+}
+
 /* Descriptors a peer chose: known kinds close at once, others in a thread
  * of their own, and nothing stays open. */
 static void test_close_untrusted(void **state)
@@ -375,6 +404,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reopen_ro),
 		cmocka_unit_test(test_checks_reject),
 		cmocka_unit_test(test_kick_drain),
+		cmocka_unit_test(test_close_bell),
 		cmocka_unit_test(test_close_untrusted),
 		cmocka_unit_test(test_membarrier),
 		cmocka_unit_test(test_deadlines),
