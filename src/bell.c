@@ -269,6 +269,11 @@ static int bell_arm(struct bell *b, const struct bell_ops *ops, void *ctx,
 {
 	int r;
 
+	/* Every arming may be answered by a kick, whether we then sleep or
+	 * not (a call with timeout 0, a recheck that finds the condition
+	 * true): empty the bell here, before the new event index, so that
+	 * what it holds stays bounded and this arming's kick is not taken. */
+	bell_drain_due(b);
 	/* Before the event index (seq_cst, as the fence in ops->arm): a
 	 * sibling that empties the bell after our kick came sees us armed. */
 	atomic_store(&b->armed, true);

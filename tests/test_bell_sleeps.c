@@ -12,9 +12,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "hostile_run.h"
+#include "os.h"
 
 /*
  * We never spin, so a receive that finds nothing sleeps until the peer's
@@ -55,6 +58,70 @@ static void test_many_sleeps(void **state)
 	}
 }
 
+struct late_recv {
+	struct evshm_chan *c;
+	uint8_t in[64];
+	int res;
+	uint64_t ns;
+};
+
+static void *late_recv_main(void *arg)
+{
+	struct late_recv *l = arg;
+	uint64_t t0 = os_now_ns();
+
+	l->res = evshm_recv(l->c, l->in, sizeof(l->in), 30000);
+	l->ns = os_now_ns() - t0;
+	return NULL;
+}
+
+/*
+ * Armings that never sleep: receives with timeout 0, so each -EAGAIN arms
+ * and the echo's commit kicks, but nobody sleeps.  Were the bell emptied
+ * only after sleeps, those kicks would fill it (a few hundred: measured
+ * 683 queued) and the next real sleep would miss its kick: a wait that
+ * lasts its whole timeout.  So then a receiver sleeps in a thread of its
+ * own while we send, 100 ms later: it must be woken long before its 30 s
+ * (a hang bound, not a timing).
+ */
+static void test_many_armings(void **state)
+{
+	struct evshm_opts o = { .ring_size = 4096, .spin_ns = -1 };
+	struct late_recv l = { 0 };
+	uint8_t out[64], in[64];
+	uint32_t tries = 0, i;
+	struct hostile_run r;
+	pthread_t t;
+	int res;
+
+	(void)state;
+	hostile_up(&r, false, "honest", &o);
+	for (i = 1; i <= 8192; i++) {
+		tu_fill(out, sizeof(out), i);
+		tu_assert_res(evshm_send(r.c, out, sizeof(out), 5000), 0);
+		while ((res = evshm_recv(r.c, in, sizeof(in), 0)) == -EAGAIN) {
+			tries++;
+			usleep(20);
+		}
+		tu_assert_res(res, (long)sizeof(in));
+		assert_true(tu_check_fill(in, sizeof(in), i));
+	}
+	l.c = r.c;
+	assert_int_equal(pthread_create(&t, NULL, late_recv_main, &l), 0);
+	usleep(100000);
+	tu_fill(out, sizeof(out), i);
+	tu_assert_res(evshm_send(r.c, out, sizeof(out), 5000), 0);
+	pthread_join(t, NULL);
+	print_message("%u round trips, %u receives that armed and did not "
+		      "sleep; then a sleeper woken after %" PRIu64 " ms\n",
+		      i - 1, tries, l.ns / 1000000u);
+	tu_assert_res(l.res, (long)sizeof(l.in));
+	assert_true(tu_check_fill(l.in, sizeof(l.in), i));
+	assert_true(l.ns < 20000000000u);
+	hostile_down(&r);
+	assert_int_equal(tu_count_fds(), r.fds0);
+}
+
 /* evshm_fd() in use (level-triggered): after each wait the bell is
  * emptied, so the descriptor is quiet again until the next kick. */
 static void test_fd_quiet(void **state)
@@ -72,6 +139,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_sleeps),
+		cmocka_unit_test(test_many_armings),
 		cmocka_unit_test(test_fd_quiet),
 	};
 	return TU_RUN(tests, argc, argv);
