@@ -77,7 +77,7 @@ struct evshm_chan *chan_new(void)
 /*
  * We have one bell, the peer kicks it, and both our roles sleep on it: the
  * send side for room, the receive side for data.  Each empties it now and
- * then (every 64 sleeps, and after each wait once evshm_fd() is in use,
+ * then (every 64 armings, and after each wait once evshm_fd() is in use,
  * so that the descriptor does not stay readable), and may so swallow the
  * kick that answered the other's arming: a lost wakeup, for a sleeper in
  * another thread or for an event loop.  So after emptying it a role looks

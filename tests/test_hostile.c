@@ -485,7 +485,7 @@ static void test_stuffed_socket(void **state)
 
 /*
  * A peer that kicks our bell in a tight loop while it echoes: we wake up
- * for nothing, and empty the bell every 64 sleeps.  It can fill the bell
+ * for nothing, and empty the bell every 64 armings.  It can fill the bell
  * while we sleep (its send buffer, some 300 kicks) and so lose the kick
  * that announces its own answer: then we find that answer when the wait's
  * deadline comes, never later.  Every call returns within its timeout and
