@@ -132,7 +132,7 @@ ip -n "$NS_A" link set "va$TAG" down
 subs_fail "$t" "link down"
 end_round
 ip -n "$NS_A" link set "va$TAG" up
-logged import2 "nothing heard for\|connection is gone" ||
+logged import2 "nothing heard for\|connection is gone\|connection to the export was lost" ||
 	fail "the import did not time the session out"
 wait_for logged export2 "nothing heard for\|connection is gone"
 wait_for at_least_up import2 2
