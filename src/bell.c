@@ -104,7 +104,8 @@ static void bell_empty(struct bell *b)
 		b->drained(b->drained_arg);
 }
 
-void bell_drain_due(struct bell *b)
+/* Empty the bell if BELL_DRAIN_EVERY armings have passed. */
+static void bell_drain_due(struct bell *b)
 {
 	/* The caller looks at its condition again next. */
 	if (b->arms >= BELL_DRAIN_EVERY)
@@ -172,7 +173,6 @@ static int bell_sleep(struct bell *b, uint64_t deadline)
 		os_event_clear(b->tmr);
 		b->tmr_at = 0;
 	}
-	bell_drain_due(b);
 	/* The timer's wakeup is only one to look again at (it may have been
 	 * set for an earlier deadline): bell_wait() reads the clock. */
 	return 0;

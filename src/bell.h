@@ -38,8 +38,9 @@
 
 /* Kicks only answer armings: a sleeper empties its bell(s) after this many
  * armings, long before the kicker's send buffer could fill with one-byte
- * kicks (about 270 of them in the default 208 KiB, 550 in the 256 KiB
- * os_bell_pair asks for; a kick that finds it full is lost). */
+ * kicks (about 270 of them in the default 208 KiB, 680 in the 256 KiB
+ * os_bell_pair asks for; a kick that finds it full is lost).  Counted,
+ * and the bell emptied, at each arming (bell_arm). */
 #define BELL_DRAIN_EVERY 64u
 
 /* The spins counter reaches the region every this many spins (and at
@@ -153,8 +154,5 @@ int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
  * succeeded: a call that returns -EAGAIN stays armed, and the kick that
  * answers it must keep the descriptor readable. */
 void bell_disarm(struct bell *b, bool reset);
-
-/* Drain @rd if @arms says it is due (after a sleep woke us). */
-void bell_drain_due(struct bell *b);
 
 #endif

@@ -57,7 +57,8 @@ static int chan_make_local(struct evshm_chan *c, const struct region_info *ri,
 /*
  * Take the peer's descriptors (ours now, whatever happens): its region is
  * checked and mapped read-only, and closed; its bell must be a Unix stream
- * socket whose other end it made.  Anything that fails a check is closed without trusting it.
+ * socket whose other end it made.  Anything that fails a check is closed
+ * without trusting it.
  */
 static int chan_attach_peer(struct evshm_chan *c, uint32_t ring_size,
 			    int fds[PROTO_NFDS])

@@ -129,9 +129,18 @@ int os_reopen_ro(int fd, int *out_fd)
 	return 0;
 }
 
+/* SO_PASSRIGHTS off: the kernel refuses descriptors sent to @sock. */
+static bool refuse_rights(int sock)
+{
+	const int off = 0;
+
+	return setsockopt(sock, SOL_SOCKET, SO_PASSRIGHTS, &off,
+			  sizeof(off)) == 0;
+}
+
 int os_bell_pair(int *rd, int *wr)
 {
-	const int off = 0, sndbuf = 256 << 10;
+	const int sndbuf = 256 << 10;
 	int sv[2];
 
 	if (!rd || !wr)
@@ -142,7 +151,7 @@ int os_bell_pair(int *rd, int *wr)
 	/* Best effort both: the kernel may cap the one and lack the other
 	 * (the drain closes what rides along anyway). */
 	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	(void)setsockopt(sv[0], SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof(off));
+	(void)refuse_rights(sv[0]);
 	*rd = sv[0];
 	*wr = sv[1];
 	return 0;
@@ -453,47 +462,43 @@ void os_close_untrusted(int *fds, unsigned n)
 		close_async(slow, nslow);
 }
 
-void os_close_sock(int sock, bool fds_possible)
+/* Close @sock here if its queue is empty and @refused (nothing carrying
+ * descriptors can be queued any more: it can only receive descriptor-free
+ * messages before our close); else by a thread.  recv(MSG_PEEK) without a
+ * control buffer installs no descriptor; 0 is a queue shut and empty. */
+static void close_if_empty(int sock, bool refused)
 {
-	const int off = 0;
+	ssize_t n;
 	char b;
 
-	if (sock < 0)
-		return;
-	/* Refuse further descriptors, then look: a queue that is empty now
-	 * can only receive descriptor-free messages before our close.
-	 * recv(MSG_PEEK) without a control buffer installs no descriptor. */
-	if (!fds_possible ||
-	    (setsockopt(sock, SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof(off)) == 0 &&
-	     recv(sock, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
-	     (errno == EAGAIN || errno == EWOULDBLOCK))) {
-		os_close(sock);
-		return;
+	if (refused) {
+		n = recv(sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+			os_close(sock);
+			return;
+		}
 	}
 	close_async(&sock, 1);
 }
 
+void os_close_sock(int sock, bool fds_possible)
+{
+	if (sock < 0)
+		return;
+	if (!fds_possible)
+		os_close(sock);
+	else
+		close_if_empty(sock, refuse_rights(sock));
+}
+
 void os_close_bell(int fd, bool shut)
 {
-	const int off = 0;
-	ssize_t n;
-	char b;
-
 	if (fd < 0)
 		return;
 	(void)os_bell_drain(fd);
-	/* Nothing more with descriptors can come: ours refuses them
-	 * (SO_PASSRIGHTS, Linux 6.16), one we kick was shut for reading.
-	 * Then an empty queue (0: shut and empty) is safe to close here. */
-	bool refused = shut || setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &off,
-					  sizeof(off)) == 0;
-	n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (refused && (n == 0 || (n < 0 && (errno == EAGAIN ||
-					    errno == EWOULDBLOCK)))) {
-		os_close(fd);
-		return;
-	}
-	close_async(&fd, 1);
+	/* Ours refuses descriptors (SO_PASSRIGHTS, Linux 6.16); one we kick
+	 * was shut for reading at its check. */
+	close_if_empty(fd, shut || refuse_rights(fd));
 }
 
 unsigned os_close_pending(void)

@@ -515,15 +515,11 @@ static void pub_stall_timer(struct evshm_pub *p, uint64_t when)
  * kicks that answered it are stale. */
 static void pub_stop_waiting(struct evshm_pub *p)
 {
-	bool empty = p->bell.arms >= BELL_DRAIN_EVERY || p->fd_used;
-
-	atomic_store(&p->bell.armed, false);
+	/* With evshm_pub_fd() in use, empty the bells (pub_drain_members,
+	 * through bell.drained), or it stays readable. */
+	bell_disarm(&p->bell, p->fd_used);
 	for (unsigned i = 0; i < p->nsubs; i++)
 		p->subs[i].blocked_since = 0;
-	if (empty) {
-		pub_drain_members(p);
-		p->bell.arms = 0;
-	}
 	if (p->stall_timer_set)
 		pub_stall_timer(p, UINT64_MAX);
 }
