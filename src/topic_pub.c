@@ -106,14 +106,16 @@ static void pub_remove(struct evshm_pub *p, unsigned i, uint32_t drop)
 	if (drop) {
 		struct proto_msg m;
 
-		/* Before anything it has not read is overwritten (the
-		 * horizon's release fence orders it so): a reliable
-		 * subscriber looks at this count after each copy. */
+		/* The DROP first, then the count (release: a subscriber
+		 * that sees the count move finds the DROP on its socket,
+		 * protocol.md 8.6), both before anything it has not read is
+		 * overwritten (the horizon's release fence orders it so): a
+		 * reliable subscriber looks at this count after each copy. */
+		proto_drop(&m, drop);
+		fdp_send(s->sock, &m, sizeof(m), NULL, 0, 0);
 		p->dropped++;
 		atomic_store_explicit(&p->mine->dropped, p->dropped,
 				      memory_order_release);
-		proto_drop(&m, drop);
-		fdp_send(s->sock, &m, sizeof(m), NULL, 0, 0);
 	} else {
 		p->left++;
 	}

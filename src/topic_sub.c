@@ -115,6 +115,30 @@ static bool sub_was_dropped(struct evshm_sub *s)
 				  -ECONNABORTED;
 }
 
+/*
+ * Reliable: were we dropped?  Asked after a copy (and an acquire fence),
+ * and before a malformed record is called a violation.  Only when the
+ * publisher's drop count moved since we last looked: then either it has
+ * overwritten something at or above our head (the horizon says so), or
+ * its DROP waits on our socket (queued before the count moved, 8.6).
+ * Neither: someone else was dropped.  Looking at the horizon alone is not
+ * enough: a subscriber that looks between our drop and the publisher's
+ * next write sees no overwrite yet, takes the count as someone else's,
+ * and would not look again while the records it reads next are written
+ * over.
+ */
+static bool sub_dropped(struct evshm_sub *s)
+{
+	uint64_t d = atomic_load_explicit(&s->pub->dropped, memory_order_acquire);
+
+	if (d == s->drops)
+		return false;
+	s->drops = d;
+	return atomic_load_explicit(&s->pub->horizon, memory_order_relaxed) >
+		       s->ring.head ||
+	       sub_was_dropped(s);
+}
+
 /* --- receive ---------------------------------------------------------------- */
 
 struct sub_ctx {
@@ -145,6 +169,11 @@ static int sub_attempt(void *arg)
 			/* Garbage because it was being overwritten: jump. */
 			s->ring.cur = 0;
 			continue;
+		}
+		if (res == -EPROTO && !s->latest && sub_dropped(s)) {
+			/* Garbage because we were dropped: say that. */
+			s->ring.cur = 0;
+			return s->err = -ECONNABORTED;
 		}
 		if (res == 0 && flags)
 			res = ERR_PROTO(FDS_UNWANTED); /* topics carry none */
@@ -234,20 +263,14 @@ int evshm_sub_release(struct evshm_sub *s)
 	 * above our head was overwritten meanwhile.  Latest: look at the
 	 * horizon.  Reliable: the publisher overwrites unread data only
 	 * after it dropped someone, and counts drops first; so look at the
-	 * count (a line that rarely changes), and at the horizon only when
-	 * it moved. */
+	 * count (a line that rarely changes), and further only when it
+	 * moved (sub_dropped). */
 	atomic_thread_fence(memory_order_acquire);
 	if (!s->latest) {
-		uint64_t d = atomic_load_explicit(&s->pub->dropped,
-						  memory_order_relaxed);
-		if (d != s->drops) {
-			s->drops = d;
-			if (atomic_load_explicit(&s->pub->horizon,
-						 memory_order_relaxed) > s->ring.head) {
-				s->ring.cur = 0;
-				s->err = -ECONNABORTED; /* it was us */
-				return s->err;
-			}
+		if (sub_dropped(s)) {
+			s->ring.cur = 0;
+			s->err = -ECONNABORTED; /* it was us */
+			return s->err;
 		}
 	} else if (atomic_load_explicit(&s->pub->horizon,
 					memory_order_relaxed) > s->ring.head) {

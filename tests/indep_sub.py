@@ -564,6 +564,11 @@ class Sub:
                 self.dropped_seen = d
                 if u64(pub, O_HORIZON) > self.head:
                     raise Fail(5, 'dropped by the publisher (overwritten)')
+                # Nothing overwritten yet: our DROP, if it was us, is
+                # queued already (sent before the count moved).
+                self.check_hangup(hung=False)
+                if self.drop_reason:
+                    raise Fail(5, 'dropped by the publisher (%s)' % self.drop_reason)
         if bad:
             raise violation(bad)
         self.release(skip + align16(16 + ln), ln)
@@ -593,16 +598,21 @@ class Sub:
         put64(self.mine, off, u64(self.mine, off) + 1)
 
     # ---- 6.3, 8.6, 9: sleeping and the end ----------------------------------
-    def check_hangup(self):
-        """The socket hung up: a DROP, or the publisher closed."""
+    def check_hangup(self, hung=True):
+        """The socket (or the bell) hung up: a DROP, or the publisher
+        closed.  hung=False: only a look, after the drop count moved."""
         if self.hung_up:
             return
-        self.hung_up = True
         try:
             data, anc, flags, _ = self.sock.recvmsg(
                 128, socket.CMSG_SPACE(4 * 8), socket.MSG_CMSG_CLOEXEC | socket.MSG_DONTWAIT)
-        except OSError:
+        except (BlockingIOError, InterruptedError):
+            self.hung_up = hung           # nothing queued
             return
+        except OSError:
+            self.hung_up = True
+            return
+        self.hung_up = True
         close_peer(rights(anc))
         if not data:
             return

@@ -16,7 +16,8 @@
  *   got N first F last L lost X
  * and exits 0; 1 on a bad message or a loss count that does not match; 3
  * if the subscription fails; 4 if receiving fails (the error's name is
- * printed on stderr, e.g. "ECONNABORTED").
+ * printed on stderr), 5 if it fails because the publisher dropped us
+ * (-ECONNABORTED).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -106,7 +107,7 @@ int main(int argc, char **argv)
 			printf("got %" PRIu64 " first %" PRIu64 " last %" PRIu64
 			       " lost %" PRIu64 "\n", got, first, next - 1,
 			       evshm_sub_lost(s) - lost0);
-			return 4;
+			return res == -ECONNABORTED ? 5 : 4;
 		}
 		/* Shorter than 8 bytes: no number inside; the one expected. */
 		uint64_t seq = len < 8 ? next : pat_seq(buf, len);

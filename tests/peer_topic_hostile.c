@@ -51,6 +51,13 @@
  *                  is published; the subscriber must never deliver it
  *   bell-flood     publish nothing, write the subscriber's bell as fast as
  *                  possible until it leaves (5 s at most)
+ *   drop-early     reliable, played honestly: publish record 1; once it
+ *                  was read, drop the subscriber (DROP, then the count)
+ *                  before anything is overwritten (the horizon stays),
+ *                  publish record 2; once that was read (1 s at most),
+ *                  overwrite the place of record 3 as a publisher that no
+ *                  longer waits for it would (horizon first, then the
+ *                  bytes: "BAD") and publish it.  Good payloads are "good"
  * Exit 0 when the script ran as planned, 1 otherwise (with why on stderr).
  */
 #include <errno.h>
@@ -385,6 +392,11 @@ struct hpub {
 	const struct region *sub;
 };
 
+static void put_payload(struct hpub *p, uint32_t pos, const char *bytes)
+{
+	memcpy(region_data(p->mine) + pos + RING_REC_HDR, bytes, strlen(bytes));
+}
+
 static void put_rec(struct hpub *p, uint32_t pos, uint32_t len, uint32_t flags,
 		    uint64_t seq)
 {
@@ -465,6 +477,23 @@ static int run_pub(const char *name, const char *mode)
 		}
 	} else if (is(mode, "bell-flood")) {
 		kick_flood(p.kick, p.sock, 5000, NULL);
+	} else if (is(mode, "drop-early")) {
+		put_payload(&p, 0, "good");
+		put_rec(&p, 0, 4, 0, 1);
+		while (atomic_load(&p.sub->head) < 32 && os_now_ns() < deadline)
+			usleep(1000);
+		proto_drop(&m, 1);
+		tu_check_res(fdp_send(p.sock, &m, sizeof(m), NULL, 0, 0), 0);
+		atomic_store_explicit(&p.mine->dropped, 1, memory_order_release);
+		put_payload(&p, 32, "good");
+		put_rec(&p, 32, 4, 0, 2);
+		uint64_t wait = os_deadline(1000);
+		while (atomic_load(&p.sub->head) < 64 && os_now_ns() < wait)
+			usleep(1000);
+		atomic_store(&p.mine->horizon, 96);
+		atomic_thread_fence(memory_order_release);
+		put_payload(&p, 64, "BAD");
+		put_rec(&p, 64, 3, 0, 3);
 	} else if (!is(mode, "ring-lie") && !is(mode, "start-unaligned")) {
 		fprintf(stderr, "unknown pub mode %s\n", mode);
 		return 2;

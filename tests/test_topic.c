@@ -217,7 +217,7 @@ static void test_stall_reliable(void **state)
 	}
 	kill(subs[2].pid, SIGCONT);
 	/* It reads what was published before it was dropped, then learns. */
-	assert_int_equal(sub_finish(&subs[2], line, sizeof(line)), 4);
+	assert_int_equal(sub_finish(&subs[2], line, sizeof(line)), 5);
 	print_message("the stopped subscriber: %s\n", line);
 	evshm_pub_close(p);
 }
@@ -287,7 +287,7 @@ static void test_stall_late_look(void **state)
 	publish(p, seq, 1, 1000, 0);
 	assert_int_equal(dropped(p), 1);
 	kill(s.pid, SIGCONT);
-	assert_int_equal(sub_finish(&s, line, sizeof(line)), 4);
+	assert_int_equal(sub_finish(&s, line, sizeof(line)), 5);
 	evshm_pub_close(p);
 }
 
@@ -345,7 +345,7 @@ static void test_event_loop_publisher(void **state)
 	tu_assert_res(sub_finish(&subs[0], line, sizeof(line)), 0);
 	assert_string_equal(line, "got 20000 first 0 last 19999 lost 0");
 	kill(subs[1].pid, SIGCONT);
-	assert_int_equal(sub_finish(&subs[1], line, sizeof(line)), 4);
+	assert_int_equal(sub_finish(&subs[1], line, sizeof(line)), 5);
 	close(ep);
 	evshm_pub_close(p);
 }

@@ -367,6 +367,39 @@ static void test_pub_latest_games(void **state)
 	hostile_pub("horizon-storm", 0, NULL);
 }
 
+/* Reliable, dropped before anything was overwritten: the subscriber must
+ * learn it at its next copy, not go on reading records the publisher no
+ * longer keeps for it (the last one written over). */
+static void test_pub_drop_early(void **state)
+{
+	struct evshm_sub *s = NULL;
+	struct proc pr;
+	char name[108], line[64], buf[64];
+	int res;
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "tpub", true);
+	char *argv[] = { "peer_topic_hostile", "pub", name, "drop-early", NULL };
+	spawn(&pr, HOSTILE, argv);
+	tu_assert_res(tu_read_line(pr.report, line, sizeof(line), 30000) > 0, 1);
+	tu_assert_res(evshm_sub_open(&s, name, NULL, 10000), 0);
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 10000), 4);
+	assert_memory_equal(buf, "good", 4);
+	/* Whatever comes next is the end or a good copy, never "BAD"; and
+	 * the end says it was us. */
+	for (int i = 0; i < 3; i++) {
+		res = evshm_sub_recv(s, buf, sizeof(buf), 3000);
+		if (res < 0)
+			break;
+		assert_int_equal(res, 4);
+		assert_memory_equal(buf, "good", 4);
+	}
+	tu_assert_res(res, -ECONNABORTED);
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), -ECONNABORTED);
+	evshm_sub_close(s);
+	tu_assert_res(finish(&pr, line, sizeof(line)), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +415,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_pub_start_unaligned),
 		cmocka_unit_test(test_pub_records),
 		cmocka_unit_test(test_pub_latest_games),
+		cmocka_unit_test(test_pub_drop_early),
 	};
 	return TU_RUN(tests, argc, argv);
 }
