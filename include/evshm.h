@@ -548,7 +548,8 @@ EVSHM_API int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap,
 			     int timeout_ms);
 /**
  * Zero-copy receive, step 1: point at the next message in the
- * publisher's ring.  Reliable: the bytes stay until evshm_sub_release().
+ * publisher's ring.  Reliable: the bytes stay until evshm_sub_release(),
+ * unless the publisher drops us meanwhile (then release says so).
  * Latest: the publisher may overwrite them while you read (it never
  * waits); evshm_sub_release() then returns -ESTALE: discard what you read.
  * Errors as evshm_sub_recv().
@@ -556,7 +557,9 @@ EVSHM_API int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap,
 EVSHM_API int evshm_sub_peek(struct evshm_sub *s, const void **ptr,
 			     size_t *len, int timeout_ms);
 /** Zero-copy receive, step 2.  -ESTALE (latest): the message was
- *  overwritten while it was peeked.  -EINVAL: nothing peeked. */
+ *  overwritten while it was peeked.  -ECONNABORTED (reliable): the
+ *  publisher dropped us, and what was read may have been overwritten:
+ *  discard it; the subscription has ended.  -EINVAL: nothing peeked. */
 EVSHM_API int evshm_sub_release(struct evshm_sub *s);
 /** Messages missed since the subscription began (latest: lapped). */
 EVSHM_API uint64_t evshm_sub_lost(const struct evshm_sub *s);

@@ -216,7 +216,7 @@ static void test_stall_reliable(void **state)
 		assert_string_equal(line, "got 20000 first 0 last 19999 lost 0");
 	}
 	kill(subs[2].pid, SIGCONT);
-	/* It reads what was published before it was dropped, then learns. */
+	/* Its next copy learns it was dropped (exit 5: -ECONNABORTED). */
 	assert_int_equal(sub_finish(&subs[2], line, sizeof(line)), 5);
 	print_message("the stopped subscriber: %s\n", line);
 	evshm_pub_close(p);
