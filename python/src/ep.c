@@ -125,46 +125,10 @@ int evpy_ep_enter(struct evpy_ep *ep, enum evpy_side side)
 	return 0;
 }
 
-int evpy_ep_begin(struct evpy_ep *ep, enum evpy_side side)
-{
-	if (evpy_ep_check(ep, side) < 0)
-		return -1;
-	if (side == EVPY_RX ? evpy_rx_settle(ep, false) < 0 :
-			      evpy_resv_settle(ep) < 0)
-		return -1;
-	return evpy_ep_enter(ep, side);
-}
-
 void evpy_ep_end(struct evpy_ep *ep, enum evpy_side side)
 {
 	ep->busy[side] = false;
 	evpy_ep_unpin(ep);
-}
-
-int evpy_rx_settle(struct evpy_ep *ep, bool stale_error)
-{
-	if (!ep->peeked)
-		return 0;
-	if (ep->msg && evpy_msg_exports(ep->msg)) {
-		PyErr_SetString(PyExc_BufferError, "views of the message peeked "
-				"before are still alive (a numpy array or a slice "
-				"of it?): delete them, or copy what you keep");
-		return -1;
-	}
-	if (ep->msg)
-		evpy_msg_detach(ep->msg);
-	ep->msg = NULL;
-	ep->peeked = false;
-	if (ep->closed || !ep->h)
-		return 0;
-	/* Released either way, -ESTALE (latest: overwritten meanwhile)
-	 * included. */
-	int res = ep->ops->release(ep->h);
-	if (res < 0 && (res != -ESTALE || stale_error)) {
-		evpy_ep_raise(ep, res);
-		return -1;
-	}
-	return 0;
 }
 
 /* --- errors ---------------------------------------------------------------------- */

@@ -237,12 +237,10 @@ int evpy_ep_clear(struct evpy_ep *ep);
 void evpy_ep_pin(struct evpy_ep *ep);
 void evpy_ep_unpin(struct evpy_ep *ep);
 
-/* A call on @side begins: not closed (ValueError), no other thread on
- * that side (RuntimeError), the message left peeked released (RX) or the
- * abandoned reservation cancelled (TX); then the side is busy and the
+/* A call on @side begins, without the message or reservation step of
+ * evpy_ep_begin() (publisher.serve()): not closed (ValueError), no other
+ * thread on that side (RuntimeError); then the side is busy and the
  * mapping pinned.  0, or -1 with an exception. */
-int evpy_ep_begin(struct evpy_ep *ep, enum evpy_side side);
-/* The same without the message or reservation step (publisher.serve()). */
 int evpy_ep_enter(struct evpy_ep *ep, enum evpy_side side);
 void evpy_ep_end(struct evpy_ep *ep, enum evpy_side side);
 
@@ -260,11 +258,6 @@ int evpy_ep_quick(struct evpy_ep *ep);
  * evpy_ep_end() (the handle must still be there).  NULL. */
 PyObject *evpy_ep_raise(struct evpy_ep *ep, int err);
 
-/* Release the message left peeked, if any.  BufferError if views of it
- * are still alive; the library's error if the release fails, -ESTALE
- * (latest: it was overwritten while peeked) only if @stale_error: a
- * release that the next receive makes does not report it.  0 or -1. */
-int evpy_rx_settle(struct evpy_ep *ep, bool stale_error);
 
 /* --- io.c: the shared methods ------------------------------------------------ */
 
@@ -346,12 +339,19 @@ extern PyTypeObject evpy_ResvType;
 
 /* The Message for the message peeked at @ptr, @len on @ep. */
 PyObject *evpy_msg_new(struct evpy_ep *ep, const void *ptr, size_t len);
-/* How many buffers of it are exported (views alive). */
-Py_ssize_t evpy_msg_exports(const struct evpy_msg *m);
-/* It is no longer the endpoint's peeked message. */
-void evpy_msg_detach(struct evpy_msg *m);
 /* The Reservation for the room reserved on @ep (ep->resv_ptr, @len). */
 PyObject *evpy_resv_new(struct evpy_ep *ep, size_t len);
+
+/* Release the message left peeked, if any.  BufferError if views of it
+ * are still alive; the library's error if the release fails, -ESTALE
+ * (latest: it was overwritten while peeked) only if @stale_error: a
+ * release that the next receive makes does not report it.  0 or -1. */
+int evpy_rx_settle(struct evpy_ep *ep, bool stale_error);
+
+/* A call on @side begins: evpy_ep_enter()'s checks, and first the message
+ * left peeked released (RX) or the abandoned reservation cancelled (TX).
+ * 0, or -1 with an exception. */
+int evpy_ep_begin(struct evpy_ep *ep, enum evpy_side side);
 
 /* Before reserving or sending: 0 if nothing is reserved (an abandoned
  * reservation without views is cancelled first); -1 with an exception if

@@ -3,7 +3,8 @@
  * zcopy.c: evshm.Message (from peek() of a Channel or a Subscriber) and
  * evshm.Reservation (from reserve() of a Channel or a Publisher), the
  * buffer exporters of zero copy.  Both are context managers whose
- * __enter__ returns a memoryview of ring memory.
+ * __enter__ returns a memoryview of ring memory.  And how every call on a
+ * side begins: by settling what the last zero-copy call left there.
  *
  * The rules, and how they are kept:
  *  - Ring memory is never unmapped under a view: every exported buffer
@@ -220,12 +221,12 @@ PyObject *evpy_msg_new(struct evpy_ep *ep, const void *ptr, size_t len)
 	return (PyObject *)z;
 }
 
-Py_ssize_t evpy_msg_exports(const struct evpy_msg *m)
+static Py_ssize_t msg_exports(const struct evpy_msg *m)
 {
 	return m->z.exports;
 }
 
-void evpy_msg_detach(struct evpy_msg *m)
+static void msg_detach(struct evpy_msg *m)
 {
 	m->z.live = false;
 }
@@ -342,6 +343,44 @@ int evpy_resv_settle(struct evpy_ep *ep)
 		break;
 	}
 	return resv_cancel(ep);
+}
+
+/* --- a call begins: what the last one left behind -------------------------- */
+
+int evpy_rx_settle(struct evpy_ep *ep, bool stale_error)
+{
+	if (!ep->peeked)
+		return 0;
+	if (ep->msg && msg_exports(ep->msg)) {
+		PyErr_SetString(PyExc_BufferError, "views of the message peeked "
+				"before are still alive (a numpy array or a slice "
+				"of it?): delete them, or copy what you keep");
+		return -1;
+	}
+	if (ep->msg)
+		msg_detach(ep->msg);
+	ep->msg = NULL;
+	ep->peeked = false;
+	if (ep->closed || !ep->h)
+		return 0;
+	/* Released either way, -ESTALE (latest: overwritten meanwhile)
+	 * included. */
+	int res = ep->ops->release(ep->h);
+	if (res < 0 && (res != -ESTALE || stale_error)) {
+		evpy_ep_raise(ep, res);
+		return -1;
+	}
+	return 0;
+}
+
+int evpy_ep_begin(struct evpy_ep *ep, enum evpy_side side)
+{
+	if (evpy_ep_check(ep, side) < 0)
+		return -1;
+	if (side == EVPY_RX ? evpy_rx_settle(ep, false) < 0 :
+			      evpy_resv_settle(ep) < 0)
+		return -1;
+	return evpy_ep_enter(ep, side);
 }
 
 /* The Reservation goes away: still open, it is abandoned, and cancelled
