@@ -59,6 +59,9 @@ CASES = {
     # the end
     'idle': (1, 'nothing published'),          # alive, publishes nothing
     'drop': (5, 'dropped by the publisher'),
+    # DROP then the count (8.6), the horizon below its head, the socket
+    # kept open: the copy after the count moved must find the DROP
+    'drop_early': (5, 'dropped by the publisher'),
     'hangup': (1, 'went away'),                # a record, then close, no end
 }
 
@@ -234,6 +237,19 @@ def main():
         c.send(MSG.pack(MAGIC, VERSION, 6, 0, 1, 0, 0, 0, 0, bytes(16), 0, 0))
         c.close()
         time.sleep(1)
+        return
+    elif case == 'drop_early':
+        sub = mmap.mmap(hello_fds[0], 4096, prot=mmap.PROT_READ)
+        record(m, 0, 10, 0, 1)
+        kick.send(b'\1', socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+        while struct.unpack_from('@Q', sub, 512)[0] < 32 and time.monotonic() < end:
+            time.sleep(0.001)
+        c.send(MSG.pack(MAGIC, VERSION, 6, 0, 1, 0, 0, 0, 0, bytes(16), 0, 0))
+        struct.pack_into('@Q', m, 1024, 1)  # dropped, after the DROP
+        record(m, 32, 10, 0, 2)
+        record(m, 64, 10, 0, 3, fill=b'B')  # what an overwrite would leave
+        kick.send(b'\1', socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+        time.sleep(2)                       # the socket stays open
         return
     elif case == 'hangup':
         record(m, 0, 10, 0, 1)
