@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <linux/membarrier.h>
+#include <linux/sockios.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -493,12 +495,27 @@ void os_close_sock(int sock, bool fds_possible)
 
 void os_close_bell(int fd, bool shut)
 {
+	int queued = -1;
+
 	if (fd < 0)
 		return;
+	if (shut) {
+		/* One we kick: the peer made it and may hold it too, and every
+		 * read of a Unix stream socket (a peek included) first takes
+		 * its read lock, which the peer can hold for as long as it
+		 * likes (a recv whose copy to its memory faults on a page
+		 * nobody fills): no read, only SIOCINQ, under the queue's
+		 * spinlock.  Shut for reading at its check, so nothing is
+		 * queued after an empty look. */
+		if (ioctl(fd, SIOCINQ, &queued) == 0 && queued == 0)
+			os_close(fd);
+		else
+			close_async(&fd, 1);
+		return;
+	}
 	(void)os_bell_drain(fd);
-	/* Ours refuses descriptors (SO_PASSRIGHTS, Linux 6.16); one we kick
-	 * was shut for reading at its check. */
-	close_if_empty(fd, shut || refuse_rights(fd));
+	/* Ours refuses descriptors (SO_PASSRIGHTS, Linux 6.16). */
+	close_if_empty(fd, refuse_rights(fd));
 }
 
 unsigned os_close_pending(void)

@@ -65,11 +65,14 @@ int os_check_bell(int fd, pid_t pid, uid_t uid, gid_t gid);
  * not read: it is readable already) is success.  0 or -errno (-EPIPE: the
  * sleeper has gone). */
 int os_bell_kick(int wr);
-/* Close a bell's end (@shut: one we kick, shut for reading at its check;
- * else our own): drained first (the kicks, and any descriptors the peer
- * sent along, closed as its choice), then closed at once if nothing with
- * descriptors can still be queued and the queue is empty, else by a
- * thread (os_close_sock). */
+/* Close a bell's end.  Our own (!@shut): drained first (the kicks, and any
+ * descriptors the peer sent along, closed as its choice), then closed at
+ * once if nothing with descriptors can still be queued and the queue is
+ * empty, else by a thread (os_close_sock).  One we kick (@shut: shut for
+ * reading at its check): never read, not even peeked (the peer shares
+ * that socket and can hold its read lock for ever); closed at once if
+ * its queue is empty (SIOCINQ, which takes no such lock), else by a
+ * thread. */
 void os_close_bell(int fd, bool shut);
 /* Empty our bell without blocking (a bounded number of reads, so a peer
  * refilling it cannot keep us here); descriptors that rode along with the

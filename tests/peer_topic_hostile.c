@@ -38,6 +38,13 @@
  *   bell-hup       close the publisher's bell (its kicking end; it hangs up), say
  *                  "closed", keep the socket and keep up (head = its tail)
  *                  until the publisher closes (10 s at most)
+ *   kick-lock      queue a byte into the kicking end of our bell before we
+ *                  hand it over, then hold that socket's read lock (a recv
+ *                  from our copy of it whose copy faults on a page a
+ *                  userfaultfd never fills); say "locked" (or "skip" where
+ *                  userfaultfd cannot catch the kernel's faults), ask for a
+ *                  kick at every commit and keep up for 6 s whatever the
+ *                  publisher does
  * pub modes:
  *   ring-lie       WELCOME announces twice the ring its region has
  *   start-unaligned  WELCOME's start index is not a multiple of 16
@@ -61,8 +68,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bell.h"
@@ -83,6 +93,8 @@ static bool is(const char *a, const char *b)
 {
 	return strcmp(a, b) == 0;
 }
+
+static bool opt_prequeue; /* kick-lock: a byte waits in the kicking end */
 
 /* --- a hostile subscriber ---------------------------------------------------- */
 
@@ -109,6 +121,10 @@ static void sub_join(struct hsub *s, const char *name)
 				  .id = s->hc.ready.id };
 	tu_check_res(region_create(&ri, &s->mine, &s->region_fd), 0);
 	tu_check_res(bell_make(&s->bell, &s->bell_out), 0);
+	/* Before the publisher shuts the kicking end for reading: what is
+	 * queued stays there. */
+	if (opt_prequeue)
+		tu_check(send(s->bell, "q", 1, MSG_NOSIGNAL) == 1);
 	ours[PROTO_FD_REGION] = s->region_fd;
 	ours[PROTO_FD_BELL] = s->bell_out;
 	proto_hello(&m, PROTO_KIND_TOPIC, 0, 0, 0, s->hc.ready.id, 0);
@@ -273,6 +289,66 @@ static int splice_lock(struct hsub *s)
 	_exit(0);
 }
 
+struct locker {
+	int fd;
+	void *buf;
+};
+
+/* Never returns: its copy faults on a page nobody fills, and the socket's
+ * read lock is held meanwhile. */
+static void *lock_main(void *arg)
+{
+	struct locker *l = arg;
+
+	(void)recv(l->fd, l->buf, 1, 0);
+	return NULL;
+}
+
+static int kick_lock(struct hsub *s)
+{
+	static struct locker l;
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	pthread_t t;
+
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0) {
+		printf("skip\n");
+		fflush(stdout);
+		return 0;
+	}
+	l.buf = mmap(NULL, pg, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	tu_check(l.buf != MAP_FAILED);
+	reg.range.start = (uintptr_t)l.buf;
+	reg.range.len = pg;
+	tu_check(ioctl(uffd, UFFDIO_REGISTER, &reg) == 0);
+	l.fd = s->bell_out;
+	tu_check_res(pthread_create(&t, NULL, lock_main, &l), 0);
+	/* The fault is reported once the recv holds the lock. */
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+	if (poll(&pfd, 1, 5000) != 1) {
+		fprintf(stderr, "the recv never faulted\n");
+		return 1;
+	}
+	/* Every commit kicks us meanwhile: kicks take no read lock. */
+	tu_check_res(pthread_create(&t, NULL, arm_always, s), 0);
+	printf("locked\n");
+	fflush(stdout);
+	/* 6 s, whatever the publisher does (it may close at once). */
+	uint64_t end = os_now_ns() + 6000000000u;
+	while (os_now_ns() < end) {
+		uint64_t tail = atomic_load(&s->pub->tail);
+
+		if (tail > atomic_load(&s->mine->head) && !(tail & 15))
+			atomic_store(&s->mine->head, tail);
+		usleep(1000);
+	}
+	fflush(NULL);
+	_exit(0);
+}
+
 static int creep(struct hsub *s)
 {
 	uint64_t end = os_now_ns() + 20000000000u;
@@ -343,6 +419,7 @@ static int run_sub(const char *name, const char *mode)
 
 	if (is(mode, "join-four"))
 		return join_four(name);
+	opt_prequeue = is(mode, "kick-lock");
 	sub_join(&s, name);
 	printf("joined\n");
 	fflush(stdout);
@@ -364,6 +441,8 @@ static int run_sub(const char *name, const char *mode)
 		return splice_lock(&s);
 	if (is(mode, "head-creep"))
 		return creep(&s);
+	if (is(mode, "kick-lock"))
+		return kick_lock(&s);
 	if (is(mode, "bell-hup")) {
 		s.kick = os_close(s.kick);
 		printf("closed\n");

@@ -171,6 +171,46 @@ static void test_sub_splice_lock(void **state)
 }
 
 /*
+ * The kicking end of a subscriber's bell is a description the subscriber
+ * shares with us (it made the pair).  It queues a byte into it before the
+ * HELLO and then holds the socket's read lock: a recv from its own copy
+ * whose copy to user memory faults on a page that a userfaultfd never
+ * fills.  Our close of that end must not read it (a drain, or even a peek,
+ * waits for that lock uninterruptibly, for as long as the subscriber
+ * likes): evshm_pub_close() returns at once, while the subscriber holds
+ * the lock for 6 s (a hang bound with slack, not a timing).  Publishing,
+ * which kicks it meanwhile, goes on too: a kick takes no read lock.
+ */
+static void test_sub_kick_lock(void **state)
+{
+	struct evshm_opts o = { .ring_size = RING, .policy = EVSHM_LATEST };
+	struct evshm_pub *p;
+	struct proc bad;
+	char name[108], line[128];
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "tklock", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	char *bv[] = { "peer_topic_hostile", "sub", name, "kick-lock", NULL };
+	spawn(&bad, HOSTILE, bv);
+	admit(p, &bad);
+	tu_assert_res(tu_read_line(bad.report, line, sizeof(line), 30000) > 0, 1);
+	if (!strcmp(line, "skip")) {
+		evshm_pub_close(p);
+		tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+		skip();
+	}
+	assert_string_equal(line, "locked");
+	publish(p, 100, 1000);
+	uint64_t t0 = os_now_ns();
+	evshm_pub_close(p);
+	uint64_t ms = (os_now_ns() - t0) / 1000000u;
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+	if (ms > 3000)
+		fail_msg("evshm_pub_close() took %" PRIu64 " ms", ms);
+}
+
+/*
  * A reliable subscriber that never reads a message but moves its head on
  * by 16 bytes, into the middle of a record, more often than the stall
  * bound: each move looked like progress and restarted its clock, so it
@@ -378,6 +418,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sub_limit_at_hello),
 		cmocka_unit_test(test_sub_head_creep),
 		cmocka_unit_test(test_sub_splice_lock),
+		cmocka_unit_test(test_sub_kick_lock),
 		cmocka_unit_test(test_pub_ring_lie),
 		cmocka_unit_test(test_pub_start_unaligned),
 		cmocka_unit_test(test_pub_records),
