@@ -45,6 +45,11 @@
  *                  userfaultfd cannot catch the kernel's faults), ask for a
  *                  kick at every commit and keep up for 6 s whatever the
  *                  publisher does
+ *   kick-oob       before we hand over the kicking end of our bell, queue
+ *                  into it a byte sent MSG_OOB with a lingering TCP socket
+ *                  (SCM_RIGHTS), and take the byte back out of band: a
+ *                  message of no length that still holds the socket; close
+ *                  our copy of that end, say "queued", keep up for 6 s
  * pub modes:
  *   ring-lie       WELCOME announces twice the ring its region has
  *   start-unaligned  WELCOME's start index is not a multiple of 16
@@ -95,6 +100,30 @@ static bool is(const char *a, const char *b)
 }
 
 static bool opt_prequeue; /* kick-lock: a byte waits in the kicking end */
+static bool opt_oob;      /* kick-oob: a message of no length, with a socket */
+static int linger_fd = -1, linger_keep = -1;
+
+/* A message on a Unix socket: @len bytes of @buf, and @nfds descriptors. */
+struct fdmsg {
+	struct iovec iov;
+	_Alignas(struct cmsghdr) char b[CMSG_SPACE(PROTO_NFDS * sizeof(int))];
+};
+
+static struct msghdr fdmsg(struct fdmsg *f, const void *buf, size_t len,
+			   const int *fds, unsigned nfds)
+{
+	f->iov = (struct iovec){ .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &f->iov, .msg_iovlen = 1,
+			     .msg_control = f->b,
+			     .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	return mh;
+}
 
 /* --- a hostile subscriber ---------------------------------------------------- */
 
@@ -125,10 +154,26 @@ static void sub_join(struct hsub *s, const char *name)
 	 * queued stays there. */
 	if (opt_prequeue)
 		tu_check(send(s->bell, "q", 1, MSG_NOSIGNAL) == 1);
+	if (opt_oob)
+		linger_fd = tu_lingering_socket(&linger_keep, 60);
+	if (opt_oob) {
+		char b;
+
+		struct fdmsg f;
+		struct msghdr mh = fdmsg(&f, "o", 1, &linger_fd, 1);
+
+		/* The byte goes, its skb (with the socket) stays queued. */
+		tu_check(sendmsg(s->bell, &mh, MSG_OOB | MSG_NOSIGNAL) == 1);
+		tu_check(recv(s->bell_out, &b, 1, MSG_OOB | MSG_DONTWAIT) == 1);
+	}
 	ours[PROTO_FD_REGION] = s->region_fd;
 	ours[PROTO_FD_BELL] = s->bell_out;
 	proto_hello(&m, PROTO_KIND_TOPIC, 0, 0, 0, s->hc.ready.id, 0);
 	tu_check_res(hs_client_finish(&s->hc, &m, ours, &w, fds, EVSHM_RING_MAX), 0);
+	if (linger_fd >= 0)
+		linger_fd = os_close(linger_fd); /* in flight: the last one */
+	if (opt_oob)
+		s->bell_out = os_close(s->bell_out); /* the publisher's is last */
 	s->size = w.ring_size;
 	tu_check_res(region_attach(fds[PROTO_FD_REGION], REGION_PUB, s->size,
 				   &s->pub), 0);
@@ -289,6 +334,23 @@ static int splice_lock(struct hsub *s)
 	_exit(0);
 }
 
+/* Keep up for 6 s, whatever the publisher does (it may close at once),
+ * then exit (threads stuck for good go with the process). */
+__attribute__((noreturn)) static void hold(struct hsub *s)
+{
+	uint64_t end = os_now_ns() + 6000000000u;
+
+	while (os_now_ns() < end) {
+		uint64_t tail = atomic_load(&s->pub->tail);
+
+		if (tail > atomic_load(&s->mine->head) && !(tail & 15))
+			atomic_store(&s->mine->head, tail);
+		usleep(1000);
+	}
+	fflush(NULL);
+	_exit(0);
+}
+
 struct locker {
 	int fd;
 	void *buf;
@@ -336,17 +398,7 @@ static int kick_lock(struct hsub *s)
 	tu_check_res(pthread_create(&t, NULL, arm_always, s), 0);
 	printf("locked\n");
 	fflush(stdout);
-	/* 6 s, whatever the publisher does (it may close at once). */
-	uint64_t end = os_now_ns() + 6000000000u;
-	while (os_now_ns() < end) {
-		uint64_t tail = atomic_load(&s->pub->tail);
-
-		if (tail > atomic_load(&s->mine->head) && !(tail & 15))
-			atomic_store(&s->mine->head, tail);
-		usleep(1000);
-	}
-	fflush(NULL);
-	_exit(0);
+	hold(s);
 }
 
 static int creep(struct hsub *s)
@@ -420,6 +472,7 @@ static int run_sub(const char *name, const char *mode)
 	if (is(mode, "join-four"))
 		return join_four(name);
 	opt_prequeue = is(mode, "kick-lock");
+	opt_oob = is(mode, "kick-oob");
 	sub_join(&s, name);
 	printf("joined\n");
 	fflush(stdout);
@@ -443,6 +496,11 @@ static int run_sub(const char *name, const char *mode)
 		return creep(&s);
 	if (is(mode, "kick-lock"))
 		return kick_lock(&s);
+	if (is(mode, "kick-oob")) {
+		printf("queued\n");
+		fflush(stdout);
+		hold(&s);
+	}
 	if (is(mode, "bell-hup")) {
 		s.kick = os_close(s.kick);
 		printf("closed\n");
