@@ -426,14 +426,17 @@ static void close_async(const int *fds, unsigned n)
 	}
 }
 
-/* Known kinds whose release never waits for anyone. */
+/* Known kinds whose release never waits for anyone.  Not a pipe: its
+ * release takes the pipe's mutex, which whoever holds either end can keep
+ * for as long as it likes (a splice from it into a full blocking socket),
+ * and waits for it uninterruptibly (docs/protocol.md 6.1, 10.5). */
 static bool close_is_prompt(int fd)
 {
 	char link[64];
 
 	if (fd_link(fd, link, sizeof(link)) < 0)
 		return false;
-	if (has_prefix(link, "pipe:[") || !strcmp(link, "anon_inode:[eventfd]"))
+	if (!strcmp(link, "anon_inode:[eventfd]"))
 		return true;
 	/* F_GET_SEALS succeeds only on shmem and hugetlbfs files. */
 	return has_prefix(link, "/memfd:") && fcntl(fd, F_GET_SEALS) >= 0;

@@ -45,6 +45,11 @@
  *                  userfaultfd cannot catch the kernel's faults), ask for a
  *                  kick at every commit and keep up for 6 s whatever the
  *                  publisher does
+ *   pipe-lock      join with a pipe's write end as our bell (the publisher
+ *                  refuses it), while a thread of ours holds that pipe's
+ *                  mutex (a splice from it into a full blocking socket),
+ *                  and close our copy: the publisher's is the last; say
+ *                  "sent", hold the mutex for 6 s
  *   kick-oob       before we hand over the kicking end of our bell, queue
  *                  into it a byte sent MSG_OOB with a lingering TCP socket
  *                  (SCM_RIGHTS), and take the byte back out of band: a
@@ -465,12 +470,56 @@ static int join_four(const char *name)
 	return 0;
 }
 
+static int pipe_lock(const char *name)
+{
+	static char junk[4096];
+	static struct splicer sp;
+	struct hs_client hc;
+	struct evshm_opts o;
+	struct region *mine;
+	struct proto_msg m, w;
+	int ours[PROTO_NFDS], fds[PROTO_NFDS], p[2], sv[2];
+	pthread_t t;
+
+	tu_check_res(opts_resolve(&o, NULL), 0);
+	tu_check_res(hs_client_start(name, &o, PROTO_KIND_TOPIC, LONG_MS, &hc), 0);
+	struct region_info ri = { .kind = REGION_SUB, .role = REGION_CLIENT,
+				  .id = hc.ready.id };
+	tu_check_res(region_create(&ri, &mine, &ours[PROTO_FD_REGION]), 0);
+	/* A socket whose send buffer is full, then blocking; a pipe with a
+	 * byte in it, spliced into that socket. */
+	tu_check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	while (write(sv[0], junk, sizeof(junk)) > 0)
+		;
+	fcntl(sv[0], F_SETFL, 0);
+	tu_check(pipe2(p, O_CLOEXEC) == 0);
+	tu_check(write(p[1], "x", 1) == 1);
+	sp = (struct splicer){ .from = p[0], .to = sv[0] };
+	/* Blocks while the socket is full, holding the pipe's mutex. */
+	tu_check_res(pthread_create(&t, NULL, splice_main, &sp), 0);
+	usleep(300000); /* it is in the splice, blocked, long before this */
+	ours[PROTO_FD_BELL] = p[1];
+	proto_hello(&m, PROTO_KIND_TOPIC, 0, 0, 0, hc.ready.id, 0);
+	tu_check_res(hs_send(hc.sock, &m, ours, PROTO_NFDS, hc.deadline), 0);
+	os_close(p[1]);
+	printf("sent\n");
+	fflush(stdout);
+	/* Whatever the publisher answers; then 6 s in all. */
+	(void)hs_recv(hc.sock, PROTO_WELCOME, &w, fds, PROTO_NFDS, hc.deadline);
+	usleep(6000000);
+	fflush(NULL);
+	_exit(0);
+}
+
 static int run_sub(const char *name, const char *mode)
 {
 	struct hsub s;
 
 	if (is(mode, "join-four"))
 		return join_four(name);
+	if (is(mode, "pipe-lock"))
+		return pipe_lock(name);
 	opt_prequeue = is(mode, "kick-lock");
 	opt_oob = is(mode, "kick-oob");
 	sub_join(&s, name);

@@ -232,6 +232,44 @@ static void test_sub_kick_oob(void **state)
 }
 
 /*
+ * A joiner whose HELLO brings a pipe's write end as its bell, while one of
+ * its threads holds that pipe's mutex (a splice from the pipe into a full
+ * blocking socket) and it closed its own copy.  We refuse the bell and
+ * close what the HELLO brought: the last close of a pipe end takes the
+ * pipe's mutex, uninterruptibly, for as long as the joiner holds it (6 s
+ * here).  Serving must stay within its bounds all the same.
+ */
+static void test_sub_pipe_lock(void **state)
+{
+	struct evshm_opts o = { .ring_size = RING, .handshake_timeout_ms = 1000 };
+	struct evshm_pub *p;
+	struct proc bad;
+	char name[108], line[128];
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "tplock", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	char *bv[] = { "peer_topic_hostile", "sub", name, "pipe-lock", NULL };
+	spawn(&bad, HOSTILE, bv);
+	uint64_t t0 = os_now_ns(), worst = 0;
+	for (int i = 0; i < 400; i++) {
+		uint64_t t = os_now_ns();
+
+		assert_true(evshm_pub_serve(p, 5) >= 0);
+		t = (os_now_ns() - t) / 1000000u;
+		worst = t > worst ? t : worst;
+		if (os_now_ns() - t0 > 3000000000u)
+			break;
+	}
+	tu_assert_res(tu_read_line(bad.report, line, sizeof(line), 30000) > 0, 1);
+	assert_string_equal(line, "sent");
+	if (worst > 2500)
+		fail_msg("evshm_pub_serve(5 ms) took %" PRIu64 " ms", worst);
+	evshm_pub_close(p);
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+}
+
+/*
  * A reliable subscriber that never reads a message but moves its head on
  * by 16 bytes, into the middle of a record, more often than the stall
  * bound: each move looked like progress and restarted its clock, so it
@@ -441,6 +479,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sub_splice_lock),
 		cmocka_unit_test(test_sub_kick_lock),
 		cmocka_unit_test(test_sub_kick_oob),
+		cmocka_unit_test(test_sub_pipe_lock),
 		cmocka_unit_test(test_pub_ring_lie),
 		cmocka_unit_test(test_pub_start_unaligned),
 		cmocka_unit_test(test_pub_records),
