@@ -426,14 +426,17 @@ static void close_async(const int *fds, unsigned n)
 	}
 }
 
-/* Known kinds whose release never waits for anyone. */
+/* Known kinds whose release never waits for anyone.  Not a pipe: its
+ * release takes the pipe's mutex, which whoever holds either end can keep
+ * for as long as it likes (a splice from it into a full blocking socket),
+ * and waits for it uninterruptibly (docs/protocol.md 6.1, 10.5). */
 static bool close_is_prompt(int fd)
 {
 	char link[64];
 
 	if (fd_link(fd, link, sizeof(link)) < 0)
 		return false;
-	if (has_prefix(link, "pipe:[") || !strcmp(link, "anon_inode:[eventfd]"))
+	if (!strcmp(link, "anon_inode:[eventfd]"))
 		return true;
 	/* F_GET_SEALS succeeds only on shmem and hugetlbfs files. */
 	return has_prefix(link, "/memfd:") && fcntl(fd, F_GET_SEALS) >= 0;
@@ -462,23 +465,47 @@ void os_close_untrusted(int *fds, unsigned n)
 		close_async(slow, nslow);
 }
 
-/* Close @sock here if its queue is empty and @refused (nothing carrying
- * descriptors can be queued any more: it can only receive descriptor-free
- * messages before our close); else by a thread.  recv(MSG_PEEK) without a
- * control buffer installs no descriptor; 0 is a queue shut and empty. */
+/*
+ * How many descriptors wait in the receive queue of Unix socket @sock: the
+ * kernel's own count (fdinfo "scm_fds", Linux 5.7), read by procfs without
+ * any lock of the socket.  -1 if unknown.  Neither MSG_PEEK nor SIOCINQ
+ * can say it: a message of no length (SOCK_SEQPACKET) or the skb of an
+ * out-of-band byte already taken (SOCK_STREAM) looks empty and may still
+ * hold descriptors; and every read, a peek included, first takes the
+ * socket's read lock, which a peer that shares the socket can hold.
+ */
+static int queued_fds(int sock)
+{
+	char path[48], buf[512];
+	const char *at;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", sock);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	os_close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	at = strstr(buf, "\nscm_fds:");
+	if (!at)
+		return -1;
+	long v = strtol(at + 9, NULL, 10);
+	return v < 0 || v > INT_MAX ? -1 : (int)v;
+}
+
+/* Close @sock here if @refused (nothing carrying descriptors can be queued
+ * any more) and no descriptor is queued: its release then frees only
+ * memory.  Else by a thread. */
 static void close_if_empty(int sock, bool refused)
 {
-	ssize_t n;
-	char b;
-
-	if (refused) {
-		n = recv(sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
-			os_close(sock);
-			return;
-		}
-	}
-	close_async(&sock, 1);
+	if (refused && queued_fds(sock) == 0)
+		os_close(sock);
+	else
+		close_async(&sock, 1);
 }
 
 void os_close_sock(int sock, bool fds_possible)
@@ -495,9 +522,14 @@ void os_close_bell(int fd, bool shut)
 {
 	if (fd < 0)
 		return;
-	(void)os_bell_drain(fd);
-	/* Ours refuses descriptors (SO_PASSRIGHTS, Linux 6.16); one we kick
+	/* One we kick: the peer made it and may hold it too, and every read
+	 * of a Unix stream socket (a peek included) first takes its read
+	 * lock, which the peer can hold for as long as it likes (a recv whose
+	 * copy to its memory faults on a page nobody fills): never read.  It
 	 * was shut for reading at its check. */
+	if (!shut)
+		(void)os_bell_drain(fd);
+	/* Ours refuses descriptors (SO_PASSRIGHTS, Linux 6.16). */
 	close_if_empty(fd, shut || refuse_rights(fd));
 }
 

@@ -65,11 +65,12 @@ int os_check_bell(int fd, pid_t pid, uid_t uid, gid_t gid);
  * not read: it is readable already) is success.  0 or -errno (-EPIPE: the
  * sleeper has gone). */
 int os_bell_kick(int wr);
-/* Close a bell's end (@shut: one we kick, shut for reading at its check;
- * else our own): drained first (the kicks, and any descriptors the peer
- * sent along, closed as its choice), then closed at once if nothing with
- * descriptors can still be queued and the queue is empty, else by a
- * thread (os_close_sock). */
+/* Close a bell's end.  Our own (!@shut): drained first (the kicks, and any
+ * descriptors the peer sent along, closed as its choice).  One we kick
+ * (@shut: shut for reading at its check): never read, not even peeked
+ * (the peer shares that socket and can hold its read lock for ever).
+ * Then closed at once if nothing with descriptors can still be queued and
+ * none is (the kernel's count), else by a thread (os_close_sock). */
 void os_close_bell(int fd, bool shut);
 /* Empty our bell without blocking (a bounded number of reads, so a peer
  * refilling it cannot keep us here); descriptors that rode along with the
@@ -114,8 +115,9 @@ void os_close_untrusted(int *fds, unsigned n);
  * peer sent (they are released, possibly blocking, by the close).
  * @fds_possible false: the socket never accepted descriptors (SO_PASSRIGHTS
  * was 0 since it was created), so close it at once.  Otherwise turn
- * SO_PASSRIGHTS off and look: an empty queue is closed at once, anything
- * else asynchronously.
+ * SO_PASSRIGHTS off and look: a queue that holds no descriptor (the
+ * kernel's count: messages of no length count too) is closed at once,
+ * anything else asynchronously.
  */
 void os_close_sock(int sock, bool fds_possible);
 /* Asynchronous closes not yet finished (for tests that count

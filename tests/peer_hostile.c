@@ -440,36 +440,11 @@ static void make_blocking(int fd)
 	tu_check(fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0);
 }
 
-/*
- * A TCP socket whose close blocks for LINGER_S seconds: connected over
- * loopback to a listener of ours that never accepts nor reads, its send
- * queue full, SO_LINGER on.  Its last close waits until the queue drains
- * or the linger time is up (docs/protocol.md 10.5).  *@keep is the
- * listener, which must stay open meanwhile.
- */
+/* A TCP socket whose last close blocks for LINGER_S seconds (see
+ * tu_lingering_socket); *@keep must stay open meanwhile. */
 static int lingering_socket(int *keep)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof(a);
-	struct linger lg = { .l_onoff = 1, .l_linger = LINGER_S };
-	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	static char junk[65536];
-
-	tu_check(lfd >= 0 && fd >= 0);
-	tu_check(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0);
-	tu_check(getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
-	tu_check(listen(lfd, 1) == 0);
-	tu_check(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
-	/* Fill what the receiver's window and our send buffer hold (a few
-	 * MiB at most: bounded by the kernel's buffer limits). */
-	for (int i = 0; i < 4096; i++)
-		if (send(fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-			break;
-	tu_check(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
-	*keep = lfd;
-	return fd;
+	return tu_lingering_socket(keep, LINGER_S);
 }
 
 /* One end (@which: 0 read, 1 write) of a new anonymous pipe; *@keep is the

@@ -38,6 +38,23 @@
  *   bell-hup       close the publisher's bell (its kicking end; it hangs up), say
  *                  "closed", keep the socket and keep up (head = its tail)
  *                  until the publisher closes (10 s at most)
+ *   kick-lock      queue a byte into the kicking end of our bell before we
+ *                  hand it over, then hold that socket's read lock (a recv
+ *                  from our copy of it whose copy faults on a page a
+ *                  userfaultfd never fills); say "locked" (or "skip" where
+ *                  userfaultfd cannot catch the kernel's faults), ask for a
+ *                  kick at every commit and keep up for 6 s whatever the
+ *                  publisher does
+ *   pipe-lock      join with a pipe's write end as our bell (the publisher
+ *                  refuses it), while a thread of ours holds that pipe's
+ *                  mutex (a splice from it into a full blocking socket),
+ *                  and close our copy: the publisher's is the last; say
+ *                  "sent", hold the mutex for 6 s
+ *   kick-oob       before we hand over the kicking end of our bell, queue
+ *                  into it a byte sent MSG_OOB with a lingering TCP socket
+ *                  (SCM_RIGHTS), and take the byte back out of band: a
+ *                  message of no length that still holds the socket; close
+ *                  our copy of that end, say "queued", keep up for 6 s
  * pub modes:
  *   ring-lie       WELCOME announces twice the ring its region has
  *   start-unaligned  WELCOME's start index is not a multiple of 16
@@ -68,8 +85,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bell.h"
@@ -89,6 +109,32 @@
 static bool is(const char *a, const char *b)
 {
 	return strcmp(a, b) == 0;
+}
+
+static bool opt_prequeue; /* kick-lock: a byte waits in the kicking end */
+static bool opt_oob;      /* kick-oob: a message of no length, with a socket */
+static int linger_fd = -1, linger_keep = -1;
+
+/* A message on a Unix socket: @len bytes of @buf, and @nfds descriptors. */
+struct fdmsg {
+	struct iovec iov;
+	_Alignas(struct cmsghdr) char b[CMSG_SPACE(PROTO_NFDS * sizeof(int))];
+};
+
+static struct msghdr fdmsg(struct fdmsg *f, const void *buf, size_t len,
+			   const int *fds, unsigned nfds)
+{
+	f->iov = (struct iovec){ .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &f->iov, .msg_iovlen = 1,
+			     .msg_control = f->b,
+			     .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	return mh;
 }
 
 /* --- a hostile subscriber ---------------------------------------------------- */
@@ -116,10 +162,30 @@ static void sub_join(struct hsub *s, const char *name)
 				  .id = s->hc.ready.id };
 	tu_check_res(region_create(&ri, &s->mine, &s->region_fd), 0);
 	tu_check_res(bell_make(&s->bell, &s->bell_out), 0);
+	/* Before the publisher shuts the kicking end for reading: what is
+	 * queued stays there. */
+	if (opt_prequeue)
+		tu_check(send(s->bell, "q", 1, MSG_NOSIGNAL) == 1);
+	if (opt_oob)
+		linger_fd = tu_lingering_socket(&linger_keep, 60);
+	if (opt_oob) {
+		char b;
+
+		struct fdmsg f;
+		struct msghdr mh = fdmsg(&f, "o", 1, &linger_fd, 1);
+
+		/* The byte goes, its skb (with the socket) stays queued. */
+		tu_check(sendmsg(s->bell, &mh, MSG_OOB | MSG_NOSIGNAL) == 1);
+		tu_check(recv(s->bell_out, &b, 1, MSG_OOB | MSG_DONTWAIT) == 1);
+	}
 	ours[PROTO_FD_REGION] = s->region_fd;
 	ours[PROTO_FD_BELL] = s->bell_out;
 	proto_hello(&m, PROTO_KIND_TOPIC, 0, 0, 0, s->hc.ready.id, 0);
 	tu_check_res(hs_client_finish(&s->hc, &m, ours, &w, fds, EVSHM_RING_MAX), 0);
+	if (linger_fd >= 0)
+		linger_fd = os_close(linger_fd); /* in flight: the last one */
+	if (opt_oob)
+		s->bell_out = os_close(s->bell_out); /* the publisher's is last */
 	s->size = w.ring_size;
 	tu_check_res(region_attach(fds[PROTO_FD_REGION], REGION_PUB, s->size,
 				   &s->pub), 0);
@@ -280,6 +346,73 @@ static int splice_lock(struct hsub *s)
 	_exit(0);
 }
 
+/* Keep up for 6 s, whatever the publisher does (it may close at once),
+ * then exit (threads stuck for good go with the process). */
+__attribute__((noreturn)) static void hold(struct hsub *s)
+{
+	uint64_t end = os_now_ns() + 6000000000u;
+
+	while (os_now_ns() < end) {
+		uint64_t tail = atomic_load(&s->pub->tail);
+
+		if (tail > atomic_load(&s->mine->head) && !(tail & 15))
+			atomic_store(&s->mine->head, tail);
+		usleep(1000);
+	}
+	fflush(NULL);
+	_exit(0);
+}
+
+struct locker {
+	int fd;
+	void *buf;
+};
+
+/* Never returns: its copy faults on a page nobody fills, and the socket's
+ * read lock is held meanwhile. */
+static void *lock_main(void *arg)
+{
+	struct locker *l = arg;
+
+	(void)recv(l->fd, l->buf, 1, 0);
+	return NULL;
+}
+
+static int kick_lock(struct hsub *s)
+{
+	static struct locker l;
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	pthread_t t;
+
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0) {
+		printf("skip\n");
+		fflush(stdout);
+		return 0;
+	}
+	l.buf = mmap(NULL, pg, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	tu_check(l.buf != MAP_FAILED);
+	reg.range.start = (uintptr_t)l.buf;
+	reg.range.len = pg;
+	tu_check(ioctl(uffd, UFFDIO_REGISTER, &reg) == 0);
+	l.fd = s->bell_out;
+	tu_check_res(pthread_create(&t, NULL, lock_main, &l), 0);
+	/* The fault is reported once the recv holds the lock. */
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+	if (poll(&pfd, 1, 5000) != 1) {
+		fprintf(stderr, "the recv never faulted\n");
+		return 1;
+	}
+	/* Every commit kicks us meanwhile: kicks take no read lock. */
+	tu_check_res(pthread_create(&t, NULL, arm_always, s), 0);
+	printf("locked\n");
+	fflush(stdout);
+	hold(s);
+}
+
 static int creep(struct hsub *s)
 {
 	uint64_t end = os_now_ns() + 20000000000u;
@@ -344,12 +477,58 @@ static int join_four(const char *name)
 	return 0;
 }
 
+static int pipe_lock(const char *name)
+{
+	static char junk[4096];
+	static struct splicer sp;
+	struct hs_client hc;
+	struct evshm_opts o;
+	struct region *mine;
+	struct proto_msg m, w;
+	int ours[PROTO_NFDS], fds[PROTO_NFDS], p[2], sv[2];
+	pthread_t t;
+
+	tu_check_res(opts_resolve(&o, NULL), 0);
+	tu_check_res(hs_client_start(name, &o, PROTO_KIND_TOPIC, LONG_MS, &hc), 0);
+	struct region_info ri = { .kind = REGION_SUB, .role = REGION_CLIENT,
+				  .id = hc.ready.id };
+	tu_check_res(region_create(&ri, &mine, &ours[PROTO_FD_REGION]), 0);
+	/* A socket whose send buffer is full, then blocking; a pipe with a
+	 * byte in it, spliced into that socket. */
+	tu_check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	while (write(sv[0], junk, sizeof(junk)) > 0)
+		;
+	fcntl(sv[0], F_SETFL, 0);
+	tu_check(pipe2(p, O_CLOEXEC) == 0);
+	tu_check(write(p[1], "x", 1) == 1);
+	sp = (struct splicer){ .from = p[0], .to = sv[0] };
+	/* Blocks while the socket is full, holding the pipe's mutex. */
+	tu_check_res(pthread_create(&t, NULL, splice_main, &sp), 0);
+	usleep(300000); /* it is in the splice, blocked, long before this */
+	ours[PROTO_FD_BELL] = p[1];
+	proto_hello(&m, PROTO_KIND_TOPIC, 0, 0, 0, hc.ready.id, 0);
+	tu_check_res(hs_send(hc.sock, &m, ours, PROTO_NFDS, hc.deadline), 0);
+	os_close(p[1]);
+	printf("sent\n");
+	fflush(stdout);
+	/* Whatever the publisher answers; then 6 s in all. */
+	(void)hs_recv(hc.sock, PROTO_WELCOME, &w, fds, PROTO_NFDS, hc.deadline);
+	usleep(6000000);
+	fflush(NULL);
+	_exit(0);
+}
+
 static int run_sub(const char *name, const char *mode)
 {
 	struct hsub s;
 
 	if (is(mode, "join-four"))
 		return join_four(name);
+	if (is(mode, "pipe-lock"))
+		return pipe_lock(name);
+	opt_prequeue = is(mode, "kick-lock");
+	opt_oob = is(mode, "kick-oob");
 	sub_join(&s, name);
 	printf("joined\n");
 	fflush(stdout);
@@ -371,6 +550,13 @@ static int run_sub(const char *name, const char *mode)
 		return splice_lock(&s);
 	if (is(mode, "head-creep"))
 		return creep(&s);
+	if (is(mode, "kick-lock"))
+		return kick_lock(&s);
+	if (is(mode, "kick-oob")) {
+		printf("queued\n");
+		fflush(stdout);
+		hold(&s);
+	}
 	if (is(mode, "bell-hup")) {
 		s.kick = os_close(s.kick);
 		printf("closed\n");

@@ -171,6 +171,105 @@ static void test_sub_splice_lock(void **state)
 }
 
 /*
+ * The kicking end of a subscriber's bell is a description the subscriber
+ * shares with us (it made the pair).  It queues a byte into it before the
+ * HELLO and then holds the socket's read lock: a recv from its own copy
+ * whose copy to user memory faults on a page that a userfaultfd never
+ * fills.  Our close of that end must not read it (a drain, or even a peek,
+ * waits for that lock uninterruptibly, for as long as the subscriber
+ * likes): evshm_pub_close() returns at once, while the subscriber holds
+ * the lock for 6 s (a hang bound with slack, not a timing).  Publishing,
+ * which kicks it meanwhile, goes on too: a kick takes no read lock.
+ */
+static void close_bound(const char *mode, const char *says)
+{
+	struct evshm_opts o = { .ring_size = RING, .policy = EVSHM_LATEST };
+	struct evshm_pub *p;
+	struct proc bad;
+	char name[108], line[128];
+
+	tu_unique_name(name, sizeof(name), "tclose", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	char *bv[] = { "peer_topic_hostile", "sub", name, (char *)mode, NULL };
+	spawn(&bad, HOSTILE, bv);
+	admit(p, &bad);
+	tu_assert_res(tu_read_line(bad.report, line, sizeof(line), 30000) > 0, 1);
+	if (!strcmp(line, "skip")) {
+		evshm_pub_close(p);
+		tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+		skip();
+	}
+	assert_string_equal(line, says);
+	publish(p, 100, 1000);
+	uint64_t t0 = os_now_ns();
+	evshm_pub_close(p);
+	uint64_t ms = (os_now_ns() - t0) / 1000000u;
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+	if (ms > 3000)
+		fail_msg("%s: evshm_pub_close() took %" PRIu64 " ms", mode, ms);
+}
+
+static void test_sub_kick_lock(void **state)
+{
+	(void)state;
+	close_bound("kick-lock", "locked");
+}
+
+/*
+ * The kicking end of a subscriber's bell holds a message of no length with
+ * a lingering TCP socket (a byte sent MSG_OOB with it, then taken back out
+ * of band: its skb stays queued, with the socket), and the subscriber
+ * closed its copy: ours is the last, and its release runs that of every
+ * descriptor queued in it, in our thread (the lingering socket's waits
+ * for its linger time, here until the subscriber exits 6 s later).
+ * MSG_PEEK and SIOCINQ call that queue empty; the kernel's count of
+ * queued descriptors does not.  evshm_pub_close() returns at once.
+ */
+static void test_sub_kick_oob(void **state)
+{
+	(void)state;
+	close_bound("kick-oob", "queued");
+}
+
+/*
+ * A joiner whose HELLO brings a pipe's write end as its bell, while one of
+ * its threads holds that pipe's mutex (a splice from the pipe into a full
+ * blocking socket) and it closed its own copy.  We refuse the bell and
+ * close what the HELLO brought: the last close of a pipe end takes the
+ * pipe's mutex, uninterruptibly, for as long as the joiner holds it (6 s
+ * here).  Serving must stay within its bounds all the same.
+ */
+static void test_sub_pipe_lock(void **state)
+{
+	struct evshm_opts o = { .ring_size = RING, .handshake_timeout_ms = 1000 };
+	struct evshm_pub *p;
+	struct proc bad;
+	char name[108], line[128];
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "tplock", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	char *bv[] = { "peer_topic_hostile", "sub", name, "pipe-lock", NULL };
+	spawn(&bad, HOSTILE, bv);
+	uint64_t t0 = os_now_ns(), worst = 0;
+	for (int i = 0; i < 400; i++) {
+		uint64_t t = os_now_ns();
+
+		assert_true(evshm_pub_serve(p, 5) >= 0);
+		t = (os_now_ns() - t) / 1000000u;
+		worst = t > worst ? t : worst;
+		if (os_now_ns() - t0 > 3000000000u)
+			break;
+	}
+	tu_assert_res(tu_read_line(bad.report, line, sizeof(line), 30000) > 0, 1);
+	assert_string_equal(line, "sent");
+	if (worst > 2500)
+		fail_msg("evshm_pub_serve(5 ms) took %" PRIu64 " ms", worst);
+	evshm_pub_close(p);
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+}
+
+/*
  * A reliable subscriber that never reads a message but moves its head on
  * by 16 bytes, into the middle of a record, more often than the stall
  * bound: each move looked like progress and restarted its clock, so it
@@ -411,6 +510,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sub_limit_at_hello),
 		cmocka_unit_test(test_sub_head_creep),
 		cmocka_unit_test(test_sub_splice_lock),
+		cmocka_unit_test(test_sub_kick_lock),
+		cmocka_unit_test(test_sub_kick_oob),
+		cmocka_unit_test(test_sub_pipe_lock),
 		cmocka_unit_test(test_pub_ring_lie),
 		cmocka_unit_test(test_pub_start_unaligned),
 		cmocka_unit_test(test_pub_records),

@@ -15,6 +15,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -637,4 +639,29 @@ void tu_fd_echo_rounds(struct evshm_chan *c, int rounds)
 	tu_assert_res(evshm_recv(c, b, sizeof(b), 0), -EAGAIN);
 	assert_int_equal(epoll_wait(ep, &ev, 1, 20), 0);
 	close(ep);
+}
+
+int tu_lingering_socket(int *keep, int linger_s)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	struct linger lg = { .l_onoff = 1, .l_linger = linger_s };
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	static char junk[65536];
+
+	tu_check(lfd >= 0 && fd >= 0);
+	tu_check(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	tu_check(getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
+	tu_check(listen(lfd, 1) == 0);
+	tu_check(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	/* Fill what the receiver's window and our send buffer hold (a few
+	 * MiB at most: bounded by the kernel's buffer limits). */
+	for (int i = 0; i < 4096; i++)
+		if (send(fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			break;
+	tu_check(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0);
+	*keep = lfd;
+	return fd;
 }

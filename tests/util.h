@@ -175,6 +175,15 @@ int tu_errno_arg(const char *s);
 		if (tu_r_ != (long)(expected))                             \
 			tu_die(__FILE__, __LINE__, #expr, true, tu_r_);          \
 	} while (0)
+/*
+ * A TCP socket whose last close blocks for @linger_s seconds: connected over
+ * loopback to a listener of ours that never accepts nor reads, its send
+ * queue full, SO_LINGER on.  Its last close waits until the queue drains
+ * or the linger time is up (docs/protocol.md 10.5); closing *@keep (the
+ * listener, which must stay open meanwhile) or our exit ends it sooner.
+ */
+int tu_lingering_socket(int *keep, int linger_s);
+
 __attribute__((noreturn)) void tu_die(const char *file, int line,
 				      const char *what, bool has_res,
 				      long res);
