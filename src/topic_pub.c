@@ -685,8 +685,11 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 	os_close(peer_bell);
 	if (res < 0)
 		return res;
-	/* Topics carry no descriptors after the handshake. */
-	s->sock_fds = ep_passrights(s->sock, false) < 0;
+	/* Topics carry no descriptors after the handshake.  Refused from
+	 * now on; but the subscriber may have queued some since its HELLO,
+	 * so its close still looks (os_close_sock). */
+	(void)ep_passrights(s->sock, false);
+	s->sock_fds = true;
 	if ((res = bell_add(&p->bell, s->bell_rd, BELL_TAG_MEMBER)) < 0 ||
 	    (res = bell_add_sock(&p->bell, s->sock, BELL_TAG_MEMBER)) < 0 ||
 	    (res = os_epoll_add(p->epfd, s->sock, EPOLLRDHUP, 0)) < 0 ||

@@ -296,6 +296,9 @@ int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap, int timeout_ms)
 
 	if (!buf && cap)
 		return -EINVAL;
+	/* One deadline for every try: a publisher that overwrites each
+	 * message as we copy it must not stretch the call. */
+	uint64_t deadline = timeout_ms > 0 ? os_deadline(timeout_ms) : 0;
 	for (;;) {
 		res = evshm_sub_peek(s, &p, &len, timeout_ms);
 		if (res < 0)
@@ -307,6 +310,8 @@ int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap, int timeout_ms)
 		if (res != -ESTALE)
 			return res < 0 ? res : (int)len;
 		/* Overwritten while we copied: the next one (counted). */
+		if (timeout_ms > 0 && (timeout_ms = os_remaining_ms(deadline)) == 0)
+			return -ETIMEDOUT;
 	}
 }
 
