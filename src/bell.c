@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <sys/epoll.h>
 
+#include "err.h"
 #include "os.h"
 
 void bell_init(struct bell *b)
@@ -88,9 +89,16 @@ int bell_make(int *rd, int *wr_for_peer)
 	return os_bell_pair(rd, wr_for_peer);
 }
 
-int bell_kick(int wr)
+int bell_kick(int wr, unsigned *strikes)
 {
-	return os_bell_kick(wr);
+	uint64_t t0 = os_now_ns();
+	int res = os_bell_kick(wr);
+
+	if (os_now_ns() - t0 < BELL_KICK_SLOW_NS)
+		*strikes = 0;
+	else if (++*strikes >= BELL_KICK_STRIKES)
+		return ERR_PROTO(BELL_SLOW);
+	return res;
 }
 
 /* Empty the bell, then let a role that shares it look whether we took

@@ -133,8 +133,24 @@ void bell_close(struct bell *b);
 /* Make our bell: *rd is ours to sleep on, *wr_for_peer goes to the peer
  * (and is closed once sent). */
 int bell_make(int *rd, int *wr_for_peer);
-/* Kick the peer's bell: one send(2), never blocks.  0 or -errno. */
-int bell_kick(int wr);
+
+/*
+ * A kick never blocks, but the kernel wakes, in our thread, everything
+ * that watches the sleeper's end, and the sleeper chooses that: its end in
+ * a million epoll sets (dup(2) gives as many entries as it likes) makes
+ * each of our sends walk them all, ~170 ms.  An honest sleeper's few
+ * watchers take microseconds.  So a kick that took BELL_KICK_SLOW_NS or
+ * more is a strike, a quick one clears them, and BELL_KICK_STRIKES in a
+ * row end the peer: -EPROTO (reason BELL_SLOW).  A preemption inside one
+ * send can make it slow once; three in a row it does not.
+ */
+#define BELL_KICK_SLOW_NS 2000000u
+#define BELL_KICK_STRIKES 3u
+
+/* Kick the peer's bell: one send(2), never blocks, timed against
+ * *@strikes (the caller's, one per bell kicked and thread).  0, -errno
+ * (-EPIPE: the sleeper has gone), or -EPROTO (reason BELL_SLOW). */
+int bell_kick(int wr, unsigned *strikes);
 
 /*
  * Run @ops->attempt until it succeeds, fails, or @timeout_ms is up: spin

@@ -268,12 +268,19 @@ static bool peer_elsewhere(struct evshm_chan *c, struct bell *b, int cpu)
 	return !(st & WS_ASLEEP) || kicked;
 }
 
-static int kick(int wr, _Atomic uint64_t *counter, uint64_t *n)
+/* Kick the peer for one of our roles; a peer that made the kick slow
+ * (bell_kick) broke the channel, one whose bell is gone has gone. */
+static void kick(struct evshm_chan *c, _Atomic uint64_t *counter,
+		 uint64_t *n, unsigned *strikes)
 {
-	int res = bell_kick(wr);
+	int res = bell_kick(c->kick, strikes);
 
 	atomic_store_explicit(counter, ++*n, memory_order_relaxed);
-	return res;
+	if (res == -EPROTO)
+		chan_fail(c, res);
+	else if (res < 0)
+		/* The peer closed or shut down its bell: it has gone. */
+		chan_set_hup(c);
 }
 
 /* --- send side ------------------------------------------------------------ */
@@ -414,10 +421,8 @@ static int chan_commit(struct evshm_chan *c, size_t len, uint32_t flags)
 		return res;
 	if (c->tx.sock_out)
 		chan_watch_sock_out(c, false);
-	if (ring_tx_wake(&c->tx.bell.role, c->peer, old, new_) &&
-	    kick(c->kick, &c->mine->tx_kicks, &c->tx.kicks) < 0)
-		/* The peer closed or shut down its bell: it has gone. */
-		chan_set_hup(c);
+	if (ring_tx_wake(&c->tx.bell.role, c->peer, old, new_))
+		kick(c, &c->mine->tx_kicks, &c->tx.kicks, &c->tx.strikes);
 	return 0;
 }
 
@@ -600,9 +605,8 @@ int evshm_release(struct evshm_chan *c)
 	if (res < 0)
 		return res;
 	chan_drop_fds(c);
-	if (ring_rx_wake(&c->rx.bell.role, c->peer, old, new_) &&
-	    kick(c->kick, &c->mine->rx_kicks, &c->rx.kicks) < 0)
-		chan_set_hup(c);
+	if (ring_rx_wake(&c->rx.bell.role, c->peer, old, new_))
+		kick(c, &c->mine->rx_kicks, &c->rx.kicks, &c->rx.strikes);
 	return 0;
 }
 

@@ -38,7 +38,8 @@
 	X(TOPIC_START, "topic: start position out of the ring")                   \
 	X(TOPIC_HORIZON, "topic: overwrite horizon moved back or ahead of tail")  \
 	X(TOPIC_OLDEST, "topic: oldest record index invalid")                     \
-	X(SOCK_DATA, "unexpected message on the control socket")
+	X(SOCK_DATA, "unexpected message on the control socket")                  \
+	X(BELL_SLOW, "bell: the peer makes every kick take milliseconds")
 
 enum err_reason {
 #define EVSHM_REASON_ENUM(name, text) R_##name,

@@ -63,6 +63,7 @@ struct pub_sub {
 	uint64_t blocked_since; /* holding us up since; 0: not */
 	bool graced;            /* its bound ran out at a late look */
 	uint64_t kicks;
+	unsigned strikes;       /* slow kicks in a row (bell_kick) */
 };
 
 struct evshm_pub {
@@ -569,16 +570,21 @@ int evshm_pub_commit(struct evshm_pub *p, size_t len)
 					 memory_order_relaxed) & WS_ASLEEP)
 			asleep = true;
 	ring_role_after_publish(&p->bell.role, asleep);
-	for (unsigned i = 0; i < p->nsubs; i++) {
+	/* Downwards: a subscriber that made its kick slow is removed at once
+	 * (the last one takes its place, and was kicked already). */
+	for (unsigned i = p->nsubs; i-- > 0;) {
 		struct pub_sub *s = &p->subs[i];
 
 		if (ring_passes(atomic_load_explicit(&s->r->data_event,
 						     memory_order_relaxed),
 				old, new_)) {
-			bell_kick(s->kick);
+			int r = bell_kick(s->kick, &s->strikes);
+
 			s->kicks++;
 			atomic_store_explicit(&p->mine->tx_kicks, ++p->kicks,
 					      memory_order_relaxed);
+			if (r == -EPROTO)
+				pub_remove(p, i, PROTO_DROP_INVALID);
 		}
 	}
 	return 0;

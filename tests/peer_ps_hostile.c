@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "bell.h"
+#include "os.h"
 #include "chan.h"
 #include "evshm.h"
 #include "region.h"
@@ -323,7 +324,7 @@ static int corrupt(const char *name, uint64_t n, uint64_t hold)
 	memcpy(h, &len, sizeof(len));
 	memcpy(h + 4, &flags, sizeof(flags));
 	__atomic_store_n((uint64_t *)(void *)(h + 8), tx->seq, __ATOMIC_RELEASE);
-	tu_check_res(bell_kick(c->kick), 0);
+	tu_check_res(os_bell_kick(c->kick), 0);
 	printf("ready\n");
 	fflush(stdout);
 	hold_ms(hold);

@@ -35,6 +35,12 @@
  *                  take each one's READY first, then send the four HELLOs;
  *                  say "joined J full F" (F: refused with -EUSERS), keep
  *                  them until the publisher closes (30 s at most)
+ *   bell-watch     put our bell's sleeping end in 500 epoll sets, 200
+ *                  times in each (dup(2): 100,000 entries), so that every
+ *                  kick the publisher makes walks them all in its thread;
+ *                  say "watching", then keep up (head = its tail) with our
+ *                  data_event at the head, so that every commit kicks;
+ *                  expect DROP (reason 2) within 20 s
  *   bell-hup       close the publisher's bell (its kicking end; it hangs up), say
  *                  "closed", keep the socket and keep up (head = its tail)
  *                  until the publisher closes (10 s at most)
@@ -215,6 +221,28 @@ static int await_drop(struct hsub *s, uint32_t reason)
 	return 0;
 }
 
+static int bell_watch(struct hsub *s)
+{
+	uint64_t end;
+
+	tu_check_res(tu_watch_widely(s->bell, 200, 500), 0);
+	printf("watching\n");
+	fflush(stdout);
+	end = os_now_ns() + 20000000000u;
+	while (os_now_ns() < end) {
+		struct pollfd pfd = { .fd = s->hc.sock, .events = POLLIN | POLLRDHUP };
+		uint64_t t = atomic_load(&s->pub->tail);
+
+		if (t > atomic_load(&s->mine->head) && !(t & 15))
+			atomic_store(&s->mine->head, t);
+		atomic_store(&s->mine->data_event, atomic_load(&s->mine->head));
+		if (poll(&pfd, 1, 1) == 1)
+			return await_drop(s, PROTO_DROP_INVALID);
+	}
+	fprintf(stderr, "the publisher never dropped us\n");
+	return 1;
+}
+
 static int try_write(struct hsub *s)
 {
 	size_t len = region_size(s->size);
@@ -261,7 +289,7 @@ static int kick_flood(int kick, int sock, int ms, struct hsub *head)
 				atomic_store(&head->mine->head, t);
 		}
 		for (int i = 0; i < 64; i++)
-			bell_kick(kick);
+			os_bell_kick(kick);
 		if (sock >= 0 && poll(&pfd, 1, 0) == 1)
 			break;
 	}
@@ -557,6 +585,8 @@ static int run_sub(const char *name, const char *mode)
 		fflush(stdout);
 		hold(&s);
 	}
+	if (is(mode, "bell-watch"))
+		return bell_watch(&s);
 	if (is(mode, "bell-hup")) {
 		s.kick = os_close(s.kick);
 		printf("closed\n");
@@ -591,7 +621,7 @@ static void put_rec(struct hpub *p, uint32_t pos, uint32_t len, uint32_t flags,
 	memcpy(h, &len, 4);
 	memcpy(h + 4, &flags, 4);
 	__atomic_store_n((uint64_t *)(void *)(h + 8), seq, __ATOMIC_RELEASE);
-	bell_kick(p->kick);
+	os_bell_kick(p->kick);
 }
 
 static int run_pub(const char *name, const char *mode)
@@ -646,7 +676,7 @@ static int run_pub(const char *name, const char *mode)
 		atomic_store(&p.mine->oldest_seq, 2);
 		atomic_store(&p.mine->oldest, 0);
 		atomic_store(&p.mine->horizon, 64);
-		bell_kick(p.kick);
+		os_bell_kick(p.kick);
 	} else if (is(mode, "horizon-storm")) {
 		uint64_t end = os_now_ns() + 2000000000u;
 		uint32_t r = 1;

@@ -550,6 +550,31 @@ static void test_our_bells_made_blocking(void **state)
 	}
 }
 
+/* The peer puts its bell in 100,000 epoll entries, so that each of our
+ * kicks walks them all (milliseconds, in our thread): after three such
+ * kicks in a row the channel is broken (-EPROTO, with the reason).
+ * Bounded in count, not timed. */
+static void test_bell_watched(void **state)
+{
+	(void)state;
+	for (int role = 0; role < 2; role++) {
+		struct hostile_run r;
+		uint8_t b[8];
+		int res = 0;
+
+		run_up(&r, role, "bell_watch");
+		for (int i = 0; i < 200 && res >= 0; i++) {
+			res = evshm_send(r.c, "12345678", 8, 5000);
+			if (res >= 0)
+				res = evshm_recv(r.c, b, sizeof(b), 5000);
+		}
+		tu_assert_res(res, -EPROTO);
+		assert_string_equal(evshm_error_reason(r.c),
+				    "bell: the peer makes every kick take milliseconds");
+		run_down(&r);
+	}
+}
+
 /* The peer shuts down our bell (the kicking end we gave it) and keeps its
  * socket open: that is its leaving.  A wait ends with -EPIPE at once, not
  * at its timeout. */
@@ -655,6 +680,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_flood_bells),
 		cmocka_unit_test(test_our_bells_made_blocking),
 		cmocka_unit_test(test_bell_shut),
+		cmocka_unit_test(test_bell_watched),
 		cmocka_unit_test(test_write_protection),
 	};
 	/* "test_hostile NAME" runs only the tests whose name contains NAME. */

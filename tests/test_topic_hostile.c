@@ -499,6 +499,47 @@ static void test_pub_drop_early(void **state)
 	tu_assert_res(finish(&pr, line, sizeof(line)), 0);
 }
 
+/*
+ * A subscriber that puts its bell in 100,000 epoll entries makes each kick
+ * of the publisher walk them all (tens of ms in our thread, for every
+ * subscriber's message).  Three slow kicks in a row and it is dropped;
+ * the publishes go on.  Bounded in count (200 publishes), not timed.
+ */
+static void test_sub_bell_watch(void **state)
+{
+	struct evshm_opts o = { .ring_size = RING };
+	struct evshm_pub_stats st;
+	struct evshm_pub *p;
+	struct proc bad;
+	char name[108], line[64];
+	uint64_t t0;
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "twatch", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	char *bv[] = { "peer_topic_hostile", "sub", name, "bell-watch", NULL };
+	spawn(&bad, HOSTILE, bv);
+	admit(p, &bad);
+	tu_assert_res(tu_read_line(bad.report, line, sizeof(line), 60000) > 0, 1);
+	assert_string_equal(line, "watching");
+	t0 = os_now_ns();
+	for (int i = 0; i < 200; i++) {
+		evshm_pub_stats(p, &st);
+		if (st.dropped)
+			break;
+		tu_assert_res(evshm_pub_send(p, "x", 1, 1000), 0);
+		/* Let it catch up and arm again. */
+		usleep(2000);
+	}
+	evshm_pub_stats(p, &st);
+	print_message("dropped %" PRIu64 " after %" PRIu64 " ms, %" PRIu64
+		      " kicks\n", st.dropped, (os_now_ns() - t0) / 1000000u,
+		      st.kicks_sent);
+	assert_int_equal(st.dropped, 1);
+	tu_assert_res(finish(&bad, line, sizeof(line)), 0);
+	evshm_pub_close(p);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -507,6 +548,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sub_write_memory),
 		cmocka_unit_test(test_sub_bell_flood),
 		cmocka_unit_test(test_sub_bell_hangup),
+		cmocka_unit_test(test_sub_bell_watch),
 		cmocka_unit_test(test_sub_limit_at_hello),
 		cmocka_unit_test(test_sub_head_creep),
 		cmocka_unit_test(test_sub_splice_lock),

@@ -665,3 +665,25 @@ int tu_lingering_socket(int *keep, int linger_s)
 	*keep = lfd;
 	return fd;
 }
+
+int tu_watch_widely(int fd, int dups, int sets)
+{
+	int d[dups];
+
+	for (int i = 0; i < dups; i++)
+		if ((d[i] = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+			return -errno;
+	for (int j = 0; j < sets; j++) {
+		int ep = epoll_create1(EPOLL_CLOEXEC); /* kept till we exit */
+
+		if (ep < 0)
+			return -errno;
+		for (int i = 0; i < dups; i++) {
+			struct epoll_event ev = { .events = EPOLLIN };
+
+			if (epoll_ctl(ep, EPOLL_CTL_ADD, d[i], &ev) < 0)
+				return -errno;
+		}
+	}
+	return 0;
+}
