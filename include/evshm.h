@@ -24,8 +24,8 @@
  *  - The peer is never trusted: anything it writes into shared memory is
  *    validated; a corrupt peer makes calls on that channel fail with -EPROTO,
  *    it never makes evshm crash, hang or touch memory out of bounds, and
- *    overruns a timeout by at most three slow kicks (it can make each kick
- *    walk a million epoll entries; three in a row break the channel).
+ *    overruns a timeout by at most four slow kicks (it can make each kick
+ *    walk a million epoll entries; four in a row break the channel).
  *    Descriptors it sends are taken only where the application
  *    asked for them (EVSHM_OPT_FDS).  docs/protocol.md, "Security
  *    considerations", says what is protected and what is not.

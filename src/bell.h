@@ -139,18 +139,24 @@ int bell_make(int *rd, int *wr_for_peer);
  * that watches the sleeper's end, and the sleeper chooses that: its end in
  * a million epoll sets (dup(2) gives as many entries as it likes) makes
  * each of our sends walk them all, ~170 ms.  An honest sleeper's few
- * watchers take microseconds.  So a kick that took BELL_KICK_SLOW_NS or
- * more is a strike, a quick one clears them, and BELL_KICK_STRIKES in a
- * row end the peer: -EPROTO (reason BELL_SLOW).  A preemption inside one
- * send can make it slow once; three in a row it does not.
+ * watchers take microseconds.  So kicks are timed, by the clock (vDSO,
+ * cheap): a kick that took BELL_KICK_SLOW_NS or more puts the bell under
+ * watch.  That alone proves nothing: the task a kick wakes may preempt
+ * us inside the send, and the clock runs on while others run.  So under
+ * watch each kick is timed by our thread's CPU time instead (two system
+ * calls), which only the walk itself fills: one that used
+ * BELL_KICK_SLOW_NS of it is a strike, a quicker one ends the watch, and
+ * the BELL_KICK_STRIKES-th strike in a row ends the peer: -EPROTO (reason
+ * BELL_SLOW).
  */
 #define BELL_KICK_SLOW_NS 2000000u
 #define BELL_KICK_STRIKES 3u
 
-/* Kick the peer's bell: one send(2), never blocks, timed against
- * *@strikes (the caller's, one per bell kicked and thread).  0, -errno
- * (-EPIPE: the sleeper has gone), or -EPROTO (reason BELL_SLOW). */
-int bell_kick(int wr, unsigned *strikes);
+/* Kick the peer's bell: one send(2), never blocks, timed as above against
+ * *@watch (the caller's, one per bell kicked and thread; 0: not under
+ * watch, else 1 + strikes).  0, -errno (-EPIPE: the sleeper has gone), or
+ * -EPROTO (reason BELL_SLOW). */
+int bell_kick(int wr, unsigned *watch);
 
 /*
  * Run @ops->attempt until it succeeds, fails, or @timeout_ms is up: spin

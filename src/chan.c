@@ -271,9 +271,9 @@ static bool peer_elsewhere(struct evshm_chan *c, struct bell *b, int cpu)
 /* Kick the peer for one of our roles; a peer that made the kick slow
  * (bell_kick) broke the channel, one whose bell is gone has gone. */
 static void kick(struct evshm_chan *c, _Atomic uint64_t *counter,
-		 uint64_t *n, unsigned *strikes)
+		 uint64_t *n, unsigned *watch)
 {
-	int res = bell_kick(c->kick, strikes);
+	int res = bell_kick(c->kick, watch);
 
 	atomic_store_explicit(counter, ++*n, memory_order_relaxed);
 	if (res == -EPROTO)
@@ -422,7 +422,7 @@ static int chan_commit(struct evshm_chan *c, size_t len, uint32_t flags)
 	if (c->tx.sock_out)
 		chan_watch_sock_out(c, false);
 	if (ring_tx_wake(&c->tx.bell.role, c->peer, old, new_))
-		kick(c, &c->mine->tx_kicks, &c->tx.kicks, &c->tx.strikes);
+		kick(c, &c->mine->tx_kicks, &c->tx.kicks, &c->tx.watch);
 	return 0;
 }
 
@@ -606,7 +606,7 @@ int evshm_release(struct evshm_chan *c)
 		return res;
 	chan_drop_fds(c);
 	if (ring_rx_wake(&c->rx.bell.role, c->peer, old, new_))
-		kick(c, &c->mine->rx_kicks, &c->rx.kicks, &c->rx.strikes);
+		kick(c, &c->mine->rx_kicks, &c->rx.kicks, &c->rx.watch);
 	return 0;
 }
 

@@ -24,7 +24,7 @@ struct chan_tx {
 	alignas(64) struct ring_tx ring;
 	struct bell bell;  /* sleeps on the peer's bell, for room */
 	uint64_t kicks;    /* mirrored in our region's tx_kicks */
-	unsigned strikes;  /* slow kicks in a row (bell_kick) */
+	unsigned watch;    /* slow kicks (bell_kick) */
 	uint64_t fd_seq;   /* next PROTO_FDS sequence number to send */
 	bool sock_out;     /* evshm_fd() also watches the socket for room */
 };
@@ -34,7 +34,7 @@ struct chan_rx {
 	struct bell bell;  /* sleeps on the peer's bell, for data */
 	_Atomic uint64_t armed_seq; /* the record it armed for (at data_event) */
 	uint64_t kicks;
-	unsigned strikes;
+	unsigned watch;
 	uint64_t fd_seq;   /* next PROTO_FDS sequence number expected */
 	unsigned nfds;     /* descriptors of the peeked message, owned here */
 	bool fds_loaded;   /* they have been read from the socket */

@@ -128,6 +128,9 @@ unsigned os_close_wait(int timeout_ms);
 
 /* Monotonic time in nanoseconds. */
 uint64_t os_now_ns(void);
+/* CPU time of the calling thread in nanoseconds, user and system (a
+ * system call, not the vDSO: for rare looks). */
+uint64_t os_thread_cpu_ns(void);
 /* Deadlines: timeout_ms -1 -> UINT64_MAX (never), else now + timeout. */
 uint64_t os_deadline(int timeout_ms);
 /* The earlier of two deadlines. */

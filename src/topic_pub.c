@@ -63,7 +63,7 @@ struct pub_sub {
 	uint64_t blocked_since; /* holding us up since; 0: not */
 	bool graced;            /* its bound ran out at a late look */
 	uint64_t kicks;
-	unsigned strikes;       /* slow kicks in a row (bell_kick) */
+	unsigned watch;         /* slow kicks (bell_kick) */
 };
 
 struct evshm_pub {
@@ -578,7 +578,7 @@ int evshm_pub_commit(struct evshm_pub *p, size_t len)
 		if (ring_passes(atomic_load_explicit(&s->r->data_event,
 						     memory_order_relaxed),
 				old, new_)) {
-			int r = bell_kick(s->kick, &s->strikes);
+			int r = bell_kick(s->kick, &s->watch);
 
 			s->kicks++;
 			atomic_store_explicit(&p->mine->tx_kicks, ++p->kicks,

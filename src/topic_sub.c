@@ -51,7 +51,7 @@ struct evshm_sub {
 	uint64_t drops;         /* the publisher's drop count, last seen */
 	bool hup;
 	uint64_t lost, kicks;
-	unsigned strikes;       /* slow kicks in a row (bell_kick) */
+	unsigned watch;         /* slow kicks (bell_kick) */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
@@ -284,7 +284,7 @@ int evshm_sub_release(struct evshm_sub *s)
 	if (ring_rx_wake(&s->bell.role, s->pub, old, new_)) {
 		/* Released either way; a publisher that made the kick slow
 		 * has broken the topic for the next call. */
-		if (bell_kick(s->kick, &s->strikes) == -EPROTO)
+		if (bell_kick(s->kick, &s->watch) == -EPROTO)
 			sub_fail(s, -EPROTO);
 		atomic_store_explicit(&s->mine->rx_kicks, ++s->kicks,
 				      memory_order_relaxed);

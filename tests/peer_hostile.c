@@ -811,7 +811,7 @@ static int run_data(struct raw *x, const char *mode)
 	} else if (is(mode, "bell_watch")) {
 		/* Our bell in 100,000 epoll entries: every kick of the test
 		 * walks them all in its thread.  Echo meanwhile. */
-		tu_check_res(tu_watch_widely(x->bell, 200, 500), 0);
+		tu_check_res(tu_watch_widely(x->bell, 200, 500, NULL), 0);
 		echo(x);
 		return 0;
 	} else if (is(mode, "bell_shut")) {

@@ -225,7 +225,7 @@ static int bell_watch(struct hsub *s)
 {
 	uint64_t end;
 
-	tu_check_res(tu_watch_widely(s->bell, 200, 500), 0);
+	tu_check_res(tu_watch_widely(s->bell, 200, 500, NULL), 0);
 	printf("watching\n");
 	fflush(stdout);
 	end = os_now_ns() + 20000000000u;

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "bell.h"
+#include "err.h"
 #include "hostile_run.h"
 #include "os.h"
 
@@ -135,12 +137,52 @@ static void test_fd_quiet(void **state)
 	assert_int_equal(tu_count_fds(), r.fds0);
 }
 
+/*
+ * bell_kick()'s watch, alone.  A kick that was slow by the clock only (the
+ * task it woke preempted us) is let off at the next quick one; kicks that
+ * burn our CPU (the sleeper's end in 100,000 epoll entries: each send
+ * walks them) are a strike each, and the third strike under watch is
+ * -EPROTO with its reason.
+ */
+static void test_kick_watch(void **state)
+{
+	static int opened[200 + 500];
+	unsigned watch;
+	int rd, wr, res = 0, n = 0;
+
+	(void)state;
+	tu_assert_res(os_bell_pair(&rd, &wr), 0);
+	/* Under watch, honest: the watch ends, from any strike count. */
+	for (unsigned w = 1; w <= BELL_KICK_STRIKES; w++) {
+		watch = w;
+		tu_assert_res(bell_kick(wr, &watch), 0);
+		assert_int_equal(watch, 0);
+	}
+	watch = 0;
+	tu_assert_res(bell_kick(wr, &watch), 0);
+	assert_int_equal(watch, 0);
+	/* Watched widely: slow by the clock, then three CPU-slow strikes. */
+	tu_assert_res(tu_watch_widely(rd, 200, 500, opened), 0);
+	while (res == 0 && n < 10) {
+		res = bell_kick(wr, &watch);
+		n++;
+	}
+	tu_assert_res(res, -EPROTO);
+	assert_int_equal(err_last(), R_BELL_SLOW);
+	assert_int_equal(n, 1 + BELL_KICK_STRIKES);
+	for (int i = 0; i < 200 + 500; i++)
+		os_close(opened[i]);
+	os_close(rd);
+	os_close(wr);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_sleeps),
 		cmocka_unit_test(test_many_armings),
 		cmocka_unit_test(test_fd_quiet),
+		cmocka_unit_test(test_kick_watch),
 	};
 	return TU_RUN(tests, argc, argv);
 }

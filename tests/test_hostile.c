@@ -551,7 +551,7 @@ static void test_our_bells_made_blocking(void **state)
 }
 
 /* The peer puts its bell in 100,000 epoll entries, so that each of our
- * kicks walks them all (milliseconds, in our thread): after three such
+ * kicks walks them all (milliseconds, in our thread): after four such
  * kicks in a row the channel is broken (-EPROTO, with the reason).
  * Bounded in count, not timed. */
 static void test_bell_watched(void **state)

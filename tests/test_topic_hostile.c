@@ -502,7 +502,7 @@ static void test_pub_drop_early(void **state)
 /*
  * A subscriber that puts its bell in 100,000 epoll entries makes each kick
  * of the publisher walk them all (tens of ms in our thread, for every
- * subscriber's message).  Three slow kicks in a row and it is dropped;
+ * subscriber's message).  Four slow kicks in a row and it is dropped;
  * the publishes go on.  Bounded in count (200 publishes), not timed.
  */
 static void test_sub_bell_watch(void **state)

@@ -666,18 +666,23 @@ int tu_lingering_socket(int *keep, int linger_s)
 	return fd;
 }
 
-int tu_watch_widely(int fd, int dups, int sets)
+int tu_watch_widely(int fd, int dups, int sets, int *opened)
 {
 	int d[dups];
 
-	for (int i = 0; i < dups; i++)
+	for (int i = 0; i < dups; i++) {
 		if ((d[i] = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
 			return -errno;
+		if (opened)
+			opened[i] = d[i];
+	}
 	for (int j = 0; j < sets; j++) {
-		int ep = epoll_create1(EPOLL_CLOEXEC); /* kept till we exit */
+		int ep = epoll_create1(EPOLL_CLOEXEC);
 
 		if (ep < 0)
 			return -errno;
+		if (opened)
+			opened[dups + j] = ep;
 		for (int i = 0; i < dups; i++) {
 			struct epoll_event ev = { .events = EPOLLIN };
 

@@ -185,10 +185,12 @@ int tu_errno_arg(const char *s);
 int tu_lingering_socket(int *keep, int linger_s);
 /*
  * Put @fd in @sets epoll sets, @dups times in each (dup(2): each copy is an
- * entry of its own), for the life of the process: every wakeup of @fd
- * then walks @sets * @dups entries in the waker's thread.  0 or -errno.
+ * entry of its own): every wakeup of @fd then walks @sets * @dups entries
+ * in the waker's thread.  The @dups + @sets descriptors it opens go to
+ * @opened (for the caller to close), or stay open for the life of the
+ * process (NULL).  0 or -errno.
  */
-int tu_watch_widely(int fd, int dups, int sets);
+int tu_watch_widely(int fd, int dups, int sets, int *opened);
 
 __attribute__((noreturn)) void tu_die(const char *file, int line,
 				      const char *what, bool has_res,
