@@ -84,21 +84,15 @@ static int chan_attach_peer(struct evshm_chan *c, uint32_t ring_size,
 /*
  * After the handshake the socket carries only FDS messages, and only
  * towards a side that accepts them.  Without EVSHM_OPT_FDS the kernel
- * refuses descriptors from now on (Linux 6.16+); if it cannot, or if the
- * peer already queued something, the socket may hold descriptors the peer
- * chose and is closed with care (os_close_sock).
+ * refuses descriptors from now on (Linux 6.16+).  Either way the peer may
+ * have queued some already, so the socket is closed with care
+ * (os_close_sock looks at the kernel's count then).
  */
 static void chan_limit_rights(struct evshm_chan *c)
 {
-	char b;
-
 	c->sock_fds = true;
-	if (c->features & PROTO_F_FDS)
-		return;
-	if (ep_passrights(c->sock, false) == 0 &&
-	    recv(c->sock, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
-	    (errno == EAGAIN || errno == EWOULDBLOCK))
-		c->sock_fds = false;
+	if (!(c->features & PROTO_F_FDS))
+		(void)os_passrights(c->sock, false);
 }
 
 /* --- client ------------------------------------------------------------- */

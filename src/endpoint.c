@@ -462,7 +462,7 @@ static int ep_connect_(const char *name, int timeout_ms, int *out_fd,
 	if (fd < 0)
 		return -errno;
 	if (rights_off)
-		*rights_off = ep_passrights(fd, false) == 0;
+		*rights_off = os_passrights(fd, false) == 0;
 	for (;;) {
 		if (timeout_ms != 0) {
 			int ms = os_remaining_ms(deadline);
@@ -513,15 +513,6 @@ int ep_connect_norights(const char *name, int timeout_ms, int *out_fd,
 			bool *rights_off)
 {
 	return ep_connect_(name, timeout_ms, out_fd, rights_off);
-}
-
-int ep_passrights(int sock, bool on)
-{
-	int v = on;
-
-	if (setsockopt(sock, SOL_SOCKET, SO_PASSRIGHTS, &v, sizeof(v)) < 0)
-		return -errno;
-	return 0;
 }
 
 int ep_peercred(int fd, pid_t *pid, uid_t *uid, gid_t *gid)

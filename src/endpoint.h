@@ -87,12 +87,6 @@ int ep_connect(const char *name, int timeout_ms, int *out_fd);
 int ep_connect_norights(const char *name, int timeout_ms, int *out_fd,
 			bool *rights_off);
 
-/* SO_PASSRIGHTS (Linux 6.16): whether @sock accepts SCM_RIGHTS; with it
- * off, a peer's sendmsg() carrying descriptors fails with EPERM.  A
- * listening socket passes the setting to the sockets it accepts.
- * 0, or -ENOPROTOOPT on older kernels. */
-int ep_passrights(int sock, bool on);
-
 /* SO_PEERCRED of a connected socket: the peer's pid, uid and gid as of its
  * connect() (client) or listen() (server).  Each out pointer may be NULL. */
 int ep_peercred(int fd, pid_t *pid, uid_t *uid, gid_t *gid);

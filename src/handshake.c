@@ -141,7 +141,7 @@ int hs_client_start(const char *name, const struct evshm_opts *o,
 	}
 	/* From here the WELCOME (and its descriptors) may come. */
 	if (!out->fds_possible) {
-		ep_passrights(out->sock, true);
+		os_passrights(out->sock, true);
 		out->fds_possible = true;
 	}
 	return 0;

@@ -39,7 +39,7 @@ int listener_open(struct listener *l, const char *name, unsigned mode,
 	/* Accepted sockets inherit it: nobody can queue descriptors on a
 	 * connection before we admitted it.  Linux < 6.16 lacks it; then a
 	 * refused connection is closed asynchronously (os_close_sock). */
-	l->rights_off = ep_passrights(l->ep.fd, false) == 0;
+	l->rights_off = os_passrights(l->ep.fd, false) == 0;
 	res = os_epoll_add(l->epfd, l->ep.fd, EPOLLIN, (uint32_t)l->ep.fd);
 	if (res < 0)
 		goto out_close;
@@ -217,7 +217,7 @@ static int admit(struct listener *l, int sock, uint64_t now)
 	}
 	/* From here the client may send descriptors (its HELLO's). */
 	c.fds_possible = true;
-	if (l->rights_off && ep_passrights(sock, true) < 0) {
+	if (l->rights_off && os_passrights(sock, true) < 0) {
 		os_close_sock(sock, c.fds_possible);
 		return -EPROTO;
 	}

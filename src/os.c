@@ -129,13 +129,13 @@ int os_reopen_ro(int fd, int *out_fd)
 	return 0;
 }
 
-/* SO_PASSRIGHTS off: the kernel refuses descriptors sent to @sock. */
-static bool refuse_rights(int sock)
+int os_passrights(int sock, bool on)
 {
-	const int off = 0;
+	int v = on;
 
-	return setsockopt(sock, SOL_SOCKET, SO_PASSRIGHTS, &off,
-			  sizeof(off)) == 0;
+	if (setsockopt(sock, SOL_SOCKET, SO_PASSRIGHTS, &v, sizeof(v)) < 0)
+		return -errno;
+	return 0;
 }
 
 int os_bell_pair(int *rd, int *wr)
@@ -151,7 +151,7 @@ int os_bell_pair(int *rd, int *wr)
 	/* Best effort both: the kernel may cap the one and lack the other
 	 * (the drain closes what rides along anyway). */
 	(void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	(void)refuse_rights(sv[0]);
+	(void)os_passrights(sv[0], false);
 	*rd = sv[0];
 	*wr = sv[1];
 	return 0;
@@ -515,7 +515,7 @@ void os_close_sock(int sock, bool fds_possible)
 	if (!fds_possible)
 		os_close(sock);
 	else
-		close_if_empty(sock, refuse_rights(sock));
+		close_if_empty(sock, os_passrights(sock, false) == 0);
 }
 
 void os_close_bell(int fd, bool shut)
@@ -530,7 +530,7 @@ void os_close_bell(int fd, bool shut)
 	if (!shut)
 		(void)os_bell_drain(fd);
 	/* Ours refuses descriptors (SO_PASSRIGHTS, Linux 6.16). */
-	close_if_empty(fd, shut || refuse_rights(fd));
+	close_if_empty(fd, shut || os_passrights(fd, false) == 0);
 }
 
 unsigned os_close_pending(void)

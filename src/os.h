@@ -65,6 +65,11 @@ int os_check_bell(int fd, pid_t pid, uid_t uid, gid_t gid);
  * not read: it is readable already) is success.  0 or -errno (-EPIPE: the
  * sleeper has gone). */
 int os_bell_kick(int wr);
+/* SO_PASSRIGHTS (Linux 6.16): whether @sock accepts SCM_RIGHTS; with it
+ * off, a peer's sendmsg() carrying descriptors fails with EPERM.  A
+ * listening socket passes the setting to the sockets it accepts.
+ * 0, or -ENOPROTOOPT on older kernels. */
+int os_passrights(int sock, bool on);
 /* Close a bell's end.  Our own (!@shut): drained first (the kicks, and any
  * descriptors the peer sent along, closed as its choice).  One we kick
  * (@shut: shut for reading at its check): never read, not even peeked

@@ -694,7 +694,7 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 	/* Topics carry no descriptors after the handshake.  Refused from
 	 * now on; but the subscriber may have queued some since its HELLO,
 	 * so its close still looks (os_close_sock). */
-	(void)ep_passrights(s->sock, false);
+	(void)os_passrights(s->sock, false);
 	s->sock_fds = true;
 	if ((res = bell_add(&p->bell, s->bell_rd, BELL_TAG_MEMBER)) < 0 ||
 	    (res = bell_add_sock(&p->bell, s->sock, BELL_TAG_MEMBER)) < 0 ||

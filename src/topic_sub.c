@@ -300,9 +300,11 @@ int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap, int timeout_ms)
 
 	if (!buf && cap)
 		return -EINVAL;
-	/* One deadline for every try: a publisher that overwrites each
-	 * message as we copy it must not stretch the call. */
-	uint64_t deadline = timeout_ms > 0 ? os_deadline(timeout_ms) : 0;
+	/* Latest: one deadline for every try, so that a publisher that
+	 * overwrites each message as we copy it cannot stretch the call
+	 * (reliable never says -ESTALE: no clock read per message). */
+	uint64_t deadline = s && s->latest && timeout_ms > 0 ?
+				    os_deadline(timeout_ms) : 0;
 	for (;;) {
 		res = evshm_sub_peek(s, &p, &len, timeout_ms);
 		if (res < 0)
@@ -314,7 +316,7 @@ int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap, int timeout_ms)
 		if (res != -ESTALE)
 			return res < 0 ? res : (int)len;
 		/* Overwritten while we copied: the next one (counted). */
-		if (timeout_ms > 0 && (timeout_ms = os_remaining_ms(deadline)) == 0)
+		if (deadline && (timeout_ms = os_remaining_ms(deadline)) == 0)
 			return -ETIMEDOUT;
 	}
 }
@@ -412,8 +414,11 @@ int evshm_sub_open(struct evshm_sub **out, const char *name,
 	res = sub_start(s, o.spin_ns);
 	if (res < 0)
 		goto out_close;
-	/* Topics carry no descriptors after the handshake. */
-	s->sock_fds = ep_passrights(s->sock, false) < 0;
+	/* Topics carry no descriptors after the handshake.  Refused from
+	 * now on; but the publisher may have queued some since its WELCOME,
+	 * so our close still looks (os_close_sock). */
+	(void)os_passrights(s->sock, false);
+	s->sock_fds = true;
 	*out = s;
 	return 0;
 
