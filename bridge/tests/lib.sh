@@ -195,7 +195,10 @@ kill_bridge() {
 }
 
 # stop_bridge PID: SIGTERM; it must exit 0 within 10 s (under ASan that
-# also means no leak).  stop_bridges: every bridge still running.
+# also means no leak).  stop_bridges: every bridge still running, the last
+# started first: an import (started after its export) stopped after its
+# export would reconnect to the closing export in between, and count the
+# handshake that fails there as a protocol error.
 stop_bridge() {
 	kill -TERM "$1"
 	wait_exit "$1" 10000
@@ -203,7 +206,7 @@ stop_bridge() {
 	forget_bridge "$1"
 }
 stop_bridges() {
-	while ((${#BRIDGES[@]})); do stop_bridge "${BRIDGES[0]}"; done
+	while ((${#BRIDGES[@]})); do stop_bridge "${BRIDGES[-1]}"; done
 }
 
 secure_export() { start_export "$1" "$2" --key "$T/exp.key" --allow "$T/allowed" "${@:3}"; }
