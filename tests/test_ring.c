@@ -9,8 +9,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -446,11 +448,12 @@ static void test_hostile_head(void **state)
 
 /*
  * Lost-wakeup stress: no spinning at all, every "empty" and every "full"
- * sleeps on a pipe with no timeout.  A single lost wakeup hangs the test
- * (CTest's timeout then fails it).  A tiny ring makes both sides sleep
+ * sleeps on a bell, for up to 30 s: a lost wakeup fails the test with
+ * both sides' indices and state words.  A tiny ring makes both sides sleep
  * very often, and pauses make each side run dry now and then whatever the
  * speeds.  Fenceless mode is allowed (when membarrier works), so the
- * barrier path is exercised too.
+ * barrier path is exercised too.  The threads check with tu_check() (print,
+ * exit), never cmocka's asserts: those jump to the main thread's stack.
  */
 struct mt {
 	struct pair p;
@@ -482,17 +485,48 @@ static void pause_until_asleep(atomic_bool *pausing,
 	atomic_store(pausing, true);
 	while (!(atomic_load(state) & WS_ASLEEP) && !atomic_load(done) &&
 	       !atomic_load(other_pausing)) {
-		assert_true(os_now_ns() < end);
+		tu_check(os_now_ns() < end);
 		usleep(50);
 	}
 	atomic_store(pausing, false);
 }
 
-static void sleep_on(int bell)
+/* Everything both sides decide a wakeup by, for a sleep that never ends. */
+static void mt_dump(const struct mt *m, const char *who)
+{
+	int data = -1, space = -1;
+
+	(void)ioctl(m->data_bell[0], FIONREAD, &data);
+	(void)ioctl(m->space_bell[0], FIONREAD, &space);
+	fprintf(stderr, "%s slept 30 s: tx tail %llu head %llu seq %llu, "
+		    "rx head %llu seq %llu; data_event %llu space_event %llu; "
+		    "tx_state %#x rx_state %#x; bells queued: data %d space %d; "
+		    "done tx %d rx %d, pausing tx %d rx %d\n", who,
+		    (unsigned long long)m->p.tx.tail,
+		    (unsigned long long)m->p.tx.head,
+		    (unsigned long long)m->p.tx.seq,
+		    (unsigned long long)m->p.rx.head,
+		    (unsigned long long)m->p.rx.seq,
+		    (unsigned long long)atomic_load(&m->p.b->data_event),
+		    (unsigned long long)atomic_load(&m->p.a->space_event),
+		    atomic_load(&m->p.a->tx_state),
+		    atomic_load(&m->p.b->rx_state), data, space,
+		    atomic_load(&m->tx_done), atomic_load(&m->rx_done),
+		    atomic_load(&m->tx_pausing), atomic_load(&m->rx_pausing));
+}
+
+/* A wait that a lost wakeup would make endless: bounded, and said. */
+static void sleep_on(const struct mt *m, int bell, const char *who)
 {
 	struct pollfd pfd = { .fd = bell, .events = POLLIN };
-	while (poll(&pfd, 1, -1) < 0)
+	int n;
+
+	while ((n = poll(&pfd, 1, 30000)) < 0)
 		;
+	if (n == 0) {
+		mt_dump(m, who);
+		tu_die(__FILE__, __LINE__, "lost wakeup", false, 0);
+	}
 	os_bell_drain(bell);
 }
 
@@ -502,7 +536,7 @@ static int arm_or_barrier(int r, int (*recheck)(void *), void *arg,
 	if (r != RING_BARRIER)
 		return r;
 	(*barriers)++;
-	assert_int_equal(os_membarrier(), 0);
+	tu_check_res(os_membarrier(), 0);
 	return recheck(arg);
 }
 
@@ -536,13 +570,13 @@ static void *mt_producer(void *arg)
 					   tx_recheck, m, &m->barriers) == -EAGAIN) {
 				m->sleeps_tx++;
 				ring_role_asleep(&m->p.txr, true);
-				sleep_on(m->space_bell[0]);
+				sleep_on(m, m->space_bell[0], "producer");
 				ring_role_asleep(&m->p.txr, false);
 			}
 		}
-		assert_true(res >= 0);
+		tu_check(res >= 0);
 		if (res == 1)
-			tu_assert_res(os_bell_kick(m->data_bell[1]), 0);
+			tu_check_res(os_bell_kick(m->data_bell[1]), 0);
 		if (i % m->pause == m->pause / 2)
 			pause_until_asleep(&m->tx_pausing, &m->p.b->rx_state,
 					   &m->rx_done, &m->rx_pausing);
@@ -568,18 +602,18 @@ static void *mt_consumer(void *arg)
 					   rx_recheck, m, &m->barriers) == -EAGAIN) {
 				m->sleeps_rx++;
 				ring_role_asleep(&m->p.rxr, true);
-				sleep_on(m->data_bell[0]);
+				sleep_on(m, m->data_bell[0], "consumer");
 				ring_role_asleep(&m->p.rxr, false);
 			}
 		}
-		assert_int_equal(res, 0);
+		tu_check_res(res, 0);
 		memcpy(&seq, src, 4);
-		assert_int_equal(seq, i);
+		tu_check_res(seq, i);
 		memcpy(buf, (const uint8_t *)src + 4, len - 4);
-		assert_true(tu_check_fill(buf, len - 4, i));
+		tu_check(tu_check_fill(buf, len - 4, i));
 		res = release(&m->p);
 		if (res == 1)
-			tu_assert_res(os_bell_kick(m->space_bell[1]), 0);
+			tu_check_res(os_bell_kick(m->space_bell[1]), 0);
 		if (i % m->pause == 0)
 			pause_until_asleep(&m->rx_pausing, &m->p.a->tx_state,
 					   &m->tx_done, &m->tx_pausing);
