@@ -415,7 +415,8 @@ static void chan_watch_sock_out(struct evshm_chan *c, bool on)
 static int chan_commit(struct evshm_chan *c, size_t len, uint32_t flags)
 {
 	uint64_t old, new_;
-	int res = ring_tx_publish(&c->tx.ring, len, flags, &old, &new_);
+	int res = ring_tx_publish(&c->tx.ring, len, flags,
+				  c->tx.ring.head, &old, &new_);
 
 	if (res < 0)
 		return res;

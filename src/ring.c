@@ -9,6 +9,9 @@
  *    head and, if it is the one it expects, reads the record.  The
  *    consumer reads a record, then store-releases its head; the producer
  *    load-acquires the head, then overwrites the room below it.
+ *  - stale bytes: before publishing a record the producer clears the seq
+ *    field where the next one will start, so a consumer waiting there
+ *    never takes the last lap's payload for a header.
  *  - wakeups: a sleeper stores its event index, then a seq_cst fence,
  *    then looks again.  The waker publishes, then a seq_cst fence (or, in
  *    fenceless mode, the sleeper's membarrier(2) stands in for it), then
@@ -167,7 +170,7 @@ int ring_tx_reserve(struct ring_tx *tx, size_t len, void **ptr)
 }
 
 int ring_tx_publish(struct ring_tx *tx, size_t len, uint32_t flags,
-		    uint64_t *old, uint64_t *new_)
+		    uint64_t live, uint64_t *old, uint64_t *new_)
 {
 	if (!tx->resv || len > tx->resv_len || (flags & ~RING_F_FDS))
 		return -EINVAL;
@@ -175,9 +178,23 @@ int ring_tx_publish(struct ring_tx *tx, size_t len, uint32_t flags,
 	uint32_t at = (uint32_t)tx->tail & (tx->size - 1);
 	uint32_t pos = (at + tx->resv_pad) & (tx->size - 1);
 	struct ring_rec *r = (struct ring_rec *)(void *)(tx->data + pos);
+	uint64_t next = tx->tail + tx->resv_pad +
+			ring_align(RING_REC_HDR + (uint32_t)len);
 
 	r->len = (uint32_t)len;
 	r->flags = flags;
+	/* A consumer done with this record looks for the next seq at
+	 * `next`.  What the last lap left there is payload (anybody's
+	 * bytes, maybe the very number it expects), unless it is the
+	 * header of a record still to be read, whose seq is older: clear
+	 * it, ordered before the publication below.  (Clearing further
+	 * ahead, in bulk, measured slower: the consumer then pulls lines
+	 * we own instead of lines nobody holds.) */
+	if (next < live + tx->size) {
+		struct ring_rec *n = (struct ring_rec *)(void *)(
+			tx->data + ((uint32_t)next & (tx->size - 1)));
+		__atomic_store_n(&n->seq, 0, __ATOMIC_RELAXED);
+	}
 	/* Release: payload and header are written before the consumer can
 	 * see the seq it waits for. */
 	__atomic_store_n(&r->seq, tx->seq, __ATOMIC_RELEASE);
@@ -188,7 +205,7 @@ int ring_tx_publish(struct ring_tx *tx, size_t len, uint32_t flags,
 		__atomic_store_n(&p->seq, tx->seq, __ATOMIC_RELEASE);
 	}
 	*old = tx->tail;
-	tx->tail += tx->resv_pad + ring_align(RING_REC_HDR + (uint32_t)len);
+	tx->tail = next;
 	*new_ = tx->tail;
 	tx->seq++;
 	tx->resv = false;

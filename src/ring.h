@@ -109,11 +109,21 @@ uint32_t ring_tx_need(const struct ring_tx *tx, size_t len);
  * its payload.  0; -EAGAIN (no room); -EMSGSIZE; -EBUSY (one is open). */
 int ring_tx_reserve(struct ring_tx *tx, size_t len, void **ptr);
 
-/* Publish the reservation with final length @len (<= reserved) and record
+/*
+ * Publish the reservation with final length @len (<= reserved) and record
  * flags (RING_F_FDS).  *old / *new_ get the tail's move for the wake
- * checks.  -EINVAL if nothing is reserved or len is too large. */
+ * checks.  -EINVAL if nothing is reserved or len is too large.
+ *
+ * Before the record shows, the seq field of the next header (at the new
+ * tail) is cleared: the last lap may have left payload there, whose bytes
+ * could read as the number a consumer will wait for.  Unless that place
+ * holds the header of a record still to be read: @live is the lowest
+ * index where one may start, and must be a record's start (a boundary this
+ * side computed, or the head of the one consumer, whose lie misleads only
+ * itself).
+ */
 int ring_tx_publish(struct ring_tx *tx, size_t len, uint32_t flags,
-		    uint64_t *old, uint64_t *new_);
+		    uint64_t live, uint64_t *old, uint64_t *new_);
 
 /* Drop an open reservation without publishing anything. */
 void ring_tx_cancel(struct ring_tx *tx);

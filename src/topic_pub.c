@@ -562,7 +562,7 @@ int evshm_pub_commit(struct evshm_pub *p, size_t len)
 
 	if (!p)
 		return -EINVAL;
-	res = ring_tx_publish(&p->ring, len, 0, &old, &new_);
+	res = ring_tx_publish(&p->ring, len, 0, p->oldest, &old, &new_);
 	if (res < 0)
 		return res;
 	for (unsigned i = 0; i < p->nsubs; i++)

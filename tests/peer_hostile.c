@@ -354,7 +354,8 @@ static void raw_commit(struct raw *x, const void *buf, size_t len,
 	}
 	tu_check_res(r, 0);
 	memcpy(p, buf, len);
-	tu_check_res(ring_tx_publish(&x->tx, len, flags, &old, &new_), 0);
+	tu_check_res(ring_tx_publish(&x->tx, len, flags, x->tx.head,
+				     &old, &new_), 0);
 	if (ring_tx_wake(&x->txr, x->peer, old, new_))
 		(void)os_bell_kick(x->kick);
 }

@@ -253,6 +253,66 @@ static void test_descriptors_held(void **state)
 	assert_int_equal(tu_count_fds(), fds0);
 }
 
+/*
+ * What the last lap left is not a header (tests/test_ring.c has the ring
+ * alone): the receiver waits 32 bytes into the ring, inside an old payload
+ * whose words all read as the number it expects there.  Both ends in this
+ * process: the client connects from a thread.
+ */
+struct stale_client {
+	const char *name;
+	struct evshm_chan *c;
+	int res;
+};
+
+static void *stale_client_main(void *arg)
+{
+	struct stale_client *sc = arg;
+	struct evshm_opts o = { .ring_size = 4096 };
+
+	sc->res = evshm_connect(&sc->c, sc->name, &o, 5000);
+	return NULL;
+}
+
+static void test_stale_payload(void **state)
+{
+	struct evshm_opts o = { .ring_size = 4096 };
+	static uint64_t words[2000 / 8];
+	struct stale_client sc = { 0 };
+	struct evshm_listener *l;
+	struct evshm_chan *c;
+	uint8_t buf[2048];
+	char name[108];
+	pthread_t t;
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "stale", true);
+	tu_assert_res(evshm_listen(&l, name, &o), 0);
+	sc.name = name;
+	assert_int_equal(pthread_create(&t, NULL, stale_client_main, &sc), 0);
+	tu_assert_res(evshm_accept(l, &c, 5000), 0);
+	pthread_join(t, NULL);
+	tu_assert_res(sc.res, 0);
+	/* seq 1 at [0, 2016), 2 and 3 fill the lap, 4 at [0, 32). */
+	for (size_t i = 0; i < sizeof(words) / 8; i++)
+		words[i] = 5;
+	const size_t lens[] = { 2000, 1024, 1024, 16 };
+	for (int i = 0; i < 4; i++) {
+		tu_assert_res(evshm_send(c, words, lens[i], 1000), 0);
+		tu_assert_res(evshm_recv(sc.c, buf, sizeof(buf), 1000),
+			      lens[i]);
+	}
+	tu_assert_res(evshm_recv(sc.c, buf, sizeof(buf), 0), -EAGAIN);
+	words[0] = 6;
+	tu_assert_res(evshm_send(c, words, 48, 1000), 0);
+	tu_assert_res(evshm_recv(sc.c, buf, sizeof(buf), 1000), 48);
+	assert_memory_equal(buf, words, 48);
+	tu_assert_res(evshm_recv(sc.c, buf, sizeof(buf), 0), -EAGAIN);
+	evshm_close(sc.c);
+	evshm_close(c);
+	evshm_listener_close(l);
+}
+
 /* A peer that never reads: fill the ring, then time out, then it dies
  * while we are blocked and we must wake with -EPIPE. */
 struct killer {
@@ -576,6 +636,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_timed_sleeps),
 		cmocka_unit_test(test_descriptors_held),
+		cmocka_unit_test(test_stale_payload),
 		cmocka_unit_test(test_full_ring),
 		cmocka_unit_test(test_pollable_fd),
 		cmocka_unit_test(test_event_loop_both_ways),

@@ -78,7 +78,7 @@ static int put_flags(struct pair *p, const void *buf, size_t len,
 	if (res < 0)
 		return res;
 	memcpy(dst, buf, len);
-	res = ring_tx_publish(&p->tx, len, flags, &old, &new_);
+	res = ring_tx_publish(&p->tx, len, flags, p->tx.head, &old, &new_);
 	if (res < 0)
 		return res;
 	return ring_tx_wake(&p->txr, p->b, old, new_);
@@ -174,10 +174,14 @@ static void test_sizes_and_full(void **state)
 	tu_assert_res(ring_tx_reserve(&p.tx, max + 1, &dst), -EMSGSIZE);
 	tu_assert_res(ring_tx_reserve(&p.tx, max, &dst), 0);
 	tu_assert_res(ring_tx_reserve(&p.tx, 1, &dst), -EBUSY);
-	tu_assert_res(ring_tx_publish(&p.tx, max + 1, 0, &o, &n), -EINVAL);
-	tu_assert_res(ring_tx_publish(&p.tx, max, 0x4, &o, &n), -EINVAL);
-	tu_assert_res(ring_tx_publish(&p.tx, max, 0, &o, &n), 0);
-	tu_assert_res(ring_tx_publish(&p.tx, 0, 0, &o, &n), -EINVAL);
+	tu_assert_res(ring_tx_publish(&p.tx, max + 1, 0, p.tx.head, &o, &n),
+		      -EINVAL);
+	tu_assert_res(ring_tx_publish(&p.tx, max, 0x4, p.tx.head, &o, &n),
+		      -EINVAL);
+	tu_assert_res(ring_tx_publish(&p.tx, max, 0, p.tx.head, &o, &n),
+		      0);
+	tu_assert_res(ring_tx_publish(&p.tx, 0, 0, p.tx.head, &o, &n),
+		      -EINVAL);
 	tu_assert_res(ring_tx_reserve(&p.tx, 0, &dst), 0);
 	ring_tx_cancel(&p.tx);
 	pair_free(&p);
@@ -206,7 +210,8 @@ static void test_commit_shorter(void **state)
 	pair_init(&p, RING);
 	tu_assert_res(ring_tx_reserve(&p.tx, 200, &dst), 0);
 	memcpy(dst, "xyz", 3);
-	tu_assert_res(ring_tx_publish(&p.tx, 3, 0, &o, &n), 0);
+	tu_assert_res(ring_tx_publish(&p.tx, 3, 0, p.tx.head, &o, &n),
+		      0);
 	assert_int_equal(n - o, HDR + 16);
 	tu_assert_res(get(&p, buf, sizeof(buf)), 3);
 	assert_memory_equal(buf, "xyz", 3);
@@ -441,6 +446,89 @@ static void test_hostile_head(void **state)
 	assert_true(put(&p, buf, 1000) >= 0);
 	atomic_store(&p.b->head, 0);    /* backwards */
 	tu_assert_res(ring_tx_arm(&p.tx, p.b, 2000), -EPROTO);
+	pair_free(&p);
+}
+
+/*
+ * Stale payload is not a header.  The consumer waits at its head by looking
+ * for the seq it expects there; where the last lap left a payload, the
+ * sender's bytes sit in that field.  Here they hold exactly the number the
+ * consumer will expect (a payload is anybody's data: a relayed stream, a
+ * remote peer's bytes), and the producer must have cleared the field
+ * before the consumer can get there, or a ghost message appears.
+ */
+static void put_words(struct pair *p, size_t len, uint64_t word)
+{
+	uint64_t buf[RING / 8];
+
+	for (size_t i = 0; i < len / 8; i++)
+		buf[i] = word;
+	assert_true(put(p, buf, len) >= 0);
+}
+
+static void test_stale_payload(void **state)
+{
+	struct pair p;
+	uint8_t buf[RING];
+
+	(void)state;
+	pair_init(&p, RING);
+	/* seq 1 at [0, 2016): every word of its payload reads 5; seqs 2
+	 * and 3 fill the lap; seq 4 at [0, 32) of the second. */
+	put_words(&p, 2000, 5);
+	tu_assert_res(get(&p, buf, sizeof(buf)), 2000);
+	for (int i = 0; i < 2; i++) {
+		put_words(&p, 1024, 0);
+		tu_assert_res(get(&p, buf, sizeof(buf)), 1024);
+	}
+	put_words(&p, 16, 0);
+	tu_assert_res(get(&p, buf, sizeof(buf)), 16);
+	/* Head 32 into the ring, in seq 1's old payload, expecting 5. */
+	assert_int_equal(p.rx.head, RING + 32);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EAGAIN);
+	put_words(&p, 48, 6);
+	tu_assert_res(get(&p, buf, sizeof(buf)), 48);
+	assert_int_equal(buf[0], 6);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EAGAIN);
+	pair_free(&p);
+}
+
+/*
+ * The same with the application's own bytes: what it wrote into a
+ * reservation it then cancelled, or beyond the length it committed, lies
+ * past the next header, where the producer had cleared ahead already.
+ */
+static void test_stale_reservation(void **state)
+{
+	struct pair p;
+	uint8_t buf[RING];
+	void *dst;
+	uint64_t o, n;
+
+	(void)state;
+	pair_init(&p, RING);
+	put_words(&p, 16, 0);                 /* seq 1: clears ahead */
+	tu_assert_res(get(&p, buf, sizeof(buf)), 16);
+	/* Words reading 3 from 48 on; cancelled; seq 2 at [32, 64): the
+	 * consumer then waits at 64 for 3. */
+	tu_assert_res(ring_tx_reserve(&p.tx, 1000, &dst), 0);
+	for (size_t i = 0; i < 1000 / 8; i++)
+		((uint64_t *)dst)[i] = 3;
+	ring_tx_cancel(&p.tx);
+	put_words(&p, 16, 0);
+	tu_assert_res(get(&p, buf, sizeof(buf)), 16);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EAGAIN);
+	/* Words reading 4 from 80 on, committed as 16 bytes (seq 3 at
+	 * [64, 96)): the consumer then waits at 96 for 4. */
+	tu_assert_res(ring_tx_reserve(&p.tx, 1000, &dst), 0);
+	for (size_t i = 0; i < 1000 / 8; i++)
+		((uint64_t *)dst)[i] = 4;
+	tu_assert_res(ring_tx_publish(&p.tx, 16, 0, p.tx.head, &o, &n), 0);
+	tu_assert_res(get(&p, buf, sizeof(buf)), 16);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EAGAIN);
+	put_words(&p, 48, 0);
+	tu_assert_res(get(&p, buf, sizeof(buf)), 48);
+	tu_assert_res(get(&p, buf, sizeof(buf)), -EAGAIN);
 	pair_free(&p);
 }
 
@@ -683,6 +771,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_fenceless),
 		cmocka_unit_test(test_hostile_records),
 		cmocka_unit_test(test_hostile_head),
+		cmocka_unit_test(test_stale_payload),
+		cmocka_unit_test(test_stale_reservation),
 		cmocka_unit_test(test_threads_no_lost_wakeup),
 		cmocka_unit_test(test_threads_fenceless),
 	};

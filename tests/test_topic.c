@@ -474,34 +474,96 @@ static void *held_sub_main(void *arg)
 	return NULL;
 }
 
-/* The descriptors the header says a topic's ends hold: a publisher 8 plus
- * 3 per subscriber, a subscriber 7 (both ends in this process). */
-static void test_descriptors_held(void **state)
+/* A subscriber in this process, to @p at @name (it joins from a thread
+ * while we serve). */
+static struct evshm_sub *sub_here(struct evshm_pub *p, const char *name)
 {
-	struct held_sub h = { 0 };
-	struct evshm_pub *p;
-	char name[108];
+	struct held_sub h = { .name = name };
 	pthread_t t;
 
-	(void)state;
-	int fds0 = tu_count_fds();
-	open_pub(&p, name, sizeof(name), NULL);
-	assert_int_equal(tu_count_fds(), fds0 + 8);
-	h.name = name;
 	assert_int_equal(pthread_create(&t, NULL, held_sub_main, &h), 0);
 	while (!atomic_load(&h.done))
 		evshm_pub_serve(p, 10);
 	pthread_join(t, NULL);
 	tu_assert_res(h.res, 0);
+	return h.s;
+}
+
+/* The descriptors the header says a topic's ends hold: a publisher 8 plus
+ * 3 per subscriber, a subscriber 7 (both ends in this process). */
+static void test_descriptors_held(void **state)
+{
+	struct evshm_pub *p;
+	struct evshm_sub *s;
+	char name[108];
+
+	(void)state;
+	int fds0 = tu_count_fds();
+	open_pub(&p, name, sizeof(name), NULL);
+	assert_int_equal(tu_count_fds(), fds0 + 8);
+	s = sub_here(p, name);
 	assert_int_equal(tu_count_fds(), fds0 + 8 + 3 + 7);
 	/* Timed waits (they sleep: nothing is published) add none. */
 	uint8_t b[8];
-	tu_assert_res(evshm_sub_recv(h.s, b, sizeof(b), 20), -ETIMEDOUT);
-	tu_assert_res(evshm_sub_recv(h.s, b, sizeof(b), 5), -ETIMEDOUT);
+	tu_assert_res(evshm_sub_recv(s, b, sizeof(b), 20), -ETIMEDOUT);
+	tu_assert_res(evshm_sub_recv(s, b, sizeof(b), 5), -ETIMEDOUT);
 	assert_int_equal(tu_count_fds(), fds0 + 8 + 3 + 7);
-	evshm_sub_close(h.s);
+	evshm_sub_close(s);
 	evshm_pub_close(p);
 	assert_int_equal(tu_count_fds(), fds0);
+}
+
+/*
+ * What the last lap left is not a header (tests/test_ring.c has the ring
+ * alone): a subscriber waits 32 bytes into the ring, inside an old record
+ * whose payload words all read as the number it expects there.  In a
+ * latest topic that record is broken (its start was overwritten) but its
+ * bytes are still there; the publisher must clear the next header all
+ * the same, under either policy.
+ */
+static void stale_payload(unsigned policy)
+{
+	struct evshm_opts o = { .ring_size = 4096, .policy = policy };
+	static uint64_t words[2000 / 8];
+	struct evshm_pub *p;
+	struct evshm_sub *s;
+	uint8_t buf[2048];
+	char name[108];
+
+	open_pub(&p, name, sizeof(name), &o);
+	s = sub_here(p, name);
+	/* seq 1 at [0, 2016), 2 and 3 fill the lap, 4 at [0, 32). */
+	for (size_t i = 0; i < sizeof(words) / 8; i++)
+		words[i] = 5;
+	const size_t lens[] = { 2000, 1024, 1024, 16 };
+	for (int i = 0; i < 4; i++) {
+		tu_assert_res(evshm_pub_send(p, words, lens[i], 1000), 0);
+		tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 1000),
+			      lens[i]);
+	}
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+	words[0] = 6;
+	tu_assert_res(evshm_pub_send(p, words, 48, 1000), 0);
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 1000), 48);
+	assert_memory_equal(buf, words, 48);
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+	struct evshm_stats st;
+	evshm_sub_stats(s, &st);
+	assert_int_equal(st.lost, 0);
+	evshm_sub_close(s);
+	evshm_pub_close(p);
+}
+
+static void test_stale_payload_reliable(void **state)
+{
+	(void)state;
+	stale_payload(EVSHM_RELIABLE);
+}
+
+static void test_stale_payload_latest(void **state)
+{
+	(void)state;
+	stale_payload(EVSHM_LATEST);
 }
 
 /* Joining without history: from the next message on; the publisher lists
@@ -552,6 +614,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_event_loop_publisher),
 		cmocka_unit_test(test_history),
 		cmocka_unit_test(test_join_and_list),
+		cmocka_unit_test(test_stale_payload_reliable),
+		cmocka_unit_test(test_stale_payload_latest),
 		cmocka_unit_test(test_descriptors_held),
 	};
 	return TU_RUN(tests, argc, argv);
