@@ -236,11 +236,16 @@ static void pub_advance_horizon(struct evshm_pub *p, uint32_t need)
 	} else {
 		rec_span(p, p->oldest, &p->oldest_seq);
 	}
-	/* The sequence number first: a subscriber reads them the other way
-	 * round, and a torn pair only makes it jump again. */
+	/* The sequence number first, then oldest with release: a subscriber
+	 * reads them the other way round (acquire), so with this oldest it
+	 * gets this number or a later one, and such a torn pair only makes
+	 * it jump again.  Never an earlier one: when oldest is the tail, the
+	 * header our last commit left there (5.2 step 5 keeps the header at
+	 * the old oldest) carries exactly the earlier oldest_seq, and would
+	 * pass for the record it expects. */
 	atomic_store_explicit(&p->mine->oldest_seq, p->oldest_seq,
 			      memory_order_relaxed);
-	atomic_store_explicit(&p->mine->oldest, p->oldest, memory_order_relaxed);
+	atomic_store_explicit(&p->mine->oldest, p->oldest, memory_order_release);
 	/* Release: a subscriber that sees this horizon sees that oldest. */
 	atomic_store_explicit(&p->mine->horizon, h, memory_order_release);
 	/* And every byte written from here is ordered after the horizon. */
