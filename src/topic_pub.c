@@ -82,6 +82,7 @@ struct evshm_pub {
 	uint64_t horizon;       /* bytes below it may be overwritten */
 	uint64_t oldest;        /* start of the oldest intact record */
 	uint64_t oldest_seq;    /* its sequence number */
+	uint64_t kicked_horizon; /* the horizon our last kicks looked at */
 	struct pub_sub *subs;
 	unsigned nsubs;
 	unsigned since_serve;
@@ -236,11 +237,16 @@ static void pub_advance_horizon(struct evshm_pub *p, uint32_t need)
 	} else {
 		rec_span(p, p->oldest, &p->oldest_seq);
 	}
-	/* The sequence number first: a subscriber reads them the other way
-	 * round, and a torn pair only makes it jump again. */
+	/* The sequence number first, then oldest with release: a subscriber
+	 * reads them the other way round (acquire), so with this oldest it
+	 * gets this number or a later one, and such a torn pair only makes
+	 * it jump again.  Never an earlier one: when oldest is the tail, the
+	 * header our last commit left there (5.2 step 5 keeps the header at
+	 * the old oldest) carries exactly the earlier oldest_seq, and would
+	 * pass for the record it expects. */
 	atomic_store_explicit(&p->mine->oldest_seq, p->oldest_seq,
 			      memory_order_relaxed);
-	atomic_store_explicit(&p->mine->oldest, p->oldest, memory_order_relaxed);
+	atomic_store_explicit(&p->mine->oldest, p->oldest, memory_order_release);
 	/* Release: a subscriber that sees this horizon sees that oldest. */
 	atomic_store_explicit(&p->mine->horizon, h, memory_order_release);
 	/* And every byte written from here is ordered after the horizon. */
@@ -554,6 +560,41 @@ int evshm_pub_reserve(struct evshm_pub *p, size_t len, void **ptr,
 	return res;
 }
 
+/*
+ * After our fence: kick every subscriber whose data_event the tail's move
+ * [old, new_) passes, and (latest) every one whose event the horizon
+ * passed since we last looked.  Such a one went to sleep at a head below
+ * our tail, where nothing it expects shows: it jumped to an oldest torn
+ * from two updates, as we were about to overwrite that place (8.5).  It
+ * must look again and jump, and no move of the tail passes its event
+ * again: only the horizon's move does, once.
+ */
+static void pub_kick(struct evshm_pub *p, uint64_t old, uint64_t new_)
+{
+	uint64_t h0 = p->kicked_horizon;
+	bool lap = p->opts.policy == EVSHM_LATEST && p->horizon > h0;
+
+	p->kicked_horizon = p->horizon;
+	/* Downwards: a subscriber that made its kick slow is removed at once
+	 * (the last one takes its place, and was kicked already). */
+	for (unsigned i = p->nsubs; i-- > 0;) {
+		struct pub_sub *s = &p->subs[i];
+		uint64_t ev = atomic_load_explicit(&s->r->data_event,
+						   memory_order_relaxed);
+
+		if (ring_passes(ev, old, new_) ||
+		    (lap && ring_passes(ev, h0, p->horizon))) {
+			int r = bell_kick(s->kick, &s->watch);
+
+			s->kicks++;
+			atomic_store_explicit(&p->mine->tx_kicks, ++p->kicks,
+					      memory_order_relaxed);
+			if (r == -EPROTO)
+				pub_remove(p, i, PROTO_DROP_INVALID);
+		}
+	}
+}
+
 int evshm_pub_commit(struct evshm_pub *p, size_t len)
 {
 	uint64_t old, new_;
@@ -570,23 +611,7 @@ int evshm_pub_commit(struct evshm_pub *p, size_t len)
 					 memory_order_relaxed) & WS_ASLEEP)
 			asleep = true;
 	ring_role_after_publish(&p->bell.role, asleep);
-	/* Downwards: a subscriber that made its kick slow is removed at once
-	 * (the last one takes its place, and was kicked already). */
-	for (unsigned i = p->nsubs; i-- > 0;) {
-		struct pub_sub *s = &p->subs[i];
-
-		if (ring_passes(atomic_load_explicit(&s->r->data_event,
-						     memory_order_relaxed),
-				old, new_)) {
-			int r = bell_kick(s->kick, &s->watch);
-
-			s->kicks++;
-			atomic_store_explicit(&p->mine->tx_kicks, ++p->kicks,
-					      memory_order_relaxed);
-			if (r == -EPROTO)
-				pub_remove(p, i, PROTO_DROP_INVALID);
-		}
-	}
+	pub_kick(p, old, new_);
 	return 0;
 }
 
@@ -595,6 +620,12 @@ int evshm_pub_cancel(struct evshm_pub *p)
 	if (!p || !p->ring.resv)
 		return -EINVAL;
 	ring_tx_cancel(&p->ring);
+	/* The reservation may have moved the horizon past a sleeper (see
+	 * pub_kick): the commit's fence and kicks, without a commit. */
+	if (p->opts.policy == EVSHM_LATEST && p->horizon > p->kicked_horizon) {
+		atomic_thread_fence(memory_order_seq_cst);
+		pub_kick(p, p->ring.tail, p->ring.tail);
+	}
 	return 0;
 }
 

@@ -61,6 +61,13 @@
  *                  (SCM_RIGHTS), and take the byte back out of band: a
  *                  message of no length that still holds the socket; close
  *                  our copy of that end, say "queued", keep up for 6 s
+ *   sleep-lapped   (latest) fall asleep below the publisher's tail, as an
+ *                  honest subscriber does that jumped to an oldest torn
+ *                  from two updates (protocol.md 8.5): once the tail is two
+ *                  records past our head, ask to be woken at our head and
+ *                  say "asleep"; say "kicked" when the publisher kicks us
+ *                  (its horizon passed our head), or "not kicked ..." and
+ *                  exit 1 if it has not within 5 s
  * pub modes:
  *   ring-lie       WELCOME announces twice the ring its region has
  *   start-unaligned  WELCOME's start index is not a multiple of 16
@@ -85,6 +92,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -466,6 +474,42 @@ static int creep(struct hsub *s)
 	return 0;
 }
 
+static int sleep_lapped(struct hsub *s)
+{
+	uint64_t head = atomic_load(&s->mine->head);
+	uint64_t end = os_now_ns() + 10000000000u;
+	struct pollfd pfd = { .fd = s->bell, .events = POLLIN };
+
+	/* Two records on: the commit that passed our head is done (its
+	 * kick check saw no event of ours), the next one started above. */
+	while (atomic_load(&s->pub->tail) < head + 2048) {
+		if (os_now_ns() > end) {
+			fprintf(stderr, "nothing published\n");
+			return 1;
+		}
+		usleep(1000);
+	}
+	/* What an honest subscriber does at a head where the record does
+	 * not show the number it expects (6.3, 8.5). */
+	atomic_store(&s->mine->rx_state, WS_ASLEEP);
+	atomic_store(&s->mine->data_event, head);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load(&s->pub->horizon) > head) {
+		fprintf(stderr, "lapped before we slept\n");
+		return 1;
+	}
+	printf("asleep\n");
+	fflush(stdout);
+	if (poll(&pfd, 1, 5000) == 1) {
+		printf("kicked\n");
+		return 0;
+	}
+	printf("not kicked (head %" PRIu64 ", horizon %" PRIu64 ", tail %"
+	       PRIu64 ")\n", head, (uint64_t)atomic_load(&s->pub->horizon),
+	       (uint64_t)atomic_load(&s->pub->tail));
+	return 1;
+}
+
 static int flood(struct hsub *s)
 {
 	return kick_flood(s->kick, -1, 2000, s);
@@ -558,6 +602,9 @@ static int run_sub(const char *name, const char *mode)
 	opt_prequeue = is(mode, "kick-lock");
 	opt_oob = is(mode, "kick-oob");
 	sub_join(&s, name);
+	/* No kick for us until we ask. */
+	if (is(mode, "sleep-lapped"))
+		atomic_store(&s.mine->data_event, UINT64_MAX);
 	printf("joined\n");
 	fflush(stdout);
 	if (is(mode, "head-ahead")) {
@@ -587,6 +634,8 @@ static int run_sub(const char *name, const char *mode)
 	}
 	if (is(mode, "bell-watch"))
 		return bell_watch(&s);
+	if (is(mode, "sleep-lapped"))
+		return sleep_lapped(&s);
 	if (is(mode, "bell-hup")) {
 		s.kick = os_close(s.kick);
 		printf("closed\n");

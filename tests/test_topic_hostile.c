@@ -310,6 +310,45 @@ static void test_sub_head_creep(void **state)
 }
 
 /*
+ * A latest subscriber asleep below the tail is woken when the horizon
+ * passes its head.  An honest one gets there by a jump to an oldest torn
+ * from two updates (oldest_seq stored, oldest and the horizon not yet: a
+ * publisher preempted between those stores, 8.5): the record at that
+ * oldest carries an older number than the one it then expects, so it
+ * sleeps there, and no later move of the tail passes its event.  The
+ * hostile subscriber plays that state; the publisher used to let it sleep
+ * through every lap.
+ */
+static void test_sub_asleep_lapped(void **state)
+{
+	struct evshm_opts o = { .ring_size = RING, .policy = EVSHM_LATEST };
+	static uint8_t buf[1000]; /* a record of 1024 bytes */
+	struct evshm_pub *p;
+	struct proc bad;
+	char name[108], line[128];
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "tlapped", true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	for (int i = 0; i < 3; i++)
+		tu_assert_res(evshm_pub_send(p, buf, sizeof(buf), 0), 0);
+	char *bv[] = { "peer_topic_hostile", "sub", name, "sleep-lapped", NULL };
+	spawn(&bad, HOSTILE, bv);
+	admit(p, &bad);
+	for (int i = 0; i < 2; i++)
+		tu_assert_res(evshm_pub_send(p, buf, sizeof(buf), 0), 0);
+	assert_true(tu_read_line(bad.report, line, sizeof(line), 20000) > 0);
+	assert_string_equal(line, "asleep");
+	/* Two laps: the horizon passes its head in the second. */
+	for (unsigned i = 0; i < 2 * RING / 1024; i++)
+		tu_assert_res(evshm_pub_send(p, buf, sizeof(buf), 0), 0);
+	int rc = finish(&bad, line, sizeof(line));
+	assert_string_equal(line, "kicked");
+	tu_assert_res(rc, 0);
+	evshm_pub_close(p);
+}
+
+/*
  * max_clients counts at admission, before the HELLO: four connections
  * admitted while there was room for one, then four HELLOs.  The limit
  * holds (the others get -EUSERS), and no subscriber is stored past the
@@ -550,6 +589,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sub_bell_hangup),
 		cmocka_unit_test(test_sub_bell_watch),
 		cmocka_unit_test(test_sub_limit_at_hello),
+		cmocka_unit_test(test_sub_asleep_lapped),
 		cmocka_unit_test(test_sub_head_creep),
 		cmocka_unit_test(test_sub_splice_lock),
 		cmocka_unit_test(test_sub_kick_lock),
