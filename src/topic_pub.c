@@ -569,10 +569,15 @@ int evshm_pub_reserve(struct evshm_pub *p, size_t len, void **ptr,
  * must look again and jump, and no move of the tail passes its event
  * again: only the horizon's move does, once.
  */
+static bool pub_horizon_moved(const struct evshm_pub *p)
+{
+	return p->opts.policy == EVSHM_LATEST && p->horizon > p->kicked_horizon;
+}
+
 static void pub_kick(struct evshm_pub *p, uint64_t old, uint64_t new_)
 {
 	uint64_t h0 = p->kicked_horizon;
-	bool lap = p->opts.policy == EVSHM_LATEST && p->horizon > h0;
+	bool lap = pub_horizon_moved(p);
 
 	p->kicked_horizon = p->horizon;
 	/* Downwards: a subscriber that made its kick slow is removed at once
@@ -622,7 +627,7 @@ int evshm_pub_cancel(struct evshm_pub *p)
 	ring_tx_cancel(&p->ring);
 	/* The reservation may have moved the horizon past a sleeper (see
 	 * pub_kick): the commit's fence and kicks, without a commit. */
-	if (p->opts.policy == EVSHM_LATEST && p->horizon > p->kicked_horizon) {
+	if (pub_horizon_moved(p)) {
 		atomic_thread_fence(memory_order_seq_cst);
 		pub_kick(p, p->ring.tail, p->ring.tail);
 	}
