@@ -339,8 +339,9 @@ EVSHM_API int evshm_send_fds(struct evshm_chan *c, const void *buf, size_t len,
  * A message with descriptors read by evshm_recv() or evshm_peek() /
  * evshm_release() has them closed on release, like a socket read without
  * room for SCM_RIGHTS; a descriptor whose close could block (a socket, a
- * FUSE file: the peer chose it) is closed by a short-lived background
- * thread, so the call never waits for it.  Only on a channel where this
+ * FUSE file: the peer chose it) is closed by one of at most four
+ * background threads (the rest wait in a queue: a peer cannot make more),
+ * so the call never waits for it.  Only on a channel where this
  * side set EVSHM_OPT_FDS.
  * Errors: those of evshm_recv(), -EOVERFLOW, -EPROTO (the peer announced
  * descriptors it did not send).

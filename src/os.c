@@ -372,58 +372,146 @@ int os_close(int fd)
  * task): for a TCP socket with SO_LINGER that waits for the linger time,
  * for a FUSE file until its server answers.  A peer that sends such a file
  * would hold whichever evshm call closes it.  So an unknown file is closed
- * by a detached thread of its own, with every signal blocked so that it
- * never takes one meant for the application.
+ * by a detached thread, with every signal blocked so that it never takes
+ * one meant for the application.
+ *
+ * At most CLOSERS_MAX such threads live at once; the files wait for them in
+ * a queue.  Without the bound a peer would choose how many threads we make:
+ * one FUSE server that never answers a FLUSH holds every close of its
+ * files, and a thread per file would spend the user's RLIMIT_NPROC, which
+ * all of the user's processes share.  What is held stays bounded by our
+ * own RLIMIT_NOFILE: queued files are still open files.
  */
-static _Atomic unsigned closers_pending;
+#define CLOSERS_MAX 4
 
-struct closer {
-	unsigned n;
-	int fds[];
-};
+static pthread_mutex_t closes_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t closes_once = PTHREAD_ONCE_INIT;
+static int *closes_q;			/* under closes_lock */
+static unsigned closes_len, closes_cap;	/* under closes_lock */
+static unsigned closers;		/* threads alive, under closes_lock */
+static _Atomic unsigned closes_pending;	/* queued or being closed */
+
+/* A fork while a closer holds the lock must not leave it held in the
+ * child, which has no closer threads: what was queued is closed by the
+ * child's first closer (the child's copies). */
+static void closes_prefork(void)
+{
+	pthread_mutex_lock(&closes_lock);
+}
+
+static void closes_postfork(void)
+{
+	pthread_mutex_unlock(&closes_lock);
+}
+
+static void closes_child(void)
+{
+	closers = 0;
+	pthread_mutex_unlock(&closes_lock);
+}
+
+static void closes_init(void)
+{
+	pthread_atfork(closes_prefork, closes_postfork, closes_child);
+}
+
+/* Take the next queued file, or, with none left, retire the calling
+ * closer; under closes_lock. */
+static int closes_next(void)
+{
+	if (closes_len)
+		return closes_q[--closes_len];
+	closers--;
+	free(closes_q);
+	closes_q = NULL;
+	closes_cap = 0;
+	return -1;
+}
+
+static void close_one(int fd)
+{
+	close(fd);
+	atomic_fetch_sub_explicit(&closes_pending, 1, memory_order_release);
+}
 
 static void *closer_main(void *arg)
 {
-	struct closer *c = arg;
+	int fd;
 
-	for (unsigned i = 0; i < c->n; i++)
-		close(c->fds[i]);
-	free(c);
-	atomic_fetch_sub_explicit(&closers_pending, 1, memory_order_release);
+	(void)arg;
+	pthread_mutex_lock(&closes_lock);
+	while ((fd = closes_next()) >= 0) {
+		pthread_mutex_unlock(&closes_lock);
+		close_one(fd);
+		pthread_mutex_lock(&closes_lock);
+	}
+	pthread_mutex_unlock(&closes_lock);
 	return NULL;
+}
+
+static int closer_start(void)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	if (pthread_attr_init(&attr) != 0)
+		return -1;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* close() needs little stack; sanitizers need more. */
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&t, &attr, closer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return r;
 }
 
 static void close_async(const int *fds, unsigned n)
 {
-	struct closer *c = malloc(sizeof(*c) + n * sizeof(int));
-	sigset_t all, old;
-	pthread_attr_t attr;
-	pthread_t t;
-	int r = -1;
+	bool start = false;
 
-	if (c && pthread_attr_init(&attr) == 0) {
-		c->n = n;
-		memcpy(c->fds, fds, n * sizeof(int));
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		/* close() needs little stack; sanitizers need more. */
-		pthread_attr_setstacksize(&attr, 256 * 1024);
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		atomic_fetch_add_explicit(&closers_pending, 1, memory_order_relaxed);
-		r = pthread_create(&t, &attr, closer_main, c);
-		if (r != 0)
-			atomic_fetch_sub_explicit(&closers_pending, 1,
-						  memory_order_relaxed);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		pthread_attr_destroy(&attr);
+	pthread_once(&closes_once, closes_init);
+	pthread_mutex_lock(&closes_lock);
+	if (closes_len + n > closes_cap) {
+		unsigned cap = 2 * (closes_len + n) > 64 ? 2 * (closes_len + n) : 64;
+		int *q = realloc(closes_q, cap * sizeof(*q));
+
+		if (!q) {
+			pthread_mutex_unlock(&closes_lock);
+			/* No memory: the one thing left is to close here
+			 * (docs/protocol.md, security considerations). */
+			for (unsigned i = 0; i < n; i++)
+				os_close(fds[i]);
+			return;
+		}
+		closes_q = q;
+		closes_cap = cap;
 	}
-	if (r != 0) {
-		/* No memory or no thread: the one thing left is to close
-		 * here (docs/protocol.md, security considerations). */
-		free(c);
-		for (unsigned i = 0; i < n; i++)
-			os_close(fds[i]);
+	memcpy(closes_q + closes_len, fds, n * sizeof(*fds));
+	closes_len += n;
+	atomic_fetch_add_explicit(&closes_pending, n, memory_order_relaxed);
+	if (closers < CLOSERS_MAX) {
+		closers++;
+		start = true;
 	}
+	pthread_mutex_unlock(&closes_lock);
+	if (!start || closer_start() == 0)
+		return;
+	/* No thread: the files wait for a closer already running, or, with
+	 * none, are closed here. */
+	pthread_mutex_lock(&closes_lock);
+	closers--;
+	while (!closers && closes_len) {
+		int fd = closes_q[--closes_len];
+
+		pthread_mutex_unlock(&closes_lock);
+		close_one(fd);
+		pthread_mutex_lock(&closes_lock);
+	}
+	pthread_mutex_unlock(&closes_lock);
 }
 
 /* Known kinds whose release never waits for anyone.  Not a pipe: its
@@ -535,7 +623,7 @@ void os_close_bell(int fd, bool shut)
 
 unsigned os_close_pending(void)
 {
-	return atomic_load_explicit(&closers_pending, memory_order_acquire);
+	return atomic_load_explicit(&closes_pending, memory_order_acquire);
 }
 
 unsigned os_close_wait(int timeout_ms)

@@ -109,10 +109,11 @@ int os_close(int fd);
 
 /*
  * Close descriptors a peer chose.  Those whose kind is known to close
- * promptly (a sealed memfd, a pipe, an eventfd) are closed at once; any
- * other is closed by a short-lived detached thread with every signal
+ * promptly (a sealed memfd, an eventfd) are closed at once; any other is
+ * queued for one of at most four detached threads with every signal
  * blocked (an asynchronous close, as systemd does), so that no evshm call
- * waits for it.  Each slot of @fds is set to -1.
+ * waits for it and no peer chooses how many threads we make.  Each slot
+ * of @fds is set to -1.
  */
 void os_close_untrusted(int *fds, unsigned n);
 /*

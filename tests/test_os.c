@@ -4,11 +4,14 @@
  * still allows, what the receive-side checks reject, pipe kick / drain,
  * closing what a peer chose, and deadlines that survive signals.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -23,6 +26,12 @@
 #include "bell.h"
 #include "os.h"
 #include "util.h"
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 #define SZ 8192u
 
@@ -311,6 +320,110 @@ static void test_close_untrusted(void **state)
 	tu_assert_res(tu_count_fds(), before);
 }
 
+/* Holds a pipe's mutex: a splice from the pipe into a full blocking
+ * socket keeps it while it waits for room (docs/protocol.md 6.1). */
+struct pipe_holder {
+	int pipe_rd, sock;
+	_Atomic pid_t tid;
+};
+
+static void *hold_pipe(void *arg)
+{
+	struct pipe_holder *h = arg;
+
+	atomic_store(&h->tid, (pid_t)syscall(SYS_gettid));
+	return (void *)(intptr_t)splice(h->pipe_rd, NULL, h->sock, NULL, 4096, 0);
+}
+
+static char task_state(pid_t tid)
+{
+	char path[64], buf[256], *at;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return '?';
+	at = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	return at && at[1] == ' ' ? at[2] : '?';
+}
+
+static int count_tasks(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Closes that never finish (a peer holds what their release waits for)
+ * cost at most four threads, however many the peer sends; they all finish
+ * once it lets go. */
+static void test_close_bounded(void **state)
+{
+	enum { N = 16 };
+	struct pipe_holder h = { 0 };
+	int p[2], sv[2], fds[N], before, tasks, sndbuf = 4096;
+	char path[64], junk[4096];
+	pthread_t t;
+
+	(void)state;
+	/* valgrind keeps its one lock through a close() that blocks, so
+	 * every other thread, the one that would let go included, stops. */
+	if (RUNNING_ON_VALGRIND)
+		skip();
+	before = tu_count_fds();
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	/* N files of the pipe's write end: each one's release takes the
+	 * pipe's mutex (opened now, before it is held: an open takes it too). */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[1]);
+	for (int i = 0; i < N; i++)
+		assert_true((fds[i] = open(path, O_WRONLY | O_CLOEXEC)) >= 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+				    sizeof(sndbuf)), 0);
+	while (send(sv[0], junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;
+	h.pipe_rd = p[0];
+	h.sock = sv[0];
+	assert_int_equal(pthread_create(&t, NULL, hold_pipe, &h), 0);
+	for (int i = 0; i < 5000 && (!atomic_load(&h.tid) ||
+				     task_state(atomic_load(&h.tid)) != 'S'); i++)
+		usleep(1000);
+	assert_int_equal(task_state(atomic_load(&h.tid)), 'S');
+
+	tasks = count_tasks();
+	for (int i = 0; i < N; i++) {
+		os_close_untrusted(&fds[i], 1);
+		assert_int_equal(fds[i], -1);
+	}
+	assert_true(count_tasks() <= tasks + 4);
+	usleep(20000);
+	tu_assert_res(os_close_pending(), N);
+
+	/* Room in the socket: the splice ends, the mutex is free, every
+	 * queued close finishes and every closer thread ends. */
+	while (recv(sv[1], junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;
+	assert_int_equal(pthread_join(t, NULL), 0);
+	tu_assert_res(os_close_wait(5000), 0);
+	for (int i = 0; i < 5000 && count_tasks() > tasks - 1; i++)
+		usleep(1000);
+	assert_int_equal(count_tasks(), tasks - 1);
+	os_close(p[0]);
+	os_close(p[1]);
+	os_close(sv[0]);
+	os_close(sv[1]);
+	tu_assert_res(tu_count_fds(), before);
+}
+
 static void test_deadlines(void **state)
 {
 	uint64_t d;
@@ -409,6 +522,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_kick_drain),
 		cmocka_unit_test(test_close_bell),
 		cmocka_unit_test(test_close_untrusted),
+		cmocka_unit_test(test_close_bounded),
 		cmocka_unit_test(test_membarrier),
 		cmocka_unit_test(test_deadlines),
 		cmocka_unit_test(test_poll_eintr),
