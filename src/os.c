@@ -393,7 +393,8 @@ static _Atomic unsigned closes_pending;	/* queued or being closed */
 
 /* A fork while a closer holds the lock must not leave it held in the
  * child, which has no closer threads: what was queued is closed by the
- * child's first closer (the child's copies). */
+ * child's first closer (the child's copies; a file a closer was closing
+ * stays open in the child). */
 static void closes_prefork(void)
 {
 	pthread_mutex_lock(&closes_lock);
@@ -407,6 +408,7 @@ static void closes_postfork(void)
 static void closes_child(void)
 {
 	closers = 0;
+	atomic_store_explicit(&closes_pending, closes_len, memory_order_relaxed);
 	pthread_mutex_unlock(&closes_lock);
 }
 
