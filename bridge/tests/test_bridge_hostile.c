@@ -295,6 +295,45 @@ static void check_reaction(struct conn *c, enum react react, int err)
 HOSTILE_CASES(CASE_FN)
 #undef CASE_FN
 
+/* --- beyond one frame: what a hostile import can make the export hold ------ */
+
+/*
+ * Sessions that open streams and then break the protocol at once, over
+ * and over: the local connects they asked for belong to nobody once the
+ * session is gone, and must not be made anyway (queued without bound
+ * behind the one in progress, each reaching the server, and delaying
+ * every honest import's channels).  The local server (we) accepts
+ * nothing meanwhile, so the first connect is still in progress when the
+ * sessions end; then we count what still reaches us.
+ */
+static void hostile_stale_opens(void **state)
+{
+	enum { SESSIONS = 16, STREAMS = 8 };
+	struct evshm_chan *ch;
+	int reached = 0;
+
+	(void)state;
+	if (!ex.pid)
+		start_export();
+	for (int i = 0; i < SESSIONS; i++) {
+		struct conn c;
+		session(&c);
+		for (uint32_t id = 1; id <= STREAMS; id++)
+			send_open(&c, id, WIRE_KIND_CHANNEL, 100);
+		send_frame(&c, 42, 0, 0, NULL, 0);
+		expect(&c, WIRE_BYE);
+		conn_close(&c);
+	}
+	while (reached < SESSIONS * STREAMS &&
+	       evshm_accept(ex.l, &ch, 1000) == 0) {
+		reached++;
+		evshm_close(ch);
+	}
+	/* The one in progress when its session ended, at most. */
+	assert_in_range(reached, 0, 1);
+	still_serves();
+}
+
 /* Last: the export stops cleanly on SIGTERM and its log names what it
  * refused. */
 static void hostile_export_stops(void **state)
@@ -313,6 +352,7 @@ int main(int argc, char **argv)
 #define CASE_ROW(name, needs, send, react, err) cmocka_unit_test(hostile_##name),
 	const struct CMUnitTest tests[] = {
 		HOSTILE_CASES(CASE_ROW)
+		cmocka_unit_test(hostile_stale_opens),
 		cmocka_unit_test(hostile_export_stops),
 	};
 #undef CASE_ROW
