@@ -297,6 +297,40 @@ HOSTILE_CASES(CASE_FN)
 
 /* --- beyond one frame: what a hostile import can make the export hold ------ */
 
+/* The export program's pid (ex.pid is timeout(1), its parent). */
+static pid_t export_pid(void)
+{
+	char path[64];
+	long pid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)ex.pid,
+		 (int)ex.pid);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%ld", &pid), 1);
+	fclose(f);
+	return (pid_t)pid;
+}
+
+/* Its resident memory, KiB. */
+static long export_rss_kib(void)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)export_pid());
+	f = fopen(path, "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	assert_true(kib > 0);
+	return kib;
+}
+
 /*
  * Sessions that open streams and then break the protocol at once, over
  * and over: the local connects they asked for belong to nobody once the
@@ -334,6 +368,62 @@ static void hostile_stale_opens(void **state)
 	still_serves();
 }
 
+/*
+ * Small DATA frames, each in a TCP segment of its own, queued at the
+ * export up to the credit window (the local server reads nothing): the
+ * export's memory must stay within a small multiple of the window.  (A
+ * frame that ZeroMQ received without copying it out of its receive
+ * buffer keeps that whole buffer, several KiB, alive while it is queued.)
+ */
+static void hostile_small_frames_memory(void **state)
+{
+	enum { MSG = 14, MAX_FRAMES = 4000 };
+	uint64_t sent = 0, granted = 0, seq = 0;
+	struct evshm_chan *ch;
+	struct conn cc, *c = &cc;
+	long before, after;
+	int idle_ms = 0;
+
+	(void)state;
+	if (!ex.pid)
+		start_export();
+	session(c);
+	ch = stream(c, 4096);
+	usleep(100000);
+	before = export_rss_kib();
+	while (seq < MAX_FRAMES && idle_ms < 300) {
+		uint8_t f[512];
+		int n = zmq_recv(c->s, f, sizeof(f), ZMQ_DONTWAIT);
+		struct wire_hdr h;
+
+		if (n >= (int)WIRE_HDR_SIZE &&
+		    wire_parse(f, (size_t)n, &h, NULL, NULL) == 0 &&
+		    h.type == WIRE_CREDIT) {
+			granted += h.arg;
+			idle_ms = 0;
+			continue;
+		}
+		if (sent - granted + MSG + WIRE_MSG_COST > WINDOW) {
+			usleep(1000);
+			idle_ms++;
+			continue;
+		}
+		send_data(c, 1, seq++, MSG);
+		sent += MSG + WIRE_MSG_COST;
+		usleep(300); /* one segment, one read at the export */
+	}
+	usleep(200000);
+	after = export_rss_kib();
+	print_message("export: %llu frames sent, %llu queued bytes of credit, "
+		      "resident %ld -> %ld KiB\n", (unsigned long long)seq,
+		      (unsigned long long)(sent - granted), before, after);
+	/* The window is 64 KiB: allow 32 times that. */
+	assert_true(after - before <= 2048);
+	conn_close(c);
+	evshm_close(ch);
+	still_serves();
+}
+
 /* Last: the export stops cleanly on SIGTERM and its log names what it
  * refused. */
 static void hostile_export_stops(void **state)
@@ -353,6 +443,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		HOSTILE_CASES(CASE_ROW)
 		cmocka_unit_test(hostile_stale_opens),
+		cmocka_unit_test(hostile_small_frames_memory),
 		cmocka_unit_test(hostile_export_stops),
 	};
 #undef CASE_ROW
