@@ -315,7 +315,11 @@ static int start(struct export *ex)
 	ex->zs = zsock_open(ex->b.ctx, &p, &ex->b.sec, &res);
 	if (!ex->zs)
 		goto out_zmq;
-	ex->mon = zmon_open(ex->b.ctx, ex->zs, ZMQ_EVENT_ALL, &res);
+	/* Not ACCEPT_FAILED: out of descriptors (connections that hold
+	 * them all), libzmq retries the accept at once, an event each time,
+	 * and reading them would spin this thread too. */
+	ex->mon = zmon_open(ex->b.ctx, ex->zs,
+			    ZMQ_EVENT_ALL & ~ZMQ_EVENT_ACCEPT_FAILED, &res);
 	if (!ex->mon)
 		goto out_zmq;
 	if (zmq_bind(ex->zs, cfg->endpoint) < 0) {
