@@ -213,6 +213,10 @@ int sio_in_frame(struct sio_in *in, zmq_msg_t *frame, uint64_t seq,
 		cost += credit_cost(len);
 		off += WIRE_LEN_SIZE + len;
 	}
+	/* A gap may skip far ahead, never past the end of the numbers (the
+	 * next frame's number would be small again, and taken). */
+	if (seq + k < seq)
+		return -EPROTO;
 	if (gap)
 		*gap += seq - in->seq;
 	in->seq = seq + k;
