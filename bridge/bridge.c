@@ -90,7 +90,9 @@ int bridge_setup(struct bridge *b, const struct bridge_cfg *cfg,
 	 * (ours, libzmq's).  With glibc's defaults, frames of 64 KiB and up
 	 * made the heap grow and shrink (or be mapped and unmapped) all the
 	 * time: page faults cost a fifth of the throughput at 64 KiB.  The
-	 * memory kept is bounded by the credit windows in use. */
+	 * memory kept is what was in use at the peak: the credit windows,
+	 * and what libzmq held for connections (docs/bridge.md, "Security
+	 * model": up to a frame each, before authentication too). */
 	mallopt(M_MMAP_THRESHOLD, MMAP_BELOW);
 	mallopt(M_TRIM_THRESHOLD, TRIM_ABOVE);
 

@@ -57,18 +57,22 @@ static void *worker(void *arg)
 		if (c->stop)
 			break;
 		r = pop(&c->todo, &c->todo_tail);
-		pthread_mutex_unlock(&c->lock);
-		if (r->topic)
-			r->err = evshm_sub_open(&r->sub, r->name, &r->opts,
-						r->timeout_ms);
-		else
-			r->err = evshm_connect(&r->chan, r->name, &r->opts,
-					       r->timeout_ms);
-		if (r->err < 0) {
-			r->chan = NULL;
-			r->sub = NULL;
+		if (r->cancelled) {
+			r->err = -ECANCELED; /* nobody wants it: never connect */
+		} else {
+			pthread_mutex_unlock(&c->lock);
+			if (r->topic)
+				r->err = evshm_sub_open(&r->sub, r->name,
+							&r->opts, r->timeout_ms);
+			else
+				r->err = evshm_connect(&r->chan, r->name,
+						       &r->opts, r->timeout_ms);
+			if (r->err < 0) {
+				r->chan = NULL;
+				r->sub = NULL;
+			}
+			pthread_mutex_lock(&c->lock);
 		}
-		pthread_mutex_lock(&c->lock);
 		push(&c->done, &c->done_tail, r);
 		/* The counter cannot overflow: the loop reads it each time it
 		 * polls readable. */
@@ -118,10 +122,20 @@ void connector_submit(struct connector *c, struct conn_req *r)
 	r->chan = NULL;
 	r->sub = NULL;
 	r->err = 0;
+	r->cancelled = false;
+	r->conn = c;
 	pthread_mutex_lock(&c->lock);
 	push(&c->todo, &c->todo_tail, r);
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
+}
+
+void connector_cancel(struct conn_req *r)
+{
+	pthread_mutex_lock(&r->conn->lock);
+	r->cancelled = true;
+	pthread_mutex_unlock(&r->conn->lock);
+	r->owner = NULL;
 }
 
 struct conn_req *connector_done(struct connector *c)

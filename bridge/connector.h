@@ -7,9 +7,12 @@
  *
  * A request belongs to the loop thread except between connector_submit()
  * and its return from connector_done(); the worker reads name, opts and
- * timeout and writes chan (or sub) and err.  To cancel, the loop sets owner to NULL
- * (only the loop reads it) and closes the channel when the request
- * comes back.
+ * timeout and writes chan (or sub) and err.  To cancel, the loop calls
+ * connector_cancel(): a request the worker has not started is then never
+ * started (a peer that opens streams and drops its session, over and
+ * over, must not queue connects without bound, ahead of everyone else's);
+ * either way it comes back with owner NULL, and the loop closes what it
+ * holds (nothing, if it never started).
  */
 #ifndef EVSHM_BRIDGE_CONNECTOR_H
 #define EVSHM_BRIDGE_CONNECTOR_H
@@ -27,6 +30,8 @@ struct conn_req {
 	struct evshm_opts opts;
 	int timeout_ms;
 	void *owner;              /* loop thread only; NULL: cancelled */
+	bool cancelled;           /* under the connector's lock */
+	struct connector *conn;   /* set by connector_submit() */
 	/* out */
 	struct evshm_chan *chan;
 	struct evshm_sub *sub;
@@ -38,6 +43,10 @@ int connector_new(struct connector **out);
 /* Readable when connector_done() has something. */
 int connector_fd(const struct connector *c);
 void connector_submit(struct connector *c, struct conn_req *r);
+/* Cancel @r, submitted and not yet back from connector_done(): if the
+ * worker has not started it, it comes back at once, with err -ECANCELED
+ * and nothing open.  Sets r->owner to NULL. */
+void connector_cancel(struct conn_req *r);
 /* The next finished request, or NULL. */
 struct conn_req *connector_done(struct connector *c);
 /* Stop the worker (after its current connect, which is bounded by its

@@ -42,6 +42,7 @@ struct export {
 	struct session *sessions;
 	unsigned nsessions;
 	bool probe;                     /* a connection dropped: ping all */
+	struct log_limit refusals;      /* peers can cause them at will */
 };
 
 static struct export *of_bridge(struct bridge *b)
@@ -118,8 +119,9 @@ static void hello(struct export *ex, zmq_msg_t *rid, zmq_msg_t *m)
 		 * HELLO of another version. */
 		log_debug("ignored a frame from %s without a session", addr);
 		if (res == -EPROTONOSUPPORT) {
-			log_notice("refused an import at %s: another protocol "
-				   "version", addr);
+			log_limited(&ex->refusals, LOG_NOTICE, "refused an "
+				    "import at %s: another protocol version",
+				    addr);
 			/* The wire reads the payload without a full header
 			 * only for HELLO; hdr is valid here. */
 			refuse(ex, rid, EPROTONOSUPPORT, "protocol version 1 only");
@@ -129,8 +131,9 @@ static void hello(struct export *ex, zmq_msg_t *rid, zmq_msg_t *m)
 	if (zmq_msg_size(rid) > ZSOCK_RID_MAX)
 		return;
 	if (ex->nsessions >= ex->b.cfg->max_sessions) {
-		log_notice("refused an import at %s: %u sessions (--max-sessions)",
-			   addr, ex->nsessions);
+		log_limited(&ex->refusals, LOG_NOTICE, "refused an import at "
+			    "%s: %u sessions (--max-sessions)", addr,
+			    ex->nsessions);
 		refuse(ex, rid, EUSERS, "too many sessions");
 		return;
 	}
@@ -187,8 +190,9 @@ static void monitor(struct export *ex)
 		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
 		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
 			/* Key refusals are logged by the ZAP handler. */
-			log_notice("a client's handshake failed on %s (not CURVE, "
-				   "or not the key it expects?)", ev.addr);
+			log_limited(&ex->refusals, LOG_NOTICE, "a client's "
+				    "handshake failed on %s (not CURVE, or not "
+				    "the key it expects?)", ev.addr);
 			stats.sessions_refused++;
 			break;
 		}
@@ -239,7 +243,7 @@ static void export_poll(struct bridge *b)
 	struct conn_req *req;
 
 	if (ex->zap)
-		zap_serve(ex->zap, &ex->allow);
+		zap_serve(ex->zap, &ex->allow, &ex->refusals);
 	monitor(ex);
 	reap(ex);
 	while ((req = connector_done(ex->conn))) {
@@ -271,6 +275,7 @@ static void export_tick(struct bridge *b, uint64_t now)
 		session_tick(s, now);
 	}
 	ex->probe = false;
+	log_limit_flush(&ex->refusals, "refusals", false);
 }
 
 static void export_shutdown(struct bridge *b)
@@ -280,6 +285,7 @@ static void export_shutdown(struct bridge *b)
 	for (struct session *s = ex->sessions; s; s = s->next)
 		session_fail(s, ESHUTDOWN, "shutting down");
 	reap(ex);
+	log_limit_flush(&ex->refusals, "refusals", true);
 }
 
 static const struct role_ops export_role = {
@@ -315,7 +321,11 @@ static int start(struct export *ex)
 	ex->zs = zsock_open(ex->b.ctx, &p, &ex->b.sec, &res);
 	if (!ex->zs)
 		goto out_zmq;
-	ex->mon = zmon_open(ex->b.ctx, ex->zs, ZMQ_EVENT_ALL, &res);
+	/* Not ACCEPT_FAILED: out of descriptors (connections that hold
+	 * them all), libzmq retries the accept at once, an event each time,
+	 * and reading them would spin this thread too. */
+	ex->mon = zmon_open(ex->b.ctx, ex->zs,
+			    ZMQ_EVENT_ALL & ~ZMQ_EVENT_ACCEPT_FAILED, &res);
 	if (!ex->mon)
 		goto out_zmq;
 	if (zmq_bind(ex->zs, cfg->endpoint) < 0) {

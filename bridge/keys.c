@@ -95,9 +95,9 @@ out_wipe:
 /* --- reading ---------------------------------------------------------- */
 
 /* Read a small text file whole (at most 1 MiB) into a NUL-terminated
- * buffer the caller frees. */
-static int read_text(const char *path, bool secret, char **out, char *err,
-		     size_t errlen)
+ * buffer of *@size bytes, which the caller gives to wipe_text(). */
+static int read_text(const char *path, bool secret, char **out,
+		     size_t *size, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf;
@@ -131,7 +131,16 @@ static int read_text(const char *path, bool secret, char **out, char *err,
 	}
 	buf[n] = '\0';
 	*out = buf;
+	*size = (size_t)n + 1;
 	return 0;
+}
+
+/* Wipe and free what read_text() gave: all of it, since parsing cuts
+ * the text into words with NULs (strlen() would stop at the first). */
+static void wipe_text(char *text, size_t size)
+{
+	explicit_bzero(text, size);
+	free(text);
 }
 
 /* Split the next line of *@p into words (at most 3); *@p advances.
@@ -176,7 +185,8 @@ int keys_load_pair(const char *path, struct key_pair *kp, char *err,
 		   size_t errlen)
 {
 	char *text, *p, *word[3], derived[KEY_Z85_LEN + 1];
-	int res = read_text(path, true, &text, err, errlen);
+	size_t size;
+	int res = read_text(path, true, &text, &size, err, errlen);
 
 	if (res < 0)
 		return res;
@@ -188,8 +198,7 @@ int keys_load_pair(const char *path, struct key_pair *kp, char *err,
 		else if (n == 2 && !strcmp(word[0], "secret-key"))
 			snprintf(kp->sec, sizeof(kp->sec), "%s", word[1]);
 	}
-	explicit_bzero(text, strlen(text));
-	free(text);
+	wipe_text(text, size);
 	if (!z85_key_ok(kp->pub) || !z85_key_ok(kp->sec))
 		res = fail(err, errlen, -EINVAL, "%s: needs a valid public-key "
 			   "and secret-key line (made by `evshm-bridge keygen`)",
@@ -208,6 +217,7 @@ int keys_load_public(const char *arg, char pub[KEY_Z85_LEN + 1], char *err,
 {
 	char *text, *p, *word[3];
 	const char *k = NULL;
+	size_t size;
 	int res;
 
 	if (z85_key_ok(arg)) {
@@ -215,7 +225,7 @@ int keys_load_public(const char *arg, char pub[KEY_Z85_LEN + 1], char *err,
 		return 0;
 	}
 	/* A public key is no secret: no permission check. */
-	res = read_text(arg, false, &text, err, errlen);
+	res = read_text(arg, false, &text, &size, err, errlen);
 	if (res < 0)
 		return res;
 	for (p = text; *p && !k;) {
@@ -228,8 +238,7 @@ int keys_load_public(const char *arg, char pub[KEY_Z85_LEN + 1], char *err,
 	else
 		res = fail(err, errlen, -EINVAL, "%s: no valid public-key line",
 			   arg);
-	explicit_bzero(text, strlen(text));
-	free(text);
+	wipe_text(text, size);
 	return res;
 }
 
@@ -238,7 +247,8 @@ int keys_load_allow(const char *path, struct allow_list *al, char *err,
 {
 	char *text, *p, *word[3];
 	size_t cap = 0, lineno = 0;
-	int res = read_text(path, false, &text, err, errlen);
+	size_t size;
+	int res = read_text(path, false, &text, &size, err, errlen);
 
 	if (res < 0)
 		return res;
@@ -276,11 +286,11 @@ int keys_load_allow(const char *path, struct allow_list *al, char *err,
 			   "allow-list: nobody could connect", path);
 		goto out_fail;
 	}
-	free(text);
+	wipe_text(text, size);
 	return 0;
 
 out_fail:
-	free(text);
+	wipe_text(text, size);
 	keys_free_allow(al);
 	return res;
 }

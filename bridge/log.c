@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loop.h"
+
 static const char *log_role = "bridge";
 static enum log_level log_max = LOG_NOTICE;
 
@@ -49,4 +51,38 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	 * can be done if stderr is gone. */
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
+}
+
+void log_limited(struct log_limit *l, enum log_level level, const char *fmt,
+		 ...)
+{
+	uint64_t now = loop_now_ms();
+	char msg[900];
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	if (now < l->next_ms) {
+		l->held++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (l->held)
+		log_msg(level, "%s (and %llu more like it in the second before, "
+			"not logged)", msg, (unsigned long long)l->held);
+	else
+		log_msg(level, "%s", msg);
+	l->held = 0;
+	l->next_ms = now + 1000;
+}
+
+void log_limit_flush(struct log_limit *l, const char *what, bool force)
+{
+	if (!l->held || (!force && loop_now_ms() < l->next_ms))
+		return;
+	log_notice("%llu more %s in the second before, not logged",
+		   (unsigned long long)l->held, what);
+	l->held = 0;
 }

@@ -8,6 +8,9 @@
 #ifndef EVSHM_BRIDGE_LOG_H
 #define EVSHM_BRIDGE_LOG_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 enum log_level {
 	LOG_ERROR,   /* the bridge (or a session) cannot go on */
 	LOG_NOTICE,  /* connects, disconnects, refusals: always shown */
@@ -23,6 +26,23 @@ int log_enabled(enum log_level level);
 
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Lines that peers can cause at will (refused keys, failed handshakes: a
+ * connection each, no key needed): at most one a second per limit; the
+ * lines held back are counted, and said with the next line, or by
+ * log_limit_flush() once the second is over.
+ */
+struct log_limit {
+	uint64_t next_ms; /* no line before this (loop_now_ms()) */
+	uint64_t held;    /* lines held back since the last one */
+};
+
+void log_limited(struct log_limit *l, enum log_level level, const char *fmt,
+		 ...) __attribute__((format(printf, 3, 4)));
+/* If lines were held back and their second is over (or @force, at
+ * exit): "N more @what ...". */
+void log_limit_flush(struct log_limit *l, const char *what, bool force);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)

@@ -147,7 +147,7 @@ static void relay_free(struct relay *r)
 	close_local(r);
 	sio_in_free(&r->in);
 	if (r->req)
-		r->req->owner = NULL; /* the connector's result is dropped */
+		connector_cancel(r->req); /* its result is dropped */
 	stream_fini(&r->st);
 	free(r);
 }

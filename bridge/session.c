@@ -215,7 +215,7 @@ void session_on_frame(struct session *s, zmq_msg_t *frame)
 	res = wire_parse(buf, len, &h, &hello, &open);
 	if (res < 0) {
 		session_fail(s, EPROTO, "malformed %s frame (%zu bytes)",
-			     wire_type_name(buf[0]), len);
+			     wire_type_name(len ? buf[0] : 0), len);
 		return;
 	}
 	s->last_rx = loop_now_ms();

@@ -3,6 +3,7 @@
 #include "stats.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,13 +38,25 @@ int stats_write(const char *path)
 	char tmp[4096];
 	unsigned long rss, hwm;
 	FILE *f;
-	int res = 0;
+	int fd, res = 0;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	f = fopen(tmp, "we");
-	if (!f)
+	/* Whatever is at the temporary name (a leftover of a kill -9, or a
+	 * link someone put there, where others may write) is replaced, never
+	 * written through. */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0666);
+	if (fd < 0)
 		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		res = -errno;
+		close(fd);
+		unlink(tmp);
+		return res;
+	}
 	memory_kib(&rss, &hwm);
 #define STATS_LINE(name, text) \
 	fprintf(f, "%s %llu\n", #name, (unsigned long long)stats.name);

@@ -10,6 +10,17 @@
 #include "stats.h"
 #include "wire.h"
 
+/* Frames up to this size may share ZeroMQ's receive buffer (8 KiB by
+ * default, ZMQ_IN_BATCH_SIZE): it receives a message that fits there
+ * without copying it out, so a small frame keeps the whole buffer (and
+ * its reference counters, about 18 KiB) alive for as long as it is
+ * queued.  Queued, such a frame is copied into one of its own, so that
+ * what a queue holds is what its credit counts (a peer sending one small
+ * frame per TCP segment would otherwise make a window of W hold about
+ * 100 W; CURVE copies each message as it decrypts it, plain TCP does
+ * not). */
+#define PRIVATE_MAX 8192u
+
 /* One turn of the outbound pump: then the other streams get theirs. */
 #define TURN_MSGS 256
 #define TURN_BYTES (1u << 20)
@@ -185,6 +196,7 @@ int sio_in_frame(struct sio_in *in, zmq_msg_t *frame, uint64_t seq,
 	uint32_t k = 0;
 	size_t n;
 	const uint8_t *p = payload(frame, &n);
+	zmq_msg_t copy;
 
 	if (seq != in->seq && (!gaps || seq < in->seq))
 		return -EPROTO;
@@ -201,6 +213,10 @@ int sio_in_frame(struct sio_in *in, zmq_msg_t *frame, uint64_t seq,
 		cost += credit_cost(len);
 		off += WIRE_LEN_SIZE + len;
 	}
+	/* A gap may skip far ahead, never past the end of the numbers (the
+	 * next frame's number would be small again, and taken). */
+	if (seq + k < seq)
+		return -EPROTO;
 	if (gap)
 		*gap += seq - in->seq;
 	in->seq = seq + k;
@@ -208,7 +224,18 @@ int sio_in_frame(struct sio_in *in, zmq_msg_t *frame, uint64_t seq,
 		stats.msgs_lost += k;
 		return (int)k;
 	}
+	if (zmq_msg_size(frame) <= PRIVATE_MAX) {
+		if (zmq_msg_init_size(&copy, zmq_msg_size(frame)) < 0) {
+			stats.msgs_lost += k;
+			return -ENOMEM;
+		}
+		memcpy(zmq_msg_data(&copy), zmq_msg_data(frame),
+		       zmq_msg_size(frame));
+		frame = &copy;
+	}
 	if (msgq_push(&in->q, frame) < 0) {
+		if (frame == &copy)
+			zmq_msg_close(&copy);
 		stats.msgs_lost += k;
 		return -ENOMEM;
 	}

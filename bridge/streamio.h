@@ -97,8 +97,9 @@ struct sio_in {
 
 /*
  * Check the DATA frame @frame (first sequence number @seq) and queue it
- * (the frame is moved away).  @gaps: a later sequence number than the one
- * expected is allowed, and how many were skipped is added to *@gap.
+ * (the frame is moved away, or copied; the caller closes it either way).
+ * @gaps: a later sequence number than the one expected is allowed, and
+ * how many were skipped is added to *@gap.
  * Returns the number of messages in it, -EPROTO (the session must end),
  * or -ENOMEM (nothing queued; the messages are counted lost).
  * With @drop the frame is checked and counted, but not queued (nobody

@@ -165,7 +165,7 @@ static void topic_free(struct topic *t)
 	close_local(t);
 	sio_in_free(&t->in);
 	if (t->req)
-		t->req->owner = NULL; /* the connector's result is dropped */
+		connector_cancel(t->req); /* its result is dropped */
 	if (t->link)
 		link_next(t);
 	stream_fini(&t->st);

@@ -57,7 +57,7 @@ static void reply(void *sock, zmq_msg_t *id, const char *code,
 
 /* Decide one request of @n frames. */
 static void decide(void *sock, zmq_msg_t *f, int n,
-		   const struct allow_list *al)
+		   const struct allow_list *al, struct log_limit *refusals)
 {
 	char addr[64] = "?", z85[KEY_Z85_LEN + 1] = "?";
 	const struct allow_entry *e = NULL;
@@ -66,7 +66,8 @@ static void decide(void *sock, zmq_msg_t *f, int n,
 		frame_text(&f[3], addr, sizeof(addr));
 	if (n != 7 || !frame_is(&f[0], "1.0") || !frame_is(&f[5], "CURVE") ||
 	    zmq_msg_size(&f[6]) != KEY_BIN_LEN) {
-		log_notice("refused a client from %s: not a CURVE handshake", addr);
+		log_limited(refusals, LOG_NOTICE, "refused a client from %s: "
+			    "not a CURVE handshake", addr);
 		stats.sessions_refused++;
 		if (n >= 2)
 			reply(sock, &f[1], "400", "CURVE only", "");
@@ -75,8 +76,8 @@ static void decide(void *sock, zmq_msg_t *f, int n,
 	keys_z85(zmq_msg_data(&f[6]), z85);
 	e = keys_allowed(al, zmq_msg_data(&f[6]));
 	if (!e) {
-		log_notice("refused a client from %s: its key %s is not in the "
-			   "allow-list", addr, z85);
+		log_limited(refusals, LOG_NOTICE, "refused a client from %s: "
+			    "its key %s is not in the allow-list", addr, z85);
 		stats.sessions_refused++;
 		reply(sock, &f[1], "400", "key not allowed", "");
 		return;
@@ -89,7 +90,8 @@ static void decide(void *sock, zmq_msg_t *f, int n,
 	reply(sock, &f[1], "200", "OK", e->label);
 }
 
-void zap_serve(void *sock, const struct allow_list *al)
+void zap_serve(void *sock, const struct allow_list *al,
+	       struct log_limit *refusals)
 {
 	for (;;) {
 		zmq_msg_t f[ZAP_FRAMES];
@@ -111,7 +113,7 @@ void zap_serve(void *sock, const struct allow_list *al)
 		}
 		if (n == 0)
 			return;
-		decide(sock, f, n, al);
+		decide(sock, f, n, al, refusals);
 		for (int i = 0; i < n; i++)
 			zmq_msg_close(&f[i]);
 	}

@@ -61,4 +61,17 @@ printf 'public-key %s host1\nthis is not a key\n' "$pub" >"$T/allow"
 expect_rc 1 "$BRIDGE" export --local @evb-cli --bind 'tcp://127.0.0.1:*' \
 	--key "$T/k.key" --allow "$T/allow"
 grep -q "allow:2: not a public key" "$T/out.txt" || fail "$(cat "$T/out.txt")"
+step "--stats-file never writes through what lies at its temporary name"
+echo keep >"$T/target"
+ln -s "$T/target" "$T/stats.tmp"
+"$BRIDGE" export --local @evb-cli --bind 'tcp://127.0.0.1:*' --insecure \
+	--stats-file "$T/stats" 2>"$T/stats-export.log" &
+p=$!
+PIDS+=("$p")
+wait_for test -f "$T/stats"
+kill -TERM "$p"
+wait_exit "$p" 10000
+[ "$RC" -eq 0 ] || fail "the export exited $RC"
+[ "$(cat "$T/target")" = keep ] || fail "the stats were written through a link"
+grep -q "^sessions_total 0$" "$T/stats" || fail "stats: $(cat "$T/stats")"
 echo "ok"

@@ -230,7 +230,8 @@ static const uint8_t short_frame[WIRE_HDR_SIZE - 1] = { WIRE_PING };
 	  for (uint64_t i = 0; i < 40; i++) send_data(c, 1, i, 8000),          \
 	  BYE, EPROTO)                                                         \
 	X(credit_never_earned, 2, send_frame(c, WIRE_CREDIT, 1, 64, NULL, 0),  \
-	  BYE, EPROTO)
+	  BYE, EPROTO)                                                         \
+	X(empty_frame, 1, send_raw(c, junk, 0, 0), BYE, EPROTO)
 
 /* The export must answer an honest session after each case. */
 static void still_serves(void)
@@ -295,6 +296,137 @@ static void check_reaction(struct conn *c, enum react react, int err)
 HOSTILE_CASES(CASE_FN)
 #undef CASE_FN
 
+/* --- beyond one frame: what a hostile import can make the export hold ------ */
+
+/* The export program's pid: ex.pid is timeout(1), its parent (or the
+ * export itself, if a wrapper named timeout exec'd it). */
+static pid_t export_pid(void)
+{
+	char path[64];
+	long pid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)ex.pid,
+		 (int)ex.pid);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = ex.pid;
+	fclose(f);
+	return (pid_t)pid;
+}
+
+/* Its resident memory, KiB. */
+static long export_rss_kib(void)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)export_pid());
+	f = fopen(path, "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	assert_true(kib > 0);
+	return kib;
+}
+
+/*
+ * Sessions that open streams and then break the protocol at once, over
+ * and over: the local connects they asked for belong to nobody once the
+ * session is gone, and must not be made anyway (queued without bound
+ * behind the one in progress, each reaching the server, and delaying
+ * every honest import's channels).  The local server (we) accepts
+ * nothing meanwhile, so the first connect is still in progress when the
+ * sessions end; then we count what still reaches us.
+ */
+static void hostile_stale_opens(void **state)
+{
+	enum { SESSIONS = 16, STREAMS = 8 };
+	struct evshm_chan *ch;
+	int reached = 0;
+
+	(void)state;
+	if (!ex.pid)
+		start_export();
+	for (int i = 0; i < SESSIONS; i++) {
+		struct conn c;
+		session(&c);
+		for (uint32_t id = 1; id <= STREAMS; id++)
+			send_open(&c, id, WIRE_KIND_CHANNEL, 100);
+		send_frame(&c, 42, 0, 0, NULL, 0);
+		expect(&c, WIRE_BYE);
+		conn_close(&c);
+	}
+	while (reached < SESSIONS * STREAMS &&
+	       evshm_accept(ex.l, &ch, 1000) == 0) {
+		reached++;
+		evshm_close(ch);
+	}
+	/* The one in progress when its session ended, at most. */
+	assert_in_range(reached, 0, 1);
+	still_serves();
+}
+
+/*
+ * Small DATA frames, each in a TCP segment of its own, queued at the
+ * export up to the credit window (the local server reads nothing): the
+ * export's memory must stay within a small multiple of the window.  (A
+ * frame that ZeroMQ received without copying it out of its receive
+ * buffer keeps that whole buffer, several KiB, alive while it is queued.)
+ */
+static void hostile_small_frames_memory(void **state)
+{
+	enum { MSG = 14, MAX_FRAMES = 4000 };
+	uint64_t sent = 0, granted = 0, seq = 0;
+	struct evshm_chan *ch;
+	struct conn cc, *c = &cc;
+	long before, after;
+	int idle_ms = 0;
+
+	(void)state;
+	if (!ex.pid)
+		start_export();
+	session(c);
+	ch = stream(c, 4096);
+	usleep(100000);
+	before = export_rss_kib();
+	while (seq < MAX_FRAMES && idle_ms < 300) {
+		uint8_t f[512];
+		int n = zmq_recv(c->s, f, sizeof(f), ZMQ_DONTWAIT);
+		struct wire_hdr h;
+
+		if (n >= (int)WIRE_HDR_SIZE &&
+		    wire_parse(f, (size_t)n, &h, NULL, NULL) == 0 &&
+		    h.type == WIRE_CREDIT) {
+			granted += h.arg;
+			idle_ms = 0;
+			continue;
+		}
+		if (sent - granted + MSG + WIRE_MSG_COST > WINDOW) {
+			usleep(1000);
+			idle_ms++;
+			continue;
+		}
+		send_data(c, 1, seq++, MSG);
+		sent += MSG + WIRE_MSG_COST;
+		usleep(300); /* one segment, one read at the export */
+	}
+	usleep(200000);
+	after = export_rss_kib();
+	print_message("export: %llu frames sent, %llu queued bytes of credit, "
+		      "resident %ld -> %ld KiB\n", (unsigned long long)seq,
+		      (unsigned long long)(sent - granted), before, after);
+	/* The window is 64 KiB: allow 32 times that. */
+	assert_true(after - before <= 2048);
+	conn_close(c);
+	evshm_close(ch);
+	still_serves();
+}
+
 /* Last: the export stops cleanly on SIGTERM and its log names what it
  * refused. */
 static void hostile_export_stops(void **state)
@@ -313,6 +445,8 @@ int main(int argc, char **argv)
 #define CASE_ROW(name, needs, send, react, err) cmocka_unit_test(hostile_##name),
 	const struct CMUnitTest tests[] = {
 		HOSTILE_CASES(CASE_ROW)
+		cmocka_unit_test(hostile_stale_opens),
+		cmocka_unit_test(hostile_small_frames_memory),
 		cmocka_unit_test(hostile_export_stops),
 	};
 #undef CASE_ROW

@@ -191,6 +191,8 @@ static void flood(void)
 	X(data_gap_reliable, (up(1), data(0, 10), data(5, 10)), EPROTO,        \
 	  "DATA")                                                              \
 	X(data_gap_latest, (up(2), data(0, 10), data(5, 10)), 0, NULL)         \
+	X(data_gap_latest_wraps, (up(2), data(UINT64_MAX, 10), data(0, 10)),   \
+	  EPROTO, "DATA")                                                      \
 	X(credit_from_export, (up(1), send_frame(WIRE_CREDIT, im.stream, 64,   \
 						 NULL, 0)), EPROTO, "CREDIT")  \
 	X(data_after_close, (up(1), send_frame(WIRE_CLOSE, im.stream, 0, NULL, \
