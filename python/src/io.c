@@ -332,13 +332,17 @@ PyObject *evpy_io_fileno(struct evpy_ep *ep, PyObject *unused)
 	if (evpy_ep_quick(ep) < 0)
 		return NULL;
 	int fd = ep->ops->fd(ep->h);
-	return fd < 0 ? evpy_ep_raise(ep, fd) : PyLong_FromLong(fd);
+	if (fd < 0)
+		return evpy_ep_raise(ep, fd);
+	ep->fd = fd;
+	return PyLong_FromLong(fd);
 }
 
 PyObject *evpy_io_close(struct evpy_ep *ep, PyObject *unused)
 {
 	(void)unused;
 	if (!ep->closed) {
+		evpy_aio_closing(ep->fd);
 		ep->closed = true;
 		ep->pins++; /* unpin closes now, or the last pin later */
 		evpy_ep_unpin(ep);
