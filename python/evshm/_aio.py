@@ -39,16 +39,15 @@ def _closing(fd):
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
-    for key in [k for k in _waiting if k[1] == fd]:
+    for key in [k for k in list(_waiting) if k[1] == fd]:  # list(): atomic
         loop = key[0]
         if loop is running:
             _wake(loop, fd)
-        elif not loop.is_closed():
+            continue
+        futs = _waiting.pop(key, None)
+        if futs is not None and not loop.is_closed():
             # Another thread's loop: it wakes its waiters itself.
-            futs = _waiting.pop(key)
             loop.call_soon_threadsafe(_wake_these, loop, fd, futs)
-        else:
-            del _waiting[key]
 
 
 def _wake_these(loop, fd, futs):

@@ -212,3 +212,25 @@ def test_close_wakes_a_waiting_subscriber_and_publisher():
                 with pytest.raises(ValueError):
                     await asyncio.wait_for(t, 10)
     run(main())
+
+
+def test_close_from_another_thread_wakes_its_loop(peer):
+    """The loop runs in another thread; close() here wakes its waiter."""
+    import threading
+    ch, p = asyncio.run(accepted(peer, "hold"))
+    p.wait_ready()
+    waiting, got = threading.Event(), []
+
+    async def wait_there():
+        asyncio.get_running_loop().call_later(0.1, waiting.set)
+        try:
+            await ch.arecv()
+        except ValueError as e:
+            got.append(e)
+    # A daemon: a waiter never woken must fail the test, not hang it.
+    t = threading.Thread(target=asyncio.run, args=(wait_there(),), daemon=True)
+    t.start()
+    assert waiting.wait(10)
+    ch.close()
+    t.join(10)
+    assert not t.is_alive() and len(got) == 1
