@@ -1,7 +1,7 @@
 # The evshm command, end to end: shell scripts drive the real program
 # (`bash tests/tool/X.sh path/to/evshm`); `ctest -L tool`.  Sanitizer runs
 # set EVSHM_TEST_SCALE, which shrinks the data the scripts move.
-set(EVSHM_TOOL_TESTS help pipe_big pipe_roles pipe_death topic_big topic_roles
+set(EVSHM_TOOL_TESTS help pipe_big pipe_roles pipe_death topic_big topic_roles std_closed
   topic_death bench_smoke)
 foreach(t ${EVSHM_TOOL_TESTS})
   add_test(NAME tool_${t}
