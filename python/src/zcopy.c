@@ -130,6 +130,19 @@ static void zbuf_drop_view(struct zbuf *z)
 	Py_CLEAR(z->view);
 }
 
+/* zbuf_drop_view() for a Message or Reservation the endpoint only borrows
+ * (ep->msg, ep->resv): the view may hold its last reference, so that
+ * releasing it deallocates @z, which clears that borrowed pointer
+ * (msg_detach_from, resv_detach_from). */
+static void zbuf_drop_borrowed_view(struct zbuf *z)
+{
+	if (!z->view)
+		return;
+	Py_INCREF(z);
+	zbuf_drop_view(z);
+	Py_DECREF(z);
+}
+
 static struct zbuf *zbuf_new(PyTypeObject *type, struct evpy_ep *ep,
 			     const void *ptr, size_t len, bool writable)
 {
@@ -316,7 +329,7 @@ PyObject *evpy_resv_new(struct evpy_ep *ep, size_t len)
 static int resv_cancel(struct evpy_ep *ep)
 {
 	if (ep->resv)
-		zbuf_drop_view(&ep->resv->z);
+		zbuf_drop_borrowed_view(&ep->resv->z);
 	if (ep->resv && ep->resv->z.exports) {
 		PyErr_SetString(PyExc_BufferError, "views of a reservation that "
 				"was not sent are still alive (a numpy array or a "
@@ -357,7 +370,7 @@ int evpy_rx_settle(struct evpy_ep *ep, bool stale_error)
 	if (!ep->peeked)
 		return 0;
 	if (ep->msg)
-		zbuf_drop_view(&ep->msg->z);
+		zbuf_drop_borrowed_view(&ep->msg->z);
 	if (ep->msg && msg_exports(ep->msg)) {
 		PyErr_SetString(PyExc_BufferError, "views of the message peeked "
 				"before are still alive (a numpy array or a slice "

@@ -232,5 +232,5 @@ def test_close_from_another_thread_wakes_its_loop(peer):
     t.start()
     assert waiting.wait(10)
     ch.close()
-    t.join(10)
+    t.join(30)  # generous: valgrind, a loaded machine
     assert not t.is_alive() and len(got) == 1
