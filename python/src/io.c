@@ -342,8 +342,11 @@ PyObject *evpy_io_close(struct evpy_ep *ep, PyObject *unused)
 {
 	(void)unused;
 	if (!ep->closed) {
-		evpy_aio_closing(ep->fd);
+		/* Closed first: a coroutine woken here that retries while
+		 * _closing() has let go of the GIL must get ValueError, not
+		 * BlockingIOError and a new wait on the descriptor. */
 		ep->closed = true;
+		evpy_aio_closing(ep->fd);
 		ep->pins++; /* unpin closes now, or the last pin later */
 		evpy_ep_unpin(ep);
 	}

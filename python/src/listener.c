@@ -26,9 +26,10 @@ static void listener_free(struct evpy_listener *self)
 static PyObject *listener_close(struct evpy_listener *self, PyObject *unused)
 {
 	(void)unused;
-	if (!self->closed)
+	if (!self->closed) {
+		self->closed = true; /* first: see evpy_io_close() */
 		evpy_aio_closing(self->fd);
-	self->closed = true;
+	}
 	if (!self->busy) /* else the accept under way closes it */
 		listener_free(self);
 	Py_RETURN_NONE;
