@@ -1,8 +1,8 @@
 # The evshm command, end to end: shell scripts drive the real program
 # (`bash tests/tool/X.sh path/to/evshm`); `ctest -L tool`.  Sanitizer runs
 # set EVSHM_TEST_SCALE, which shrinks the data the scripts move.
-set(EVSHM_TOOL_TESTS help pipe_big pipe_roles pipe_death topic_big topic_roles
-  topic_death bench_smoke)
+set(EVSHM_TOOL_TESTS help pipe_big pipe_roles pipe_death topic_big topic_roles std_closed
+  topic_death bench_smoke ps_stdout)
 foreach(t ${EVSHM_TOOL_TESTS})
   add_test(NAME tool_${t}
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tool/${t}.sh $<TARGET_FILE:evshm_tool>)
@@ -48,3 +48,10 @@ foreach(t ps_chan ps_topic ps_uid ps_hostile)
   set_tests_properties(tool_${t} PROPERTIES TIMEOUT 60 LABELS tool
     SKIP_RETURN_CODE 77)
 endforeach()
+
+# `evshm send` against a receiver whose confirmation is not 8 bytes.
+evshm_peer(peer_ack peer_ack.c)
+add_test(NAME tool_pipe_ack
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tool/pipe_ack.sh $<TARGET_FILE:evshm_tool>
+    $<TARGET_FILE:peer_ack>)
+set_tests_properties(tool_pipe_ack PROPERTIES TIMEOUT 60 LABELS tool)

@@ -15,9 +15,12 @@
  * (/proc/self/exe) with a hidden subcommand; nothing is inherited through
  * fork.  The manual is evshm(1) (man/evshm.1.scd).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <evshm.h>
 
@@ -88,8 +91,37 @@ static void usage(FILE *f)
 		evshm_version());
 }
 
+/*
+ * Started with stdin, stdout or stderr closed (`<&-`, `>&-`, some
+ * daemons): the next descriptor opened, a socket or a memfd of the
+ * library, would take that number, and send would read its own socket as
+ * stdin, recv and sub write the stream into theirs.  Hold each closed one
+ * with /dev/null opened the wrong way round: reading stdin or writing
+ * stdout then fails with EBADF, as on the closed descriptor (exit 4).
+ * 0, or -1 if /dev/null cannot be opened.
+ */
+static int hold_closed_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* The lower ones are open: this takes fd. */
+		int got = open("/dev/null", (fd == 0 ? O_WRONLY : O_RDONLY) |
+					    O_CLOEXEC);
+		if (got < 0)
+			return -1;
+		if (got != fd) {
+			close(got);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (hold_closed_std_fds() < 0)
+		return TOOL_EXIT_IO; /* stderr may be what is closed */
 	if (argc < 2) {
 		usage(stderr);
 		return TOOL_EXIT_USAGE;

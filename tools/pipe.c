@@ -156,14 +156,29 @@ static int do_send(const struct xfer_opts *xo, struct evshm_chan *c)
 
 	/* No time limit: the receiver may still be writing up to a ring of
 	 * data to a slow stdout; if it dies, the hang-up ends the wait. */
-	uint64_t ack;
-	res = evshm_recv(c, &ack, sizeof(ack), -1);
-	if (res == (int)sizeof(ack) && ack == total) {
+	uint64_t ack = 0;
+	const void *msg;
+	size_t len = 0;
+	res = evshm_peek(c, &msg, &len, -1);
+	if (res == 0) {
+		/* Copied before it is looked at; any length is the receiver's
+		 * say, and only 8 bytes are a count. */
+		if (len == sizeof(ack))
+			memcpy(&ack, msg, sizeof(ack));
+		res = evshm_release(c);
+	}
+	if (res == 0 && len == sizeof(ack) && ack == total) {
 		xfer_progress_show(&pg, total, true, NULL);
 		return TOOL_EXIT_OK;
 	}
 	xfer_progress_break(&pg);
-	if (res >= 0) {
+	if (res == 0 && len != sizeof(ack)) {
+		tool_err(xo->cmd, "the receiver answered with a confirmation of "
+			 "%zu bytes, not the 8-byte count (%llu bytes sent)",
+			 len, (unsigned long long)total);
+		return TOOL_EXIT_FAIL;
+	}
+	if (res == 0) {
 		tool_err(xo->cmd, "the receiver confirmed %llu bytes, %llu were "
 			 "sent", (unsigned long long)ack,
 			 (unsigned long long)total);

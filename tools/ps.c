@@ -318,7 +318,8 @@ static const struct tool_cmd ps_cmd = {
 	.about = PS_ABOUT,
 	.opts = ps_options,
 	.nopts = sizeof(ps_options) / sizeof(ps_options[0]),
-	.footer = "Exit status: 0, or 1 if /proc cannot be read.\n",
+	.footer = "Exit status: 0, 1 if /proc cannot be read, or 4 if\n"
+		  "writing stdout failed.\n",
 };
 
 static const struct tool_cmd top_cmd = {
@@ -329,7 +330,8 @@ static const struct tool_cmd top_cmd = {
 		 "with rates.\n\n" PS_ABOUT,
 	.opts = ps_options,
 	.nopts = sizeof(ps_options) / sizeof(ps_options[0]),
-	.footer = "Exit status: 0, or 1 if /proc cannot be read.\n",
+	.footer = "Exit status: 0, 1 if /proc cannot be read, or 4 if\n"
+		  "writing stdout failed.\n",
 };
 
 /* Forget the sample @s links to (its regions' prev). */
@@ -345,7 +347,7 @@ int tool_ps(int argc, char **argv)
 	const struct tool_cmd *cmd = top ? &top_cmd : &ps_cmd;
 	struct ps_opts o = { .watch = top ? 1.0 : 0 };
 	struct ps_snap snap[2] = { { 0 } }, *cur = &snap[0], *prev = NULL;
-	bool clear = false;
+	bool clear = false, out_err = false;
 	uint64_t next;
 	int first, res;
 
@@ -375,7 +377,13 @@ int tool_ps(int argc, char **argv)
 			ps_print_json(stdout, cur, &v);
 		else
 			ps_print_text(stdout, cur, &v);
-		fflush(stdout);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			/* A full disk, a reader gone with SIGPIPE ignored
+			 * (--watch would write on forever): say so. */
+			tool_err(cmd->name, "writing stdout: %s", strerror(errno));
+			out_err = true;
+			break;
+		}
 		if (!v.rates || k == o.iterations)
 			break;
 		if (prev) {
@@ -394,5 +402,7 @@ int tool_ps(int argc, char **argv)
 	unlink_prev(cur);
 	ps_snap_free(&snap[0]);
 	ps_snap_free(&snap[1]);
+	if (out_err)
+		return TOOL_EXIT_IO;
 	return res < 0 ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
 }

@@ -29,6 +29,35 @@ def _wake(loop, fd):
             fut.set_result(None)
 
 
+def _closing(fd):
+    """close() of the object whose fileno() is fd (called by it, before the
+    descriptor goes): wake whoever waits for fd, on any loop, so that they
+    retry and get ValueError rather than wait forever on a descriptor that
+    is gone, and stop the loops watching fd, whose number a new descriptor
+    may get."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    for key in [k for k in list(_waiting) if k[1] == fd]:  # list(): atomic
+        loop = key[0]
+        if loop is running:
+            _wake(loop, fd)
+            continue
+        futs = _waiting.pop(key, None)
+        if futs is not None and not loop.is_closed():
+            # Another thread's loop: it wakes its waiters itself.
+            loop.call_soon_threadsafe(_wake_these, loop, fd, futs)
+
+
+def _wake_these(loop, fd, futs):
+    if (loop, fd) not in _waiting:
+        loop.remove_reader(fd)
+    for fut in futs:
+        if not fut.done():
+            fut.set_result(None)
+
+
 async def _readable(fd):
     loop = asyncio.get_running_loop()
     key = (loop, fd)

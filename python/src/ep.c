@@ -46,6 +46,7 @@ PyObject *evpy_ep_new(PyTypeObject *type, const struct evpy_ep_ops *ops,
 	ep->busy[EVPY_RX] = ep->busy[EVPY_TX] = false;
 	ep->pins = 0;
 	ep->max_msg = 0;
+	ep->fd = -1;
 	ep->name = NULL;
 	ep->msg = NULL;
 	ep->resv_state = EVPY_RESV_NONE;

@@ -179,6 +179,7 @@ struct evpy_ep {
 	bool busy[2];         /* a call on that side is under way */
 	unsigned pins;        /* calls under way + exported buffers */
 	size_t max_msg;       /* fixed at the handshake */
+	int fd;               /* what fileno() gave, -1: never asked */
 	PyObject *name;       /* publisher, subscriber: where; else NULL */
 	/* Receive side: a message peeked and not released yet.  msg is its
 	 * Message object (borrowed: it holds a reference to us), NULL if
@@ -301,6 +302,12 @@ PyObject *evpy_cred_new(pid_t pid, uid_t uid, gid_t gid);
 
 /* Call evshm._aio.@fname(self[, arg]): a coroutine. */
 PyObject *evpy_aio(const char *fname, PyObject *self, PyObject *arg);
+
+/* close() of an object whose fileno() gave @fd (-1: never asked): wake
+ * the coroutines that wait for @fd on an asyncio loop (they retry and get
+ * ValueError) and stop the loops watching it, before it is closed and its
+ * number reused.  Never fails (an error goes to sys.unraisablehook). */
+void evpy_aio_closing(int fd);
 
 /* --- chan.c ------------------------------------------------------------------- */
 

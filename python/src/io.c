@@ -332,14 +332,21 @@ PyObject *evpy_io_fileno(struct evpy_ep *ep, PyObject *unused)
 	if (evpy_ep_quick(ep) < 0)
 		return NULL;
 	int fd = ep->ops->fd(ep->h);
-	return fd < 0 ? evpy_ep_raise(ep, fd) : PyLong_FromLong(fd);
+	if (fd < 0)
+		return evpy_ep_raise(ep, fd);
+	ep->fd = fd;
+	return PyLong_FromLong(fd);
 }
 
 PyObject *evpy_io_close(struct evpy_ep *ep, PyObject *unused)
 {
 	(void)unused;
 	if (!ep->closed) {
+		/* Closed first: a coroutine woken here that retries while
+		 * _closing() has let go of the GIL must get ValueError, not
+		 * BlockingIOError and a new wait on the descriptor. */
 		ep->closed = true;
+		evpy_aio_closing(ep->fd);
 		ep->pins++; /* unpin closes now, or the last pin later */
 		evpy_ep_unpin(ep);
 	}

@@ -14,6 +14,7 @@ struct evpy_listener {
 	struct evpy_auth auth; /* its address is the library's authorize_arg */
 	bool closed;
 	bool busy; /* accept() under way (maybe without the GIL) */
+	int fd;    /* what fileno() gave, -1: never asked */
 };
 
 static void listener_free(struct evpy_listener *self)
@@ -25,7 +26,10 @@ static void listener_free(struct evpy_listener *self)
 static PyObject *listener_close(struct evpy_listener *self, PyObject *unused)
 {
 	(void)unused;
-	self->closed = true;
+	if (!self->closed) {
+		self->closed = true; /* first: see evpy_io_close() */
+		evpy_aio_closing(self->fd);
+	}
 	if (!self->busy) /* else the accept under way closes it */
 		listener_free(self);
 	Py_RETURN_NONE;
@@ -113,7 +117,8 @@ static PyObject *listener_fileno(struct evpy_listener *self, PyObject *unused)
 	(void)unused;
 	if (self->closed)
 		return evpy_closed("listener");
-	return PyLong_FromLong(evshm_listener_fd(self->l));
+	self->fd = evshm_listener_fd(self->l);
+	return PyLong_FromLong(self->fd);
 }
 
 static PyObject *listener_enter(PyObject *self, PyObject *unused)
@@ -160,6 +165,7 @@ PyObject *evpy_listen(PyObject *mod, PyObject *args, PyObject *kw)
 	self->name = Py_NewRef(name);
 	self->auth = (struct evpy_auth){ 0 };
 	self->closed = self->busy = false;
+	self->fd = -1;
 	PyObject_GC_Track(self);
 	if (evpy_opts(&o, kw, EVPY_LISTEN, &self->auth) < 0 ||
 	    !PyUnicode_FSConverter(name, &bname))

@@ -75,10 +75,21 @@ static PyStructSequence_Desc cred_desc = {
 	cred_fields, 3,
 };
 
+static PyObject *aio; /* evshm._aio, imported on first use */
+
+void evpy_aio_closing(int fd)
+{
+	if (fd < 0 || !aio) /* nothing can wait on the loop for it */
+		return;
+	PyObject *r = PyObject_CallMethod(aio, "_closing", "i", fd);
+	if (r)
+		Py_DECREF(r);
+	else
+		PyErr_WriteUnraisable(aio);
+}
+
 PyObject *evpy_aio(const char *fname, PyObject *self, PyObject *arg)
 {
-	static PyObject *aio; /* evshm._aio, imported on first use */
-
 	if (!aio && !(aio = PyImport_ImportModule("evshm._aio")))
 		return NULL;
 	PyObject *fn = PyObject_GetAttrString(aio, fname);

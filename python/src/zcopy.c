@@ -104,26 +104,43 @@ static PyObject *zbuf_enter(struct zbuf *z, PyObject *unused)
 	return z->view;
 }
 
-/* Release the memoryview __enter__ gave out.  It fails (BufferError) only
- * if someone holds a buffer of that very memoryview; @quiet ignores that. */
-static int zbuf_drop_view(struct zbuf *z, bool quiet)
+/* Release the memoryview __enter__ gave out, if nothing holds a buffer of
+ * that very memoryview (pickle.PickleBuffer(buf), a Cython memoryview...:
+ * unlike numpy and slices, which make memoryviews of their own, these
+ * hold the one we gave).  If something does, the view stays, and so does
+ * its export of us (z->exports), which the callers report as views still
+ * alive; every settle tries again, so that the message or the reservation
+ * goes as soon as that holder does. */
+static void zbuf_drop_view(struct zbuf *z)
 {
 	static PyObject *release; /* "release", interned once */
 
 	if (!z->view)
-		return 0;
-	if (!release && !(release = PyUnicode_InternFromString("release")))
-		return -1;
+		return;
+	if (!release && !(release = PyUnicode_InternFromString("release"))) {
+		PyErr_Clear();
+		return; /* no memory: the view stays, as if held */
+	}
 	PyObject *r = PyObject_CallMethodNoArgs(z->view, release);
 	if (!r) {
-		if (!quiet)
-			return -1;
 		PyErr_Clear();
-		return 0;
+		return;
 	}
 	Py_DECREF(r);
 	Py_CLEAR(z->view);
-	return 0;
+}
+
+/* zbuf_drop_view() for a Message or Reservation the endpoint only borrows
+ * (ep->msg, ep->resv): the view may hold its last reference, so that
+ * releasing it deallocates @z, which clears that borrowed pointer
+ * (msg_detach_from, resv_detach_from). */
+static void zbuf_drop_borrowed_view(struct zbuf *z)
+{
+	if (!z->view)
+		return;
+	Py_INCREF(z);
+	zbuf_drop_view(z);
+	Py_DECREF(z);
 }
 
 static struct zbuf *zbuf_new(PyTypeObject *type, struct evpy_ep *ep,
@@ -245,8 +262,7 @@ static int msg_finish(struct zbuf *z, bool quiet)
 {
 	if (!z->live)
 		return 0;
-	if (zbuf_drop_view(z, quiet) < 0)
-		return -1;
+	zbuf_drop_view(z);
 	if (z->exports) {
 		if (quiet)
 			return 0;
@@ -312,6 +328,8 @@ PyObject *evpy_resv_new(struct evpy_ep *ep, size_t len)
  * is alive.  0, or -1 with an exception. */
 static int resv_cancel(struct evpy_ep *ep)
 {
+	if (ep->resv)
+		zbuf_drop_borrowed_view(&ep->resv->z);
 	if (ep->resv && ep->resv->z.exports) {
 		PyErr_SetString(PyExc_BufferError, "views of a reservation that "
 				"was not sent are still alive (a numpy array or a "
@@ -351,6 +369,8 @@ int evpy_rx_settle(struct evpy_ep *ep, bool stale_error)
 {
 	if (!ep->peeked)
 		return 0;
+	if (ep->msg)
+		zbuf_drop_borrowed_view(&ep->msg->z);
 	if (ep->msg && msg_exports(ep->msg)) {
 		PyErr_SetString(PyExc_BufferError, "views of the message peeked "
 				"before are still alive (a numpy array or a slice "
@@ -410,8 +430,7 @@ static int resv_finish(struct zbuf *z, bool commit, Py_ssize_t len)
 	/* Commit and cancel are calls on the send side. */
 	if (commit && evpy_ep_check(ep, EVPY_TX) < 0)
 		return -1;
-	if (zbuf_drop_view(z, !commit) < 0)
-		return -1;
+	zbuf_drop_view(z);
 	z->live = false;
 	if (!commit || z->exports) {
 		ep->resv_state = EVPY_RESV_ABANDONED; /* ep->resv stays z */

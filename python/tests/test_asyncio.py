@@ -164,3 +164,73 @@ def test_idle_topic_waits_do_not_spin():
             sub.close()
         return cpu
     assert run(main()) < 0.5  # a busy loop would burn the whole second
+
+
+# --- close() while a coroutine waits ------------------------------------------------
+
+
+def test_close_wakes_a_waiting_arecv(peer):
+    """close() while arecv() waits on the loop: the waiter gets ValueError
+    at once (not a wait forever on a descriptor that is gone), and the loop
+    no longer watches that descriptor number, which a new object may get."""
+    async def main():
+        ch, p = await accepted(peer, "hold")
+        p.wait_ready()
+        fd = ch.fileno()
+        waiters = [asyncio.create_task(ch.arecv()) for _ in range(2)]
+        await asyncio.sleep(0.1)
+        ch.close()
+        for t in waiters:
+            with pytest.raises(ValueError):
+                await asyncio.wait_for(t, 10)
+        assert not asyncio.get_running_loop().remove_reader(fd)
+    run(main())
+
+
+def test_close_wakes_a_waiting_aaccept():
+    async def main():
+        with evshm.listen(unique_name("aclose")) as listener:
+            fd = listener.fileno()
+            t = asyncio.create_task(listener.aaccept())
+            await asyncio.sleep(0.1)
+        with pytest.raises(ValueError):
+            await asyncio.wait_for(t, 10)
+        assert not asyncio.get_running_loop().remove_reader(fd)
+    run(main())
+
+
+def test_close_wakes_a_waiting_subscriber_and_publisher():
+    async def main():
+        with evshm.publish(unique_name("aclosetopic")) as pub:
+            (sub,) = await asyncio.to_thread(subscribe_here, pub)
+            waiting = [asyncio.create_task(sub.arecv()),
+                       asyncio.create_task(pub.await_subscribers(2))]
+            await asyncio.sleep(0.1)
+            sub.close()
+            pub.close()
+            for t in waiting:
+                with pytest.raises(ValueError):
+                    await asyncio.wait_for(t, 10)
+    run(main())
+
+
+def test_close_from_another_thread_wakes_its_loop(peer):
+    """The loop runs in another thread; close() here wakes its waiter."""
+    import threading
+    ch, p = asyncio.run(accepted(peer, "hold"))
+    p.wait_ready()
+    waiting, got = threading.Event(), []
+
+    async def wait_there():
+        asyncio.get_running_loop().call_later(0.1, waiting.set)
+        try:
+            await ch.arecv()
+        except ValueError as e:
+            got.append(e)
+    # A daemon: a waiter never woken must fail the test, not hang it.
+    t = threading.Thread(target=asyncio.run, args=(wait_there(),), daemon=True)
+    t.start()
+    assert waiting.wait(10)
+    ch.close()
+    t.join(30)  # generous: valgrind, a loaded machine
+    assert not t.is_alive() and len(got) == 1

@@ -68,6 +68,52 @@ def test_view_outliving_the_block(echo):
         echo.recv(timeout=0)
 
 
+def test_view_of_the_memoryview_itself(echo):
+    """A consumer that holds a buffer of the with-block's memoryview itself
+    (pickle.PickleBuffer, a Cython memoryview, ...), not a memoryview of its
+    own as numpy makes: the block ends with the same BufferError, and once
+    that consumer is gone the next receive releases the message and goes on
+    (no garbage collection needed)."""
+    import pickle
+    echo.send(payload(1, 64))
+    echo.send(payload(2, 64))
+    with pytest.raises(BufferError, match="outlive"):
+        with echo.peek(timeout=30) as buf:
+            pb = pickle.PickleBuffer(buf)
+    assert bytes(pb.raw()) == payload(1, 64)  # still valid
+    with pytest.raises(BufferError):
+        echo.recv(timeout=30)
+    del pb
+    assert echo.recv(timeout=30) == payload(2, 64)
+    with pytest.raises(ValueError):
+        buf[0]  # released by that receive: nothing reads the ring through it
+    # An exception leaving the block: it propagates, the same afterwards.
+    echo.send(payload(3, 64))
+    echo.send(payload(4, 64))
+    with pytest.raises(KeyError):
+        with echo.peek(timeout=30) as buf:
+            pb = pickle.PickleBuffer(buf)
+            raise KeyError("mine")
+    del pb
+    assert echo.recv(timeout=30) == payload(4, 64)
+
+
+def test_reservation_view_of_the_memoryview_itself(echo):
+    import pickle
+    with pytest.raises(BufferError, match="nothing was sent"):
+        with echo.reserve(8) as buf:
+            buf[:] = b"unsent!!"
+            pb = pickle.PickleBuffer(buf)
+    with pytest.raises(BufferError):
+        echo.reserve(8)
+    del pb
+    echo.send(b"next")
+    with pytest.raises(ValueError):
+        buf[0] = 1  # released: cannot write into room given back
+    assert echo.recv(timeout=30) == b"next"
+    with pytest.raises(BlockingIOError):
+        echo.recv(timeout=0)
+
 def test_exception_in_the_block_propagates(echo):
     echo.send(b"abc")
     with pytest.raises(KeyError):
