@@ -166,6 +166,12 @@ static int sub_attempt(void *arg)
 				return sub_fail(s, res);
 		}
 		res = ring_rx_peek(&s->ring, t->ptr, t->len, &flags);
+		/* The header's loads before the looks below (8.5 step 2):
+		 * an acquire load does not keep earlier loads before it, and
+		 * a header byte the publisher wrote after its horizon (or
+		 * its drop count) must find that horizon (or count) seen. */
+		if (res == -EPROTO)
+			atomic_thread_fence(memory_order_acquire);
 		if (res == -EPROTO && lapped(s)) {
 			/* Garbage because it was being overwritten: jump. */
 			s->ring.cur = 0;
@@ -251,6 +257,20 @@ int evshm_sub_peek(struct evshm_sub *s, const void **ptr, size_t *len,
 	return res;
 }
 
+/* Latest: after a look at the peeked record (its bytes, or just its
+ * length), was any of it overwritten meanwhile?  Then what was read is
+ * nobody's: drop the peek (the next jump counts the message lost). */
+static bool sub_stale(struct evshm_sub *s)
+{
+	atomic_thread_fence(memory_order_acquire);
+	if (!s->latest || atomic_load_explicit(&s->pub->horizon,
+					       memory_order_relaxed) <=
+				  s->ring.head)
+		return false;
+	s->ring.cur = 0;
+	return true;
+}
+
 int evshm_sub_release(struct evshm_sub *s)
 {
 	uint64_t old, new_;
@@ -266,17 +286,12 @@ int evshm_sub_release(struct evshm_sub *s)
 	 * after it dropped someone, and counts drops first; so look at the
 	 * count (a line that rarely changes), and further only when it
 	 * moved (sub_dropped). */
-	atomic_thread_fence(memory_order_acquire);
-	if (!s->latest) {
-		if (sub_dropped(s)) {
-			s->ring.cur = 0;
-			s->err = -ECONNABORTED; /* it was us */
-			return s->err;
-		}
-	} else if (atomic_load_explicit(&s->pub->horizon,
-					memory_order_relaxed) > s->ring.head) {
-		s->ring.cur = 0; /* counted as lost by the next jump */
-		return -ESTALE;
+	if (sub_stale(s))
+		return -ESTALE; /* counted as lost by the next jump */
+	if (!s->latest && sub_dropped(s)) {
+		s->ring.cur = 0;
+		s->err = -ECONNABORTED; /* it was us */
+		return s->err;
 	}
 	res = ring_rx_release(&s->ring, &old, &new_);
 	if (res < 0)
@@ -309,13 +324,18 @@ int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap, int timeout_ms)
 		res = evshm_sub_peek(s, &p, &len, timeout_ms);
 		if (res < 0)
 			return res;
-		if (len > cap)
-			return -EMSGSIZE;
-		memcpy(buf, p, len);
-		res = evshm_sub_release(s);
-		if (res != -ESTALE)
-			return res < 0 ? res : (int)len;
-		/* Overwritten while we copied: the next one (counted). */
+		if (len > cap) {
+			/* Latest: a length read from a record being
+			 * overwritten is no message's (8.5 step 3). */
+			if (!sub_stale(s))
+				return -EMSGSIZE; /* a whole one: it stays */
+		} else {
+			memcpy(buf, p, len);
+			res = evshm_sub_release(s);
+			if (res != -ESTALE)
+				return res < 0 ? res : (int)len;
+		}
+		/* Overwritten while we looked: the next one (counted). */
 		if (deadline && (timeout_ms = os_remaining_ms(deadline)) == 0)
 			return -ETIMEDOUT;
 	}
