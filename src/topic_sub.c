@@ -52,6 +52,7 @@ struct evshm_sub {
 	bool hup;
 	uint64_t lost, kicks;
 	unsigned watch;         /* slow kicks (bell_kick) */
+	unsigned arms;          /* armings that may end a call (timeout 0) */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
@@ -146,6 +147,7 @@ struct sub_ctx {
 	struct evshm_sub *s;
 	const void **ptr;
 	size_t *len;
+	bool poll;              /* timeout 0: an arming may end the call */
 };
 
 static int sub_attempt(void *arg)
@@ -202,7 +204,15 @@ static int sub_arm(void *arg)
 	int res;
 
 	ring_role_fence_on(&t->s->bell.role);
-	res = ring_rx_arm(&t->s->ring, t->s->pub);
+	/* An arming that ends a call (timeout 0: the caller then waits on
+	 * evshm_sub_fd()) is told from the last one by data_event's low
+	 * bits: lapped faster than we jump, we give up with our event below
+	 * the horizon, where no move passes it; the publisher kicks such an
+	 * event once (8.7), so it must be new.  Not for our own sleeps:
+	 * lapped, they do not sleep, and each new event could cost the
+	 * publisher a kick. */
+	res = ring_rx_arm_tagged(&t->s->ring, t->s->pub,
+				 t->poll ? ++t->s->arms : 0);
 	return res == -EAGAIN && lapped(t->s) ? 0 : res;
 }
 
@@ -244,7 +254,7 @@ static const struct bell_ops sub_ops = {
 int evshm_sub_peek(struct evshm_sub *s, const void **ptr, size_t *len,
 		   int timeout_ms)
 {
-	struct sub_ctx t = { s, ptr, len };
+	struct sub_ctx t = { s, ptr, len, timeout_ms == 0 };
 	int res;
 
 	if (!s || !ptr || !len)

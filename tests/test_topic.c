@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -612,6 +613,76 @@ static void test_latest_msgsize_lapped(void **state)
 	evshm_pub_close(p);
 }
 
+struct lapper {
+	struct evshm_pub *p;
+	uint64_t n;
+	int res;
+};
+
+/* Tiny messages, as fast as we can: in a latest ring of 4 KiB, every one
+ * moves the horizon past the oldest record it just published. */
+static void *lapper_main(void *arg)
+{
+	struct lapper *l = arg;
+
+	for (uint64_t i = 1; i <= l->n && l->res == 0; i++)
+		l->res = evshm_pub_send(l->p, &i, sizeof(i), 0);
+	return NULL;
+}
+
+/*
+ * An event loop's latest subscriber (timeout 0, then a wait on
+ * evshm_sub_fd()) behind a publisher that laps it as fast as it jumps: a
+ * call that gives up its jumps says -EAGAIN, and the descriptor must then
+ * become readable when there is something to read; here, at the latest
+ * when the publisher has stopped and its last message waits.  A wait of
+ * 5 s on it that ends with nothing while a message is there is a lost
+ * wakeup.
+ */
+static void test_latest_fd_lapped(void **state)
+{
+	struct evshm_opts o = { .ring_size = 4096, .policy = EVSHM_LATEST };
+	struct lapper l = { .n = tu_scaled(2000000) };
+	struct evshm_pub *p;
+	struct evshm_sub *s;
+	pthread_t t;
+	char name[108];
+	uint64_t got = 0, last = 0, eagain = 0, v;
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	s = sub_here(p, name);
+	l.p = p;
+	struct pollfd pfd = { .fd = evshm_sub_fd(s), .events = POLLIN };
+	assert_true(pfd.fd >= 0);
+	assert_int_equal(pthread_create(&t, NULL, lapper_main, &l), 0);
+	while (last < l.n) {
+		int r = evshm_sub_recv(s, &v, sizeof(v), 0);
+		if (r == (int)sizeof(v)) {
+			assert_true(v > last);
+			last = v;
+			got++;
+			continue;
+		}
+		tu_assert_res(r, -EAGAIN);
+		eagain++;
+		if (poll(&pfd, 1, 5000) == 0) {
+			r = evshm_sub_recv(s, &v, sizeof(v), 0);
+			fail_msg("no wakeup in 5 s after -EAGAIN #%" PRIu64
+				 " (a receive now: %d, message %" PRIu64
+				 "; lost %" PRIu64 ")", eagain, r,
+				 r > 0 ? v : 0, evshm_sub_lost(s));
+		}
+	}
+	pthread_join(t, NULL);
+	tu_assert_res(l.res, 0);
+	assert_int_equal(got + evshm_sub_lost(s), l.n);
+	print_message("%" PRIu64 " messages, %" PRIu64 " received, %" PRIu64
+		      " waits\n", l.n, got, eagain);
+	evshm_sub_close(s);
+	evshm_pub_close(p);
+}
+
 /* Joining without history: from the next message on; the publisher lists
  * its subscribers with their credentials. */
 static void test_join_and_list(void **state)
@@ -664,6 +735,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_stale_payload_latest),
 		cmocka_unit_test(test_descriptors_held),
 		cmocka_unit_test(test_latest_msgsize_lapped),
+		cmocka_unit_test(test_latest_fd_lapped),
 	};
 	return TU_RUN(tests, argc, argv);
 }
