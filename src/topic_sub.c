@@ -340,7 +340,8 @@ int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap, int timeout_ms)
 			if (!sub_stale(s))
 				return -EMSGSIZE; /* a whole one: it stays */
 		} else {
-			memcpy(buf, p, len);
+			if (len) /* buf may be NULL (cap 0) */
+				memcpy(buf, p, len);
 			res = evshm_sub_release(s);
 			if (res != -ESTALE)
 				return res < 0 ? res : (int)len;

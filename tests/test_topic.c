@@ -613,6 +613,24 @@ static void test_latest_msgsize_lapped(void **state)
 	evshm_pub_close(p);
 }
 
+/* An empty message into no buffer at all: (NULL, 0) is a valid buffer of
+ * no bytes, and copying nothing into it is no copy to NULL. */
+static void test_empty_into_null(void **state)
+{
+	struct evshm_pub *p;
+	struct evshm_sub *s;
+	char name[108];
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), NULL);
+	s = sub_here(p, name);
+	tu_assert_res(evshm_pub_send(p, NULL, 0, 1000), 0);
+	tu_assert_res(evshm_sub_recv(s, NULL, 0, 1000), 0);
+	tu_assert_res(evshm_sub_recv(s, NULL, 0, 0), -EAGAIN);
+	evshm_sub_close(s);
+	evshm_pub_close(p);
+}
+
 struct lapper {
 	struct evshm_pub *p;
 	uint64_t n;
@@ -736,6 +754,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_descriptors_held),
 		cmocka_unit_test(test_latest_msgsize_lapped),
 		cmocka_unit_test(test_latest_fd_lapped),
+		cmocka_unit_test(test_empty_into_null),
 	};
 	return TU_RUN(tests, argc, argv);
 }
