@@ -461,6 +461,7 @@ static void *third_main(void *arg)
 
 struct held_sub {
 	const char *name;
+	uint32_t history;
 	struct evshm_sub *s;
 	int res;
 	_Atomic bool done;
@@ -470,16 +471,19 @@ static void *held_sub_main(void *arg)
 {
 	struct held_sub *h = arg;
 
-	h->res = evshm_sub_open(&h->s, h->name, NULL, 5000);
+	struct evshm_opts o = { .history = h->history };
+
+	h->res = evshm_sub_open(&h->s, h->name, &o, 5000);
 	atomic_store(&h->done, true);
 	return NULL;
 }
 
 /* A subscriber in this process, to @p at @name (it joins from a thread
- * while we serve). */
-static struct evshm_sub *sub_here(struct evshm_pub *p, const char *name)
+ * while we serve), asking for @history past messages. */
+static struct evshm_sub *sub_here_k(struct evshm_pub *p, const char *name,
+				    uint32_t history)
 {
-	struct held_sub h = { .name = name };
+	struct held_sub h = { .name = name, .history = history };
 	pthread_t t;
 
 	assert_int_equal(pthread_create(&t, NULL, held_sub_main, &h), 0);
@@ -488,6 +492,11 @@ static struct evshm_sub *sub_here(struct evshm_pub *p, const char *name)
 	pthread_join(t, NULL);
 	tu_assert_res(h.res, 0);
 	return h.s;
+}
+
+static struct evshm_sub *sub_here(struct evshm_pub *p, const char *name)
+{
+	return sub_here_k(p, name, 0);
 }
 
 /* The descriptors the header says a topic's ends hold: a publisher 8 plus
@@ -631,6 +640,56 @@ static void test_empty_into_null(void **state)
 	evshm_pub_close(p);
 }
 
+/*
+ * Latest history: a joiner asking for K gets exactly the last K; one whose
+ * history is lapped before it reads any of it resumes at the oldest
+ * message still whole, and counts every message from its start before
+ * that one as lost.
+ */
+static void test_history_latest_lapped(void **state)
+{
+	struct evshm_opts o = { .ring_size = 4096, .policy = EVSHM_LATEST };
+	struct evshm_pub *p;
+	struct evshm_sub *a, *b;
+	uint8_t m[100], buf[128];
+	char name[108];
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	for (int i = 1; i <= 10; i++) { /* 128 bytes each */
+		memset(m, i, sizeof(m));
+		tu_assert_res(evshm_pub_send(p, m, sizeof(m), 0), 0);
+	}
+	a = sub_here_k(p, name, 5);
+	b = sub_here_k(p, name, 5);
+	for (int i = 6; i <= 10; i++) {
+		tu_assert_res(evshm_sub_recv(a, buf, sizeof(buf), 0),
+			      (int)sizeof(m));
+		assert_int_equal(buf[0], i);
+	}
+	tu_assert_res(evshm_sub_recv(a, buf, sizeof(buf), 0), -EAGAIN);
+	assert_int_equal(evshm_sub_lost(a), 0);
+	/* 40 more: 4096 / 128 = 32 records in the ring, b's start (6) is
+	 * long gone. */
+	for (int i = 11; i <= 50; i++) {
+		memset(m, i, sizeof(m));
+		tu_assert_res(evshm_pub_send(p, m, sizeof(m), 0), 0);
+	}
+	tu_assert_res(evshm_sub_recv(b, buf, sizeof(buf), 0), (int)sizeof(m));
+	uint64_t first = buf[0];
+	assert_true(first > 6 && first <= 50 - 31 + 1);
+	assert_int_equal(evshm_sub_lost(b), first - 6);
+	for (uint64_t i = first + 1; i <= 50; i++) {
+		tu_assert_res(evshm_sub_recv(b, buf, sizeof(buf), 0),
+			      (int)sizeof(m));
+		assert_int_equal(buf[0], i);
+	}
+	tu_assert_res(evshm_sub_recv(b, buf, sizeof(buf), 0), -EAGAIN);
+	evshm_sub_close(a);
+	evshm_sub_close(b);
+	evshm_pub_close(p);
+}
+
 struct lapper {
 	struct evshm_pub *p;
 	uint64_t n;
@@ -755,6 +814,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_latest_msgsize_lapped),
 		cmocka_unit_test(test_latest_fd_lapped),
 		cmocka_unit_test(test_empty_into_null),
+		cmocka_unit_test(test_history_latest_lapped),
 	};
 	return TU_RUN(tests, argc, argv);
 }
