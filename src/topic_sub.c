@@ -168,6 +168,13 @@ static int sub_attempt(void *arg)
 				return sub_fail(s, res);
 		}
 		res = ring_rx_peek(&s->ring, t->ptr, t->len, &flags);
+		if (res == 0 && flags) {
+			/* Valid in a ring, never on a topic: a check like
+			 * the ring's own, judged as they are (read from the
+			 * lap overwriting the record, it is no lie). */
+			s->ring.cur = 0;
+			res = ERR_PROTO(FDS_UNWANTED);
+		}
 		/* The header's loads before the looks below (8.5 step 2):
 		 * an acquire load does not keep earlier loads before it, and
 		 * a header byte the publisher wrote after its horizon (or
@@ -184,8 +191,6 @@ static int sub_attempt(void *arg)
 			s->ring.cur = 0;
 			return s->err = -ECONNABORTED;
 		}
-		if (res == 0 && flags)
-			res = ERR_PROTO(FDS_UNWANTED); /* topics carry none */
 		return sub_fail(s, res);
 	}
 	return -EAGAIN;

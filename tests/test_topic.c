@@ -760,6 +760,66 @@ static void test_latest_fd_lapped(void **state)
 	evshm_pub_close(p);
 }
 
+struct twos {
+	struct evshm_pub *p;
+	uint64_t n;
+	int res;
+};
+
+/* Messages of 4 to 300 bytes whose every 32-bit word reads 2: a record
+ * header this payload overwrites says "length 2, flag FDS". */
+static void *twos_main(void *arg)
+{
+	struct twos *w = arg;
+	uint32_t m[75];
+
+	for (size_t i = 0; i < sizeof(m) / 4; i++)
+		m[i] = 2;
+	for (uint64_t i = 0; i < w->n && w->res == 0; i++)
+		w->res = evshm_pub_send(w->p, m, 4 + 4 * (i * 37 % 75), 0);
+	return NULL;
+}
+
+/*
+ * Latest: a header that changes under our reading is a record being
+ * overwritten, whichever check it fails.  The flag FDS (valid in a ring,
+ * never on a topic) is one of those checks: read from the payload of the
+ * lap that overwrites the record, it must make the subscriber jump, not
+ * call the publisher a liar.
+ */
+static void test_latest_torn_flags(void **state)
+{
+	struct evshm_opts o = { .ring_size = 4096, .policy = EVSHM_LATEST };
+	struct twos w = { .n = tu_scaled(3000000) };
+	uint8_t buf[4096];
+	struct evshm_pub *p;
+	struct evshm_sub *s;
+	pthread_t t;
+	char name[108];
+	uint64_t got = 0;
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	s = sub_here(p, name);
+	w.p = p;
+	assert_int_equal(pthread_create(&t, NULL, twos_main, &w), 0);
+	/* Every message delivered or counted lost, exactly. */
+	while (got + evshm_sub_lost(s) < w.n) {
+		int r = evshm_sub_recv(s, buf, sizeof(buf), 10000);
+		if (r < 0)
+			fail_msg("receive: %d (%s) after %" PRIu64 " messages",
+				 r, evshm_sub_error_reason(s), got);
+		got++;
+	}
+	assert_int_equal(got + evshm_sub_lost(s), w.n);
+	pthread_join(t, NULL);
+	tu_assert_res(w.res, 0);
+	print_message("%" PRIu64 " of %" PRIu64 " received, %" PRIu64
+		      " lost\n", got, w.n, evshm_sub_lost(s));
+	evshm_sub_close(s);
+	evshm_pub_close(p);
+}
+
 /* Joining without history: from the next message on; the publisher lists
  * its subscribers with their credentials. */
 static void test_join_and_list(void **state)
@@ -815,6 +875,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_latest_fd_lapped),
 		cmocka_unit_test(test_empty_into_null),
 		cmocka_unit_test(test_history_latest_lapped),
+		cmocka_unit_test(test_latest_torn_flags),
 	};
 	return TU_RUN(tests, argc, argv);
 }
