@@ -690,6 +690,7 @@ static void test_history_latest_lapped(void **state)
 	evshm_pub_close(p);
 }
 
+/* A publishing thread: @n messages, the first error in @res. */
 struct lapper {
 	struct evshm_pub *p;
 	uint64_t n;
@@ -760,17 +761,11 @@ static void test_latest_fd_lapped(void **state)
 	evshm_pub_close(p);
 }
 
-struct twos {
-	struct evshm_pub *p;
-	uint64_t n;
-	int res;
-};
-
 /* Messages of 4 to 300 bytes whose every 32-bit word reads 2: a record
  * header this payload overwrites says "length 2, flag FDS". */
 static void *twos_main(void *arg)
 {
-	struct twos *w = arg;
+	struct lapper *w = arg;
 	uint32_t m[75];
 
 	for (size_t i = 0; i < sizeof(m) / 4; i++)
@@ -790,7 +785,7 @@ static void *twos_main(void *arg)
 static void test_latest_torn_flags(void **state)
 {
 	struct evshm_opts o = { .ring_size = 4096, .policy = EVSHM_LATEST };
-	struct twos w = { .n = tu_scaled(3000000) };
+	struct lapper w = { .n = tu_scaled(3000000) };
 	uint8_t buf[4096];
 	struct evshm_pub *p;
 	struct evshm_sub *s;
