@@ -543,7 +543,8 @@ EVSHM_API int evshm_sub_open(struct evshm_sub **out, const char *name,
  * counted (evshm_sub_lost()); what is delivered is never torn (it is
  * checked again after the copy).  After the publisher has gone, what it
  * published is still delivered, then -EPIPE.
- * Errors: -EMSGSIZE (the message stays), -EAGAIN, -ETIMEDOUT, -EPIPE,
+ * Errors: -EMSGSIZE (the message stays; latest: until it is overwritten,
+ * then the next call skips it, counted), -EAGAIN, -ETIMEDOUT, -EPIPE,
  * -ECONNABORTED (the publisher dropped us: we stalled a reliable topic),
  * -EPROTO, -EINVAL.
  */

@@ -392,9 +392,16 @@ bool ring_rx_wake(struct ring_role *role, const struct region *producer,
 
 int ring_rx_arm(struct ring_rx *rx, const struct region *producer)
 {
+	return ring_rx_arm_tagged(rx, producer, 0);
+}
+
+int ring_rx_arm_tagged(struct ring_rx *rx, const struct region *producer,
+		       unsigned tag)
+{
 	/* Empty at our head: ask to be woken by the commit that starts
 	 * there (it moves the tail from head to beyond). */
-	atomic_store_explicit(&rx->mine->data_event, rx->head,
+	atomic_store_explicit(&rx->mine->data_event,
+			      rx->head | (tag & (RING_ALIGN - 1)),
 			      memory_order_relaxed);
 	/* Pairs with the fence in ring_role_after_publish() of the
 	 * producer's commit. */

@@ -198,5 +198,10 @@ bool ring_rx_wake(struct ring_role *role, const struct region *producer,
 /* Consumer going to sleep: publish the head as data_event, fence, look
  * again.  0 data now, -EAGAIN sleep, RING_BARRIER. */
 int ring_rx_arm(struct ring_rx *rx, const struct region *producer);
+/* The same with @tag (0 to 15) in data_event's low bits, below the
+ * head's alignment: no move's "passes" changes, and the producer can
+ * tell this arming from the last one at the same head (8.7). */
+int ring_rx_arm_tagged(struct ring_rx *rx, const struct region *producer,
+		       unsigned tag);
 
 #endif

@@ -64,6 +64,8 @@ struct pub_sub {
 	bool graced;            /* its bound ran out at a late look */
 	uint64_t kicks;
 	unsigned watch;         /* slow kicks (bell_kick) */
+	uint64_t lap_ev;        /* the data_event we last kicked below the
+				   horizon (latest) */
 };
 
 struct evshm_pub {
@@ -568,6 +570,13 @@ int evshm_pub_reserve(struct evshm_pub *p, size_t len, void **ptr,
  * from two updates, as we were about to overwrite that place (8.5).  It
  * must look again and jump, and no move of the tail passes its event
  * again: only the horizon's move does, once.
+ *
+ * And (latest) once per arming, every one whose event lies below the
+ * horizon: a subscriber that gave up its jumps (we lapped it as fast as
+ * it jumped) and armed anyway, to wait in an event loop, armed below a
+ * horizon that may already have passed it, and nothing else would ever
+ * wake it.  An arming is told from the last one at the same head by the
+ * event's low bits (8.7); kicked once, an event is not kicked again.
  */
 static bool pub_horizon_moved(const struct evshm_pub *p)
 {
@@ -578,6 +587,7 @@ static void pub_kick(struct evshm_pub *p, uint64_t old, uint64_t new_)
 {
 	uint64_t h0 = p->kicked_horizon;
 	bool lap = pub_horizon_moved(p);
+	bool latest = p->opts.policy == EVSHM_LATEST;
 
 	p->kicked_horizon = p->horizon;
 	/* Downwards: a subscriber that made its kick slow is removed at once
@@ -587,10 +597,15 @@ static void pub_kick(struct evshm_pub *p, uint64_t old, uint64_t new_)
 		uint64_t ev = atomic_load_explicit(&s->r->data_event,
 						   memory_order_relaxed);
 
+		bool below = latest && ev < p->horizon;
+
 		if (ring_passes(ev, old, new_) ||
-		    (lap && ring_passes(ev, h0, p->horizon))) {
+		    (lap && ring_passes(ev, h0, p->horizon)) ||
+		    (below && ev != s->lap_ev)) {
 			int r = bell_kick(s->kick, &s->watch);
 
+			if (below)
+				s->lap_ev = ev;
 			s->kicks++;
 			atomic_store_explicit(&p->mine->tx_kicks, ++p->kicks,
 					      memory_order_relaxed);
@@ -713,6 +728,7 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 		return res;
 	pub_history(p, m.param, &start, &start_seq);
 	s->head = start;
+	s->lap_ev = UINT64_MAX; /* no data_event is that and below a horizon */
 	/* Its history is not ours to overwrite (see pub_room). */
 	if (start < p->ring.head)
 		p->ring.head = start;

@@ -52,6 +52,7 @@ struct evshm_sub {
 	bool hup;
 	uint64_t lost, kicks;
 	unsigned watch;         /* slow kicks (bell_kick) */
+	unsigned arms;          /* armings that may end a call (timeout 0) */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
@@ -146,6 +147,7 @@ struct sub_ctx {
 	struct evshm_sub *s;
 	const void **ptr;
 	size_t *len;
+	bool poll;              /* timeout 0: an arming may end the call */
 };
 
 static int sub_attempt(void *arg)
@@ -166,6 +168,19 @@ static int sub_attempt(void *arg)
 				return sub_fail(s, res);
 		}
 		res = ring_rx_peek(&s->ring, t->ptr, t->len, &flags);
+		if (res == 0 && flags) {
+			/* Valid in a ring, never on a topic: a check like
+			 * the ring's own, judged as they are (read from the
+			 * lap overwriting the record, it is no lie). */
+			s->ring.cur = 0;
+			res = ERR_PROTO(FDS_UNWANTED);
+		}
+		/* The header's loads before the looks below (8.5 step 2):
+		 * an acquire load does not keep earlier loads before it, and
+		 * a header byte the publisher wrote after its horizon (or
+		 * its drop count) must find that horizon (or count) seen. */
+		if (res == -EPROTO)
+			atomic_thread_fence(memory_order_acquire);
 		if (res == -EPROTO && lapped(s)) {
 			/* Garbage because it was being overwritten: jump. */
 			s->ring.cur = 0;
@@ -176,8 +191,6 @@ static int sub_attempt(void *arg)
 			s->ring.cur = 0;
 			return s->err = -ECONNABORTED;
 		}
-		if (res == 0 && flags)
-			res = ERR_PROTO(FDS_UNWANTED); /* topics carry none */
 		return sub_fail(s, res);
 	}
 	return -EAGAIN;
@@ -196,7 +209,15 @@ static int sub_arm(void *arg)
 	int res;
 
 	ring_role_fence_on(&t->s->bell.role);
-	res = ring_rx_arm(&t->s->ring, t->s->pub);
+	/* An arming that ends a call (timeout 0: the caller then waits on
+	 * evshm_sub_fd()) is told from the last one by data_event's low
+	 * bits: lapped faster than we jump, we give up with our event below
+	 * the horizon, where no move passes it; the publisher kicks such an
+	 * event once (8.7), so it must be new.  Not for our own sleeps:
+	 * lapped, they do not sleep, and each new event could cost the
+	 * publisher a kick. */
+	res = ring_rx_arm_tagged(&t->s->ring, t->s->pub,
+				 t->poll ? ++t->s->arms : 0);
 	return res == -EAGAIN && lapped(t->s) ? 0 : res;
 }
 
@@ -238,7 +259,7 @@ static const struct bell_ops sub_ops = {
 int evshm_sub_peek(struct evshm_sub *s, const void **ptr, size_t *len,
 		   int timeout_ms)
 {
-	struct sub_ctx t = { s, ptr, len };
+	struct sub_ctx t = { s, ptr, len, timeout_ms == 0 };
 	int res;
 
 	if (!s || !ptr || !len)
@@ -249,6 +270,20 @@ int evshm_sub_peek(struct evshm_sub *s, const void **ptr, size_t *len,
 	if (res == -EPIPE && sub_was_dropped(s))
 		s->err = res = -ECONNABORTED;
 	return res;
+}
+
+/* Latest: after a look at the peeked record (its bytes, or just its
+ * length), was any of it overwritten meanwhile?  Then what was read is
+ * nobody's: drop the peek (the next jump counts the message lost). */
+static bool sub_stale(struct evshm_sub *s)
+{
+	atomic_thread_fence(memory_order_acquire);
+	if (!s->latest || atomic_load_explicit(&s->pub->horizon,
+					       memory_order_relaxed) <=
+				  s->ring.head)
+		return false;
+	s->ring.cur = 0;
+	return true;
 }
 
 int evshm_sub_release(struct evshm_sub *s)
@@ -266,17 +301,12 @@ int evshm_sub_release(struct evshm_sub *s)
 	 * after it dropped someone, and counts drops first; so look at the
 	 * count (a line that rarely changes), and further only when it
 	 * moved (sub_dropped). */
-	atomic_thread_fence(memory_order_acquire);
-	if (!s->latest) {
-		if (sub_dropped(s)) {
-			s->ring.cur = 0;
-			s->err = -ECONNABORTED; /* it was us */
-			return s->err;
-		}
-	} else if (atomic_load_explicit(&s->pub->horizon,
-					memory_order_relaxed) > s->ring.head) {
-		s->ring.cur = 0; /* counted as lost by the next jump */
-		return -ESTALE;
+	if (sub_stale(s))
+		return -ESTALE; /* counted as lost by the next jump */
+	if (!s->latest && sub_dropped(s)) {
+		s->ring.cur = 0;
+		s->err = -ECONNABORTED; /* it was us */
+		return s->err;
 	}
 	res = ring_rx_release(&s->ring, &old, &new_);
 	if (res < 0)
@@ -309,13 +339,19 @@ int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap, int timeout_ms)
 		res = evshm_sub_peek(s, &p, &len, timeout_ms);
 		if (res < 0)
 			return res;
-		if (len > cap)
-			return -EMSGSIZE;
-		memcpy(buf, p, len);
-		res = evshm_sub_release(s);
-		if (res != -ESTALE)
-			return res < 0 ? res : (int)len;
-		/* Overwritten while we copied: the next one (counted). */
+		if (len > cap) {
+			/* Latest: a length read from a record being
+			 * overwritten is no message's (8.5 step 3). */
+			if (!sub_stale(s))
+				return -EMSGSIZE; /* a whole one: it stays */
+		} else {
+			if (len) /* buf may be NULL (cap 0) */
+				memcpy(buf, p, len);
+			res = evshm_sub_release(s);
+			if (res != -ESTALE)
+				return res < 0 ? res : (int)len;
+		}
+		/* Overwritten while we looked: the next one (counted). */
 		if (deadline && (timeout_ms = os_remaining_ms(deadline)) == 0)
 			return -ETIMEDOUT;
 	}

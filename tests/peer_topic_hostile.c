@@ -77,6 +77,12 @@
  *   rec-fit        a record that runs past the end of the ring
  *   oldest-back    latest: a horizon above the subscriber and an "oldest"
  *                  below it
+ *   oldest-seq-back  latest: a horizon above the subscriber, an oldest
+ *                  above it too, but an oldest_seq below the number it
+ *                  expects
+ *   lap-forever    latest: record 1; once it was read, a whole record 5
+ *                  at 64 named as the oldest, and a horizon above it (a
+ *                  jump target always "overwritten meanwhile"), for ever
  *   horizon-storm  latest: the horizon jumps about for 2 s while garbage
  *                  is published; the subscriber must never deliver it
  *   bell-flood     publish nothing, write the subscriber's bell as fast as
@@ -680,7 +686,8 @@ static int run_pub(const char *name, const char *mode)
 	struct proto_msg m;
 	uint8_t id[PROTO_ID_SIZE] = { 7 };
 	int fds[PROTO_NFDS], ours[PROTO_NFDS];
-	bool latest = is(mode, "oldest-back") || is(mode, "horizon-storm");
+	bool latest = is(mode, "oldest-back") || is(mode, "horizon-storm") ||
+		      is(mode, "oldest-seq-back") || is(mode, "lap-forever");
 	uint64_t deadline = os_deadline(LONG_MS);
 
 	tu_check_res(ep_listen(&l, name, 0, 0), 0);
@@ -725,6 +732,19 @@ static int run_pub(const char *name, const char *mode)
 		atomic_store(&p.mine->oldest_seq, 2);
 		atomic_store(&p.mine->oldest, 0);
 		atomic_store(&p.mine->horizon, 64);
+		os_bell_kick(p.kick);
+	} else if (is(mode, "oldest-seq-back") || is(mode, "lap-forever")) {
+		put_rec(&p, 0, 5, 0, 1);
+		while (atomic_load(&p.sub->head) < 32 && os_now_ns() < deadline)
+			usleep(1000);
+		bool back = is(mode, "oldest-seq-back");
+		/* A whole record there, with that number: only the horizon
+		 * above it keeps the subscriber from it. */
+		put_payload(&p, 64, "hello");
+		put_rec(&p, 64, 5, 0, 5);
+		atomic_store(&p.mine->oldest_seq, back ? 1 : 5);
+		atomic_store(&p.mine->oldest, 64);
+		atomic_store(&p.mine->horizon, back ? 64 : 128);
 		os_bell_kick(p.kick);
 	} else if (is(mode, "horizon-storm")) {
 		uint64_t end = os_now_ns() + 2000000000u;

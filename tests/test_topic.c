@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -460,6 +461,7 @@ static void *third_main(void *arg)
 
 struct held_sub {
 	const char *name;
+	uint32_t history;
 	struct evshm_sub *s;
 	int res;
 	_Atomic bool done;
@@ -469,16 +471,19 @@ static void *held_sub_main(void *arg)
 {
 	struct held_sub *h = arg;
 
-	h->res = evshm_sub_open(&h->s, h->name, NULL, 5000);
+	struct evshm_opts o = { .history = h->history };
+
+	h->res = evshm_sub_open(&h->s, h->name, &o, 5000);
 	atomic_store(&h->done, true);
 	return NULL;
 }
 
 /* A subscriber in this process, to @p at @name (it joins from a thread
- * while we serve). */
-static struct evshm_sub *sub_here(struct evshm_pub *p, const char *name)
+ * while we serve), asking for @history past messages. */
+static struct evshm_sub *sub_here_k(struct evshm_pub *p, const char *name,
+				    uint32_t history)
 {
-	struct held_sub h = { .name = name };
+	struct held_sub h = { .name = name, .history = history };
 	pthread_t t;
 
 	assert_int_equal(pthread_create(&t, NULL, held_sub_main, &h), 0);
@@ -487,6 +492,11 @@ static struct evshm_sub *sub_here(struct evshm_pub *p, const char *name)
 	pthread_join(t, NULL);
 	tu_assert_res(h.res, 0);
 	return h.s;
+}
+
+static struct evshm_sub *sub_here(struct evshm_pub *p, const char *name)
+{
+	return sub_here_k(p, name, 0);
 }
 
 /* The descriptors the header says a topic's ends hold: a publisher 8 plus
@@ -566,6 +576,245 @@ static void test_stale_payload_latest(void **state)
 	stale_payload(EVSHM_LATEST);
 }
 
+/*
+ * Latest: -EMSGSIZE speaks of a message only while it is still whole.  A
+ * length read from a record being overwritten is nobody's (the copy of a
+ * whole record is checked after it; a length judged before the copy must
+ * be checked too); and a too-large message that stays (-EMSGSIZE) and is
+ * lapped meanwhile is gone: the next call skips it, counted, and delivers
+ * the oldest message still whole.
+ */
+static void test_latest_msgsize_lapped(void **state)
+{
+	struct evshm_opts o = { .ring_size = 4096, .policy = EVSHM_LATEST };
+	struct evshm_pub *p;
+	struct evshm_sub *s;
+	uint8_t big[100] = { 0 }, small[40], buf[64];
+	char name[108];
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	s = sub_here(p, name);
+	tu_assert_res(evshm_pub_send(p, big, sizeof(big), 0), 0);
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 1000), -EMSGSIZE);
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), -EMSGSIZE);
+	/* Seq 2 to 101 (64 bytes each): the first message's place is
+	 * overwritten by seq 2 + 4096 / 64 - 2 = 64 at the latest. */
+	for (uint32_t i = 2; i <= 101; i++) {
+		memset(small, (int)i, sizeof(small));
+		tu_assert_res(evshm_pub_send(p, small, sizeof(small), 0), 0);
+	}
+	int n = evshm_sub_recv(s, buf, sizeof(buf), 0);
+	tu_assert_res(n, (int)sizeof(small));
+	uint64_t lost = evshm_sub_lost(s);
+	assert_true(lost >= 1);
+	/* What it delivered is the oldest still whole, and the count says
+	 * exactly how many came before it. */
+	assert_int_equal(buf[0], (uint8_t)(1 + lost));
+	for (uint32_t i = (uint32_t)lost + 2; i <= 101; i++) {
+		tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0),
+			      (int)sizeof(small));
+		assert_int_equal(buf[0], (uint8_t)i);
+	}
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+	assert_int_equal(evshm_sub_lost(s), lost);
+	evshm_sub_close(s);
+	evshm_pub_close(p);
+}
+
+/* An empty message into no buffer at all: (NULL, 0) is a valid buffer of
+ * no bytes, and copying nothing into it is no copy to NULL. */
+static void test_empty_into_null(void **state)
+{
+	struct evshm_pub *p;
+	struct evshm_sub *s;
+	char name[108];
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), NULL);
+	s = sub_here(p, name);
+	tu_assert_res(evshm_pub_send(p, NULL, 0, 1000), 0);
+	tu_assert_res(evshm_sub_recv(s, NULL, 0, 1000), 0);
+	tu_assert_res(evshm_sub_recv(s, NULL, 0, 0), -EAGAIN);
+	evshm_sub_close(s);
+	evshm_pub_close(p);
+}
+
+/*
+ * Latest history: a joiner asking for K gets exactly the last K; one whose
+ * history is lapped before it reads any of it resumes at the oldest
+ * message still whole, and counts every message from its start before
+ * that one as lost.
+ */
+static void test_history_latest_lapped(void **state)
+{
+	struct evshm_opts o = { .ring_size = 4096, .policy = EVSHM_LATEST };
+	struct evshm_pub *p;
+	struct evshm_sub *a, *b;
+	uint8_t m[100], buf[128];
+	char name[108];
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	for (int i = 1; i <= 10; i++) { /* 128 bytes each */
+		memset(m, i, sizeof(m));
+		tu_assert_res(evshm_pub_send(p, m, sizeof(m), 0), 0);
+	}
+	a = sub_here_k(p, name, 5);
+	b = sub_here_k(p, name, 5);
+	for (int i = 6; i <= 10; i++) {
+		tu_assert_res(evshm_sub_recv(a, buf, sizeof(buf), 0),
+			      (int)sizeof(m));
+		assert_int_equal(buf[0], i);
+	}
+	tu_assert_res(evshm_sub_recv(a, buf, sizeof(buf), 0), -EAGAIN);
+	assert_int_equal(evshm_sub_lost(a), 0);
+	/* 40 more: 4096 / 128 = 32 records in the ring, b's start (6) is
+	 * long gone. */
+	for (int i = 11; i <= 50; i++) {
+		memset(m, i, sizeof(m));
+		tu_assert_res(evshm_pub_send(p, m, sizeof(m), 0), 0);
+	}
+	tu_assert_res(evshm_sub_recv(b, buf, sizeof(buf), 0), (int)sizeof(m));
+	uint64_t first = buf[0];
+	assert_true(first > 6 && first <= 50 - 31 + 1);
+	assert_int_equal(evshm_sub_lost(b), first - 6);
+	for (uint64_t i = first + 1; i <= 50; i++) {
+		tu_assert_res(evshm_sub_recv(b, buf, sizeof(buf), 0),
+			      (int)sizeof(m));
+		assert_int_equal(buf[0], i);
+	}
+	tu_assert_res(evshm_sub_recv(b, buf, sizeof(buf), 0), -EAGAIN);
+	evshm_sub_close(a);
+	evshm_sub_close(b);
+	evshm_pub_close(p);
+}
+
+/* A publishing thread: @n messages, the first error in @res. */
+struct lapper {
+	struct evshm_pub *p;
+	uint64_t n;
+	int res;
+};
+
+/* Tiny messages, as fast as we can: in a latest ring of 4 KiB, every one
+ * moves the horizon past the oldest record it just published. */
+static void *lapper_main(void *arg)
+{
+	struct lapper *l = arg;
+
+	for (uint64_t i = 1; i <= l->n && l->res == 0; i++)
+		l->res = evshm_pub_send(l->p, &i, sizeof(i), 0);
+	return NULL;
+}
+
+/*
+ * An event loop's latest subscriber (timeout 0, then a wait on
+ * evshm_sub_fd()) behind a publisher that laps it as fast as it jumps: a
+ * call that gives up its jumps says -EAGAIN, and the descriptor must then
+ * become readable when there is something to read; here, at the latest
+ * when the publisher has stopped and its last message waits.  A wait of
+ * 5 s on it that ends with nothing while a message is there is a lost
+ * wakeup.
+ */
+static void test_latest_fd_lapped(void **state)
+{
+	struct evshm_opts o = { .ring_size = 4096, .policy = EVSHM_LATEST };
+	struct lapper l = { .n = tu_scaled(2000000) };
+	struct evshm_pub *p;
+	struct evshm_sub *s;
+	pthread_t t;
+	char name[108];
+	uint64_t got = 0, last = 0, eagain = 0, v;
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	s = sub_here(p, name);
+	l.p = p;
+	struct pollfd pfd = { .fd = evshm_sub_fd(s), .events = POLLIN };
+	assert_true(pfd.fd >= 0);
+	assert_int_equal(pthread_create(&t, NULL, lapper_main, &l), 0);
+	while (last < l.n) {
+		int r = evshm_sub_recv(s, &v, sizeof(v), 0);
+		if (r == (int)sizeof(v)) {
+			assert_true(v > last);
+			last = v;
+			got++;
+			continue;
+		}
+		tu_assert_res(r, -EAGAIN);
+		eagain++;
+		if (poll(&pfd, 1, 5000) == 0) {
+			r = evshm_sub_recv(s, &v, sizeof(v), 0);
+			fail_msg("no wakeup in 5 s after -EAGAIN #%" PRIu64
+				 " (a receive now: %d, message %" PRIu64
+				 "; lost %" PRIu64 ")", eagain, r,
+				 r > 0 ? v : 0, evshm_sub_lost(s));
+		}
+	}
+	pthread_join(t, NULL);
+	tu_assert_res(l.res, 0);
+	assert_int_equal(got + evshm_sub_lost(s), l.n);
+	print_message("%" PRIu64 " messages, %" PRIu64 " received, %" PRIu64
+		      " waits\n", l.n, got, eagain);
+	evshm_sub_close(s);
+	evshm_pub_close(p);
+}
+
+/* Messages of 4 to 300 bytes whose every 32-bit word reads 2: a record
+ * header this payload overwrites says "length 2, flag FDS". */
+static void *twos_main(void *arg)
+{
+	struct lapper *w = arg;
+	uint32_t m[75];
+
+	for (size_t i = 0; i < sizeof(m) / 4; i++)
+		m[i] = 2;
+	for (uint64_t i = 0; i < w->n && w->res == 0; i++)
+		w->res = evshm_pub_send(w->p, m, 4 + 4 * (i * 37 % 75), 0);
+	return NULL;
+}
+
+/*
+ * Latest: a header that changes under our reading is a record being
+ * overwritten, whichever check it fails.  The flag FDS (valid in a ring,
+ * never on a topic) is one of those checks: read from the payload of the
+ * lap that overwrites the record, it must make the subscriber jump, not
+ * call the publisher a liar.
+ */
+static void test_latest_torn_flags(void **state)
+{
+	struct evshm_opts o = { .ring_size = 4096, .policy = EVSHM_LATEST };
+	struct lapper w = { .n = tu_scaled(3000000) };
+	uint8_t buf[4096];
+	struct evshm_pub *p;
+	struct evshm_sub *s;
+	pthread_t t;
+	char name[108];
+	uint64_t got = 0;
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	s = sub_here(p, name);
+	w.p = p;
+	assert_int_equal(pthread_create(&t, NULL, twos_main, &w), 0);
+	/* Every message delivered or counted lost, exactly. */
+	while (got + evshm_sub_lost(s) < w.n) {
+		int r = evshm_sub_recv(s, buf, sizeof(buf), 10000);
+		if (r < 0)
+			fail_msg("receive: %d (%s) after %" PRIu64 " messages",
+				 r, evshm_sub_error_reason(s), got);
+		got++;
+	}
+	assert_int_equal(got + evshm_sub_lost(s), w.n);
+	pthread_join(t, NULL);
+	tu_assert_res(w.res, 0);
+	print_message("%" PRIu64 " of %" PRIu64 " received, %" PRIu64
+		      " lost\n", got, w.n, evshm_sub_lost(s));
+	evshm_sub_close(s);
+	evshm_pub_close(p);
+}
+
 /* Joining without history: from the next message on; the publisher lists
  * its subscribers with their credentials. */
 static void test_join_and_list(void **state)
@@ -617,6 +866,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_stale_payload_reliable),
 		cmocka_unit_test(test_stale_payload_latest),
 		cmocka_unit_test(test_descriptors_held),
+		cmocka_unit_test(test_latest_msgsize_lapped),
+		cmocka_unit_test(test_latest_fd_lapped),
+		cmocka_unit_test(test_empty_into_null),
+		cmocka_unit_test(test_history_latest_lapped),
+		cmocka_unit_test(test_latest_torn_flags),
 	};
 	return TU_RUN(tests, argc, argv);
 }

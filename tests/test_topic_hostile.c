@@ -511,7 +511,49 @@ static void test_pub_latest_games(void **state)
 {
 	(void)state;
 	hostile_pub_n("oldest-back", 0, 1, "topic: oldest record index invalid");
+	hostile_pub_n("oldest-seq-back", 0, 1,
+		      "topic: oldest record index invalid");
 	hostile_pub("horizon-storm", 0, NULL);
+}
+
+/*
+ * Latest: a publisher whose horizon always lies above the oldest record it
+ * names makes every jump "overwritten meanwhile": not a violation (an
+ * honest one may lap us as fast as we jump), but no call may outlast its
+ * timeout, and nothing is delivered or counted.
+ */
+static void test_pub_lap_forever(void **state)
+{
+	struct evshm_sub *s = NULL;
+	struct proc pr;
+	char name[108], line[64], buf[64];
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "tpub", true);
+	char *argv[] = { "peer_topic_hostile", "pub", name, "lap-forever",
+			 NULL };
+	spawn(&pr, HOSTILE, argv);
+	tu_assert_res(tu_read_line(pr.report, line, sizeof(line), 30000) > 0, 1);
+	tu_assert_res(evshm_sub_open(&s, name, NULL, 10000), 0);
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 10000), 5);
+	/* For 0.2 s, while the publisher goes lapped: nothing, at once. */
+	uint64_t t0 = os_now_ns();
+	int res;
+	do
+		res = evshm_sub_recv(s, buf, sizeof(buf), 0);
+	while (res == -EAGAIN && os_now_ns() - t0 < 200000000u);
+	tu_assert_res(res, -EAGAIN);
+	t0 = os_now_ns();
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 300), -ETIMEDOUT);
+	/* Its timeout, plus a generous slack for a loaded machine. */
+	assert_true(os_now_ns() - t0 < 10000000000u);
+	const void *ptr;
+	size_t len;
+	tu_assert_res(evshm_sub_peek(s, &ptr, &len, 50), -ETIMEDOUT);
+	tu_assert_res(evshm_sub_release(s), -EINVAL);
+	assert_int_equal(evshm_sub_lost(s), 0);
+	evshm_sub_close(s);
+	tu_assert_res(finish(&pr, line, sizeof(line)), 0);
 }
 
 /* Reliable, dropped before anything was overwritten: the subscriber must
@@ -608,6 +650,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_pub_start_unaligned),
 		cmocka_unit_test(test_pub_records),
 		cmocka_unit_test(test_pub_latest_games),
+		cmocka_unit_test(test_pub_lap_forever),
 		cmocka_unit_test(test_pub_drop_early),
 	};
 	return TU_RUN(tests, argc, argv);
