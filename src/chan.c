@@ -624,7 +624,8 @@ int evshm_recv(struct evshm_chan *c, void *buf, size_t cap, int timeout_ms)
 		return res;
 	if (len > cap)
 		return -EMSGSIZE;
-	memcpy(buf, p, len);
+	if (len)
+		memcpy(buf, p, len);
 	res = evshm_release(c);
 	return res < 0 ? res : (int)len;
 }
@@ -647,7 +648,8 @@ int evshm_recv_fds(struct evshm_chan *c, void *buf, size_t cap, int *fds,
 		*nfds = c->rx.nfds;
 		return -EOVERFLOW;
 	}
-	memcpy(buf, p, len);
+	if (len)
+		memcpy(buf, p, len);
 	/* The descriptors are the caller's now: release must not close them. */
 	if (c->rx.nfds)
 		memcpy(fds, c->rx.fds, c->rx.nfds * sizeof(int));

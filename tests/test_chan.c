@@ -274,6 +274,24 @@ static void *stale_client_main(void *arg)
 	return NULL;
 }
 
+/* Both ends of a channel in this process: *@c the server's, sc->c the
+ * client's. */
+static void pair_here(const char *tag, const struct evshm_opts *o,
+		      struct evshm_listener **l, struct evshm_chan **c,
+		      struct stale_client *sc)
+{
+	static char name[108];
+	pthread_t t;
+
+	tu_unique_name(name, sizeof(name), tag, true);
+	tu_assert_res(evshm_listen(l, name, o), 0);
+	sc->name = name;
+	assert_int_equal(pthread_create(&t, NULL, stale_client_main, sc), 0);
+	tu_assert_res(evshm_accept(*l, c, 5000), 0);
+	pthread_join(t, NULL);
+	tu_assert_res(sc->res, 0);
+}
+
 static void test_stale_payload(void **state)
 {
 	struct evshm_opts o = { .ring_size = 4096 };
@@ -282,17 +300,9 @@ static void test_stale_payload(void **state)
 	struct evshm_listener *l;
 	struct evshm_chan *c;
 	uint8_t buf[2048];
-	char name[108];
-	pthread_t t;
 
 	(void)state;
-	tu_unique_name(name, sizeof(name), "stale", true);
-	tu_assert_res(evshm_listen(&l, name, &o), 0);
-	sc.name = name;
-	assert_int_equal(pthread_create(&t, NULL, stale_client_main, &sc), 0);
-	tu_assert_res(evshm_accept(l, &c, 5000), 0);
-	pthread_join(t, NULL);
-	tu_assert_res(sc.res, 0);
+	pair_here("stale", &o, &l, &c, &sc);
 	/* seq 1 at [0, 2016), 2 and 3 fill the lap, 4 at [0, 32). */
 	for (size_t i = 0; i < sizeof(words) / 8; i++)
 		words[i] = 5;
@@ -308,6 +318,27 @@ static void test_stale_payload(void **state)
 	tu_assert_res(evshm_recv(sc.c, buf, sizeof(buf), 1000), 48);
 	assert_memory_equal(buf, words, 48);
 	tu_assert_res(evshm_recv(sc.c, buf, sizeof(buf), 0), -EAGAIN);
+	evshm_close(sc.c);
+	evshm_close(c);
+	evshm_listener_close(l);
+}
+
+/* An empty message fits a buffer of no size: (NULL, 0) is accepted on both
+ * sides and copies nothing (a memcpy with NULL is undefined: UBSan). */
+static void test_empty_into_null(void **state)
+{
+	struct stale_client sc = { 0 };
+	struct evshm_listener *l;
+	struct evshm_chan *c;
+
+	(void)state;
+	pair_here("empty", NULL, &l, &c, &sc);
+	tu_assert_res(evshm_send(c, NULL, 0, 1000), 0);
+	tu_assert_res(evshm_recv(sc.c, NULL, 0, 1000), 0);
+	tu_assert_res(evshm_recv(sc.c, NULL, 0, 0), -EAGAIN);
+	tu_assert_res(evshm_send(c, NULL, 1, 1000), -EINVAL);
+	tu_assert_res(evshm_send(c, "x", 1, 1000), 0);
+	tu_assert_res(evshm_recv(sc.c, NULL, 0, 1000), -EMSGSIZE);
 	evshm_close(sc.c);
 	evshm_close(c);
 	evshm_listener_close(l);
@@ -637,6 +668,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_timed_sleeps),
 		cmocka_unit_test(test_descriptors_held),
 		cmocka_unit_test(test_stale_payload),
+		cmocka_unit_test(test_empty_into_null),
 		cmocka_unit_test(test_full_ring),
 		cmocka_unit_test(test_pollable_fd),
 		cmocka_unit_test(test_event_loop_both_ways),
