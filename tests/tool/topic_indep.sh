@@ -169,7 +169,7 @@ done <"$T/cases"
 while read -r c want text; do
 	wait_for grep -sqx ready "$T/fake.$c.out"
 	# Our bell takes descriptors as before Linux 6.16 (kick_fds sends some).
-	INDEP_SUB_PASSRIGHTS=1 indep --timeout 1 --idle-timeout 1 "$(unique_name "fake-$c")" \
+	INDEP_SUB_PASSRIGHTS=1 indep --timeout 3 --idle-timeout 1 "$(unique_name "fake-$c")" \
 		>/dev/null 2>"$T/fake.$c.err" &
 	SUB[$c]=$!
 	PIDS+=("$!")
