@@ -95,7 +95,7 @@ static PyObject *bytes_of(const void *ptr, size_t len)
 /* recv() and iteration: @eof_ok turns -EPIPE into "no more" (NULL, no
  * exception).  A message a latest publisher overwrote while it was copied
  * (-ESTALE) is dropped (the library counts it lost) and the next one
- * taken. */
+ * taken, within the deadline and as long as no signal handler raised. */
 static PyObject *recv_impl(struct evpy_ep *ep, PyObject *timeout, bool eof_ok)
 {
 	struct evpy_deadline d;
@@ -121,6 +121,12 @@ static PyObject *recv_impl(struct evpy_ep *ep, PyObject *timeout, bool eof_ok)
 		Py_CLEAR(out);
 		if (res != -ESTALE)
 			break;
+		/* A publisher that laps every copy must not hold Ctrl-C off
+		 * (the wait checks it only when a slice ends). */
+		if (PyErr_CheckSignals() < 0) {
+			res = EVPY_PYERR;
+			break;
+		}
 	}
 	if (!out && !(eof_ok && res == -EPIPE))
 		evpy_ep_raise(ep, res);
