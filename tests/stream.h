@@ -21,7 +21,9 @@ enum stream_mode {
 };
 
 /* Send messages 0..n-1 (n = UINT64_MAX: until an error), sizes up to
- * @max.  @mode picks the API.  *sent (may be
+ * @max (msgpat.h: with PAT_FIXED, PAT_RING).  A PAT_RING stream must be
+ * the first and only one on its ring, and its receiver must be given the
+ * same @max.  @mode picks the API.  *sent (may be
  * NULL) gets how many were committed. */
 int stream_send(struct evshm_chan *c, uint64_t n, size_t max, enum stream_mode mode,
 		uint64_t *sent);

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "msgpat.h"
 #include "os.h"
 #include "region.h"
 #include "ring.h"
@@ -494,6 +495,50 @@ static void test_stale_payload(void **state)
 }
 
 /*
+ * The ghost bait of the multi-process stress tests (msgpat.h, PAT_RING)
+ * is aimed where a consumer looks: before the producer publishes message
+ * m, whose commit clears the seq field where message m + 1 starts, that
+ * field holds (in a good share of cases) m + 1's own sequence number,
+ * left by the last lap's payload.  Deterministic: sizes are functions of
+ * the message number.  If the ring's layout changes and the bait no
+ * longer lands, this says so, where the stress tests would just pass.
+ */
+static void test_ghost_bait_aim(void **state)
+{
+	enum { SIZE = 1u << 16, N = 20000 };
+	const size_t max = ring_max_msg(SIZE) | PAT_RING(SIZE);
+	struct pair p;
+	struct pat_gen g;
+	uint8_t *buf = malloc(ring_max_msg(SIZE));
+	unsigned ghosts = 0;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_true(pat_gen_init(&g, max));
+	pair_init(&p, SIZE);
+	for (uint64_t m = 0; m < N; m++) {
+		size_t len = pat_len(m, max);
+		uint64_t next = p.tx.tail + ring_tx_need(&p.tx, len), seq;
+
+		/* What the last lap left where m + 1 will be looked for
+		 * (ring numbers start at 1: m + 1's is m + 2). */
+		memcpy(&seq, region_cdata(p.a) + (next & (SIZE - 1)) + 8, 8);
+		ghosts += seq == m + 2;
+		pat_gen_fill(&g, buf, len, m);
+		assert_true(put(&p, buf, len) >= 0);
+		tu_assert_res(get(&p, buf, ring_max_msg(SIZE)), (int)len);
+		assert_true(pat_gen_check(&g, buf, len, m));
+	}
+	print_message("%u messages; before %u of the commits, the next "
+		      "header's place read the number expected there\n", N,
+		      ghosts);
+	assert_true(ghosts >= N / 10);
+	pat_gen_free(&g);
+	pair_free(&p);
+	free(buf);
+}
+
+/*
  * The same with the application's own bytes: what it wrote into a
  * reservation it then cancelled, or beyond the length it committed, lies
  * past the next header, where the producer had cleared ahead already.
@@ -772,6 +817,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_hostile_records),
 		cmocka_unit_test(test_hostile_head),
 		cmocka_unit_test(test_stale_payload),
+		cmocka_unit_test(test_ghost_bait_aim),
 		cmocka_unit_test(test_stale_reservation),
 		cmocka_unit_test(test_threads_no_lost_wakeup),
 		cmocka_unit_test(test_threads_fenceless),

@@ -69,25 +69,48 @@ static int sub_finish(struct sub *s, char *line, size_t n)
 	return tu_exit_code(status);
 }
 
+/* Wait for latest subscriber @i (started with --first=0) to succeed:
+ * every message from 0 to the last it got was either delivered or
+ * counted lost (peer_topic checked each jump).  Returns that last. */
+static uint64_t latest_finish(struct sub *s, int i, uint64_t *lost)
+{
+	uint64_t got, first, last;
+	char line[128];
+
+	tu_assert_res(sub_finish(s, line, sizeof(line)), 0);
+	assert_int_equal(sscanf(line, "got %" SCNu64 " first %" SCNu64
+				" last %" SCNu64 " lost %" SCNu64, &got,
+				&first, &last, lost), 4);
+	assert_int_equal(first, 0);
+	assert_int_equal(last + 1, got + *lost);
+	print_message("latest subscriber %d: %s\n", i, line);
+	return last;
+}
+
+/* Messages from..from+n-1 of the stream @max (msgpat.h; a PAT_RING one
+ * must be all the topic ever carries, from message 0). */
 static void publish(struct evshm_pub *p, uint64_t from, uint64_t n, size_t max,
 		    int timeout_ms)
 {
 	uint8_t *buf = malloc(pat_max(max) ? pat_max(max) : 1);
+	struct pat_gen g;
 
 	assert_non_null(buf);
+	assert_true(pat_gen_init(&g, max));
 	for (uint64_t seq = from; seq < from + n; seq++) {
 		size_t len = pat_len(seq, max);
 		void *dst;
 
 		if (seq & 1) { /* both APIs */
 			tu_assert_res(evshm_pub_reserve(p, len, &dst, timeout_ms), 0);
-			pat_fill(dst, len, seq);
+			pat_gen_fill(&g, dst, len, seq);
 			tu_assert_res(evshm_pub_commit(p, len), 0);
 		} else {
-			pat_fill(buf, len, seq);
+			pat_gen_fill(&g, buf, len, seq);
 			tu_assert_res(evshm_pub_send(p, buf, len, timeout_ms), 0);
 		}
 	}
+	pat_gen_free(&g);
 	free(buf);
 }
 
@@ -99,19 +122,22 @@ static void open_pub(struct evshm_pub **p, char *name, size_t n,
 }
 
 /* 1 publisher, 8 subscribers, every message of random size (0 to the
- * maximum) checked by each, in order, exactly once. */
+ * maximum) checked by each, in order, exactly once.  The stream is ghost
+ * bait (msgpat.h): a subscriber waiting at the tail over the last lap's
+ * payload, if nobody cleared it, reads the number it expects. */
 static void test_fanout_reliable(void **state)
 {
 	struct evshm_opts o = { .ring_size = 1u << 20 };
 	uint64_t n = tu_scaled(1000000);
 	struct sub subs[MAX_SUBS];
 	struct evshm_pub *p;
-	char name[108], narg[32], marg[32], line[128];
+	char name[108], narg[32], marg[48], line[128];
 
 	(void)state;
 	open_pub(&p, name, sizeof(name), &o);
 	size_t max = evshm_pub_max_msg(p);
 	assert_int_equal(max, EVSHM_MAX_MSG(1u << 20));
+	max |= PAT_RING(1u << 20);
 	snprintf(narg, sizeof(narg), "--n=%" PRIu64, n);
 	snprintf(marg, sizeof(marg), "--max=%zu", max);
 	for (int i = 0; i < MAX_SUBS; i++) {
@@ -135,6 +161,40 @@ static void test_fanout_reliable(void **state)
 	print_message("%" PRIu64 " messages to %d subscribers; kicks %" PRIu64
 		      ", publisher sleeps %" PRIu64 "\n", n, MAX_SUBS,
 		      st.kicks_sent, st.sleeps);
+	evshm_pub_close(p);
+}
+
+/* Latest: 1 publisher that never waits, 4 subscribers lapped again and
+ * again on a small ring, sizes at random up to the maximum.  Each checks
+ * every message it gets and that every one it missed is counted lost;
+ * all get the last.  Ghost bait, as above: after each jump to the
+ * oldest record a subscriber catches up with the tail, over stale
+ * payload. */
+static void test_fanout_latest(void **state)
+{
+	struct evshm_opts o = { .ring_size = 1u << 16,
+				.policy = EVSHM_LATEST };
+	uint64_t n = tu_scaled(400000);
+	enum { NSUB = 4 };
+	struct sub subs[NSUB];
+	struct evshm_pub *p;
+	char name[108], larg[32], marg[48];
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	size_t max = evshm_pub_max_msg(p) | PAT_RING(1u << 16);
+	snprintf(larg, sizeof(larg), "--last=%" PRIu64, n - 1);
+	snprintf(marg, sizeof(marg), "--max=%zu", max);
+	for (int i = 0; i < NSUB; i++) {
+		const char *args[] = { "--n=-1", "--first=0", larg, marg,
+				       i % 2 ? "--zerocopy" : NULL, NULL };
+		sub_start(&subs[i], p, name, args);
+	}
+	publish(p, 0, n, max, 0);
+	for (int i = 0; i < NSUB; i++) {
+		uint64_t lost;
+		assert_int_equal(latest_finish(&subs[i], i, &lost), n - 1);
+	}
 	evshm_pub_close(p);
 }
 
@@ -358,7 +418,7 @@ static void test_stall_latest(void **state)
 	struct evshm_opts o = { .ring_size = 1u << 16, .policy = EVSHM_LATEST };
 	struct sub subs[2];
 	struct evshm_pub *p;
-	char name[108], line[128];
+	char name[108];
 	/* Fixed-size messages: every one carries its number. */
 	char marg[32];
 	snprintf(marg, sizeof(marg), "--max=%zu", (size_t)(256 | PAT_FIXED));
@@ -383,17 +443,9 @@ static void test_stall_latest(void **state)
 		usleep(200);
 	}
 	for (int i = 0; i < 2; i++) {
-		uint64_t got, first, last, lost;
-		tu_assert_res(sub_finish(&subs[i], line, sizeof(line)), 0);
-		assert_int_equal(sscanf(line, "got %" SCNu64 " first %" SCNu64
-					" last %" SCNu64 " lost %" SCNu64, &got,
-					&first, &last, &lost), 4);
-		/* Every message from 0 to the last was either delivered or
-		 * counted lost (peer_topic checked each jump). */
-		assert_int_equal(first, 0);
-		assert_int_equal(last + 1, got + lost);
+		uint64_t lost;
+		latest_finish(&subs[i], i, &lost);
 		assert_true(lost > 0);
-		print_message("latest subscriber %d: %s\n", i, line);
 	}
 	evshm_pub_close(p);
 }
@@ -856,6 +908,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fanout_reliable),
+		cmocka_unit_test(test_fanout_latest),
 		cmocka_unit_test(test_kill9_subscriber),
 		cmocka_unit_test(test_stall_reliable),
 		cmocka_unit_test(test_stall_late_look),
