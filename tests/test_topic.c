@@ -223,14 +223,26 @@ static void test_stall_reliable(void **state)
 	evshm_pub_close(p);
 }
 
+static uint64_t dropped(struct evshm_pub *p)
+{
+	struct evshm_pub_stats st;
+
+	evshm_pub_stats(p, &st);
+	return st.dropped;
+}
+
 /* Publish with timeout 0 until the ring is full; returns the number of the
- * message that did not fit. */
+ * message that did not fit.  Fails if it never fills (nobody holds it:
+ * the subscriber was dropped). */
 static uint64_t fill(struct evshm_pub *p, uint64_t seq, size_t max)
 {
 	uint8_t buf[1000];
+	uint64_t end = seq + 2 * (1u << 16) / 16;
 
 	assert_true(max <= sizeof(buf));
 	for (;; seq++) {
+		if (seq == end)
+			fail_msg("the ring never filled (%" PRIu64 ")", dropped(p));
 		size_t len = pat_len(seq, max);
 		int res;
 
@@ -240,14 +252,6 @@ static uint64_t fill(struct evshm_pub *p, uint64_t seq, size_t max)
 			return seq;
 		tu_assert_res(res, 0);
 	}
-}
-
-static uint64_t dropped(struct evshm_pub *p)
-{
-	struct evshm_pub_stats st;
-
-	evshm_pub_stats(p, &st);
-	return st.dropped;
 }
 
 /*
