@@ -3,7 +3,7 @@
  * peer_topic: a subscriber process for test_topic.
  *
  *   peer_topic NAME [--n=N] [--max=BYTES] [--history=K] [--zerocopy]
- *              [--timeout=MS] [--first=F] [--last=L]
+ *              [--timeout=MS] [--first=F] [--last=L] [--say-first]
  *
  * Subscribes to NAME and receives N messages of the msgpat stream (sizes
  * up to --max, which may carry PAT_FIXED and PAT_RING), checking each
@@ -13,8 +13,9 @@
  * may jump, and every jump must be matched, message for message, by the
  * loss count evshm_sub_lost() reports.  --first=F: the number expected
  * first (a message under 8 bytes carries none; a first message above it
- * is a jump too).  Prints one line to
- * stdout:
+ * is a jump too).  --say-first: print "moving" once the first message was
+ * received (its release moved our head).  Prints one line to stdout at
+ * the end:
  *   got N first F last L lost X
  * and exits 0; 1 on a bad message or a loss count that does not match; 3
  * if the subscription fails; 4 if receiving fails (the error's name is
@@ -46,7 +47,7 @@ int main(int argc, char **argv)
 	uint64_t n = 1000, max = 4096, timeout = 30000, first = 0;
 	uint64_t last = UINT64_MAX;
 	struct evshm_opts o = { 0 };
-	bool zerocopy = false, first_known = false;
+	bool zerocopy = false, first_known = false, say_first = false;
 	struct evshm_sub *s;
 	uint8_t *buf;
 	int res;
@@ -66,6 +67,8 @@ int main(int argc, char **argv)
 		timeout = opt(argv[i], "--timeout", timeout);
 		if (!strcmp(argv[i], "--zerocopy"))
 			zerocopy = true;
+		if (!strcmp(argv[i], "--say-first"))
+			say_first = true;
 	}
 	for (int i = 0;; i++) {
 		res = evshm_sub_open(&s, argv[1], &o, 10000);
@@ -140,7 +143,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		next = seq + 1;
-		got++;
+		if (got++ == 0 && say_first) {
+			printf("moving\n");
+			fflush(stdout);
+		}
 	}
 	uint64_t lost = evshm_sub_lost(s) - lost0;
 	printf("got %" PRIu64 " first %" PRIu64 " last %" PRIu64 " lost %" PRIu64

@@ -54,8 +54,13 @@
  *   pipe-lock      join with a pipe's write end as our bell (the publisher
  *                  refuses it), while a thread of ours holds that pipe's
  *                  mutex (a splice from it into a full blocking socket),
- *                  and close our copy: the publisher's is the last; say
- *                  "sent", hold the mutex for 6 s
+ *                  and close our copy: the publisher's is the last.  Say
+ *                  "ready" once the splice holds the mutex, send the HELLO
+ *                  at the test's SIGUSR1 (the test serves nothing
+ *                  meanwhile, so our close comes first), close our copy,
+ *                  say "sent"; say "answered" when the publisher answered
+ *                  or closed, hold the mutex until the next SIGUSR1 (30 s
+ *                  at most each)
  *   kick-oob       before we hand over the kicking end of our bell, queue
  *                  into it a byte sent MSG_OOB with a lingering TCP socket
  *                  (SCM_RIGHTS), and take the byte back out of band: a
@@ -101,6 +106,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -555,6 +561,54 @@ static int join_four(const char *name)
 	return 0;
 }
 
+/* /proc/self/task/@tid/@what into @buf (@n bytes, NUL-terminated). */
+static int read_task(pid_t tid, const char *what, char *buf, size_t n)
+{
+	char path[64];
+	ssize_t got;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/%s", (int)tid, what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	got = read(fd, buf, n - 1);
+	os_close(fd);
+	buf[got > 0 ? got : 0] = '\0';
+	return 0;
+}
+
+/* Wait until @tid sleeps in splice(2) (at most @ms): it then holds the
+ * pipe's mutex, which it took before it waited for room in the socket (a
+ * wait for the mutex itself would be uninterruptible, state D). */
+static int await_splicing(pid_t tid, int ms)
+{
+	uint64_t end = os_now_ns() + (uint64_t)ms * 1000000u;
+	char call[512], stat[512], want[16];
+	int res;
+
+	snprintf(want, sizeof(want), "%ld ", (long)SYS_splice);
+	while (os_now_ns() < end) {
+		if ((res = read_task(tid, "syscall", call, sizeof(call))) < 0 ||
+		    (res = read_task(tid, "stat", stat, sizeof(stat))) < 0)
+			return res;
+		const char *st = strrchr(stat, ')');
+		if (!strncmp(call, want, strlen(want)) && st && st[1] == ' ' &&
+		    st[2] == 'S')
+			return 0;
+		usleep(1000);
+	}
+	return -ETIMEDOUT;
+}
+
+static _Atomic pid_t splicer_tid;
+
+static void *pipe_splice_main(void *arg)
+{
+	atomic_store(&splicer_tid, (pid_t)syscall(SYS_gettid));
+	return splice_main(arg);
+}
+
 static int pipe_lock(const char *name)
 {
 	static char junk[4096];
@@ -564,8 +618,14 @@ static int pipe_lock(const char *name)
 	struct region *mine;
 	struct proto_msg m, w;
 	int ours[PROTO_NFDS], fds[PROTO_NFDS], p[2], sv[2];
+	struct timespec ts = { .tv_sec = LONG_MS / 1000 };
+	sigset_t go;
 	pthread_t t;
 
+	/* The test's go (SIGUSR1) waits for us, whenever it comes. */
+	sigemptyset(&go);
+	sigaddset(&go, SIGUSR1);
+	tu_check_res(pthread_sigmask(SIG_BLOCK, &go, NULL), 0);
 	tu_check_res(opts_resolve(&o, NULL), 0);
 	tu_check_res(hs_client_start(name, &o, PROTO_KIND_TOPIC, LONG_MS, &hc), 0);
 	struct region_info ri = { .kind = REGION_SUB, .role = REGION_CLIENT,
@@ -582,17 +642,31 @@ static int pipe_lock(const char *name)
 	tu_check(write(p[1], "x", 1) == 1);
 	sp = (struct splicer){ .from = p[0], .to = sv[0] };
 	/* Blocks while the socket is full, holding the pipe's mutex. */
-	tu_check_res(pthread_create(&t, NULL, splice_main, &sp), 0);
-	usleep(300000); /* it is in the splice, blocked, long before this */
+	tu_check_res(pthread_create(&t, NULL, pipe_splice_main, &sp), 0);
+	while (!atomic_load(&splicer_tid))
+		usleep(1000);
+	tu_check_res(await_splicing(atomic_load(&splicer_tid), LONG_MS), 0);
+	/* The test serves no more until we said "sent": our copy of the end
+	 * we send must go before the publisher's (the HELLO in flight holds
+	 * the pipe meanwhile), or ours is the last, and its close waits for
+	 * our own splice for ever. */
+	printf("ready\n");
+	fflush(stdout);
+	tu_check(sigtimedwait(&go, NULL, &ts) == SIGUSR1);
 	ours[PROTO_FD_BELL] = p[1];
 	proto_hello(&m, PROTO_KIND_TOPIC, 0, 0, 0, hc.ready.id, 0);
-	tu_check_res(hs_send(hc.sock, &m, ours, PROTO_NFDS, hc.deadline), 0);
+	tu_check_res(hs_send(hc.sock, &m, ours, PROTO_NFDS, os_deadline(LONG_MS)),
+		     0);
 	os_close(p[1]);
 	printf("sent\n");
 	fflush(stdout);
-	/* Whatever the publisher answers; then 6 s in all. */
-	(void)hs_recv(hc.sock, PROTO_WELCOME, &w, fds, PROTO_NFDS, hc.deadline);
-	usleep(6000000);
+	/* Whatever the publisher answers (it refuses the bell); then hold the
+	 * mutex until the test is done (its second SIGUSR1). */
+	(void)hs_recv(hc.sock, PROTO_WELCOME, &w, fds, PROTO_NFDS,
+		      os_deadline(LONG_MS));
+	printf("answered\n");
+	fflush(stdout);
+	tu_check(sigtimedwait(&go, NULL, &ts) == SIGUSR1);
 	fflush(NULL);
 	_exit(0);
 }

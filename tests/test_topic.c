@@ -283,14 +283,26 @@ static void test_stall_reliable(void **state)
 	evshm_pub_close(p);
 }
 
+static uint64_t dropped(struct evshm_pub *p)
+{
+	struct evshm_pub_stats st;
+
+	evshm_pub_stats(p, &st);
+	return st.dropped;
+}
+
 /* Publish with timeout 0 until the ring is full; returns the number of the
- * message that did not fit. */
+ * message that did not fit.  Fails if it never fills (nobody holds it:
+ * the subscriber was dropped). */
 static uint64_t fill(struct evshm_pub *p, uint64_t seq, size_t max)
 {
 	uint8_t buf[1000];
+	uint64_t end = seq + 2 * (1u << 16) / 16;
 
 	assert_true(max <= sizeof(buf));
 	for (;; seq++) {
+		if (seq == end)
+			fail_msg("the ring never filled (%" PRIu64 ")", dropped(p));
 		size_t len = pat_len(seq, max);
 		int res;
 
@@ -302,49 +314,53 @@ static uint64_t fill(struct evshm_pub *p, uint64_t seq, size_t max)
 	}
 }
 
-static uint64_t dropped(struct evshm_pub *p)
-{
-	struct evshm_pub_stats st;
-
-	evshm_pub_stats(p, &st);
-	return st.dropped;
-}
-
 /*
  * The stall bound times the subscriber, not us.  When our look comes long
  * after its bound ran out (the machine paused, or the application did not
  * call), a subscriber held up just as long gets a grace to move instead of
  * being dropped at once; but only once: a second late look drops it.
+ *
+ * Nothing here needs either side to run within the grace (a bound of 2 s,
+ * a grace of 0.5 s): the first late look is a publish that does not wait,
+ * and we look again only once the subscriber said it moved; each pause is
+ * a lower bound (a longer one changes nothing).  Only our own publish, its
+ * two looks a few microseconds apart, must not be held up for the grace.
  */
 static void test_stall_late_look(void **state)
 {
-	struct evshm_opts o = { .ring_size = 1u << 16, .stall_timeout_ms = 800 };
+	struct evshm_opts o = { .ring_size = 1u << 16, .stall_timeout_ms = 2000 };
 	struct sub s;
 	struct evshm_pub *p;
 	char name[108], line[128];
-	const char *args[] = { "--n=1000000", "--max=1000", NULL };
+	const char *args[] = { "--n=1000000", "--max=1000", "--say-first", NULL };
 	uint64_t seq;
 
 	(void)state;
 	open_pub(&p, name, sizeof(name), &o);
 	sub_start(&s, p, name, args);
-	/* Both stand still for twice the bound, as in a pause of the whole
-	 * machine; then both run, we first. */
+	/* Both stand still for more than the bound and its grace, as in a
+	 * pause of the whole machine; then we look first: no drop. */
 	kill(s.pid, SIGSTOP);
 	seq = fill(p, 0, 1000);
-	usleep(1600000);
+	usleep(3000000);
+	assert_int_equal(fill(p, seq, 1000), seq);
+	assert_int_equal(dropped(p), 0);
+	/* It runs, and moves (however long that takes here); our next look
+	 * sees it moved: it is kept, and its grace is its own again. */
 	kill(s.pid, SIGCONT);
-	publish(p, seq, 2000, 1000, 10000);
-	seq += 2000;
+	tu_assert_res(tu_read_line(s.report, line, sizeof(line), 60000) > 0, 1);
+	assert_string_equal(line, "moving");
+	publish(p, seq, 1, 1000, 10000);
+	seq += 1;
 	assert_int_equal(dropped(p), 0);
 	/* A subscriber that stays stopped is dropped at our second late look
 	 * (an application that looks rarely is not held up for ever). */
 	kill(s.pid, SIGSTOP);
 	seq = fill(p, seq, 1000);
-	usleep(1600000);
+	usleep(3000000);
 	assert_int_equal(fill(p, seq, 1000), seq);
 	assert_int_equal(dropped(p), 0);
-	usleep(1600000);
+	usleep(1000000);
 	publish(p, seq, 1, 1000, 0);
 	assert_int_equal(dropped(p), 1);
 	kill(s.pid, SIGCONT);
