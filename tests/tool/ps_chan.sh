@@ -21,11 +21,22 @@ ps_expect -- "no channel yet::.channels | length == 0"
 "$E" send --ring 64K "$n" <"$T/in" &
 s=$!
 PIDS+=("$s")
-client_asleep() {
+# Until the two ends stand still: the client asleep for room, the receiver
+# awake (it waits in write, not in the library), and nothing moved since
+# the sample before.  The client's kick can take long to wake a receiver
+# on a busy machine: between the two, the receiver is still asleep.
+last=
+settled() {
+	local now
 	ps_json --name "$n"
-	[ "$(jqv '.channels[0].client.asleep_for_room')" = true ]
+	now=$(jqv '.channels[0] | [.client.asleep_for_room, .server.asleep,
+		.client.tail, .server.head, .server.msgs_recv] | @text')
+	[ "$now" = "$last" ] && [ "$(jqv '.channels[0] |
+		.client.asleep_for_room and .server.asleep == false')" = true ] && return 0
+	last=$now
+	return 1
 }
-wait_for client_asleep
+wait_for settled
 ps_expect --argjson s "$s" --argjson r "$r" --arg n "$n" --argjson uid "$(id -u)" -- \
 	"one channel::.channels | length == 1" \
 	'client pid::.channels[0].client.pid == $s' \
