@@ -193,7 +193,8 @@ def test_python_publisher_to_evshm_sub(spawn, build_dir, tmp_path):
     name = unique_name("cli-sub")
     data = os.urandom(scale(2 << 20))
     outs = [tmp_path / f"out{k}" for k in range(2)]
-    with evshm.publish(name, ring_size=1 << 20) as pub:
+    with evshm.publish(name, ring_size=1 << 20,
+                       stall_timeout_ms=30_000) as pub:
         subs = []
         for out in outs:
             with open(out, "wb") as f:

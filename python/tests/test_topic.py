@@ -24,7 +24,8 @@ def numbered(i, size=64):
 def test_fan_out_to_python_subscribers(peer):
     """Each of three subscriber processes gets every message, in order."""
     n, size = scale(20_000), 256
-    with evshm.publish(unique_name("fan"), ring_size=1 << 18) as pub:
+    with evshm.publish(unique_name("fan"), ring_size=1 << 18,
+                       stall_timeout_ms=30_000) as pub:
         procs = [peer("subscriber", pub.name, size) for _ in range(3)]
         assert pub.wait_subscribers(3, timeout=30) == 3
         for p in procs:

@@ -13,6 +13,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Reliable topics that are to drop nobody get `pub --stall-timeout 30`: the
+# default (1 s) can drop an honest subscriber a loaded machine did not run.
+
 # A name no other test or run uses.
 unique_name() { echo "@evshm-tool-test-$$-$1"; }
 

@@ -10,7 +10,7 @@ want=$(sha256sum <"$T/in" | cut -d' ' -f1)
 
 step "pub --subscribers 3, three subs, ${mib} MiB each"
 n=$(unique_name big)
-"$E" pub --subscribers 3 --timeout 30 "$n" <"$T/in" 2>"$T/pub.err" &
+"$E" pub --subscribers 3 --timeout 30 --stall-timeout 30 "$n" <"$T/in" 2>"$T/pub.err" &
 p=$!
 subs=()
 for i in 1 2 3; do

@@ -21,7 +21,7 @@ reliable() {
 	step "reliable, ring $1, chunk $2: evshm sub and indep_sub byte-exact"
 	local n p s
 	n=$(unique_name "r$1-$2")
-	"$E" pub --subscribers 2 --timeout 20 --ring "$1" --chunk "$2" "$n" \
+	"$E" pub --subscribers 2 --timeout 20 --stall-timeout 30 --ring "$1" --chunk "$2" "$n" \
 		<"$T/in" 2>"$T/pub$1.err" &
 	p=$!
 	PIDS+=("$p")
@@ -95,7 +95,7 @@ EOF
 step "history: indep_sub starts with the newest 3 messages"
 n=$(unique_name hist)
 mkfifo "$T/hist.in"
-"$E" pub --ring 64K "$n" <"$T/hist.in" 2>"$T/hist.pub.err" 3>&- &
+"$E" pub --stall-timeout 30 --ring 64K "$n" <"$T/hist.in" 2>"$T/hist.pub.err" 3>&- &
 p=$!
 PIDS+=("$p")
 exec 3>"$T/hist.in"
@@ -140,7 +140,7 @@ grep -q "dropped by the publisher" "$T/drop.err" || fail "no clear message: $(ca
 step "publisher killed: indep_sub exits 1 and says so, after what it got"
 n=$(unique_name kill)
 mkfifo "$T/kill.in"
-"$E" pub --subscribers 1 --timeout 20 "$n" <"$T/kill.in" 3>&- &
+"$E" pub --subscribers 1 --timeout 20 --stall-timeout 30 "$n" <"$T/kill.in" 3>&- &
 p=$!
 PIDS+=("$p")
 exec 3>"$T/kill.in"

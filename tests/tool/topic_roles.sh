@@ -17,7 +17,7 @@ ms=$((($(date +%s%N) - start) / 1000000))
 step "--subscribers 2: the stream starts only when the second has joined"
 head -c 3M /dev/urandom >"$T/in"
 n=$(unique_name two)
-"$E" pub --subscribers 2 --timeout 20 "$n" <"$T/in" &
+"$E" pub --subscribers 2 --timeout 20 --stall-timeout 30 "$n" <"$T/in" &
 p=$!
 "$E" sub --wait --timeout 20 "$n" >"$T/two.1" &
 s1=$!
