@@ -67,6 +67,9 @@ struct stream {
 	struct watch w;            /* its local descriptor, once added */
 	bool woken;                /* the watch fired since run last looked */
 	bool peer_closed;          /* the far end's CLOSE arrived */
+	uint64_t close_by;         /* ours sent: the far end's CLOSE by then
+				    * (ms; 0: none due), else the session
+				    * ends (session_tick) */
 	bool failed;               /* counted in stats.streams_failed */
 };
 
@@ -103,6 +106,7 @@ struct session {
 	bool quiet;                /* log the failure at debug level only */
 	uint64_t last_rx, last_tx; /* ms */
 	uint32_t ping_ms;          /* send a PING after this long idle */
+	uint32_t peer_timeout_ms;  /* the far side's --timeout (HELLO) */
 	uint32_t max_streams;      /* usable ids: 1..max_streams */
 	uint32_t cap_streams;      /* slots allocated */
 	uint32_t nstreams;
@@ -127,6 +131,13 @@ static inline bool session_alive(const struct session *s)
 /* The session is up (export: HELLO taken; import: WELCOME arrived).
  * @peer_timeout_ms is the far side's silence limit. */
 void session_up(struct session *s, uint32_t peer_timeout_ms);
+
+/* How long the far bridge may take to answer an OPEN or a CLOSE: it
+ * answers within its own --timeout (its local connect, or the draining of
+ * what its local peer has not read, is bounded by it), and the link
+ * within ours; a far side announcing more is not waited for beyond
+ * ours.  Our --timeout + min(its, ours): at most twice ours. */
+uint32_t session_answer_ms(const struct session *s);
 
 /* Send a frame with a copy of @payload.  0, or -errno (the session is
  * then marked dead). */
@@ -160,6 +171,9 @@ void stream_init(struct stream *st, struct session *s, uint32_t id,
 		 const struct stream_ops *ops);
 /* Take @st off the loop and out of its slot, before it is freed. */
 void stream_fini(struct stream *st);
+/* Send @st's CLOSE (@err: 0 or why) and start waiting for the far
+ * end's, if it has not come yet.  session_send()'s result. */
+int stream_send_close(struct stream *st, int err);
 /* Count @st as failed (once). */
 void stream_failed(struct stream *st);
 
