@@ -323,6 +323,8 @@ int opts_parse(struct bridge_cfg *cfg, enum bridge_role role, int argc,
 		}
 		if (set_value(cfg, o, v, role) < 0)
 			return -EINVAL;
+		if (o->off == F(max_channels) || o->off == F(max_sessions))
+			cfg->limits_given = true;
 	}
 	return check(cfg, role);
 }
