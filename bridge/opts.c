@@ -91,7 +91,7 @@ static const struct opt opts[] = {
 	  .help = "a session silent for SEC is dead (default 5); local peers\n"
 		  "see the failure within SEC + SEC/20.  Also how long the\n"
 		  "export may take to answer an open; the far bridge's answer\n"
-		  "to an open or a close is awaited SEC + its SEC (at most 2 x)" },
+		  "is awaited SEC + its SEC (an open's: at most 2 x SEC)" },
 	{ .name = "max-channels", .arg = "N", .type = OPT_COUNT,
 	  .off = F(max_channels), .min = 1, .max = WIRE_STREAMS_MAX,
 	  .roles = BOTH,

@@ -245,7 +245,7 @@ static void send_open(struct relay *r)
 	wire_put_open(p, &o);
 	if (session_send(r->st.s, WIRE_OPEN, r->st.id, 0, p, sizeof(p)) == 0) {
 		r->state = RELAY_OPENING;
-		r->deadline = loop_now_ms() + session_answer_ms(r->st.s);
+		r->deadline = loop_now_ms() + session_open_ms(r->st.s);
 	}
 }
 
@@ -413,7 +413,7 @@ static void relay_tick(struct stream *st, uint64_t now)
 		 * its CLOSE must follow (session_tick). */
 		relay_log(r, LOG_NOTICE, "the export did not answer the open "
 			  "within %u ms: closing the local channel",
-			  session_answer_ms(st->s));
+			  session_open_ms(st->s));
 		r->gave_up = true;
 		finish(r, ETIMEDOUT);
 	} else if (r->state == RELAY_DRAINING && now >= r->deadline) {

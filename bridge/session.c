@@ -90,11 +90,16 @@ void session_fail(struct session *s, int err, const char *fmt, ...)
 		s->nstreams == 1 ? "" : "s");
 }
 
-uint32_t session_answer_ms(const struct session *s)
+uint32_t session_open_ms(const struct session *s)
 {
 	uint32_t own = s->cfg->timeout_ms;
 
 	return own + (s->peer_timeout_ms < own ? s->peer_timeout_ms : own);
+}
+
+uint32_t session_close_ms(const struct session *s)
+{
+	return s->cfg->timeout_ms + s->peer_timeout_ms;
 }
 
 /* Send without looking at the state (teardown's BYE). */
@@ -284,7 +289,7 @@ void session_tick(struct session *s, uint64_t now)
 			 * which returns everything. */
 			session_fail(s, ETIMEDOUT, "the far bridge did not "
 				     "close stream %u within %u ms of our CLOSE",
-				     id, session_answer_ms(s));
+				     id, session_close_ms(s));
 			s->bye = true; /* it may still hear it */
 			return;
 		}
@@ -386,7 +391,7 @@ void stream_fini(struct stream *st)
 int stream_send_close(struct stream *st, int err)
 {
 	if (!st->peer_closed)
-		st->close_by = loop_now_ms() + session_answer_ms(st->s);
+		st->close_by = loop_now_ms() + session_close_ms(st->s);
 	return session_send(st->s, WIRE_CLOSE, st->id, (uint64_t)err, NULL, 0);
 }
 

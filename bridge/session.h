@@ -132,12 +132,20 @@ static inline bool session_alive(const struct session *s)
  * @peer_timeout_ms is the far side's silence limit. */
 void session_up(struct session *s, uint32_t peer_timeout_ms);
 
-/* How long the far bridge may take to answer an OPEN or a CLOSE: it
- * answers within its own --timeout (its local connect, or the draining of
- * what its local peer has not read, is bounded by it), and the link
- * within ours; a far side announcing more is not waited for beyond
- * ours.  Our --timeout + min(its, ours): at most twice ours. */
-uint32_t session_answer_ms(const struct session *s);
+/* How long an import waits for the export's answer to an OPEN: the export
+ * answers within its own --timeout (its local connect is bounded by it),
+ * the link within ours.  Our --timeout + min(its, ours), at most twice
+ * ours: an export announcing a longer timeout does not make the local
+ * client wait longer (the open just fails; the export's late answer is
+ * taken). */
+uint32_t session_open_ms(const struct session *s);
+/* How long either side waits for the far end's CLOSE after sending its
+ * own: the far side delivers what its local peer has not read for up to
+ * its --timeout (or finishes its local connect, within as long), the link
+ * takes up to ours.  Our --timeout + its, whatever it is (at most the
+ * wire's bound, an hour): an honest far side must never hit this, since
+ * the session, every stream in it, ends then. */
+uint32_t session_close_ms(const struct session *s);
 
 /* Send a frame with a copy of @payload.  0, or -errno (the session is
  * then marked dead). */

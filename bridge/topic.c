@@ -589,7 +589,7 @@ static void topic_tick(struct stream *st, uint64_t now)
 		 * ever (its CLOSE must follow ours: session_tick). */
 		char why[96];
 		snprintf(why, sizeof(why), "the export did not answer the open "
-			 "within %u ms", session_answer_ms(st->s));
+			 "within %u ms", session_open_ms(st->s));
 		link_failed(t, ETIMEDOUT, why);
 		t->gave_up = true;
 		finish(t, ETIMEDOUT);
@@ -688,7 +688,7 @@ void topic_link_tick(struct topic_link *l, struct session *s, uint64_t now)
 	t->link = l;
 	l->t = t;
 	t->state = TOPIC_OPENING;
-	t->open_by = now + session_answer_ms(s);
+	t->open_by = now + session_open_ms(s);
 	session_send(s, WIRE_OPEN, id, 0, p, wire_put_open(p, &o));
 }
 

@@ -6,10 +6,11 @@
  * session and keeps it alive (PINGs) but leaves the import's OPENs, or
  * its CLOSEs, unanswered.  This program is also the import's local
  * client.  The import must give up on an open within --timeout + the
- * export's --timeout (2 s here): the client sees its channel end, the
+ * export's --timeout, at most twice its own (2 s here): the client sees
+ * its channel end, the
  * import sends CLOSE(ETIMEDOUT), and its slot, descriptors and memory
- * come back once the export's CLOSE arrives; if that never comes either,
- * the import ends the session (BYE, ETIMEDOUT) and starts a new one.  An
+ * come back once the export's CLOSE arrives; if that never comes either
+ * (within --timeout + the export's), the import ends the session (BYE, ETIMEDOUT) and starts a new one.  An
  * OPENED that crosses the import's CLOSE is no violation.  A topic import
  * gives up on its open the same way, and opens again.
  */
@@ -29,7 +30,15 @@
 #include "wire.h"
 
 #define IMPORT_TIMEOUT_MS 1000
-#define ANSWER_MS (2 * IMPORT_TIMEOUT_MS) /* ours + min(export's, ours) */
+/* The export's --timeout in WELCOME: the channel import's export says
+ * the same as the import, the topic import's says a minute (which must
+ * not make the import wait longer for an open). */
+#define CHAN_EXPORT_TIMEOUT_MS IMPORT_TIMEOUT_MS
+#define TOPIC_EXPORT_TIMEOUT_MS 60000
+/* The import gives up on an open after its --timeout + min(the export's,
+ * its own), and on a close after its --timeout + the export's. */
+#define ANSWER_MS (2 * IMPORT_TIMEOUT_MS)
+#define CLOSE_MS (IMPORT_TIMEOUT_MS + CHAN_EXPORT_TIMEOUT_MS)
 #define SLACK_MS 8000                     /* a loaded machine (sanitizers) */
 #define WAIT_MS 5000
 
@@ -40,6 +49,7 @@ struct imp {
 	void *s;                   /* our ROUTER */
 	uint8_t rid[256];          /* its current session */
 	size_t rid_len;
+	uint32_t export_timeout_ms; /* what our WELCOME says */
 };
 
 static void *ctx;
@@ -67,6 +77,8 @@ static void start(struct imp *im, bool topic)
 			       "--heartbeat", "0.25", "--timeout", "1",
 			       "--max-channels", "2", "-v", NULL };
 	im->pid = hb_start(args, im->log);
+	im->export_timeout_ms = topic ? TOPIC_EXPORT_TIMEOUT_MS
+				      : CHAN_EXPORT_TIMEOUT_MS;
 }
 
 /* The bridge itself: timeout(1)'s child. */
@@ -159,8 +171,9 @@ static struct wire_hdr pump(struct imp *im, uint8_t type,
 		bool current = (size_t)r == im->rid_len &&
 			       !memcmp(rid, im->rid, (size_t)r);
 		if (!type && h.type == WIRE_HELLO && !current) {
-			struct wire_hello w = { .timeout_ms = IMPORT_TIMEOUT_MS,
-						.max_streams = 2 };
+			struct wire_hello w = {
+				.timeout_ms = im->export_timeout_ms,
+				.max_streams = 2 };
 			uint8_t p[WIRE_HELLO_SIZE];
 
 			memcpy(im->rid, rid, (size_t)r);
@@ -285,7 +298,7 @@ static void mute_close(void **state)
 	fds = fd_count(bridge_pid(&ch));
 	c = client(&id);
 	gives_up(c, id);
-	h = pump(&ch, WIRE_BYE, NULL, ANSWER_MS + SLACK_MS);
+	h = pump(&ch, WIRE_BYE, NULL, CLOSE_MS + SLACK_MS);
 	assert_int_equal(h.type, WIRE_BYE);
 	assert_int_equal(h.arg, ETIMEDOUT);
 	expect(&ch, 0, WAIT_MS); /* the next session */
@@ -296,8 +309,9 @@ static void mute_close(void **state)
 	fds_back_to(fds);
 }
 
-/* A topic import whose OPEN is never answered: CLOSE(ETIMEDOUT) in time,
- * then, once the export closes too, a new OPEN (it keeps trying). */
+/* A topic import whose OPEN is never answered: CLOSE(ETIMEDOUT) in time
+ * (though the export announced a minute), then, once the export closes
+ * too, a new OPEN (it keeps trying). */
 static void mute_topic_open(void **state)
 {
 	struct wire_hdr h;
