@@ -54,6 +54,9 @@ void bridge_log_init(const struct bridge_cfg *cfg)
 static uint64_t fds_needed(const struct bridge_cfg *cfg, uint64_t sessions,
 			   uint64_t channels)
 {
+	if (cfg->role == ROLE_IMPORT && cfg->topic)
+		/* One stream; its subscribers, as many as come. */
+		return FDS_BASE + FDS_PARKED + FDS_PER_STREAM;
 	if (cfg->role == ROLE_IMPORT)
 		return FDS_BASE + FDS_PARKED + channels * FDS_PER_STREAM;
 	return FDS_BASE + sessions * (1 + channels * FDS_PER_STREAM);
