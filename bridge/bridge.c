@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -26,6 +28,134 @@
  * up to TRIM_ABOVE of free memory instead of returning it at once. */
 #define MMAP_BELOW (4 << 20)
 #define TRIM_ABOVE (16 << 20)
+
+/* Descriptors (bridge_fd_limits()): what the process, libzmq, the loop
+ * and the stats file hold; what one bridged channel or topic stream holds
+ * (an evshm channel: its socket, memfds, bells and epoll, measured: 10);
+ * the clients an import's listener may park in their handshake (the
+ * library parks up to 64). */
+#define FDS_BASE 32u
+#define FDS_PER_STREAM 10u
+#define FDS_PARKED 64u
+#define NR_OPEN_FALLBACK 1048576u
+
+static const char *role_of(const struct bridge_cfg *cfg)
+{
+	return cfg->role == ROLE_EXPORT ? "export" : "import";
+}
+
+void bridge_log_init(const struct bridge_cfg *cfg)
+{
+	log_init(role_of(cfg), cfg->quiet ? LOG_ERROR
+			       : cfg->verbose >= 2 ? LOG_DEBUG
+			       : cfg->verbose ? LOG_INFO : LOG_NOTICE);
+}
+
+static uint64_t fds_needed(const struct bridge_cfg *cfg, uint64_t sessions,
+			   uint64_t channels)
+{
+	if (cfg->role == ROLE_IMPORT && cfg->topic)
+		/* One stream; its subscribers, as many as come. */
+		return FDS_BASE + FDS_PARKED + FDS_PER_STREAM;
+	if (cfg->role == ROLE_IMPORT)
+		return FDS_BASE + FDS_PARKED + channels * FDS_PER_STREAM;
+	return FDS_BASE + sessions * (1 + channels * FDS_PER_STREAM);
+}
+
+/* The kernel's ceiling for a descriptor limit. */
+static rlim_t nr_open(void)
+{
+	unsigned long long n = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+	if (f) {
+		if (fscanf(f, "%llu", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	return n ? (rlim_t)n : NR_OPEN_FALLBACK;
+}
+
+int bridge_fd_limits(struct bridge_cfg *cfg)
+{
+	uint64_t sessions = cfg->role == ROLE_EXPORT ? cfg->max_sessions : 1;
+	uint64_t channels = cfg->max_channels, need, have;
+	struct rlimit rl;
+
+	bridge_log_init(cfg);
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_error("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return -errno;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit up = rl;
+
+		up.rlim_cur = rl.rlim_max;
+		if (up.rlim_cur == RLIM_INFINITY || up.rlim_cur > nr_open())
+			up.rlim_cur = nr_open();
+		if (up.rlim_cur > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl.rlim_cur = up.rlim_cur;
+	}
+	have = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+	need = fds_needed(cfg, sessions, channels);
+	if (need <= have) {
+		log_info("descriptors: %llu allowed, about %llu needed",
+			 (unsigned long long)have, (unsigned long long)need);
+		return 0;
+	}
+	if (!cfg->limits_given) {
+		/* The defaults: as many sessions (export) of as many channels
+		 * as fit, down to one session. */
+		uint64_t base = fds_needed(cfg, 0, 0);
+		uint64_t room = have > base ? have - base : 0;
+
+		if (cfg->role == ROLE_EXPORT) {
+			sessions = room / (1 + channels * FDS_PER_STREAM);
+			if (!sessions) {
+				sessions = 1;
+				room = room ? room - 1 : 0;
+				channels = room / FDS_PER_STREAM;
+			}
+		} else {
+			channels = room / FDS_PER_STREAM;
+		}
+	}
+	if (cfg->limits_given) {
+		log_error("%llu session%s of up to %llu channels need about %llu "
+			  "descriptors, and the limit is %llu (ulimit -Hn): raise "
+			  "the hard limit (LimitNOFILE= in a systemd unit, "
+			  "ulimit -Hn, limits.conf) or lower --max-channels%s",
+			  (unsigned long long)sessions, sessions == 1 ? "" : "s",
+			  (unsigned long long)channels, (unsigned long long)need,
+			  (unsigned long long)have,
+			  cfg->role == ROLE_EXPORT ? " or --max-sessions" : "");
+		return -EMFILE;
+	}
+	if (!channels) {
+		log_error("the descriptor limit (%llu, ulimit -Hn) does not "
+			  "allow even one channel (about %llu descriptors): "
+			  "raise the hard limit (LimitNOFILE= in a systemd unit, "
+			  "ulimit -Hn, limits.conf)", (unsigned long long)have,
+			  (unsigned long long)fds_needed(cfg, 1, 1));
+		return -EMFILE;
+	}
+	log_notice("the descriptor limit (%llu, ulimit -Hn) is below the %llu "
+		   "that the default %llu session%s of up to %llu channels "
+		   "need: serving at most %llu session%s of up to %llu "
+		   "channels; raise the hard limit (LimitNOFILE= in a systemd "
+		   "unit, ulimit -Hn, limits.conf) or give --max-channels%s",
+		   (unsigned long long)have, (unsigned long long)need,
+		   (unsigned long long)(cfg->role == ROLE_EXPORT
+					? cfg->max_sessions : 1),
+		   cfg->role == ROLE_EXPORT ? "s" : "",
+		   (unsigned long long)cfg->max_channels,
+		   (unsigned long long)sessions, sessions == 1 ? "" : "s",
+		   (unsigned long long)channels,
+		   cfg->role == ROLE_EXPORT ? " and --max-sessions" : "");
+	cfg->max_sessions = sessions;
+	cfg->max_channels = channels;
+	return 0;
+}
 
 static void on_signal(struct watch *w, uint32_t events)
 {
@@ -66,17 +196,14 @@ static int load_keys(struct bridge *b)
 	return 0;
 }
 
-int bridge_setup(struct bridge *b, const struct bridge_cfg *cfg,
-		 const char *role)
+int bridge_setup(struct bridge *b, const struct bridge_cfg *cfg)
 {
 	sigset_t set;
 	int res;
 
 	*b = (struct bridge){ .cfg = cfg, .sfd = -1,
 			      .sig_w = { .fn = on_signal, .fd = -1 } };
-	log_init(role, cfg->quiet ? LOG_ERROR
-				  : cfg->verbose >= 2 ? LOG_DEBUG
-				  : cfg->verbose ? LOG_INFO : LOG_NOTICE);
+	bridge_log_init(cfg);
 	/* A quarter of a heartbeat, so that the silence limit is checked
 	 * within timeout/20 of its expiry (--timeout >= 2 x --heartbeat). */
 	b->tick_ms = cfg->timeout_ms / 20;

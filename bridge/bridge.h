@@ -43,10 +43,22 @@ struct role_ops {
 	void (*shutdown)(struct bridge *b);
 };
 
+/* Logging as the options say (bridge_setup() does it too). */
+void bridge_log_init(const struct bridge_cfg *cfg);
+
+/*
+ * Descriptors: raise the soft RLIMIT_NOFILE to the hard limit (nothing in
+ * the process uses select(): the bridge and libevshm wait with epoll,
+ * libzmq with epoll and poll), then check that it covers --max-sessions x
+ * --max-channels.  If it does not: limits given on the command line are
+ * refused (-EMFILE, logged: the bridge must not start); the defaults are
+ * lowered to what fits, and that is logged.  @cfg may be changed.
+ */
+int bridge_fd_limits(struct bridge_cfg *cfg);
+
 /* Set up @b for @cfg; keys are loaded here.  0, or an exit status with a
  * message already logged. */
-int bridge_setup(struct bridge *b, const struct bridge_cfg *cfg,
-		 const char *role);
+int bridge_setup(struct bridge *b, const struct bridge_cfg *cfg);
 
 /* Run until SIGTERM or SIGINT, then shut the role down.  Returns the exit
  * status. */

@@ -8,10 +8,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 struct connector {
-	pthread_t thread;
+	pthread_t thread[CONNECTOR_THREADS];
+	unsigned nthreads;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct conn_req *todo, *todo_tail;  /* under lock */
@@ -43,6 +45,14 @@ static struct conn_req *pop(struct conn_req **head, struct conn_req **tail)
 	return r;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static void *worker(void *arg)
 {
 	struct connector *c = arg;
@@ -57,16 +67,25 @@ static void *worker(void *arg)
 		if (c->stop)
 			break;
 		r = pop(&c->todo, &c->todo_tail);
+		uint64_t now = now_ms();
 		if (r->cancelled) {
 			r->err = -ECANCELED; /* nobody wants it: never connect */
+		} else if (now >= r->deadline_ms) {
+			r->err = -ETIMEDOUT; /* waited its whole time in line */
 		} else {
+			int left = (int)(r->deadline_ms - now);
+			struct evshm_opts o = r->opts;
+
+			if (o.handshake_timeout_ms <= 0 ||
+			    o.handshake_timeout_ms > left)
+				o.handshake_timeout_ms = left;
 			pthread_mutex_unlock(&c->lock);
 			if (r->topic)
-				r->err = evshm_sub_open(&r->sub, r->name,
-							&r->opts, r->timeout_ms);
+				r->err = evshm_sub_open(&r->sub, r->name, &o,
+							left);
 			else
-				r->err = evshm_connect(&r->chan, r->name,
-						       &r->opts, r->timeout_ms);
+				r->err = evshm_connect(&r->chan, r->name, &o,
+						       left);
 			if (r->err < 0) {
 				r->chan = NULL;
 				r->sub = NULL;
@@ -97,16 +116,17 @@ int connector_new(struct connector **out)
 	}
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
-	res = -pthread_create(&c->thread, NULL, worker, c);
-	if (res < 0)
-		goto out_close;
+	for (; c->nthreads < CONNECTOR_THREADS; c->nthreads++) {
+		res = -pthread_create(&c->thread[c->nthreads], NULL, worker, c);
+		if (res < 0)
+			goto out_stop;
+	}
 	*out = c;
 	return 0;
 
-out_close:
-	pthread_cond_destroy(&c->cond);
-	pthread_mutex_destroy(&c->lock);
-	close(c->efd);
+out_stop:
+	connector_free(c); /* the threads started so far */
+	return res;
 out_free:
 	free(c);
 	return res;
@@ -124,6 +144,8 @@ void connector_submit(struct connector *c, struct conn_req *r)
 	r->err = 0;
 	r->cancelled = false;
 	r->conn = c;
+	r->deadline_ms = now_ms() + (uint64_t)(r->timeout_ms > 0 ? r->timeout_ms
+							       : 0);
 	pthread_mutex_lock(&c->lock);
 	push(&c->todo, &c->todo_tail, r);
 	pthread_cond_signal(&c->cond);
@@ -169,9 +191,10 @@ void connector_free(struct connector *c)
 		return;
 	pthread_mutex_lock(&c->lock);
 	c->stop = true;
-	pthread_cond_signal(&c->cond);
+	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
-	pthread_join(c->thread, NULL);
+	for (unsigned i = 0; i < c->nthreads; i++)
+		pthread_join(c->thread[i], NULL);
 	free_all(c->todo);
 	free_all(c->done);
 	pthread_cond_destroy(&c->cond);

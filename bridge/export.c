@@ -364,7 +364,7 @@ int bridge_export(const struct bridge_cfg *cfg)
 		.zapw = { .fn = note, .fd = -1 },
 		.connw = { .fn = note, .fd = -1 },
 	};
-	int res = bridge_setup(&ex.b, cfg, "export");
+	int res = bridge_setup(&ex.b, cfg);
 
 	if (res == 0)
 		res = start(&ex) < 0 ? BRIDGE_EXIT_FAIL

@@ -413,7 +413,7 @@ int bridge_import(const struct bridge_cfg *cfg)
 		.max_ring_size = (uint32_t)cfg->ring,
 		.handshake_timeout_ms = (int32_t)cfg->timeout_ms,
 	};
-	int res = bridge_setup(&im.b, cfg, "import");
+	int res = bridge_setup(&im.b, cfg);
 
 	if (res)
 		goto out;

@@ -51,6 +51,8 @@ static int role(enum bridge_role r, int argc, char **argv)
 
 	if (res)
 		return res > 0 ? BRIDGE_EXIT_OK : BRIDGE_EXIT_USAGE;
+	if (bridge_fd_limits(&cfg) < 0)
+		return BRIDGE_EXIT_FAIL;
 	return r == ROLE_EXPORT ? bridge_export(&cfg) : bridge_import(&cfg);
 }
 

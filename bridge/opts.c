@@ -89,14 +89,17 @@ static const struct opt opts[] = {
 	{ .name = "timeout", .arg = "SEC", .type = OPT_SECONDS, .off = F(timeout),
 	  .min = 0.1, .max = WIRE_TIMEOUT_MAX_MS / 1000.0, .roles = BOTH,
 	  .help = "a session silent for SEC is dead (default 5); local peers\n"
-		  "see the failure within SEC + SEC/20" },
+		  "see the failure within SEC + SEC/20.  Also how long the\n"
+		  "export may take to answer an open; the far bridge's answer\n"
+		  "is awaited SEC + its SEC (an open's: at most 2 x SEC)" },
 	{ .name = "max-channels", .arg = "N", .type = OPT_COUNT,
 	  .off = F(max_channels), .min = 1, .max = WIRE_STREAMS_MAX,
 	  .roles = BOTH,
-	  .help = "channels open at once per session (default 256)" },
+	  .help = "channels open at once per session (default 256; lowered\n"
+		  "to fit the descriptor limit, which a value given must fit)" },
 	{ .name = "max-sessions", .arg = "N", .type = OPT_COUNT,
 	  .off = F(max_sessions), .min = 1, .max = 4096, .roles = ROLE_EXPORT,
-	  .help = "imports connected at once (default 64)" },
+	  .help = "imports connected at once (default 64; as --max-channels)" },
 	{ .name = "subscribers", .arg = "N", .type = OPT_COUNT,
 	  .off = F(subscribers), .min = 0, .max = 1024, .roles = ROLE_IMPORT,
 	  .help = "--topic: start each stream only once N local\n"
@@ -323,6 +326,8 @@ int opts_parse(struct bridge_cfg *cfg, enum bridge_role role, int argc,
 		}
 		if (set_value(cfg, o, v, role) < 0)
 			return -EINVAL;
+		if (o->off == F(max_channels) || o->off == F(max_sessions))
+			cfg->limits_given = true;
 	}
 	return check(cfg, role);
 }

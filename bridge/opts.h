@@ -38,6 +38,8 @@ struct bridge_cfg {
 	double stall;             /* import --stall-timeout, seconds (topics) */
 	uint64_t verbose;         /* -v, repeatable */
 	bool quiet;               /* -q: errors only */
+	bool limits_given;        /* --max-sessions or --max-channels was
+				   * given (bridge_fd_limits()) */
 	/* derived */
 	uint32_t heartbeat_ms, timeout_ms, stall_ms;
 };

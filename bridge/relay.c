@@ -37,7 +37,10 @@ struct relay {
 	bool local_rx_gone;        /* the local peer can receive no more */
 	struct sio_out out;        /* local -> far */
 	struct sio_in in;          /* far -> local */
-	uint64_t deadline;         /* WAIT and DRAINING, ms */
+	uint64_t deadline;         /* WAIT, OPENING (import), DRAINING: ms */
+	bool gave_up;              /* import: closed while OPENING (an
+				    * OPENED may still cross our CLOSE) */
+	bool gave_up_opened;       /* ... and it did (once only) */
 	struct conn_req *req;      /* export: the local connect in flight */
 };
 
@@ -137,7 +140,7 @@ static void finish(struct relay *r, int err)
 	close_local(r);
 	if (err)
 		stream_failed(&r->st);
-	session_send(r->st.s, WIRE_CLOSE, r->st.id, (uint64_t)err, NULL, 0);
+	stream_send_close(&r->st, err);
 	r->state = r->st.peer_closed ? RELAY_DONE : RELAY_CLOSING;
 	stream_defer(&r->st);
 }
@@ -240,8 +243,10 @@ static void send_open(struct relay *r)
 	};
 
 	wire_put_open(p, &o);
-	if (session_send(r->st.s, WIRE_OPEN, r->st.id, 0, p, sizeof(p)) == 0)
+	if (session_send(r->st.s, WIRE_OPEN, r->st.id, 0, p, sizeof(p)) == 0) {
 		r->state = RELAY_OPENING;
+		r->deadline = loop_now_ms() + session_open_ms(r->st.s);
+	}
 }
 
 static void update_interest(struct relay *r)
@@ -306,6 +311,11 @@ static int relay_opened(struct stream *st, const struct wire_open *o)
 {
 	struct relay *r = of_stream(st);
 
+	if (r->state == RELAY_CLOSING && r->gave_up && !r->gave_up_opened) {
+		r->gave_up_opened = true; /* it crossed our CLOSE: its CLOSE
+					   * follows */
+		return 0;
+	}
 	if (r->state != RELAY_OPENING || o->kind != WIRE_KIND_CHANNEL)
 		return -EPROTO;
 	r->out.tx.window = o->window < cfg_of(r)->window
@@ -396,6 +406,16 @@ static void relay_tick(struct stream *st, uint64_t now)
 		stream_failed(&r->st);
 		r->state = RELAY_DONE;
 		stream_defer(&r->st);
+	} else if (r->state == RELAY_OPENING && !st->s->routed &&
+		   now >= r->deadline) {
+		/* A hung or hostile export: the client must not wait for
+		 * ever.  Its answer may still cross our CLOSE (relay_opened);
+		 * its CLOSE must follow (session_tick). */
+		relay_log(r, LOG_NOTICE, "the export did not answer the open "
+			  "within %u ms: closing the local channel",
+			  session_open_ms(st->s));
+		r->gave_up = true;
+		finish(r, ETIMEDOUT);
 	} else if (r->state == RELAY_DRAINING && now >= r->deadline) {
 		relay_log(r, LOG_NOTICE, "the local peer did not take %u "
 			  "message(s) within %u ms after the far end closed: "

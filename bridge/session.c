@@ -52,6 +52,7 @@ void session_up(struct session *s, uint32_t peer_timeout_ms)
 	if (ping > peer_timeout_ms / 4)
 		ping = peer_timeout_ms / 4;
 	s->ping_ms = ping < PING_MIN_MS ? PING_MIN_MS : ping;
+	s->peer_timeout_ms = peer_timeout_ms;
 	s->state = SESSION_UP;
 	s->was_up = true;
 	s->last_rx = s->last_tx = loop_now_ms();
@@ -87,6 +88,18 @@ void session_fail(struct session *s, int err, const char *fmt, ...)
 		"closed)", s->name, why, s->nstreams,
 		s->cfg->topic ? "topic stream" : "channel",
 		s->nstreams == 1 ? "" : "s");
+}
+
+uint32_t session_open_ms(const struct session *s)
+{
+	uint32_t own = s->cfg->timeout_ms;
+
+	return own + (s->peer_timeout_ms < own ? s->peer_timeout_ms : own);
+}
+
+uint32_t session_close_ms(const struct session *s)
+{
+	return s->cfg->timeout_ms + s->peer_timeout_ms;
 }
 
 /* Send without looking at the state (teardown's BYE). */
@@ -265,10 +278,22 @@ void session_tick(struct session *s, uint64_t now)
 	for (uint32_t id = 1, seen = 0; id <= s->cap_streams &&
 	     seen < s->nstreams; id++) {
 		struct stream *st = s->slot[id];
-		if (st) {
-			seen++;
-			st->ops->tick(st, now);
+		if (!st)
+			continue;
+		seen++;
+		if (st->close_by && !st->peer_closed && now >= st->close_by) {
+			/* Its slot cannot be reused before the far end's
+			 * CLOSE: a far bridge that never sends it would hold
+			 * the slot (and, by repeating that, every slot)
+			 * for ever.  It is hung or hostile: end the session,
+			 * which returns everything. */
+			session_fail(s, ETIMEDOUT, "the far bridge did not "
+				     "close stream %u within %u ms of our CLOSE",
+				     id, session_close_ms(s));
+			s->bye = true; /* it may still hear it */
+			return;
 		}
+		st->ops->tick(st, now);
 	}
 }
 
@@ -361,6 +386,13 @@ void stream_fini(struct stream *st)
 	loop_del(st->s->loop, &st->w);
 	session_detach(st->s, st);
 	stats.streams_open--;
+}
+
+int stream_send_close(struct stream *st, int err)
+{
+	if (!st->peer_closed)
+		st->close_by = loop_now_ms() + session_close_ms(st->s);
+	return session_send(st->s, WIRE_CLOSE, st->id, (uint64_t)err, NULL, 0);
 }
 
 void stream_failed(struct stream *st)

@@ -67,6 +67,9 @@ struct stream {
 	struct watch w;            /* its local descriptor, once added */
 	bool woken;                /* the watch fired since run last looked */
 	bool peer_closed;          /* the far end's CLOSE arrived */
+	uint64_t close_by;         /* ours sent: the far end's CLOSE by then
+				    * (ms; 0: none due), else the session
+				    * ends (session_tick) */
 	bool failed;               /* counted in stats.streams_failed */
 };
 
@@ -103,6 +106,7 @@ struct session {
 	bool quiet;                /* log the failure at debug level only */
 	uint64_t last_rx, last_tx; /* ms */
 	uint32_t ping_ms;          /* send a PING after this long idle */
+	uint32_t peer_timeout_ms;  /* the far side's --timeout (HELLO) */
 	uint32_t max_streams;      /* usable ids: 1..max_streams */
 	uint32_t cap_streams;      /* slots allocated */
 	uint32_t nstreams;
@@ -127,6 +131,21 @@ static inline bool session_alive(const struct session *s)
 /* The session is up (export: HELLO taken; import: WELCOME arrived).
  * @peer_timeout_ms is the far side's silence limit. */
 void session_up(struct session *s, uint32_t peer_timeout_ms);
+
+/* How long an import waits for the export's answer to an OPEN: the export
+ * answers within its own --timeout (its local connect is bounded by it),
+ * the link within ours.  Our --timeout + min(its, ours), at most twice
+ * ours: an export announcing a longer timeout does not make the local
+ * client wait longer (the open just fails; the export's late answer is
+ * taken). */
+uint32_t session_open_ms(const struct session *s);
+/* How long either side waits for the far end's CLOSE after sending its
+ * own: the far side delivers what its local peer has not read for up to
+ * its --timeout (or finishes its local connect, within as long), the link
+ * takes up to ours.  Our --timeout + its, whatever it is (at most the
+ * wire's bound, an hour): an honest far side must never hit this, since
+ * the session, every stream in it, ends then. */
+uint32_t session_close_ms(const struct session *s);
 
 /* Send a frame with a copy of @payload.  0, or -errno (the session is
  * then marked dead). */
@@ -160,6 +179,9 @@ void stream_init(struct stream *st, struct session *s, uint32_t id,
 		 const struct stream_ops *ops);
 /* Take @st off the loop and out of its slot, before it is freed. */
 void stream_fini(struct stream *st);
+/* Send @st's CLOSE (@err: 0 or why) and start waiting for the far
+ * end's, if it has not come yet.  session_send()'s result. */
+int stream_send_close(struct stream *st, int err);
 /* Count @st as failed (once). */
 void stream_failed(struct stream *st);
 

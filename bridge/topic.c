@@ -51,6 +51,10 @@ struct topic {
 	uint64_t dropped;          /* the publisher's drops, last seen */
 	uint64_t progress_ms;      /* the queue last moved (or filled) */
 	bool muted;                /* evshm_pub_serve() failed: until a tick */
+	uint64_t open_by;          /* OPENING: OPENED (or CLOSE) by then, ms */
+	bool gave_up;              /* closed while OPENING (an OPENED may
+				    * still cross our CLOSE) */
+	bool gave_up_opened;       /* ... and it did (once only) */
 };
 
 static const struct stream_ops topic_ops;
@@ -134,7 +138,7 @@ static void finish(struct topic *t, int err)
 	close_local(t);
 	if (err)
 		stream_failed(&t->st);
-	session_send(t->st.s, WIRE_CLOSE, t->st.id, (uint64_t)err, NULL, 0);
+	stream_send_close(&t->st, err);
 	t->state = t->st.peer_closed ? TOPIC_DONE : TOPIC_CLOSING;
 	stream_defer(&t->st);
 }
@@ -406,6 +410,11 @@ static int topic_opened(struct stream *st, const struct wire_open *o)
 	struct evshm_opts po;
 	int res;
 
+	if (!st->s->routed && t->state == TOPIC_CLOSING && t->gave_up &&
+	    !t->gave_up_opened) {
+		t->gave_up_opened = true; /* it crossed our CLOSE */
+		return 0;
+	}
 	if (st->s->routed || t->state != TOPIC_OPENING ||
 	    o->kind != WIRE_KIND_TOPIC ||
 	    (o->policy != EVSHM_RELIABLE && o->policy != EVSHM_LATEST) ||
@@ -575,6 +584,17 @@ static void topic_tick(struct stream *st, uint64_t now)
 	const struct bridge_cfg *cfg = cfg_of(t);
 
 	log_losses(t, now, false);
+	if (!st->s->routed && t->state == TOPIC_OPENING && now >= t->open_by) {
+		/* A hung or hostile export: try again rather than wait for
+		 * ever (its CLOSE must follow ours: session_tick). */
+		char why[96];
+		snprintf(why, sizeof(why), "the export did not answer the open "
+			 "within %u ms", session_open_ms(st->s));
+		link_failed(t, ETIMEDOUT, why);
+		t->gave_up = true;
+		finish(t, ETIMEDOUT);
+		return;
+	}
 	if (!t->pub)
 		return;
 	/* Subscribers that left while nothing else happened. */
@@ -668,6 +688,7 @@ void topic_link_tick(struct topic_link *l, struct session *s, uint64_t now)
 	t->link = l;
 	l->t = t;
 	t->state = TOPIC_OPENING;
+	t->open_by = now + session_open_ms(s);
 	session_send(s, WIRE_OPEN, id, 0, p, wire_put_open(p, &o));
 }
 

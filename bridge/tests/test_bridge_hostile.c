@@ -24,6 +24,7 @@
 #include <evshm.h>
 #include <zmq.h>
 
+#include "connector.h"
 #include "hostile_bridge.h"
 #include "util.h"
 #include "wire.h"
@@ -49,7 +50,12 @@ static void start_export(void)
 	const char *args[] = { "export", "--local", ex.name,
 			       "--bind", "tcp://127.0.0.1:*", "--insecure",
 			       "--window", "64K", "--heartbeat", "0.5",
-			       "--timeout", "5", "-v", NULL };
+			       "--timeout", "5", "-v",
+			       /* Explicit, within any descriptor limit of
+				* 4096 or more (the defaults would be lowered
+				* to what the limit allows). */
+			       "--max-sessions", "32", "--max-channels", "16",
+			       NULL };
 	ex.pid = hb_start(args, ex.log);
 
 	/* Its log says where it listens. */
@@ -366,8 +372,9 @@ static void hostile_stale_opens(void **state)
 		reached++;
 		evshm_close(ch);
 	}
-	/* The one in progress when its session ended, at most. */
-	assert_in_range(reached, 0, 1);
+	/* The ones in progress when their session ended, at most (one a
+	 * connector thread). */
+	assert_in_range(reached, 0, CONNECTOR_THREADS);
 	still_serves();
 }
 
