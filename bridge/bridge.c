@@ -76,10 +76,24 @@ static rlim_t nr_open(void)
 	return n ? (rlim_t)n : NR_OPEN_FALLBACK;
 }
 
+/* Streams that @have descriptors carry at once: an export keeps one for
+ * each session's connection (up to half of what is left), an import its
+ * parked clients. */
+static uint64_t streams_within(const struct bridge_cfg *cfg, uint64_t have)
+{
+	uint64_t room = have > FDS_BASE ? have - FDS_BASE : 0, keep;
+
+	if (cfg->role == ROLE_EXPORT)
+		keep = cfg->max_sessions < room / 2 ? cfg->max_sessions : room / 2;
+	else
+		keep = FDS_PARKED < room / 2 ? FDS_PARKED : room / 2;
+	return (room - keep) / FDS_PER_STREAM;
+}
+
 int bridge_fd_limits(struct bridge_cfg *cfg)
 {
 	uint64_t sessions = cfg->role == ROLE_EXPORT ? cfg->max_sessions : 1;
-	uint64_t channels = cfg->max_channels, need, have;
+	uint64_t need, have, streams;
 	struct rlimit rl;
 
 	bridge_log_init(cfg);
@@ -97,41 +111,14 @@ int bridge_fd_limits(struct bridge_cfg *cfg)
 			rl.rlim_cur = up.rlim_cur;
 	}
 	have = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
-	need = fds_needed(cfg, sessions, channels);
+	need = fds_needed(cfg, sessions, cfg->max_channels);
 	if (need <= have) {
 		log_info("descriptors: %llu allowed, about %llu needed",
 			 (unsigned long long)have, (unsigned long long)need);
 		return 0;
 	}
-	if (!cfg->limits_given) {
-		/* The defaults: as many sessions (export) of as many channels
-		 * as fit, down to one session. */
-		uint64_t base = fds_needed(cfg, 0, 0);
-		uint64_t room = have > base ? have - base : 0;
-
-		if (cfg->role == ROLE_EXPORT) {
-			sessions = room / (1 + channels * FDS_PER_STREAM);
-			if (!sessions) {
-				sessions = 1;
-				room = room ? room - 1 : 0;
-				channels = room / FDS_PER_STREAM;
-			}
-		} else {
-			channels = room / FDS_PER_STREAM;
-		}
-	}
-	if (cfg->limits_given) {
-		log_error("%llu session%s of up to %llu channels need about %llu "
-			  "descriptors, and the limit is %llu (ulimit -Hn): raise "
-			  "the hard limit (LimitNOFILE= in a systemd unit, "
-			  "ulimit -Hn, limits.conf) or lower --max-channels%s",
-			  (unsigned long long)sessions, sessions == 1 ? "" : "s",
-			  (unsigned long long)channels, (unsigned long long)need,
-			  (unsigned long long)have,
-			  cfg->role == ROLE_EXPORT ? " or --max-sessions" : "");
-		return -EMFILE;
-	}
-	if (!channels) {
+	streams = streams_within(cfg, have);
+	if (!streams) {
 		log_error("the descriptor limit (%llu, ulimit -Hn) does not "
 			  "allow even one channel (about %llu descriptors): "
 			  "raise the hard limit (LimitNOFILE= in a systemd unit, "
@@ -139,21 +126,23 @@ int bridge_fd_limits(struct bridge_cfg *cfg)
 			  (unsigned long long)fds_needed(cfg, 1, 1));
 		return -EMFILE;
 	}
-	log_notice("the descriptor limit (%llu, ulimit -Hn) is below the %llu "
-		   "that the default %llu session%s of up to %llu channels "
-		   "need: serving at most %llu session%s of up to %llu "
-		   "channels; raise the hard limit (LimitNOFILE= in a systemd "
-		   "unit, ulimit -Hn, limits.conf) or give --max-channels%s",
+	/* Sessions and the channels of each stay as asked: a channel
+	 * beyond what the descriptors carry at once is refused (EMFILE)
+	 * when it opens, whichever session it comes from. */
+	log_notice("the descriptor limit (%llu, ulimit -Hn) is below the "
+		   "%llu that %llu session%s of up to %llu channels need: "
+		   "serving at most %llu channel%s at once; raise the hard "
+		   "limit (LimitNOFILE= in a systemd unit, ulimit -Hn, "
+		   "limits.conf) or lower --max-channels%s",
 		   (unsigned long long)have, (unsigned long long)need,
-		   (unsigned long long)(cfg->role == ROLE_EXPORT
-					? cfg->max_sessions : 1),
-		   cfg->role == ROLE_EXPORT ? "s" : "",
-		   (unsigned long long)cfg->max_channels,
 		   (unsigned long long)sessions, sessions == 1 ? "" : "s",
-		   (unsigned long long)channels,
-		   cfg->role == ROLE_EXPORT ? " and --max-sessions" : "");
-	cfg->max_sessions = sessions;
-	cfg->max_channels = channels;
+		   (unsigned long long)cfg->max_channels,
+		   (unsigned long long)streams, streams == 1 ? "" : "s",
+		   cfg->role == ROLE_EXPORT ? " or --max-sessions" : "");
+	if (cfg->role == ROLE_EXPORT)
+		cfg->max_open = streams;
+	else if (!cfg->topic)
+		cfg->max_channels = streams;
 	return 0;
 }
 

@@ -50,9 +50,10 @@ void bridge_log_init(const struct bridge_cfg *cfg);
  * Descriptors: raise the soft RLIMIT_NOFILE to the hard limit (nothing in
  * the process uses select(): the bridge and libevshm wait with epoll,
  * libzmq with epoll and poll), then check that it covers --max-sessions x
- * --max-channels.  If it does not: limits given on the command line are
- * refused (-EMFILE, logged: the bridge must not start); the defaults are
- * lowered to what fits, and that is logged.  @cfg may be changed.
+ * --max-channels.  If it does not, the bridge serves as many channels at
+ * once as the limit carries, and logs it: an export sets cfg->max_open
+ * (across its sessions), an import lowers cfg->max_channels.  -EMFILE
+ * (logged: the bridge must not start) if not even one fits.
  */
 int bridge_fd_limits(struct bridge_cfg *cfg);
 

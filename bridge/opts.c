@@ -95,8 +95,8 @@ static const struct opt opts[] = {
 	{ .name = "max-channels", .arg = "N", .type = OPT_COUNT,
 	  .off = F(max_channels), .min = 1, .max = WIRE_STREAMS_MAX,
 	  .roles = BOTH,
-	  .help = "channels open at once per session (default 256; lowered\n"
-		  "to fit the descriptor limit, which a value given must fit)" },
+	  .help = "channels open at once per session (default 256; fewer\n"
+		  "in all if the descriptor limit cannot carry them)" },
 	{ .name = "max-sessions", .arg = "N", .type = OPT_COUNT,
 	  .off = F(max_sessions), .min = 1, .max = 4096, .roles = ROLE_EXPORT,
 	  .help = "imports connected at once (default 64; as --max-channels)" },
@@ -326,8 +326,6 @@ int opts_parse(struct bridge_cfg *cfg, enum bridge_role role, int argc,
 		}
 		if (set_value(cfg, o, v, role) < 0)
 			return -EINVAL;
-		if (o->off == F(max_channels) || o->off == F(max_sessions))
-			cfg->limits_given = true;
 	}
 	return check(cfg, role);
 }

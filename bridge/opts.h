@@ -38,10 +38,10 @@ struct bridge_cfg {
 	double stall;             /* import --stall-timeout, seconds (topics) */
 	uint64_t verbose;         /* -v, repeatable */
 	bool quiet;               /* -q: errors only */
-	bool limits_given;        /* --max-sessions or --max-channels was
-				   * given (bridge_fd_limits()) */
 	/* derived */
 	uint32_t heartbeat_ms, timeout_ms, stall_ms;
+	uint64_t max_open;        /* export: streams open at once across its
+				   * sessions, 0: no limit (bridge_fd_limits()) */
 };
 
 /* Exit statuses (man page, EXIT STATUS). */

@@ -548,6 +548,11 @@ int relay_export(struct session *s, uint32_t id, const struct wire_open *o,
 			  (unsigned long long)cfg->ring,
 			  (unsigned long long)EVSHM_MAX_MSG(cfg->ring));
 		refuse = EFBIG;
+	} else if (session_fds_full(s)) {
+		relay_log(r, LOG_NOTICE, "refused: %llu channels are open, all "
+			  "that the descriptor limit carries (ulimit -Hn)",
+			  (unsigned long long)cfg->max_open);
+		refuse = EMFILE;
 	} else if (!(req = calloc(1, sizeof(*req)))) {
 		refuse = ENOMEM;
 	}

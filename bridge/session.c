@@ -319,6 +319,11 @@ void session_teardown(struct session *s)
 	s->cap_streams = 0;
 }
 
+bool session_fds_full(const struct session *s)
+{
+	return s->cfg->max_open && stats.streams_open > s->cfg->max_open;
+}
+
 uint32_t session_free_id(struct session *s)
 {
 	for (uint32_t i = 0; i < s->max_streams; i++) {

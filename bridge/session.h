@@ -168,6 +168,10 @@ void session_tick(struct session *s, uint64_t now);
  * the connection may still carry it, free the slots. */
 void session_teardown(struct session *s);
 
+/* An export: the streams open, the one just attached included, are more
+ * than the descriptor limit carries (cfg->max_open): refuse it (EMFILE). */
+bool session_fds_full(const struct session *s);
+
 /* Streams: a free id (0 if none), attach, detach (frees the slot). */
 uint32_t session_free_id(struct session *s);
 void session_attach(struct session *s, struct stream *st, uint32_t id);

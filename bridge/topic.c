@@ -716,6 +716,14 @@ int topic_export(struct session *s, uint32_t id, const struct wire_open *o,
 		finish(t, EPROTONOSUPPORT);
 		return 0;
 	}
+	if (session_fds_full(s)) {
+		log_notice("session %s: refused a topic stream: %llu streams "
+			   "are open, all that the descriptor limit carries "
+			   "(ulimit -Hn)", s->tag,
+			   (unsigned long long)cfg->max_open);
+		finish(t, EMFILE);
+		return 0;
+	}
 	req = calloc(1, sizeof(*req));
 	if (!req) {
 		finish(t, ENOMEM);

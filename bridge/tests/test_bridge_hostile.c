@@ -50,12 +50,7 @@ static void start_export(void)
 	const char *args[] = { "export", "--local", ex.name,
 			       "--bind", "tcp://127.0.0.1:*", "--insecure",
 			       "--window", "64K", "--heartbeat", "0.5",
-			       "--timeout", "5", "-v",
-			       /* Explicit, within any descriptor limit of
-				* 4096 or more (the defaults would be lowered
-				* to what the limit allows). */
-			       "--max-sessions", "32", "--max-channels", "16",
-			       NULL };
+			       "--timeout", "5", "-v", NULL };
 	ex.pid = hb_start(args, ex.log);
 
 	/* Its log says where it listens. */
