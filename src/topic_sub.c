@@ -303,30 +303,40 @@ static int sub_bound(struct evshm_sub *s, struct sub_ctx *t, int timeout_ms)
 	return 1;
 }
 
+/* evshm_sub_peek() after STALE_TRIES in a row, out of its way. */
+static __attribute__((noinline, cold)) int
+sub_peek_bounded(struct evshm_sub *s, struct sub_ctx *t, int timeout_ms)
+{
+	int res, armed = sub_bound(s, t, timeout_ms);
+
+	if (armed == -EAGAIN)
+		return armed;
+	if (armed < 0)
+		return sub_fail(s, armed);
+	res = bell_wait(&s->bell, &sub_ops, t, timeout_ms);
+	/* An armed last try keeps its arming, and the kick that answers it
+	 * (it is emptied after the next look that finds a message). */
+	if (res == 0 && !armed)
+		bell_disarm(&s->bell, s->fd_used);
+	return res;
+}
+
 int evshm_sub_peek(struct evshm_sub *s, const void **ptr, size_t *len,
 		   int timeout_ms)
 {
 	struct sub_ctx t = { s, ptr, len, timeout_ms == 0 };
-	int res, armed = 0;
+	int res;
 
 	if (!s || !ptr || !len)
 		return -EINVAL;
 	/* Never under a steady stream, nor with a message peeked (the same
 	 * one again). */
-	if (s->stale >= STALE_TRIES && !s->ring.cur &&
-	    (armed = sub_bound(s, &t, timeout_ms)) < 0) {
-		if (armed == -EAGAIN)
-			return armed;
-		return sub_fail(s, armed);
-	}
-	res = bell_wait(&s->bell, &sub_ops, &t, timeout_ms);
-	/* An armed last try keeps its arming, and the kick that answers it
-	 * (it is emptied after the next look that finds a message). */
-	if (res == 0 && !armed)
-		bell_disarm(&s->bell, s->fd_used);
-	if (res == -EAGAIN) {
-		s->stale = 0; /* the tries start again */
-		s->armed_look = false;
+	if (__builtin_expect(s->stale >= STALE_TRIES, 0) && !s->ring.cur) {
+		res = sub_peek_bounded(s, &t, timeout_ms);
+	} else {
+		res = bell_wait(&s->bell, &sub_ops, &t, timeout_ms);
+		if (res == 0)
+			bell_disarm(&s->bell, s->fd_used);
 	}
 	if (res == -EPIPE && sub_was_dropped(s))
 		s->err = res = -ECONNABORTED;
@@ -344,7 +354,8 @@ static bool sub_stale(struct evshm_sub *s)
 				  s->ring.head)
 		return false;
 	s->ring.cur = 0;
-	/* Counted for sub_bound(): in a row, i.e. since the last delivery. */
+	/* Counted for sub_bound(): in a row, i.e. since the last delivery
+	 * (or the last end it made). */
 	if (s->stale_msgs != s->ring.msgs) {
 		s->stale_msgs = s->ring.msgs;
 		s->stale = 0;
