@@ -541,8 +541,20 @@ EVSHM_API int evshm_sub_open(struct evshm_sub **out, const char *name,
  * Receive the next message into @p buf.  Returns its length.  Latest: if
  * the publisher lapped us, the messages overwritten are skipped and
  * counted (evshm_sub_lost()); what is delivered is never torn (it is
- * checked again after the copy).  After the publisher has gone, what it
- * published is still delivered, then -EPIPE.
+ * checked again after the copy; a message overwritten meanwhile is
+ * skipped, counted, and the next one tried).  After the publisher has
+ * gone, what it published is still delivered, then -EPIPE.
+ *
+ * Latest, a publisher that overwrites each message just as it is copied
+ * (hostile, or a flood of tiny messages through a small ring): the tries
+ * of a call with a timeout end with it; a call with timeout 0 gives up
+ * with -EAGAIN after 17 messages in a row overwritten while copied, and
+ * evshm_sub_fd() then polls readable as soon as the publisher has written
+ * the message that overwrote the last copy, so an event loop neither
+ * stays in the call nor misses a message; a call with timeout -1 tries
+ * until a copy comes whole, as it would wait for a publisher that never
+ * publishes.
+ *
  * Errors: -EMSGSIZE (the message stays; latest: until it is overwritten,
  * then the next call skips it, counted), -EAGAIN, -ETIMEDOUT, -EPIPE,
  * -ECONNABORTED (the publisher dropped us: we stalled a reliable topic),
@@ -555,7 +567,10 @@ EVSHM_API int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap,
  * publisher's ring.  Reliable: the bytes stay until evshm_sub_release(),
  * unless the publisher drops us meanwhile (then release says so).
  * Latest: the publisher may overwrite them while you read (it never
- * waits); evshm_sub_release() then returns -ESTALE: discard what you read.
+ * waits); evshm_sub_release() then returns -ESTALE: discard what you read,
+ * and peek again.  With timeout 0, a peek after 17 such messages in a row
+ * (no release succeeded) returns -EAGAIN, as evshm_sub_recv() does, and
+ * evshm_sub_fd() then polls readable as it says.
  * Errors as evshm_sub_recv().
  */
 EVSHM_API int evshm_sub_peek(struct evshm_sub *s, const void **ptr,

@@ -321,6 +321,14 @@ static int bell_arm(struct bell *b, const struct bell_ops *ops, void *ctx,
 	return ops->recheck(ctx);
 }
 
+int bell_arm_first(struct bell *b, const struct bell_ops *ops, void *ctx)
+{
+	bool polling; /* no sleep follows */
+	int res = bell_arm(b, ops, ctx, &polling);
+
+	return res == -EAGAIN ? 0 : res;
+}
+
 int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
 	      int timeout_ms)
 {

@@ -171,6 +171,15 @@ int bell_kick(int wr, unsigned *watch);
 int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
 	      int timeout_ms);
 
+/*
+ * Arm as a call with timeout 0 does before it says -EAGAIN, but before a
+ * look instead of after one: a caller that must end its call after that
+ * look whatever it finds (a try it bounds) needs the kick that answers
+ * any change after the arming.  Stays armed (no bell_disarm() after such
+ * a look).  0 (armed, or the condition is true already), or -errno.
+ */
+int bell_arm_first(struct bell *b, const struct bell_ops *ops, void *ctx);
+
 /* We stopped waiting: with @reset (evshm_fd() is in use, level-triggered)
  * empty the bell so that it does not stay readable.  Only after the wait
  * succeeded: a call that returns -EAGAIN stays armed, and the kick that

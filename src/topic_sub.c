@@ -32,6 +32,9 @@
 /* Jumps one call makes before it lets the caller wait (a publisher that
  * laps us as fast as we jump). */
 #define RESYNC_TRIES 16
+/* Copies a call with timeout 0 sees overwritten in a row (latest) before
+ * it arms and makes its last try (sub_bound). */
+#define STALE_TRIES 16
 
 struct evshm_sub {
 	int sock;
@@ -53,6 +56,9 @@ struct evshm_sub {
 	uint64_t lost, kicks;
 	unsigned watch;         /* slow kicks (bell_kick) */
 	unsigned arms;          /* armings that may end a call (timeout 0) */
+	unsigned stale;         /* latest: copies overwritten in a row... */
+	uint64_t stale_msgs;    /* ...while ring.msgs was this (no delivery) */
+	bool armed_look;        /* the last look came after an arming */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
@@ -256,6 +262,65 @@ static const struct bell_ops sub_ops = {
 	.gone = sub_gone,
 };
 
+/*
+ * Latest, STALE_TRIES copies in a row overwritten as they were read (a
+ * publisher that laps us just as we copy, or a flood of tiny messages):
+ * a deadline bounds the tries of a call with a timeout, and one with -1
+ * tries for ever (as it would wait for ever for a publisher that never
+ * publishes); a call with timeout 0 must end, and an event loop that then
+ * waits on evshm_sub_fd() must be woken while messages remain.  So such a
+ * call arms first (a new tagged data_event, 8.7) and makes one last try;
+ * the call after a last try that was overwritten too says -EAGAIN, and
+ * needs no look: that copy was overwritten after our arming's fence, so
+ * the publisher moved its horizon past our event after that fence, and
+ * the look after its next commit's fence finds the new event below it
+ * and kicks (protocol.md 8.7; a publisher that holds its reservation for
+ * ever delays the kick as long).  What was overwritten is counted lost by
+ * the next jump, as always.  0 (look as usual), 1 (armed: a last try
+ * that must not disarm), -EAGAIN, or -errno.
+ */
+static int sub_bound(struct evshm_sub *s, struct sub_ctx *t, int timeout_ms)
+{
+	bool armed = s->armed_look;
+	int res;
+
+	s->armed_look = false;
+	if (s->stale_msgs != s->ring.msgs) {
+		s->stale = 0; /* delivered since: not in a row */
+		return 0;
+	}
+	if (timeout_ms != 0)
+		return 0; /* a deadline, or none */
+	if (armed && s->stale > STALE_TRIES) {
+		s->stale = 0;
+		return -EAGAIN;
+	}
+	s->stale = STALE_TRIES;
+	res = bell_arm_first(&s->bell, &sub_ops, t);
+	if (res < 0)
+		return res;
+	s->armed_look = true;
+	return 1;
+}
+
+/* evshm_sub_peek() after STALE_TRIES in a row, out of its way. */
+static __attribute__((noinline, cold)) int
+sub_peek_bounded(struct evshm_sub *s, struct sub_ctx *t, int timeout_ms)
+{
+	int res, armed = sub_bound(s, t, timeout_ms);
+
+	if (armed == -EAGAIN)
+		return armed;
+	if (armed < 0)
+		return sub_fail(s, armed);
+	res = bell_wait(&s->bell, &sub_ops, t, timeout_ms);
+	/* An armed last try keeps its arming, and the kick that answers it
+	 * (it is emptied after the next look that finds a message). */
+	if (res == 0 && !armed)
+		bell_disarm(&s->bell, s->fd_used);
+	return res;
+}
+
 int evshm_sub_peek(struct evshm_sub *s, const void **ptr, size_t *len,
 		   int timeout_ms)
 {
@@ -264,9 +329,15 @@ int evshm_sub_peek(struct evshm_sub *s, const void **ptr, size_t *len,
 
 	if (!s || !ptr || !len)
 		return -EINVAL;
-	res = bell_wait(&s->bell, &sub_ops, &t, timeout_ms);
-	if (res == 0)
-		bell_disarm(&s->bell, s->fd_used);
+	/* Never under a steady stream, nor with a message peeked (the same
+	 * one again). */
+	if (__builtin_expect(s->stale >= STALE_TRIES, 0) && !s->ring.cur) {
+		res = sub_peek_bounded(s, &t, timeout_ms);
+	} else {
+		res = bell_wait(&s->bell, &sub_ops, &t, timeout_ms);
+		if (res == 0)
+			bell_disarm(&s->bell, s->fd_used);
+	}
 	if (res == -EPIPE && sub_was_dropped(s))
 		s->err = res = -ECONNABORTED;
 	return res;
@@ -283,6 +354,13 @@ static bool sub_stale(struct evshm_sub *s)
 				  s->ring.head)
 		return false;
 	s->ring.cur = 0;
+	/* Counted for sub_bound(): in a row, i.e. since the last delivery
+	 * (or the last end it made). */
+	if (s->stale_msgs != s->ring.msgs) {
+		s->stale_msgs = s->ring.msgs;
+		s->stale = 0;
+	}
+	s->stale++;
 	return true;
 }
 
@@ -330,9 +408,12 @@ int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap, int timeout_ms)
 
 	if (!buf && cap)
 		return -EINVAL;
-	/* Latest: one deadline for every try, so that a publisher that
-	 * overwrites each message as we copy it cannot stretch the call
-	 * (reliable never says -ESTALE: no clock read per message). */
+	/* Latest: a message overwritten while we copied it is dropped
+	 * (counted lost) and the next one tried.  One deadline for every
+	 * try, so that a publisher that overwrites each message as we copy
+	 * it cannot stretch the call (reliable never says -ESTALE: no clock
+	 * read per message); with timeout 0, evshm_sub_peek() ends the tries
+	 * (sub_bound); -1 tries for ever. */
 	uint64_t deadline = s && s->latest && timeout_ms > 0 ?
 				    os_deadline(timeout_ms) : 0;
 	for (;;) {

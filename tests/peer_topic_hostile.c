@@ -92,6 +92,13 @@
  *                  is published; the subscriber must never deliver it
  *   bell-flood     publish nothing, write the subscriber's bell as fast as
  *                  possible until it leaves (5 s at most)
+ *   stale-cue      latest, played honestly, publishing when the test says:
+ *                  messages of half the ring (the largest), whose
+ *                  payloads start and end with their number; at each
+ *                  SIGUSR1, publish until
+ *                  the horizon lies above the subscriber's head (what it
+ *                  has peeked is overwritten) and say "moved"; at SIGUSR2
+ *                  publish the last message and say "last" (30 s at most)
  *   drop-early     reliable, played honestly: publish record 1; once it
  *                  was read, drop the subscriber (DROP, then the count)
  *                  before anything is overwritten (the horizon stays),
@@ -753,6 +760,84 @@ static void put_rec(struct hpub *p, uint32_t pos, uint32_t len, uint32_t flags,
 	os_bell_kick(p->kick);
 }
 
+/* stale-cue: an honest latest publisher of records of half the ring, back
+ * to back, whose payloads start and end with their number (8 bytes, so
+ * that a torn copy shows), and whose kicks follow 8.7. */
+#define CHASE_REC (RING / 2)
+#define CHASE_LEN (CHASE_REC - RING_REC_HDR)
+
+struct cued {
+	uint64_t tail, seq;  /* the next record's index and number */
+	uint64_t horizon;
+	uint64_t lap_ev;     /* the event we last kicked below the horizon */
+};
+
+static void cue_publish(struct hpub *p, struct cued *c, const char *what)
+{
+	uint64_t at = c->tail;
+	uint8_t *rec = region_data(p->mine) + (at & (RING - 1));
+
+	if (at + CHASE_REC > RING) {
+		/* 8.5: everything below h may be overwritten; the first
+		 * record at or after it (h itself: records are back to
+		 * back) is the oldest whole one. */
+		uint64_t h = at + CHASE_REC - RING;
+
+		atomic_store_explicit(&p->mine->oldest_seq, c->seq - 1,
+				      memory_order_relaxed);
+		atomic_store_explicit(&p->mine->oldest, h, memory_order_release);
+		atomic_store_explicit(&p->mine->horizon, h, memory_order_release);
+		atomic_thread_fence(memory_order_release);
+		c->horizon = h;
+	}
+	/* Only what marks it: the rest of a payload is whatever it was. */
+	memcpy(rec + RING_REC_HDR, &c->seq, 8);
+	memcpy(rec + RING_REC_HDR + CHASE_LEN - 8, &c->seq, 8);
+	if (what)
+		memcpy(rec + RING_REC_HDR + 8, what, strlen(what));
+	uint32_t len = CHASE_LEN, flags = 0;
+	memcpy(rec, &len, 4);
+	memcpy(rec + 4, &flags, 4);
+	__atomic_store_n((uint64_t *)(void *)(rec + 8), c->seq, __ATOMIC_RELEASE);
+	c->tail += CHASE_REC;
+	c->seq++;
+	/* 6.3 and 8.7: after the fence, kick if the move passed its event,
+	 * or once per value below the horizon. */
+	atomic_thread_fence(memory_order_seq_cst);
+	uint64_t ev = atomic_load_explicit(&p->sub->data_event,
+					   memory_order_relaxed);
+	bool below = ev < c->horizon;
+	if (ring_passes(ev, at, c->tail) || (below && ev != c->lap_ev)) {
+		if (below)
+			c->lap_ev = ev;
+		os_bell_kick(p->kick);
+	}
+}
+
+static void stale_cue(struct hpub *p)
+{
+	struct cued c = { .tail = 0, .seq = 1, .lap_ev = UINT64_MAX };
+	struct timespec ts = { .tv_sec = LONG_MS / 1000 };
+	sigset_t cues;
+	int sig;
+
+	sigemptyset(&cues);
+	sigaddset(&cues, SIGUSR1);
+	sigaddset(&cues, SIGUSR2);
+	atomic_store(&p->mine->oldest_seq, 1);
+	cue_publish(p, &c, NULL);
+	while ((sig = sigtimedwait(&cues, NULL, &ts)) == SIGUSR1) {
+		while (c.horizon <= atomic_load_explicit(&p->sub->head,
+							 memory_order_acquire))
+			cue_publish(p, &c, NULL);
+		printf("moved\n");
+		fflush(stdout);
+	}
+	cue_publish(p, &c, "last");
+	printf("last\n");
+	fflush(stdout);
+}
+
 static int run_pub(const char *name, const char *mode)
 {
 	struct ep_listener l;
@@ -761,9 +846,18 @@ static int run_pub(const char *name, const char *mode)
 	uint8_t id[PROTO_ID_SIZE] = { 7 };
 	int fds[PROTO_NFDS], ours[PROTO_NFDS];
 	bool latest = is(mode, "oldest-back") || is(mode, "horizon-storm") ||
-		      is(mode, "oldest-seq-back") || is(mode, "lap-forever");
+		      is(mode, "oldest-seq-back") || is(mode, "lap-forever") ||
+		      is(mode, "stale-cue");
 	uint64_t deadline = os_deadline(LONG_MS);
 
+	if (is(mode, "stale-cue")) {
+		/* Taken by sigtimedwait(), whenever they come. */
+		sigset_t cues;
+		sigemptyset(&cues);
+		sigaddset(&cues, SIGUSR1);
+		sigaddset(&cues, SIGUSR2);
+		sigprocmask(SIG_BLOCK, &cues, NULL);
+	}
 	tu_check_res(ep_listen(&l, name, 0, 0), 0);
 	printf("listening\n");
 	fflush(stdout);
@@ -836,6 +930,8 @@ static int run_pub(const char *name, const char *mode)
 		}
 	} else if (is(mode, "bell-flood")) {
 		kick_flood(p.kick, p.sock, 5000, NULL);
+	} else if (is(mode, "stale-cue")) {
+		stale_cue(&p);
 	} else if (is(mode, "drop-early")) {
 		put_payload(&p, 0, "good");
 		put_rec(&p, 0, 4, 0, 1);

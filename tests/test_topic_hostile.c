@@ -6,12 +6,19 @@
  * subscribers -EPROTO with the reason, never a crash, a hang or garbage.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "evshm.h"
@@ -579,6 +586,293 @@ static void test_pub_lap_forever(void **state)
 	tu_assert_res(finish(&pr, line, sizeof(line)), 0);
 }
 
+/* Start a stale-cue publisher and subscribe; *fd: evshm_sub_fd(). */
+static struct evshm_sub *join_cued(struct proc *pr, const char *prefix,
+				   int *fd)
+{
+	struct evshm_sub *s = NULL;
+	char name[108], line[64];
+
+	tu_unique_name(name, sizeof(name), prefix, true);
+	char *argv[] = { "peer_topic_hostile", "pub", name, "stale-cue", NULL };
+	spawn(pr, HOSTILE, argv);
+	tu_assert_res(tu_read_line(pr->report, line, sizeof(line), 30000) > 0, 1);
+	tu_assert_res(evshm_sub_open(&s, name, NULL, 10000), 0);
+	*fd = evshm_sub_fd(s);
+	assert_true(*fd >= 0);
+	return s;
+}
+
+/* Tell the stale-cue publisher to overwrite what we peeked. */
+static void cue(struct proc *pr, int sig, const char *says)
+{
+	char line[64];
+
+	assert_int_equal(kill(pr->pid, sig), 0);
+	tu_assert_res(tu_read_line(pr->report, line, sizeof(line), 30000) > 0, 1);
+	assert_string_equal(line, says);
+}
+
+/*
+ * Latest, zero copy: every message we peek is overwritten before we
+ * release it (the publisher publishes on our cue, in between: no race).
+ * A peek with timeout 0 must give up (-EAGAIN) after a bounded number of
+ * such messages in a row (17: 16, then one more after it armed), though
+ * there always is a message to peek, and the descriptor must then become
+ * readable (the publisher's kick for the arming, protocol.md 8.7),
+ * round after round.  Then the last message comes, and every message is
+ * received or counted lost.  Deterministic; 5 s per wait is a hang
+ * bound.
+ */
+static void test_pub_stale_cue(void **state)
+{
+	enum { LEN = RING / 2 - 16 };
+	static uint8_t buf[RING];
+	struct evshm_sub *s = NULL;
+	struct proc pr;
+	char line[64];
+	const void *ptr;
+	size_t len;
+	uint64_t got = 0, seq = 0;
+	int r, n;
+
+	(void)state;
+	struct pollfd pfd = { .events = POLLIN };
+	s = join_cued(&pr, "tcue", &pfd.fd);
+	for (int round = 0, i = 0; round < 3; i++) {
+		/* At the start, until the first message is there. */
+		assert_true(i < 100);
+		for (n = 0; n < 200; n++) {
+			r = evshm_sub_peek(s, &ptr, &len, 0);
+			if (r == -EAGAIN)
+				break;
+			tu_assert_res(r, 0);
+			assert_int_equal(len, LEN);
+			cue(&pr, SIGUSR1, "moved");
+			tu_assert_res(evshm_sub_release(s), -ESTALE);
+		}
+		print_message("round %d: -EAGAIN after %d overwritten\n",
+			      round, n);
+		round += n > 0;
+		if (n > 32)
+			fail_msg("evshm_sub_peek(0) went on after %d messages "
+				 "overwritten in a row", n);
+		if (poll(&pfd, 1, 5000) != 1)
+			fail_msg("no wakeup in 5 s after -EAGAIN (round %d)",
+				 round);
+	}
+	cue(&pr, SIGUSR2, "last");
+	for (;;) {
+		r = evshm_sub_recv(s, buf, sizeof(buf), 0);
+		if (r == -EAGAIN) {
+			if (poll(&pfd, 1, 5000) != 1)
+				fail_msg("no wakeup in 5 s for the last message");
+			continue;
+		}
+		assert_int_equal(r, LEN);
+		memcpy(&seq, buf, 8);
+		assert_memory_equal(buf + LEN - 8, &seq, 8);
+		got++;
+		if (!memcmp(buf + 8, "last", 4))
+			break;
+	}
+	assert_int_equal(got + evshm_sub_lost(s), seq);
+	evshm_sub_close(s);
+	tu_assert_res(finish(&pr, line, sizeof(line)), 0);
+}
+
+/*
+ * The same for evshm_sub_recv(), whose tries are inside the library: its
+ * copy into our buffer faults (a userfaultfd), and we cue the publisher
+ * before we let the copy go on, so that every copy is overwritten while
+ * it is made.  After each fault we also unmap the message's other end
+ * (its first or last page), so that the next copy faults again (no
+ * longer once we stopped cueing: the copies then must come whole).
+ */
+struct forcer {
+	int uffd;
+	size_t pg;
+	uint8_t *first, *last; /* the pages a message's copy starts and ends on */
+	void *src;             /* what a faulting page is filled with */
+	struct proc *pr;
+	pthread_mutex_t lock;  /* the cues, and the publisher's lines */
+	_Atomic bool stop;     /* no more cues: let every copy go on */
+	_Atomic bool quit;
+	_Atomic uint64_t cues;
+	uint64_t stop_at;      /* a hang bound: stop cueing by then */
+	int err;               /* what went wrong, as a line number */
+};
+
+static void *force_main(void *arg)
+{
+	struct forcer *f = arg;
+	struct pollfd pfd = { .fd = f->uffd, .events = POLLIN };
+	struct uffd_msg m;
+	char line[64];
+
+	while (!atomic_load(&f->quit)) {
+		if (poll(&pfd, 1, 50) != 1 ||
+		    read(f->uffd, &m, sizeof(m)) != (ssize_t)sizeof(m) ||
+		    m.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		uint8_t *at = (uint8_t *)(uintptr_t)(m.arg.pagefault.address &
+						     ~(uint64_t)(f->pg - 1));
+		bool cue;
+		pthread_mutex_lock(&f->lock);
+		if (os_now_ns() > f->stop_at)
+			atomic_store(&f->stop, true);
+		if ((cue = !atomic_load(&f->stop))) {
+			if (kill(f->pr->pid, SIGUSR1) < 0 ||
+			    tu_read_line(f->pr->report, line, sizeof(line),
+					 30000) <= 0 ||
+			    strcmp(line, "moved") != 0) {
+				f->err = __LINE__;
+				atomic_store(&f->stop, true);
+			}
+			atomic_fetch_add(&f->cues, 1);
+		}
+		pthread_mutex_unlock(&f->lock);
+		/* The copy waits meanwhile: nothing else writes the buffer.
+		 * What it wrote there goes too: it is overwritten anyway. */
+		if (cue && madvise(at == f->first ? f->last : f->first, f->pg,
+				   MADV_DONTNEED) < 0)
+			f->err = __LINE__;
+		struct uffdio_copy c = { .dst = (uintptr_t)at,
+					 .src = (uintptr_t)f->src, .len = f->pg };
+		if (ioctl(f->uffd, UFFDIO_COPY, &c) < 0) {
+			struct uffdio_range r = { (uintptr_t)at, f->pg };
+			ioctl(f->uffd, UFFDIO_WAKE, &r);
+		}
+	}
+	return NULL;
+}
+
+/* A userfaultfd for faults of user code (what this test needs), or -1. */
+static int uffd_open(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+#ifdef UFFD_USER_MODE_ONLY
+	int fd = (int)syscall(SYS_userfaultfd,
+			      O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+#else
+	int fd;
+#endif
+		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0 && ioctl(fd, UFFDIO_API, &api) < 0)
+		fd = os_close(fd);
+	return fd;
+}
+
+/*
+ * Latest: every copy evshm_sub_recv() makes is overwritten as it is made.
+ * A call with timeout 0 must end (-EAGAIN) having skipped a bounded number
+ * of messages (it used to copy again for as long as the publisher went
+ * on), and the descriptor must then become readable, as in
+ * test_pub_stale_cue.  Deterministic: the cues, not a race.  2 s per call
+ * (the cues stop after 3 s: before the change the first call took that
+ * long) and 5 s per wait are hang bounds; 64 skipped per call is a count
+ * (17 tries, each skipping one message).
+ */
+static void test_pub_stale_copy(void **state)
+{
+	enum { LEN = RING / 2 - 16, ROUNDS = 3 };
+	static struct forcer f;
+	struct evshm_sub *s = NULL;
+	struct proc pr;
+	char line[64];
+	uint64_t got = 0, ends = 0, worst_lost = 0, worst_ns = 0, seq = 0;
+	uint64_t prev = 0, cued = 0;
+	pthread_t t;
+	int r;
+
+	(void)state;
+	f = (struct forcer){ .pr = &pr, .pg = (size_t)sysconf(_SC_PAGESIZE) };
+	if ((f.uffd = uffd_open()) < 0)
+		skip();
+	uint8_t *buf = mmap(NULL, RING, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(buf != MAP_FAILED);
+	struct uffdio_register reg = { .range = { (uintptr_t)buf, RING },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING };
+	assert_int_equal(ioctl(f.uffd, UFFDIO_REGISTER, &reg), 0);
+	f.first = buf;
+	f.last = buf + ((LEN - 1) & ~(f.pg - 1));
+	f.src = calloc(1, f.pg);
+	assert_non_null(f.src);
+	f.stop_at = os_now_ns() + 3000000000u;
+	pthread_mutex_init(&f.lock, NULL);
+
+	struct pollfd pfd = { .events = POLLIN };
+	s = join_cued(&pr, "tcopy", &pfd.fd);
+	assert_int_equal(pthread_create(&t, NULL, force_main, &f), 0);
+	for (int i = 0; i < 1000; i++) {
+		uint64_t lost = evshm_sub_lost(s), t0 = os_now_ns();
+
+		r = evshm_sub_recv(s, buf, RING, 0);
+		uint64_t ns = os_now_ns() - t0;
+		lost = evshm_sub_lost(s) - lost;
+		worst_ns = ns > worst_ns ? ns : worst_ns;
+		worst_lost = lost > worst_lost ? lost : worst_lost;
+		if (ns > 2000000000u || lost > 64 || f.err)
+			break;
+		if (r >= 0) {
+			if (r != LEN)
+				break;
+			memcpy(&seq, buf, 8);
+			/* Never torn: it starts and ends with its number. */
+			if (memcmp(buf + LEN - 8, &seq, 8) || seq <= prev)
+				break;
+			prev = seq;
+			got++;
+			if (!memcmp(buf + 8, "last", 4))
+				break;
+			continue;
+		}
+		if (r != -EAGAIN)
+			break;
+		/* An end after copies (not the first call's, perhaps). */
+		uint64_t c = atomic_load(&f.cues);
+		bool after = c != cued;
+		cued = c;
+		if (after && ++ends == ROUNDS) {
+			pthread_mutex_lock(&f.lock);
+			atomic_store(&f.stop, true);
+			if (kill(pr.pid, SIGUSR2) < 0 ||
+			    tu_read_line(pr.report, line, sizeof(line),
+					 30000) <= 0)
+				line[0] = '\0';
+			pthread_mutex_unlock(&f.lock);
+			if (strcmp(line, "last"))
+				break;
+		}
+		if (poll(&pfd, 1, 5000) != 1) {
+			r = -ETIMEDOUT; /* no wakeup */
+			break;
+		}
+	}
+	atomic_store(&f.quit, true);
+	pthread_join(t, NULL);
+	f.uffd = os_close(f.uffd); /* faults on buf are the kernel's again */
+	print_message("%" PRIu64 " copies overwritten on cue; %" PRIu64
+		      " calls ended by -EAGAIN; the longest call %" PRIu64
+		      " us, skipping %" PRIu64 " at most; %" PRIu64
+		      " of %" PRIu64 " received (%d)\n", atomic_load(&f.cues),
+		      ends, worst_ns / 1000u, worst_lost, got, seq, r);
+	assert_int_equal(f.err, 0);
+	if (worst_ns > 2000000000u || worst_lost > 64)
+		fail_msg("evshm_sub_recv(0) went on");
+	tu_assert_res(r, LEN);
+	assert_memory_equal(buf + 8, "last", 4);
+	assert_int_equal(ends, ROUNDS);
+	assert_int_equal(got + evshm_sub_lost(s), seq);
+	evshm_sub_close(s);
+	tu_assert_res(finish(&pr, line, sizeof(line)), 0);
+	munmap(buf, RING);
+	free(f.src);
+	pthread_mutex_destroy(&f.lock);
+}
+
 /* Reliable, dropped before anything was overwritten: the subscriber must
  * learn it at its next copy, not go on reading records the publisher no
  * longer keeps for it (the last one written over). */
@@ -674,6 +968,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_pub_records),
 		cmocka_unit_test(test_pub_latest_games),
 		cmocka_unit_test(test_pub_lap_forever),
+		cmocka_unit_test(test_pub_stale_copy),
+		cmocka_unit_test(test_pub_stale_cue),
 		cmocka_unit_test(test_pub_drop_early),
 	};
 	return TU_RUN(tests, argc, argv);

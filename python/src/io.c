@@ -95,7 +95,9 @@ static PyObject *bytes_of(const void *ptr, size_t len)
 /* recv() and iteration: @eof_ok turns -EPIPE into "no more" (NULL, no
  * exception).  A message a latest publisher overwrote while it was copied
  * (-ESTALE) is dropped (the library counts it lost) and the next one
- * taken, within the deadline and as long as no signal handler raised. */
+ * taken, within the deadline and as long as no signal handler raised;
+ * with timeout 0 the library's peek ends the tries (-EAGAIN, after 17 in
+ * a row), as evshm_sub_recv()'s. */
 static PyObject *recv_impl(struct evpy_ep *ep, PyObject *timeout, bool eof_ok)
 {
 	struct evpy_deadline d;

@@ -6,6 +6,8 @@ belong to topics."""
 import errno
 import gc
 import os
+import select
+import signal
 import threading
 import time
 
@@ -415,3 +417,68 @@ def test_close_with_live_views():
         del w, r
         gc.collect()
         assert mapped() < before
+
+
+def test_latest_overwritten_in_a_row_nonblocking(spawn, build_dir):
+    """A latest publisher (built from the C internals, tests/) that
+    overwrites every message we peek before we release it, on our cue:
+    with timeout 0 the library gives up after a bounded number in a row
+    (BlockingIOError), although a message is always there, and the
+    descriptor then polls readable; recv(timeout=0), which drops what was
+    overwritten and tries the next, is bounded by the same rule.  Then the
+    last message comes; every message is received or counted lost."""
+    exe = os.path.join(build_dir, "tests", "peer_topic_hostile")
+    if not os.path.exists(exe):
+        pytest.skip("no C test peers in the build tree")
+    name = unique_name("cue")
+    p = spawn(exe, "pub", name, "stale-cue")
+    assert p.line() == "listening"
+    sub = evshm.subscribe(name, timeout=10)
+    try:
+        overwritten_in_a_row(sub, p)
+    finally:
+        sub.close()
+    p.expect(0)
+
+
+def overwritten_in_a_row(sub, p):
+    fd = sub.fileno()
+
+    def cue(sig, says):
+        os.kill(p.pid, sig)
+        assert p.line(30) == says
+
+    rounds = tries = 0
+    while rounds < 3:
+        tries += 1
+        assert tries < 100
+        n = 0
+        while n < 200:
+            try:
+                msg = sub.peek(timeout=0)
+            except BlockingIOError:
+                break
+            with pytest.raises(OSError) as e:
+                with msg:
+                    cue(signal.SIGUSR1, "moved")
+            assert e.value.errno == errno.ESTALE
+            n += 1
+        assert n <= 32, f"peek(timeout=0) went on after {n} overwritten"
+        rounds += n > 0
+        r, _, _ = select.select([fd], [], [], 5)
+        assert r, "no wakeup in 5 s after BlockingIOError"
+    cue(signal.SIGUSR2, "last")
+    got = 0
+    while True:
+        try:
+            msg = sub.recv(timeout=0)
+        except BlockingIOError:
+            r, _, _ = select.select([fd], [], [], 5)
+            assert r, "no wakeup in 5 s for the last message"
+            continue
+        got += 1
+        seq = int.from_bytes(msg[:8], "little")
+        assert msg[-8:] == msg[:8]  # never torn
+        if msg[8:12] == b"last":
+            break
+    assert got + sub.lost == seq
