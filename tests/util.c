@@ -256,6 +256,11 @@ int tu_wait_backlog(const char *name, int n, int timeout_ms)
 	return tu_wait_count(name, true, n, timeout_ms);
 }
 
+int tu_die_with_parent(void)
+{
+	return prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ? -errno : 0;
+}
+
 int tu_become(const char *user)
 {
 	struct passwd *pw = getpwnam(user);

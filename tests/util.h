@@ -71,6 +71,10 @@ int tu_wait_backlog(const char *name, int n, int timeout_ms);
 /* For peers started as root: become @user (its uid and group, no
  * supplementary groups), for good.  0 or -errno (-ENOENT: no such user). */
 int tu_become(const char *user);
+/* For peers that wait to be killed: die (SIGKILL) with the process that
+ * started us, so that a test killed without its cleanup leaves nothing
+ * behind.  0 or -errno. */
+int tu_die_with_parent(void);
 /* From now on, system call @nr fails with @err in this thread and in every
  * thread and process it starts (a seccomp filter; no_new_privs is set).
  * 0, or -errno (-ENOSYS on an architecture this does not know). */
