@@ -445,7 +445,11 @@ static void test_stalled_client_holds_up_nobody(void **state)
 		}
 		assert_true(now_ms() - t0 < 60000);
 	}
-	echo_server_stats(s, &st);
+	/* The eight have exited; their hang-ups reach us when we serve. */
+	for (echo_server_stats(s, &st); st.clients > 1; echo_server_stats(s, &st)) {
+		assert_true(echo_server_run(s, 20) >= 0);
+		assert_true(now_ms() - t0 < 60000);
+	}
 	/* Everything echoed went to the eight; the staller is still there. */
 	assert_int_equal(st.msgs, held + 8 * 10000);
 	assert_int_equal(st.clients, 1);
