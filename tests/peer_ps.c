@@ -17,8 +17,9 @@
  * Messages are S bytes (default 100).  Every side then prints its own
  * figures, one "key value" per line (pid, msgs_sent, bytes_sent, msgs_recv,
  * bytes_recv, kicks, sleeps, spins, lost, error, reason), then "ready",
- * and makes no further evshm call: it sleeps --hold ms (default 30000)
- * and exits 0, so that the test looks at a channel that stands still.
+ * and makes no further evshm call: it sleeps --hold ms (default 300000;
+ * the test kills it first, and it dies with the test's shell) and exits 0,
+ * so that the test looks at a channel that stands still.
  * sub --wait: instead of sleeping, wait in evshm_sub_recv() (never
  * spinning) for a message that does not come, so that it is seen asleep.
  * A receive that fails is reported (error, reason), not fatal: the
@@ -185,7 +186,7 @@ static int run_sub(const struct args *a, uint8_t *buf)
 int main(int argc, char **argv)
 {
 	struct args a = { .ring = 1 << 16, .size = 100, .subs = 1,
-			  .hold = 30000 };
+			  .hold = 300000 };
 	uint8_t *buf;
 	int res;
 
@@ -195,6 +196,7 @@ int main(int argc, char **argv)
 				"[--subs=J] [--wait] [--hold=MS]\n");
 		return 2;
 	}
+	tu_check_res(tu_die_with_parent(), 0);
 	a.mode = argv[1];
 	a.name = argv[2];
 	for (int i = 3; i < argc; i++) {

@@ -6,7 +6,7 @@
  *   peer_ps_hostile regions [--hold=MS]
  *     Opens one memfd per case of the table below and prints, per case,
  *       case NAME fd N expect invalid|channel|topic
- *     then "ready", and holds them --hold ms (default 30000) while one
+ *     then "ready", and holds them --hold ms (default 300000) while one
  *     of them (truncating) keeps shrinking and growing.  With
  *     CAP_SYS_ADMIN one more case, foreign_fs: a plain file of another
  *     filesystem under a region's name.  "invalid": ps
@@ -344,7 +344,10 @@ static uint64_t opt(int argc, char **argv, const char *name, uint64_t dflt)
 
 int main(int argc, char **argv)
 {
-	uint64_t hold = opt(argc, argv, "--hold", 30000);
+	uint64_t hold = opt(argc, argv, "--hold", 300000);
+
+	/* The test kills us (it dies with the test's shell). */
+	tu_check_res(tu_die_with_parent(), 0);
 
 	if (argc >= 2 && !strcmp(argv[1], "regions"))
 		return regions(hold);

@@ -12,7 +12,8 @@
  *               admitted: echo every message until the hang-up; a message
  *               "bye" makes it close and exit instead.
  *   stall       send echo-msg messages until the ring is full, never read;
- *               wait to be killed
+ *               then print "full N" (N: messages sent) and wait to be
+ *               killed
  *   fds-source  send --n fdmsg messages (0: until the channel breaks, which
  *               must be by -EPIPE), then a struct fdmsg_report, then wait
  *               for the hang-up
@@ -29,6 +30,7 @@
  * as expected, 1 otherwise with the reason on stderr.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -106,6 +108,9 @@ static void stall(struct evshm_chan *c)
 		tu_check_res(res, -EAGAIN);
 		usleep(2000);
 	}
+	/* Sends no more: the test can wait for its server to stand still. */
+	printf("full %" PRIu64 "\n", i);
+	fflush(stdout);
 	for (;;)
 		pause();
 }

@@ -211,8 +211,12 @@ static void test_timed_sleeps(void **state)
 	assert_true(took >= 50000000u);
 	assert_true(took < 3000000000u);
 	/* The timer fires while we are awake, then a longer wait must see
-	 * its answer, not a timeout. */
-	tu_assert_res(echo_after(p.c, 0, 40), 16);
+	 * its answer, not a timeout.  (A busy machine may run the peer
+	 * later than 40 ms: then its echo is taken with a bound for hangs.) */
+	int res = echo_after(p.c, 0, 40);
+	if (res == -ETIMEDOUT)
+		res = evshm_recv(p.c, b, sizeof(b), 10000);
+	tu_assert_res(res, 16);
 	usleep(100000);
 	t0 = now_ns();
 	tu_assert_res(echo_after(p.c, 150, 5000), 16);

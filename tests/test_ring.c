@@ -226,11 +226,11 @@ static void test_wrap_random(void **state)
 	uint32_t max = ring_max_msg(RING);
 	uint8_t *in = malloc(max), *out = malloc(max);
 	unsigned seed = 12345;
-	uint32_t sent = 0, got = 0;
+	uint32_t sent = 0, got = 0, want = (uint32_t)tu_scaled(200000);
 
 	(void)state;
 	pair_init(&p, RING);
-	while (got < 200000) {
+	while (got < want) {
 		int burst = rand_r(&seed) % 8;
 		for (int i = 0; i < burst; i++) {
 			size_t len = (size_t)rand_r(&seed) %

@@ -403,7 +403,8 @@ static void test_region_fs(void **state)
  * 0.1.0 parked the strangers before looking at their credentials: one
  * accept call took seconds, honest parked clients were pushed out, and
  * connects failed at once with -EAGAIN.  Now: every call returns within a
- * few milliseconds (50 asserted, for hangs), every stranger is refused,
+ * few milliseconds (less than 1 s asserted, for hangs: a loaded machine
+ * preempted one call for 290 ms under ASan), every stranger is refused,
  * the strangers push out nobody (only the honest newcomer may take the slot
  * of one silent connection, past its grace of 1 s), and the honest client
  * is in within its timeout (its handshake_timeout_ms, 2 s by default,
@@ -494,7 +495,7 @@ static void test_listener_flood(void **state)
 		      SILENT, elapsed);
 	assert_true(in);
 	assert_int_equal(refused, FLOOD);
-	assert_true(max_ns <= (slack_ms() > 100 ? 200000000u : 50000000u));
+	assert_true(max_ns < 1000000000u);
 	/* The honest newcomer may push one silent one out (past its grace);
 	 * the strangers push out nobody.  Valid until their own deadline. */
 	if (elapsed < (uint64_t)hs_ms - 300)

@@ -198,44 +198,67 @@ int tu_read_line(int fd, char *buf, size_t n, int timeout_ms)
 	}
 }
 
-/* Is a socket listening at @name in /proc/net/unix?  Its lines are
- * "Num RefCount Protocol Flags Type St Inode Path"; Flags has
- * __SO_ACCEPTCON (0x10000) for a listener; an abstract name's path is
- * shown with '@' for its leading NUL, as evshm spells it. */
-static int tu_listening(const char *name)
+/* /proc/net/unix, lines "Num RefCount Protocol Flags Type St Inode Path";
+ * an abstract name's path is shown with '@' for its leading NUL, as evshm
+ * spells it.  Flags has __SO_ACCEPTCON (0x10000) for a listener.  A
+ * connection not yet accepted is a socket of its own, already bound to the
+ * listener's name, in state SS_CONNECTING (St 02).  Counts the sockets at
+ * @name that listen (@pending false) or wait to be accepted (@pending
+ * true). */
+static int tu_unix_count(const char *name, bool pending)
 {
 	FILE *f = fopen("/proc/net/unix", "re");
 	char line[512];
-	int found = 0;
+	int n = 0;
 
 	if (!f)
 		return -errno;
-	while (!found && fgets(line, sizeof(line), f)) {
+	while (fgets(line, sizeof(line), f)) {
 		unsigned long flags;
+		unsigned st;
 		char path[256];
 
-		if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %255s", &flags,
-			   path) == 2 &&
-		    (flags & 0x10000) && strcmp(path, name) == 0)
-			found = 1;
+		if (sscanf(line, "%*s %*s %*s %lx %*s %x %*s %255s", &flags, &st,
+			   path) != 3 || strcmp(path, name) != 0)
+			continue;
+		if (pending ? !(flags & 0x10000) && st == 2 : !!(flags & 0x10000))
+			n++;
 	}
 	fclose(f);
-	return found;
+	return n;
 }
 
-int tu_wait_listening(const char *name, int timeout_ms)
+static int tu_wait_count(const char *name, bool pending, int n,
+			 int timeout_ms)
 {
 	const struct timespec tick = { .tv_sec = 0, .tv_nsec = 2000000 };
 	uint64_t deadline = tu_now_ms() + (uint64_t)timeout_ms;
 
 	for (;;) {
-		int r = tu_listening(name);
-		if (r != 0)
-			return r < 0 ? r : 0;
+		int r = tu_unix_count(name, pending);
+		if (r < 0)
+			return r;
+		if (r >= n)
+			return 0;
 		if (tu_now_ms() >= deadline)
 			return -ETIMEDOUT;
 		nanosleep(&tick, NULL);
 	}
+}
+
+int tu_wait_listening(const char *name, int timeout_ms)
+{
+	return tu_wait_count(name, false, 1, timeout_ms);
+}
+
+int tu_wait_backlog(const char *name, int n, int timeout_ms)
+{
+	return tu_wait_count(name, true, n, timeout_ms);
+}
+
+int tu_die_with_parent(void)
+{
+	return prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ? -errno : 0;
 }
 
 int tu_become(const char *user)

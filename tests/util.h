@@ -63,10 +63,18 @@ int tu_read_line(int fd, char *buf, size_t n, int timeout_ms);
  * /proc/net/unix shows it, at most @timeout_ms.  Connects to nothing, so a
  * listener counts no connection from it.  0 or -ETIMEDOUT / -errno. */
 int tu_wait_listening(const char *name, int timeout_ms);
+/* Wait until at least @n connections to the listener at @name wait in its
+ * backlog (connected, not yet accepted), as /proc/net/unix shows them, at
+ * most @timeout_ms.  0 or -ETIMEDOUT / -errno. */
+int tu_wait_backlog(const char *name, int n, int timeout_ms);
 
 /* For peers started as root: become @user (its uid and group, no
  * supplementary groups), for good.  0 or -errno (-ENOENT: no such user). */
 int tu_become(const char *user);
+/* For peers that wait to be killed: die (SIGKILL) with the process that
+ * started us, so that a test killed without its cleanup leaves nothing
+ * behind.  0 or -errno. */
+int tu_die_with_parent(void);
 /* From now on, system call @nr fails with @err in this thread and in every
  * thread and process it starts (a seccomp filter; no_new_privs is set).
  * 0, or -errno (-ENOSYS on an architecture this does not know). */

@@ -323,26 +323,46 @@ def test_subscriber_death(peer):
         pub.send(b"to nobody")  # fine: a late joiner may get it as history
 
 
+def inside(call):
+    """Wait (up to 10 s) until another thread is inside a blocking call on
+    the object whose quick call this is: then call raises RuntimeError (a
+    quick call only looks; it never takes the object)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 10:
+        try:
+            call()
+        except RuntimeError:
+            return
+        time.sleep(0.001)
+    pytest.fail("the other thread never got into its call")
+
+
 def test_one_thread_at_a_time():
-    """A second thread on a busy publisher or subscriber: RuntimeError."""
+    """A second thread on a busy publisher or subscriber: RuntimeError.
+    The other thread's call has no short timeout to run out first on a
+    busy machine: what the test does next ends it."""
     with evshm.publish(unique_name("busy")) as pub:
         (sub,) = subscribe_here(pub)
-        t = threading.Thread(target=pub.serve, kwargs={"timeout": 0.6})
+        t = threading.Thread(target=pub.serve, kwargs={"timeout": 30})
         t.start()
-        time.sleep(0.2)
+        inside(pub.stats)
         with pytest.raises(RuntimeError, match="another thread"):
             pub.send(b"x")
         with pytest.raises(RuntimeError):
             pub.stats()
+        late = evshm.subscribe(pub.name, timeout=10)  # serve() admits it
         t.join()
-        t = threading.Thread(target=lambda: pytest.raises(TimeoutError, sub.recv,
-                                                          timeout=0.6))
+        late.close()
+        got = []
+        t = threading.Thread(target=lambda: got.append(sub.recv(timeout=30)))
         t.start()
-        time.sleep(0.2)
+        inside(sub.stats)
         for call in (sub.recv, sub.stats, sub.fileno, lambda: sub.lost):
             with pytest.raises(RuntimeError, match="another thread"):
                 call()
+        pub.send(b"the end of its wait")
         t.join()
+        assert got == [b"the end of its wait"]
         sub.close()
         for call in (sub.recv, sub.stats, sub.fileno, lambda: sub.lost, sub.peek):
             with pytest.raises(ValueError):

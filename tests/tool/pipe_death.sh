@@ -15,32 +15,40 @@ wait_rc $r; rc=$RC
 grep -q "sender went away before the end" "$T/ks.err" ||
 	fail "recv gave no clear message: $(cat "$T/ks.err")"
 
+# Killed only once data has come through (the first byte it wrote): a
+# receiver killed before the sender connected is no death mid-stream.
 step "receiver killed mid-stream: send exits 1 and says so"
 n=$(unique_name kr)
-"$E" recv "$n" >/dev/null &
+mkfifo "$T/kr.pipe"
+"$E" recv "$n" >"$T/kr.pipe" &
 r=$!
 PIDS+=("$r")
+(head -c 1 >"$T/kr.first"; cat >/dev/null) <"$T/kr.pipe" &
+PIDS+=("$!")
 wait_for listening "$n"
 ("$E" send "$n" </dev/zero 2>"$T/kr.err") &
 s=$!
-sleep 0.3
+wait_for test -s "$T/kr.first"
 kill -9 "$r"
 wait_rc $s; rc=$RC
 [ "$rc" -eq 1 ] || fail "send exited $rc after its receiver died"
 grep -q "receiver went away" "$T/kr.err" ||
 	fail "send gave no clear message: $(cat "$T/kr.err")"
 
+# One byte, then nothing: once it is out of recv, the two have met and
+# send waits on its stdin.
 step "receiver killed while send waits on an idle stdin"
 n=$(unique_name ki)
-"$E" recv "$n" >/dev/null &
+"$E" recv "$n" >"$T/ki.out" &
 r=$!
 PIDS+=("$r")
 wait_for listening "$n"
 mkfifo "$T/idle"
-exec 3<>"$T/idle"   # a stdin that never ends and never has data
+exec 3<>"$T/idle"   # a stdin that never ends and has one byte
 ("$E" send "$n" <"$T/idle" 2>"$T/ki.err") &
 s=$!
-sleep 0.3
+printf x >&3
+wait_for test -s "$T/ki.out"
 kill -9 "$r"
 wait_rc $s; rc=$RC
 exec 3>&-

@@ -12,7 +12,7 @@ H=${3:?usage: $0 evshm peer_ps peer_ps_hostile}
 need_jq
 
 step "the hostile regions, each where the table says"
-bg_start "$T/h" "$H" regions --hold=30000
+bg_start "$T/h" "$H" regions
 h=$BG
 wait_ready "$T/h"
 fd_of() { awk -v c="$1" '$1 == "case" && $2 == c { print $4 }' "$T/h"; }
