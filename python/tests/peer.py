@@ -105,9 +105,9 @@ def block_accept(name):
 
 
 def _blocked(call):
+    t0 = time.monotonic()  # a Ctrl-C may come before the call is entered
     try:
         ready()
-        t0 = time.monotonic()
         call()
     except KeyboardInterrupt:
         print(f"interrupted after {time.monotonic() - t0:.3f} s", flush=True)
