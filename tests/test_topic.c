@@ -45,8 +45,9 @@ static void sub_start(struct sub *s, struct evshm_pub *p, const char *name,
 		argv[n++] = (char *)*args;
 	argv[n] = NULL;
 	tu_assert_res(tu_spawn_ex(&s->pid, PEER, argv, &so), 0);
-	/* Admit it (it waits in the listener until we serve). */
-	for (int i = 0; i < 1000; i++) {
+	/* Admit it (it waits in the listener until we serve); 30 s, by the
+	 * clock (a serve that returns early must not shorten the bound). */
+	for (uint64_t t0 = tu_now_ms(); tu_now_ms() - t0 < 30000;) {
 		int r = tu_read_line(s->report, line, sizeof(line), 0);
 		if (r > 0) {
 			assert_string_equal(line, "subscribed");
