@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* connector.c: see connector.h. */
 #include "connector.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -8,7 +9,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 struct connector {
@@ -45,14 +45,6 @@ static struct conn_req *pop(struct conn_req **head, struct conn_req **tail)
 	return r;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void *worker(void *arg)
 {
 	struct connector *c = arg;
@@ -67,7 +59,7 @@ static void *worker(void *arg)
 		if (c->stop)
 			break;
 		r = pop(&c->todo, &c->todo_tail);
-		uint64_t now = now_ms();
+		uint64_t now = loop_now_ms();
 		if (r->cancelled) {
 			r->err = -ECANCELED; /* nobody wants it: never connect */
 		} else if (now >= r->deadline_ms) {
@@ -144,7 +136,7 @@ void connector_submit(struct connector *c, struct conn_req *r)
 	r->err = 0;
 	r->cancelled = false;
 	r->conn = c;
-	r->deadline_ms = now_ms() + (uint64_t)(r->timeout_ms > 0 ? r->timeout_ms
+	r->deadline_ms = loop_now_ms() + (uint64_t)(r->timeout_ms > 0 ? r->timeout_ms
 							       : 0);
 	pthread_mutex_lock(&c->lock);
 	push(&c->todo, &c->todo_tail, r);

@@ -38,9 +38,6 @@ struct relay {
 	struct sio_out out;        /* local -> far */
 	struct sio_in in;          /* far -> local */
 	uint64_t deadline;         /* WAIT, OPENING (import), DRAINING: ms */
-	bool gave_up;              /* import: closed while OPENING (an
-				    * OPENED may still cross our CLOSE) */
-	bool gave_up_opened;       /* ... and it did (once only) */
 	struct conn_req *req;      /* export: the local connect in flight */
 };
 
@@ -311,11 +308,6 @@ static int relay_opened(struct stream *st, const struct wire_open *o)
 {
 	struct relay *r = of_stream(st);
 
-	if (r->state == RELAY_CLOSING && r->gave_up && !r->gave_up_opened) {
-		r->gave_up_opened = true; /* it crossed our CLOSE: its CLOSE
-					   * follows */
-		return 0;
-	}
 	if (r->state != RELAY_OPENING || o->kind != WIRE_KIND_CHANNEL)
 		return -EPROTO;
 	r->out.tx.window = o->window < cfg_of(r)->window
@@ -414,7 +406,7 @@ static void relay_tick(struct stream *st, uint64_t now)
 		relay_log(r, LOG_NOTICE, "the export did not answer the open "
 			  "within %u ms: closing the local channel",
 			  session_open_ms(st->s));
-		r->gave_up = true;
+		r->st.gave_up = true;
 		finish(r, ETIMEDOUT);
 	} else if (r->state == RELAY_DRAINING && now >= r->deadline) {
 		relay_log(r, LOG_NOTICE, "the local peer did not take %u "

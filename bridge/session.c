@@ -202,7 +202,14 @@ static int on_stream_frame(struct session *s, const struct wire_hdr *h,
 		return -EPROTO; /* no stream there: never opened, or freed */
 	switch (h->type) {
 	case WIRE_OPENED:
-		return s->routed ? -EPROTO : st->ops->opened(st, o);
+		if (s->routed)
+			return -EPROTO;
+		if (st->gave_up && !st->gave_up_opened && !st->peer_closed) {
+			st->gave_up_opened = true; /* it crossed our CLOSE:
+						    * its CLOSE follows */
+			return 0;
+		}
+		return st->ops->opened(st, o);
 	case WIRE_DATA:
 		return st->ops->data(st, frame, h->arg);
 	case WIRE_CREDIT:

@@ -67,6 +67,9 @@ struct stream {
 	struct watch w;            /* its local descriptor, once added */
 	bool woken;                /* the watch fired since run last looked */
 	bool peer_closed;          /* the far end's CLOSE arrived */
+	bool gave_up;              /* import: closed while OPENING, so one
+				    * OPENED may still cross our CLOSE */
+	bool gave_up_opened;       /* ... and it did (once only) */
 	uint64_t close_by;         /* ours sent: the far end's CLOSE by then
 				    * (ms; 0: none due), else the session
 				    * ends (session_tick) */

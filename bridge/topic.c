@@ -52,9 +52,6 @@ struct topic {
 	uint64_t progress_ms;      /* the queue last moved (or filled) */
 	bool muted;                /* evshm_pub_serve() failed: until a tick */
 	uint64_t open_by;          /* OPENING: OPENED (or CLOSE) by then, ms */
-	bool gave_up;              /* closed while OPENING (an OPENED may
-				    * still cross our CLOSE) */
-	bool gave_up_opened;       /* ... and it did (once only) */
 };
 
 static const struct stream_ops topic_ops;
@@ -410,11 +407,6 @@ static int topic_opened(struct stream *st, const struct wire_open *o)
 	struct evshm_opts po;
 	int res;
 
-	if (!st->s->routed && t->state == TOPIC_CLOSING && t->gave_up &&
-	    !t->gave_up_opened) {
-		t->gave_up_opened = true; /* it crossed our CLOSE */
-		return 0;
-	}
 	if (st->s->routed || t->state != TOPIC_OPENING ||
 	    o->kind != WIRE_KIND_TOPIC ||
 	    (o->policy != EVSHM_RELIABLE && o->policy != EVSHM_LATEST) ||
@@ -591,7 +583,7 @@ static void topic_tick(struct stream *st, uint64_t now)
 		snprintf(why, sizeof(why), "the export did not answer the open "
 			 "within %u ms", session_open_ms(st->s));
 		link_failed(t, ETIMEDOUT, why);
-		t->gave_up = true;
+		t->st.gave_up = true;
 		finish(t, ETIMEDOUT);
 		return;
 	}
