@@ -85,6 +85,7 @@ struct evshm_pub {
 	uint64_t oldest;        /* start of the oldest intact record */
 	uint64_t oldest_seq;    /* its sequence number */
 	uint64_t kicked_horizon; /* the horizon our last kicks looked at */
+	uint64_t *bounds;       /* reliable: record starts (pub_bounds_*) */
 	struct pub_sub *subs;
 	unsigned nsubs;
 	unsigned since_serve;
@@ -183,29 +184,89 @@ static uint32_t rec_span(const struct evshm_pub *p, uint64_t i,
 }
 
 /*
+ * Where records start, for sub_head(): bit g of the map is set iff a
+ * record (or a pad) of what the ring holds now starts at byte
+ * g * RING_ALIGN, or our tail is there (where the next one starts).  Kept
+ * at each commit, in our private memory: checking that a head ends a
+ * record is then one bit, instead of a walk through the headers of the
+ * records it released (each a line the subscribers' CPU read last).
+ */
+static uint32_t bounds_bit(const struct evshm_pub *p, uint64_t i)
+{
+	return ((uint32_t)i & (p->size - 1)) / RING_ALIGN;
+}
+
+static void bounds_set(struct evshm_pub *p, uint64_t i)
+{
+	uint32_t g = bounds_bit(p, i);
+
+	p->bounds[g / 64] |= UINT64_C(1) << (g % 64);
+}
+
+static bool bounds_test(const struct evshm_pub *p, uint64_t i)
+{
+	uint32_t g = bounds_bit(p, i);
+
+	return p->bounds[g / 64] >> (g % 64) & 1;
+}
+
+/* Clear bits [g, g + n), inside the map. */
+static void bounds_clear_run(uint64_t *w, uint32_t g, uint32_t n)
+{
+	while (n) {
+		uint32_t b = g % 64, k = 64 - b < n ? 64 - b : n;
+		uint64_t m = k == 64 ? ~UINT64_C(0) :
+				       ((UINT64_C(1) << k) - 1) << b;
+
+		w[g / 64] &= ~m;
+		g += k;
+		n -= k;
+	}
+}
+
+/* A commit from @old to @new_ (a pad of @pad bytes first, if any): no
+ * record starts strictly between them any more, except the one after
+ * the pad, and the next one starts at @new_. */
+static void bounds_commit(struct evshm_pub *p, uint64_t old, uint64_t new_,
+			  uint32_t pad)
+{
+	uint32_t slots = p->size / RING_ALIGN;
+	uint32_t g = (bounds_bit(p, old) + 1) % slots;
+	uint32_t n = (uint32_t)((new_ - old) / RING_ALIGN) - 1;
+
+	if (!p->bounds)
+		return;
+	if (g + n > slots) {
+		bounds_clear_run(p->bounds, g, slots - g);
+		n -= slots - g;
+		g = 0;
+	}
+	bounds_clear_run(p->bounds, g, n);
+	if (pad)
+		bounds_set(p, old + pad);
+	bounds_set(p, new_);
+}
+
+/*
  * A subscriber's head, from its region: 16-aligned, never past our tail,
  * and on the end of a record (it releases messages, not bytes), or it
  * broke the rules (dropped).  Only a move to a record's end is progress: a
  * head that crept into the middle of one would restart its stall clock
- * without freeing a message.  The walk from its last head reads each of
- * our record headers once per subscriber, on paths that need room.  One
- * that moves back is ignored (no progress): a new subscriber's region says
- * 0 until it writes its start.  Returns 1 if it moved, 0 if not, -EPROTO.
+ * without freeing a message.  Between its last head and our tail the ring
+ * is intact (reliable: pub_room), so the map above says where records
+ * end.  One that moves back is ignored (no progress): a new subscriber's
+ * region says 0 until it writes its start.  Returns 1 if it moved, 0 if
+ * not, -EPROTO.
  */
 static int sub_head(struct evshm_pub *p, struct pub_sub *s)
 {
 	uint64_t h = atomic_load_explicit(&s->r->head, memory_order_acquire);
-	uint64_t i = s->head;
 
 	if ((h & (RING_ALIGN - 1)) || h > p->ring.tail)
 		return ERR_PROTO(RING_HEAD);
 	if (h <= s->head)
 		return 0;
-	/* [s->head, tail) is intact: nothing it still needs is
-	 * overwritten (pub_room). */
-	while (i < h)
-		i += rec_span(p, i, NULL);
-	if (i != h)
+	if (!bounds_test(p, h))
 		return ERR_PROTO(RING_HEAD);
 	s->head = h;
 	return 1;
@@ -623,9 +684,12 @@ int evshm_pub_commit(struct evshm_pub *p, size_t len)
 
 	if (!p)
 		return -EINVAL;
+	uint32_t pad = p->ring.resv_pad;
+
 	res = ring_tx_publish(&p->ring, len, 0, p->oldest, &old, &new_);
 	if (res < 0)
 		return res;
+	bounds_commit(p, old, new_, pad);
 	for (unsigned i = 0; i < p->nsubs; i++)
 		if (atomic_load_explicit(&p->subs[i].r->rx_state,
 					 memory_order_relaxed) & WS_ASLEEP)
@@ -851,6 +915,14 @@ int evshm_pub_open(struct evshm_pub **out, const char *name,
 	if (res < 0)
 		goto out_free;
 	ring_tx_init(&p->ring, p->mine, p->size);
+	if (p->opts.policy != EVSHM_LATEST) {
+		p->bounds = calloc(p->size / RING_ALIGN / 64, sizeof(uint64_t));
+		if (!p->bounds) {
+			res = -ENOMEM;
+			goto out_free;
+		}
+		bounds_set(p, p->ring.tail);
+	}
 	p->oldest_seq = p->ring.seq;
 	atomic_store_explicit(&p->mine->oldest_seq, p->oldest_seq,
 			      memory_order_relaxed);
@@ -910,6 +982,7 @@ void evshm_pub_close(struct evshm_pub *p)
 	bell_close(&p->bell);
 	os_close(p->region_fd);
 	region_unmap(p->mine, p->size);
+	free(p->bounds);
 	free(p->subs);
 	free(p);
 }

@@ -18,6 +18,10 @@
  *                  possible while claiming to keep up (head = its tail)
  *   bell-flood-stall  write it as fast as possible and never read, until
  *                  the publisher drops us or closes (5 s at most)
+ *   head-stale     keep up, walking the records, and note where records
+ *                  started in the first lap; once the ring has lapped,
+ *                  put our head where one started a lap ago but which
+ *                  now lies inside a record; expect DROP (reason 2)
  *   head-creep     never read a message, but move our head on by 16 bytes
  *                  (into the middle of a record) every 20 ms, so that it
  *                  always "moved" within any stall bound; say "dropped N"
@@ -468,6 +472,50 @@ static int kick_lock(struct hsub *s)
 	hold(s);
 }
 
+static int head_stale(struct hsub *s)
+{
+	const uint8_t *d = region_data((struct region *)s->pub);
+	uint8_t *was = calloc(s->size / 16, 1); /* first-lap record starts */
+	uint64_t h0 = atomic_load(&s->mine->head), h = h0;
+	uint64_t end = os_now_ns() + 20000000000u;
+
+	tu_check(was != NULL);
+	while (os_now_ns() < end) {
+		uint64_t t = atomic_load(&s->pub->tail);
+
+		/* Nothing at or above our head is overwritten (reliable): the
+		 * headers read here are the ones published. */
+		while (h < t) {
+			uint32_t pos = (uint32_t)h & (s->size - 1), len, flags;
+
+			memcpy(&len, d + pos, 4);
+			memcpy(&flags, d + pos + 4, 4);
+			uint32_t span = flags & RING_F_PAD ?
+						s->size - pos :
+						ring_align(RING_REC_HDR + len);
+			if (h < h0 + s->size) {
+				was[pos / 16] = 1;
+			} else {
+				for (uint32_t q = 16; q < span; q += 16)
+					if (was[(pos + q) / 16]) {
+						printf("stale %" PRIu64 " in [%" PRIu64
+						       ", +%u)\n", h + q, h, span);
+						fflush(stdout);
+						free(was);
+						atomic_store(&s->mine->head, h + q);
+						return await_drop(s, PROTO_DROP_INVALID);
+					}
+			}
+			h += span;
+		}
+		atomic_store(&s->mine->head, h);
+		usleep(200);
+	}
+	free(was);
+	fprintf(stderr, "no stale start found\n");
+	return 1;
+}
+
 static int creep(struct hsub *s)
 {
 	uint64_t end = os_now_ns() + 20000000000u;
@@ -712,6 +760,8 @@ static int run_sub(const char *name, const char *mode)
 		return splice_lock(&s);
 	if (is(mode, "head-creep"))
 		return creep(&s);
+	if (is(mode, "head-stale"))
+		return head_stale(&s);
 	if (is(mode, "kick-lock"))
 		return kick_lock(&s);
 	if (is(mode, "kick-oob")) {

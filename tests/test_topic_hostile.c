@@ -134,6 +134,14 @@ static void test_sub_head_unaligned(void **state)
 	hostile_sub("head-unaligned", 1);
 }
 
+/* A head where a record started a lap ago, inside one now: a head must
+ * end a record of what the ring holds. */
+static void test_sub_head_stale(void **state)
+{
+	(void)state;
+	hostile_sub("head-stale", 1);
+}
+
 static void test_sub_write_memory(void **state)
 {
 	(void)state;
@@ -954,6 +962,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sub_head_ahead),
 		cmocka_unit_test(test_sub_head_unaligned),
+		cmocka_unit_test(test_sub_head_stale),
 		cmocka_unit_test(test_sub_write_memory),
 		cmocka_unit_test(test_sub_bell_flood),
 		cmocka_unit_test(test_sub_bell_hangup),
