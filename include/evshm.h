@@ -303,7 +303,8 @@ EVSHM_API int evshm_send(struct evshm_chan *c, const void *buf, size_t len,
  *
  * Errors: -EMSGSIZE (cap too small: the message stays, peek to see its
  * size), -EAGAIN (timeout 0, nothing pending), -ETIMEDOUT, -EPIPE, -EPROTO,
- * -EINVAL.  A message already peeked is the one received.
+ * -EINVAL, -EBUSY (several messages are peeked: evshm_peek_next()).  A
+ * message already peeked is the one received.
  */
 EVSHM_API int evshm_recv(struct evshm_chan *c, void *buf, size_t cap,
 			 int timeout_ms);
@@ -383,8 +384,27 @@ EVSHM_API int evshm_cancel(struct evshm_chan *c);
 EVSHM_API int evshm_peek(struct evshm_chan *c, const void **ptr, size_t *len,
 			 int timeout_ms);
 
-/** Zero-copy receive, step 2: hand the peeked message's room back to the
- *  peer.  Errors: -EINVAL (nothing peeked). */
+/**
+ * Zero-copy receive of several messages at once: after evshm_peek() (or a
+ * previous evshm_peek_next()) returned a message, point @p *ptr and
+ * @p *len at the one after the last peeked, if it has arrived.  Never
+ * waits.  Every pointer stays valid until evshm_release(), which then
+ * hands back all the messages peeked since the last release with one
+ * update of the shared head and one wake check (streaming consumers save
+ * per-message work this way).  evshm_peek() returns the last one peeked;
+ * evshm_recv() and evshm_recv_fds() refuse while more than one is.
+ *
+ * A message that carries descriptors is never added: -EAGAIN, and after
+ * the release evshm_peek() or evshm_recv_fds() takes it as usual.
+ * Errors: -EAGAIN (no further message yet, or not one to add: release,
+ * then peek), -EINVAL (NULL, or nothing peeked).  Receive side.
+ */
+EVSHM_API int evshm_peek_next(struct evshm_chan *c, const void **ptr,
+			      size_t *len);
+
+/** Zero-copy receive, step 2: hand the room of the peeked message (of
+ *  every message peeked since the last release: evshm_peek_next()) back
+ *  to the peer.  Errors: -EINVAL (nothing peeked). */
 EVSHM_API int evshm_release(struct evshm_chan *c);
 
 /**
@@ -558,7 +578,8 @@ EVSHM_API int evshm_sub_open(struct evshm_sub **out, const char *name,
  * Errors: -EMSGSIZE (the message stays; latest: until it is overwritten,
  * then the next call skips it, counted), -EAGAIN, -ETIMEDOUT, -EPIPE,
  * -ECONNABORTED (the publisher dropped us: we stalled a reliable topic),
- * -EPROTO, -EINVAL.
+ * -EPROTO, -EINVAL, -EBUSY (several messages are peeked:
+ * evshm_sub_peek_next()).
  */
 EVSHM_API int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap,
 			     int timeout_ms);
@@ -575,10 +596,26 @@ EVSHM_API int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap,
  */
 EVSHM_API int evshm_sub_peek(struct evshm_sub *s, const void **ptr,
 			     size_t *len, int timeout_ms);
-/** Zero-copy receive, step 2.  -ESTALE (latest): the message was
- *  overwritten while it was peeked.  -ECONNABORTED (reliable): the
- *  publisher dropped us, and what was read may have been overwritten:
- *  discard it; the subscription has ended.  -EINVAL: nothing peeked. */
+/**
+ * Zero-copy receive of several messages at once, as evshm_peek_next():
+ * after a peek, point at the message after the last one peeked, if it
+ * has arrived; never waits; evshm_sub_release() then releases them all.
+ * Latest: if the publisher overwrote any of them meanwhile, the release
+ * says -ESTALE for all of them: discard everything read since the last
+ * release (the next peek jumps, counts what was overwritten as lost, and
+ * delivers again those that were still whole).  The longer a batch, the
+ * likelier that is.  evshm_sub_recv() refuses while more than one
+ * message is peeked.
+ * Errors: -EAGAIN (no further message yet, or not one to add), -EINVAL
+ * (NULL, or nothing peeked).
+ */
+EVSHM_API int evshm_sub_peek_next(struct evshm_sub *s, const void **ptr,
+				  size_t *len);
+/** Zero-copy receive, step 2 (of every message peeked since the last
+ *  release).  -ESTALE (latest): a message was overwritten while it was
+ *  peeked.  -ECONNABORTED (reliable): the publisher dropped us, and what
+ *  was read may have been overwritten: discard it; the subscription has
+ *  ended.  -EINVAL: nothing peeked. */
 EVSHM_API int evshm_sub_release(struct evshm_sub *s);
 /** Messages missed since the subscription began (latest: lapped). */
 EVSHM_API uint64_t evshm_sub_lost(const struct evshm_sub *s);

@@ -595,6 +595,15 @@ int evshm_peek(struct evshm_chan *c, const void **ptr, size_t *len,
 	return chan_wait(c, &c->rx.bell, &rx_ops, &r, timeout_ms);
 }
 
+/* Never waits, so no chan_wait(): what stops the run (a gone peer, a
+ * record with descriptors, a bad one) is the next evshm_peek()'s. */
+int evshm_peek_next(struct evshm_chan *c, const void **ptr, size_t *len)
+{
+	if (!c || !ptr || !len)
+		return -EINVAL;
+	return ring_rx_peek_next(&c->rx.ring, ptr, len);
+}
+
 int evshm_release(struct evshm_chan *c)
 {
 	uint64_t old, new_;
@@ -619,6 +628,8 @@ int evshm_recv(struct evshm_chan *c, void *buf, size_t cap, int timeout_ms)
 
 	if (!buf && cap)
 		return -EINVAL;
+	if (c && ring_rx_many(&c->rx.ring))
+		return -EBUSY;
 	res = evshm_peek(c, &p, &len, timeout_ms);
 	if (res < 0)
 		return res;
@@ -639,6 +650,8 @@ int evshm_recv_fds(struct evshm_chan *c, void *buf, size_t cap, int *fds,
 
 	if (!nfds || (*nfds && !fds) || (!buf && cap))
 		return -EINVAL;
+	if (c && ring_rx_many(&c->rx.ring))
+		return -EBUSY;
 	res = evshm_peek(c, &p, &len, timeout_ms);
 	if (res < 0)
 		return res;

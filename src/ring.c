@@ -298,19 +298,21 @@ bool ring_rx_ready(const struct ring_rx *rx)
 	return ring_rx_published(rx, rx->head, rx->seq);
 }
 
-int ring_rx_peek(struct ring_rx *rx, const void **ptr, size_t *len,
-		 uint32_t *flags)
+/* Validate the record that should start at byte index @at with sequence
+ * number @seq; *span gets the bytes it covers (a pad before it included).
+ * 0, -EAGAIN (not published), -EPROTO. */
+static inline __attribute__((always_inline)) int
+rx_look(const struct ring_rx *rx, uint64_t at, uint64_t seq,
+		   uint32_t *span, uint32_t *off, uint32_t *len,
+		   uint32_t *flags)
 {
-	if (rx->cur)
-		goto out;
-
-	uint32_t pos = (uint32_t)rx->head & (rx->size - 1);
+	uint32_t pos = (uint32_t)at & (rx->size - 1);
 	const struct ring_rec *r = rec_at(rx->data, pos);
 	uint32_t skip = 0;
 
 	/* Acquire pairs with the producer's release of seq: the header and
 	 * payload below are written. */
-	if (__atomic_load_n(&r->seq, __ATOMIC_ACQUIRE) != rx->seq)
+	if (__atomic_load_n(&r->seq, __ATOMIC_ACQUIRE) != seq)
 		return -EAGAIN;
 	uint32_t hlen = read_once(&r->len);
 	uint32_t hflags = read_once(&r->flags);
@@ -323,7 +325,7 @@ int ring_rx_peek(struct ring_rx *rx, const void **ptr, size_t *len,
 			return ERR_PROTO(RING_PAD);
 		pos = 0;
 		r = rec_at(rx->data, 0);
-		if (__atomic_load_n(&r->seq, __ATOMIC_ACQUIRE) != rx->seq)
+		if (__atomic_load_n(&r->seq, __ATOMIC_ACQUIRE) != seq)
 			return ERR_PROTO(RING_PAD);
 		hlen = read_once(&r->len);
 		hflags = read_once(&r->flags);
@@ -335,16 +337,61 @@ int ring_rx_peek(struct ring_rx *rx, const void **ptr, size_t *len,
 	uint32_t rec = ring_align(RING_REC_HDR + hlen);
 	if (rec > rx->size - pos)
 		return ERR_PROTO(RING_FIT);
+	*span = skip + rec;
+	*off = pos + RING_REC_HDR;
+	*len = hlen;
+	*flags = hflags;
+	return 0;
+}
 
-	rx->cur = skip + rec;
-	rx->cur_len = hlen;
-	rx->cur_flags = hflags;
-	rx->cur_off = pos + RING_REC_HDR;
-out:
+static void rx_out(const struct ring_rx *rx, const void **ptr, size_t *len,
+		   uint32_t *flags)
+{
 	*ptr = rx->data + rx->cur_off;
 	*len = rx->cur_len;
 	if (flags)
 		*flags = rx->cur_flags;
+}
+
+int ring_rx_peek(struct ring_rx *rx, const void **ptr, size_t *len,
+		 uint32_t *flags)
+{
+	if (!rx->cur) {
+		uint32_t span = 0, off = 0, hlen = 0, hflags = 0;
+		int res = rx_look(rx, rx->head, rx->seq, &span, &off, &hlen,
+				  &hflags);
+		if (res < 0)
+			return res;
+		rx->cur = span;
+		rx->cur_off = off;
+		rx->cur_len = hlen;
+		rx->cur_flags = hflags;
+		rx->ncur = 1;
+		rx->cur_bytes = hlen;
+	}
+	rx_out(rx, ptr, len, flags);
+	return 0;
+}
+
+int ring_rx_peek_next(struct ring_rx *rx, const void **ptr, size_t *len)
+{
+	uint32_t span = 0, off = 0, hlen = 0, hflags = 0;
+
+	if (!rx->cur)
+		return -EINVAL;
+	/* Anything but a plain, valid record ends the run: the next
+	 * ring_rx_peek() after the release judges it. */
+	if (rx_look(rx, rx->head + rx->cur, rx->seq + rx->ncur, &span, &off,
+		    &hlen, &hflags) < 0 ||
+	    hflags || span > rx->size - rx->cur)
+		return -EAGAIN;
+	rx->cur += span;
+	rx->ncur++;
+	rx->cur_bytes += hlen;
+	rx->cur_off = off;
+	rx->cur_len = hlen;
+	rx->cur_flags = 0;
+	rx_out(rx, ptr, len, NULL);
 	return 0;
 }
 
@@ -362,11 +409,12 @@ int ring_rx_release(struct ring_rx *rx, uint64_t *old, uint64_t *new_)
 	*old = rx->head;
 	rx->head += rx->cur;
 	*new_ = rx->head;
-	rx->seq++;
+	rx->seq += rx->ncur;
 	rx_publish_head(rx);
-	atomic_store_explicit(&rx->mine->msgs_recv, ++rx->msgs,
+	rx->msgs += rx->ncur;
+	atomic_store_explicit(&rx->mine->msgs_recv, rx->msgs,
 			      memory_order_relaxed);
-	rx->bytes += rx->cur_len;
+	rx->bytes += rx->cur_bytes;
 	atomic_store_explicit(&rx->mine->bytes_recv, rx->bytes,
 			      memory_order_relaxed);
 	rx->cur = 0;

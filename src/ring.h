@@ -160,7 +160,9 @@ struct ring_rx {
 	uint64_t msgs, bytes;
 	uint32_t cur;        /* bytes the peeked message spans (pad
 				included); 0: none peeked */
-	uint32_t cur_len;
+	uint32_t ncur;       /* records peeked (ring_rx_peek_next()) */
+	uint64_t cur_bytes;  /* their payload bytes */
+	uint32_t cur_len;    /* the last one's */
 	uint32_t cur_flags;
 	uint32_t cur_off;    /* payload offset in data */
 };
@@ -181,7 +183,19 @@ bool ring_rx_published(const struct ring_rx *rx, uint64_t head, uint64_t seq);
 int ring_rx_peek(struct ring_rx *rx, const void **ptr, size_t *len,
 		 uint32_t *flags);
 
-/* Consume the peeked message: publish the new head (release).  *old /
+/* After a peek, add the message after the last one peeked, without
+ * waiting: 0; -EAGAIN (not yet, or not a plain valid record: the next
+ * ring_rx_peek() after the release judges it); -EINVAL (nothing
+ * peeked). */
+int ring_rx_peek_next(struct ring_rx *rx, const void **ptr, size_t *len);
+
+/* More than one message peeked (ring_rx_peek_next())? */
+static inline bool ring_rx_many(const struct ring_rx *rx)
+{
+	return rx->cur && rx->ncur > 1;
+}
+
+/* Consume the peeked message(s): publish the new head (release).  *old /
  * *new_ get the head's move.  -EINVAL if nothing was peeked. */
 int ring_rx_release(struct ring_rx *rx, uint64_t *old, uint64_t *new_);
 

@@ -343,6 +343,16 @@ int evshm_sub_peek(struct evshm_sub *s, const void **ptr, size_t *len,
 	return res;
 }
 
+/* Never waits, and judges nothing: a record that is not plain and
+ * valid ends the run (the next peek judges it), and the release looks at
+ * the horizon (latest) or the drop count (reliable) for all of them. */
+int evshm_sub_peek_next(struct evshm_sub *s, const void **ptr, size_t *len)
+{
+	if (!s || !ptr || !len)
+		return -EINVAL;
+	return ring_rx_peek_next(&s->ring, ptr, len);
+}
+
 /* Latest: after a look at the peeked record (its bytes, or just its
  * length), was any of it overwritten meanwhile?  Then what was read is
  * nobody's: drop the peek (the next jump counts the message lost). */
@@ -408,6 +418,8 @@ int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap, int timeout_ms)
 
 	if (!buf && cap)
 		return -EINVAL;
+	if (s && ring_rx_many(&s->ring))
+		return -EBUSY;
 	/* Latest: a message overwritten while we copied it is dropped
 	 * (counted lost) and the next one tried.  One deadline for every
 	 * try, so that a publisher that overwrites each message as we copy

@@ -297,6 +297,64 @@ static void pair_here(const char *tag, const struct evshm_opts *o,
 	tu_assert_res(sc->res, 0);
 }
 
+/* Several messages peeked at once, released with one call: the room
+ * comes back to the sender only then, all of it; the copying calls refuse
+ * while a batch is peeked. */
+static void test_peek_batch(void **state)
+{
+	struct evshm_opts o = { .ring_size = 4096 };
+	struct stale_client sc = { 0 };
+	struct evshm_listener *l;
+	struct evshm_chan *c;
+	uint8_t buf[512];
+	const void *ptr;
+	size_t len;
+
+	(void)state;
+	pair_here("batch", &o, &l, &c, &sc);
+	/* 4096 bytes hold 16 records of 240 + 16, and no more. */
+	for (uint32_t i = 0; i < 16; i++) {
+		tu_fill(buf, 240, i);
+		tu_assert_res(evshm_send(sc.c, buf, 240, 1000), 0);
+	}
+	tu_assert_res(evshm_send(sc.c, buf, 240, 0), -EAGAIN);
+	tu_assert_res(evshm_peek_next(c, &ptr, &len), -EINVAL);
+	tu_assert_res(evshm_peek(c, &ptr, &len, 1000), 0);
+	for (uint32_t i = 1; i < 16; i++) {
+		tu_assert_res(evshm_peek_next(c, &ptr, &len), 0);
+		assert_int_equal(len, 240);
+		assert_true(tu_check_fill(ptr, len, i));
+	}
+	tu_assert_res(evshm_peek_next(c, &ptr, &len), -EAGAIN);
+	tu_assert_res(evshm_recv(c, buf, sizeof(buf), 0), -EBUSY);
+	unsigned nfds = 0;
+	tu_assert_res(evshm_recv_fds(c, buf, sizeof(buf), NULL, &nfds, 0),
+		      -EBUSY);
+	tu_assert_res(evshm_peek_next(NULL, &ptr, &len), -EINVAL);
+	tu_assert_res(evshm_peek_next(c, NULL, &len), -EINVAL);
+	/* Peeking again gives the last; nothing was handed back yet. */
+	tu_assert_res(evshm_peek(c, &ptr, &len, 0), 0);
+	assert_true(tu_check_fill(ptr, len, 15));
+	tu_assert_res(evshm_send(sc.c, buf, 240, 0), -EAGAIN);
+	tu_assert_res(evshm_release(c), 0);
+	tu_assert_res(evshm_release(c), -EINVAL);
+	/* All of the room at once. */
+	for (uint32_t i = 16; i < 32; i++) {
+		tu_fill(buf, 240, i);
+		tu_assert_res(evshm_send(sc.c, buf, 240, 0), 0);
+	}
+	struct evshm_stats st;
+	evshm_stats(c, &st);
+	assert_int_equal(st.msgs_recv, 16);
+	for (uint32_t i = 16; i < 32; i++) {
+		tu_assert_res(evshm_recv(c, buf, sizeof(buf), 0), 240);
+		assert_true(tu_check_fill(buf, 240, i));
+	}
+	evshm_close(sc.c);
+	evshm_close(c);
+	evshm_listener_close(l);
+}
+
 static void test_stale_payload(void **state)
 {
 	struct evshm_opts o = { .ring_size = 4096 };
@@ -684,6 +742,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_timed_sleeps),
 		cmocka_unit_test(test_descriptors_held),
 		cmocka_unit_test(test_stale_payload),
+		cmocka_unit_test(test_peek_batch),
 		cmocka_unit_test(test_empty_into_null),
 		cmocka_unit_test(test_full_ring),
 		cmocka_unit_test(test_pollable_fd),

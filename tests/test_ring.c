@@ -220,6 +220,25 @@ static void test_commit_shorter(void **state)
 }
 
 /* Random sizes through a small ring: every wrap, with and without pad. */
+/* Up to @n messages numbered from *@sent, of random sizes (mostly below
+ * @small, now and then up to the maximum), until the ring is full. */
+static void put_burst(struct pair *p, unsigned *seed, int n, size_t small,
+		      uint8_t *in, uint32_t *sent)
+{
+	uint32_t max = ring_max_msg(p->size);
+
+	for (int i = 0; i < n; i++) {
+		size_t len = (size_t)rand_r(seed) %
+			     (rand_r(seed) % 4 ? small : max + 1);
+		tu_fill(in, len, *sent);
+		int res = put(p, in, len);
+		if (res == -EAGAIN)
+			break;
+		assert_true(res >= 0);
+		(*sent)++;
+	}
+}
+
 static void test_wrap_random(void **state)
 {
 	struct pair p;
@@ -231,17 +250,7 @@ static void test_wrap_random(void **state)
 	(void)state;
 	pair_init(&p, RING);
 	while (got < want) {
-		int burst = rand_r(&seed) % 8;
-		for (int i = 0; i < burst; i++) {
-			size_t len = (size_t)rand_r(&seed) %
-				     (rand_r(&seed) % 4 ? 64 : max + 1);
-			tu_fill(in, len, sent);
-			int res = put(&p, in, len);
-			if (res == -EAGAIN)
-				break;
-			assert_true(res >= 0);
-			sent++;
-		}
+		put_burst(&p, &seed, rand_r(&seed) % 8, 64, in, &sent);
 		int n = rand_r(&seed) % 8;
 		for (int i = 0; i < n; i++) {
 			int len = get(&p, out, max);
@@ -425,6 +434,104 @@ static void test_hostile_records(void **state)
 	rx_reset(&p, 3008, 1);
 	set_rec(&p, 3008, 1100, 0, 1);
 	tu_assert_res(get(&p, buf, sizeof(buf)), -EPROTO);
+	pair_free(&p);
+}
+
+/* Batches: peek, then peek_next while messages are there, one release
+ * for all of them; random sizes, so that runs cross the ring's end
+ * (pads) and stop where the producer is. */
+static void test_batch_random(void **state)
+{
+	struct pair p;
+	uint32_t max = ring_max_msg(RING);
+	uint8_t *in = malloc(max);
+	unsigned seed = 4242;
+	uint32_t sent = 0, got = 0, want = (uint32_t)tu_scaled(100000);
+	unsigned runs = 0, longest = 0;
+
+	(void)state;
+	pair_init(&p, RING);
+	while (got < want) {
+		put_burst(&p, &seed, rand_r(&seed) % 16, 48, in, &sent);
+		const void *ptr;
+		size_t len;
+		int res = ring_rx_peek(&p.rx, &ptr, &len, NULL);
+		if (res == -EAGAIN)
+			continue;
+		tu_assert_res(res, 0);
+		unsigned n = 0, cap = (unsigned)rand_r(&seed) % 12;
+		uint64_t head0 = p.rx.head;
+		do {
+			assert_true(tu_check_fill(ptr, len, got + n));
+			n++;
+		} while (n <= cap && ring_rx_peek_next(&p.rx, &ptr, &len) == 0);
+		/* Peeking again gives the last one; nothing moved yet. */
+		tu_assert_res(ring_rx_peek(&p.rx, &ptr, &len, NULL), 0);
+		assert_true(tu_check_fill(ptr, len, got + n - 1));
+		assert_int_equal(atomic_load(&p.b->head), head0);
+		assert_true(ring_rx_many(&p.rx) == (n > 1));
+		assert_true(release(&p) >= 0);
+		got += n;
+		runs++;
+		longest = n > longest ? n : longest;
+		/* One release moved the head past all of them. */
+		assert_int_equal(atomic_load(&p.b->head), p.rx.head);
+		assert_int_equal(atomic_load(&p.b->msgs_recv), got);
+	}
+	assert_true(longest > 1 && runs < got);
+	/* Nothing peeked: nothing to add to. */
+	const void *ptr;
+	size_t len;
+	tu_assert_res(ring_rx_peek_next(&p.rx, &ptr, &len), -EINVAL);
+	free(in);
+	pair_free(&p);
+}
+
+/* A run stops before a record it must not add: one with descriptors, one
+ * not published yet, a broken one (judged by the next plain peek, not by
+ * peek_next), and one that would take it past a whole ring (a producer
+ * that republished what we hold). */
+static void test_batch_stops(void **state)
+{
+	struct pair p;
+	const void *ptr;
+	size_t len;
+	uint32_t flags;
+
+	(void)state;
+	pair_init(&p, RING);
+	set_rec(&p, 0, 5, 0, 1);
+	set_rec(&p, 32, 5, RING_F_FDS, 2);
+	tu_assert_res(ring_rx_peek(&p.rx, &ptr, &len, NULL), 0);
+	tu_assert_res(ring_rx_peek_next(&p.rx, &ptr, &len), -EAGAIN);
+	assert_false(ring_rx_many(&p.rx));
+	assert_true(release(&p) >= 0);
+	tu_assert_res(ring_rx_peek(&p.rx, &ptr, &len, &flags), 0);
+	assert_int_equal(flags, RING_F_FDS);
+	assert_true(release(&p) >= 0);
+	/* Not published (an older seq), then broken (reserved flags). */
+	set_rec(&p, 64, 5, 0, 3);
+	set_rec(&p, 96, 5, 0, 1);
+	tu_assert_res(ring_rx_peek(&p.rx, &ptr, &len, NULL), 0);
+	tu_assert_res(ring_rx_peek_next(&p.rx, &ptr, &len), -EAGAIN);
+	set_rec(&p, 96, 5, 0x4, 4);
+	tu_assert_res(ring_rx_peek_next(&p.rx, &ptr, &len), -EAGAIN);
+	assert_true(release(&p) >= 0);
+	tu_assert_res(ring_rx_peek(&p.rx, &ptr, &len, NULL), -EPROTO);
+	/* Records of 1008 bytes, published round and round: the run holds
+	 * at most one ring. */
+	rx_reset(&p, 0, 1);
+	for (uint32_t i = 0; i < 4; i++)
+		set_rec(&p, i * 1024, 1008, 0, 1 + i);
+	tu_assert_res(ring_rx_peek(&p.rx, &ptr, &len, NULL), 0);
+	for (uint32_t i = 1; i < 4; i++)
+		tu_assert_res(ring_rx_peek_next(&p.rx, &ptr, &len), 0);
+	/* The producer "publishes" the next lap over what we hold. */
+	set_rec(&p, 0, 1008, 0, 5);
+	tu_assert_res(ring_rx_peek_next(&p.rx, &ptr, &len), -EAGAIN);
+	assert_int_equal(p.rx.cur, RING);
+	assert_true(release(&p) >= 0);
+	assert_int_equal(atomic_load(&p.b->head), RING);
 	pair_free(&p);
 }
 
@@ -811,6 +918,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sizes_and_full),
 		cmocka_unit_test(test_commit_shorter),
 		cmocka_unit_test(test_wrap_random),
+		cmocka_unit_test(test_batch_random),
+		cmocka_unit_test(test_batch_stops),
 		cmocka_unit_test(test_kick_data),
 		cmocka_unit_test(test_kick_space),
 		cmocka_unit_test(test_fenceless),

@@ -657,6 +657,107 @@ static void test_stale_payload_latest(void **state)
 	stale_payload(EVSHM_LATEST);
 }
 
+/* Messages @from to @to - 1, 240 bytes each (a 256-byte record), the
+ * payload made from the number; -EAGAIN-free within @timeout_ms. */
+static void send_240(struct evshm_pub *p, uint32_t from, uint32_t to,
+		     int timeout_ms)
+{
+	uint8_t buf[240];
+
+	for (uint32_t i = from; i < to; i++) {
+		tu_fill(buf, sizeof(buf), i);
+		tu_assert_res(evshm_pub_send(p, buf, sizeof(buf), timeout_ms), 0);
+	}
+}
+
+/* Several messages peeked at once and released with one call: reliable,
+ * the room comes back only then, all of it (the publisher sees the head
+ * jump over many records); the copying call refuses meanwhile. */
+static void test_peek_batch_reliable(void **state)
+{
+	struct evshm_opts o = { .ring_size = 4096 };
+	struct evshm_pub *p;
+	struct evshm_sub *s;
+	uint8_t buf[256] = { 0 };
+	const void *ptr;
+	size_t len;
+	char name[108];
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	s = sub_here(p, name);
+	/* 16 records of 240 + 16 fill the ring. */
+	send_240(p, 0, 16, 1000);
+	tu_assert_res(evshm_pub_send(p, buf, 240, 0), -EAGAIN);
+	tu_assert_res(evshm_sub_peek_next(s, &ptr, &len), -EINVAL);
+	tu_assert_res(evshm_sub_peek(s, &ptr, &len, 1000), 0);
+	assert_true(tu_check_fill(ptr, len, 0));
+	for (uint32_t i = 1; i < 16; i++) {
+		tu_assert_res(evshm_sub_peek_next(s, &ptr, &len), 0);
+		assert_int_equal(len, 240);
+		assert_true(tu_check_fill(ptr, len, i));
+	}
+	tu_assert_res(evshm_sub_peek_next(s, &ptr, &len), -EAGAIN);
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), -EBUSY);
+	tu_assert_res(evshm_sub_peek_next(NULL, &ptr, &len), -EINVAL);
+	tu_assert_res(evshm_pub_send(p, buf, 240, 0), -EAGAIN);
+	tu_assert_res(evshm_sub_release(s), 0);
+	tu_assert_res(evshm_sub_release(s), -EINVAL);
+	send_240(p, 16, 32, 0);
+	for (uint32_t i = 16; i < 32; i++) {
+		tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), 240);
+		assert_true(tu_check_fill(buf, 240, i));
+	}
+	struct evshm_pub_stats ps;
+	evshm_pub_stats(p, &ps);
+	assert_int_equal(ps.dropped, 0);
+	evshm_sub_close(s);
+	evshm_pub_close(p);
+}
+
+/* Latest: a batch of which the publisher overwrote the first two while
+ * it was peeked is stale as a whole; the next call counts those two lost
+ * and delivers again the six that were still whole. */
+static void test_peek_batch_latest(void **state)
+{
+	struct evshm_opts o = { .ring_size = 4096, .policy = EVSHM_LATEST };
+	struct evshm_pub *p;
+	struct evshm_sub *s;
+	uint8_t buf[256] = { 0 };
+	const void *ptr;
+	size_t len;
+	char name[108];
+
+	(void)state;
+	open_pub(&p, name, sizeof(name), &o);
+	s = sub_here(p, name);
+	send_240(p, 0, 8, 1000);
+	tu_assert_res(evshm_sub_peek(s, &ptr, &len, 1000), 0);
+	for (uint32_t i = 1; i < 8; i++)
+		tu_assert_res(evshm_sub_peek_next(s, &ptr, &len), 0);
+	/* 18 records of 256 bytes: the first two of ours are written over. */
+	send_240(p, 8, 18, 0);
+	tu_assert_res(evshm_sub_release(s), -ESTALE);
+	for (uint32_t i = 2; i < 18; i++) {
+		tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), 240);
+		assert_true(tu_check_fill(buf, 240, i));
+	}
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+	assert_int_equal(evshm_sub_lost(s), 2);
+	/* A batch nobody overwrote is released whole. */
+	send_240(p, 18, 22, 0);
+	tu_assert_res(evshm_sub_peek(s, &ptr, &len, 0), 0);
+	for (uint32_t i = 19; i < 22; i++) {
+		tu_assert_res(evshm_sub_peek_next(s, &ptr, &len), 0);
+		assert_true(tu_check_fill(ptr, len, i));
+	}
+	tu_assert_res(evshm_sub_release(s), 0);
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
+	assert_int_equal(evshm_sub_lost(s), 2);
+	evshm_sub_close(s);
+	evshm_pub_close(p);
+}
+
 /*
  * Latest: -EMSGSIZE speaks of a message only while it is still whole.  A
  * length read from a record being overwritten is nobody's (the copy of a
@@ -947,6 +1048,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_join_and_list),
 		cmocka_unit_test(test_stale_payload_reliable),
 		cmocka_unit_test(test_stale_payload_latest),
+		cmocka_unit_test(test_peek_batch_reliable),
+		cmocka_unit_test(test_peek_batch_latest),
 		cmocka_unit_test(test_descriptors_held),
 		cmocka_unit_test(test_latest_msgsize_lapped),
 		cmocka_unit_test(test_latest_fd_lapped),

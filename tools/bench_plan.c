@@ -105,6 +105,8 @@ static const struct scenario stream_table[] = {
 	  "evshm copy", "evshm-copy" },
 	{ X_EVSHM, BX_EVSHM_ZC, WAIT_STREAM, IN_MAIN, NO_FLOOR,
 	  "evshm zero-copy", "evshm-zero-copy" },
+	{ X_EVSHM, BX_EVSHM_BATCH, WAIT_STREAM, IN_MAIN, NO_FLOOR,
+	  "evshm zc batch", "evshm-zero-copy-batch" },
 	{ 0, BX_SLOT, WAIT_NA, IN_MAIN, NO_FLOOR,
 	  "floor: slot ring", "floor-slot-ring" },
 };
@@ -121,6 +123,8 @@ static const struct scenario fanout_table[] = {
 	  "evshm topic copy", "evshm-topic-copy" },
 	{ X_EVSHM, BX_TOPIC_ZC, WAIT_STREAM, IN_MAIN, NO_FLOOR,
 	  "evshm topic zc", "evshm-topic-zero-copy" },
+	{ X_EVSHM, BX_TOPIC_BATCH, WAIT_STREAM, IN_MAIN, NO_FLOOR,
+	  "evshm topic batch", "evshm-topic-zero-copy-batch" },
 	{ X_ZMQ, BX_ZMQ, WAIT_NA, IN_MAIN, NO_FLOOR,
 	  "zeromq pub/sub", "zeromq-pub-sub" },
 };

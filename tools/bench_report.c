@@ -477,8 +477,10 @@ static void json_row(const struct bench_opts *o, const struct bench_plan *p,
 		printf("null");
 	if (f)
 		printf(", \"floor\": \"%s\"", f->id);
-	if (!r->local && (r->xport == BX_EVSHM || r->xport == BX_EVSHM_ZC ||
-			  r->xport == BX_TOPIC || r->xport == BX_TOPIC_ZC))
+	if (!r->local &&
+	    (r->xport == BX_EVSHM || r->xport == BX_EVSHM_ZC ||
+	     r->xport == BX_EVSHM_BATCH || r->xport == BX_TOPIC ||
+	     r->xport == BX_TOPIC_ZC || r->xport == BX_TOPIC_BATCH))
 		printf(", \"ring\": %u, \"spin_ns\": %lld", r->ring,
 		       (long long)r->spin_ns);
 	if (r->test == BT_FANOUT)

@@ -29,12 +29,14 @@ static const struct xport *const xports[BX_COUNT] = {
 	[BX_PIPE] = &xport_pipe,
 	[BX_EVSHM] = &xport_evshm_copy,
 	[BX_EVSHM_ZC] = &xport_evshm_zc,
+	[BX_EVSHM_BATCH] = &xport_evshm_batch,
 	[BX_LINE] = &xport_line,
 	[BX_EVENTFD] = &xport_eventfd,
 	[BX_SLOT] = &xport_slot_ring,
 	[BX_FAN_STREAM] = &xport_fan_stream,
 	[BX_TOPIC] = &xport_topic_copy,
 	[BX_TOPIC_ZC] = &xport_topic_zc,
+	[BX_TOPIC_BATCH] = &xport_topic_batch,
 	[BX_ZMQ] = &xport_zmq,
 };
 

@@ -36,6 +36,8 @@ enum bench_xport {
 	BX_PIPE,       /* two pipes, length-prefixed frames */
 	BX_EVSHM,      /* evshm_send / evshm_recv */
 	BX_EVSHM_ZC,   /* evshm_reserve+commit / evshm_peek+release */
+	BX_EVSHM_BATCH, /* evshm_reserve+commit / evshm_peek, evshm_peek_next
+			   while there are more (64 at most), one release */
 	BX_LINE,       /* floor: spin ping-pong on one shared cache line */
 	BX_EVENTFD,    /* floor: blocking ping-pong on two eventfds */
 	BX_SLOT,       /* floor: spinning ring of 64-byte slots */
@@ -43,6 +45,7 @@ enum bench_xport {
 	BX_FAN_STREAM, /* N Unix stream sockets, A writes each message to each */
 	BX_TOPIC,      /* evshm_pub_send / evshm_sub_recv */
 	BX_TOPIC_ZC,   /* evshm_pub_reserve+commit / evshm_sub_peek+release */
+	BX_TOPIC_BATCH, /* the same, peeking runs of up to 64 (as above) */
 	BX_ZMQ,        /* ZeroMQ XPUB/SUB over ipc:// (if built with libzmq) */
 	BX_COUNT
 };

@@ -78,7 +78,8 @@ struct xport {
 
 extern const struct xport xport_unix_stream, xport_unix_seqpacket,
 	xport_pipe;                                  /* bench_xport_fd.c */
-extern const struct xport xport_evshm_copy, xport_evshm_zc;
+extern const struct xport xport_evshm_copy, xport_evshm_zc,
+	xport_evshm_batch;
 						 /* bench_xport_evshm.c */
 extern const struct xport xport_line, xport_eventfd,
 	xport_slot_ring;                             /* bench_xport_floor.c */
@@ -87,7 +88,8 @@ extern const struct xport xport_line, xport_eventfd,
  * of them), every side B subscribes (open_b).  The publisher's tx_put
  * delivers one message to every subscriber. */
 extern const struct xport xport_fan_stream;      /* bench_xport_fd.c */
-extern const struct xport xport_topic_copy, xport_topic_zc;
+extern const struct xport xport_topic_copy, xport_topic_zc,
+	xport_topic_batch;
 						 /* bench_xport_evshm.c */
 extern const struct xport xport_zmq;             /* bench_xport_zmq.c */
 /* Whether this program was built with libzmq (xport_zmq works). */
