@@ -397,7 +397,9 @@ EVSHM_API int evshm_peek(struct evshm_chan *c, const void **ptr, size_t *len,
  * A message that carries descriptors is never added: -EAGAIN, and after
  * the release evshm_peek() or evshm_recv_fds() takes it as usual.
  * Errors: -EAGAIN (no further message yet, or not one to add: release,
- * then peek), -EINVAL (NULL, or nothing peeked).  Receive side.
+ * then peek), -EINVAL (NULL, or nothing peeked).  Its -EAGAIN arms no
+ * notification: before waiting on evshm_fd(), release and let a peek
+ * with timeout 0 fail.  Receive side.
  */
 EVSHM_API int evshm_peek_next(struct evshm_chan *c, const void **ptr,
 			      size_t *len);
@@ -607,7 +609,8 @@ EVSHM_API int evshm_sub_peek(struct evshm_sub *s, const void **ptr,
  * likelier that is.  evshm_sub_recv() refuses while more than one
  * message is peeked.
  * Errors: -EAGAIN (no further message yet, or not one to add), -EINVAL
- * (NULL, or nothing peeked).
+ * (NULL, or nothing peeked).  As with evshm_peek_next(), its -EAGAIN arms
+ * nothing for evshm_sub_fd(): a peek with timeout 0 must fail first.
  */
 EVSHM_API int evshm_sub_peek_next(struct evshm_sub *s, const void **ptr,
 				  size_t *len);
