@@ -160,11 +160,11 @@ struct ring_rx {
 	uint64_t msgs, bytes;
 	uint32_t cur;        /* bytes the peeked message spans (pad
 				included); 0: none peeked */
-	uint32_t ncur;       /* records peeked (ring_rx_peek_next()) */
-	uint64_t cur_bytes;  /* their payload bytes */
 	uint32_t cur_len;    /* the last one's */
 	uint32_t cur_flags;
 	uint32_t cur_off;    /* payload offset in data */
+	uint32_t ncur;       /* records peeked (ring_rx_peek_next()) */
+	uint64_t cur_bytes;  /* their payload bytes */
 };
 
 void ring_rx_init(struct ring_rx *rx, struct region *mine,
