@@ -107,6 +107,30 @@ static void mode_abort(void **state)
 	abort();
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_ASAN 1
+#endif
+#endif
+
+/* Under ASan, its report ends the process, its own way (abort() with
+ * abort_on_error=1, else _exit()); without it, a plain failure. */
+static void mode_sanitizer(void **state)
+{
+	(void)state;
+	two_peers();
+#ifdef HAVE_ASAN
+	fprintf(stderr, "overflowing on purpose, two peers running\n");
+	char *volatile p = malloc(8);
+	assert_non_null(p);
+	p[8] = 1;
+	free(p);
+#endif
+	fail_msg("failing on purpose, two peers running");
+}
+
 /* A peer's peer: we kill the first, the first's end kills the second. */
 static void mode_nested(void **state)
 {
@@ -162,7 +186,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(mode_fail),   cmocka_unit_test(mode_exit),
 		cmocka_unit_test(mode_abort),  cmocka_unit_test(mode_nested),
-		cmocka_unit_test(mode_thread), cmocka_unit_test(mode_sigkill),
+		cmocka_unit_test(mode_thread), cmocka_unit_test(mode_sigkill), cmocka_unit_test(mode_sanitizer),
 	};
 
 	if (argc < 2) {

@@ -77,13 +77,17 @@ static int tu_child_state(pid_t pid)
 	return si.si_pid == 0 ? 1 : 0;
 }
 
-/* abort() runs no atexit handler: kill the peers here (no lock, no
- * reaping: only async-signal-safe calls), then the default action. */
-static void tu_on_abort(int sig)
+/* A sanitizer's report ends the process with _exit() (or abort()):
+ * where one is linked in, it calls this first. */
+extern void __sanitizer_set_death_callback(void (*cb)(void))
+	__attribute__((weak));
+
+/* Kill the peers that still run, now: no lock, no reaping, only
+ * async-signal-safe calls. */
+static void tu_kill_peers_now(void)
 {
 	int saved = errno;
 
-	(void)sig;
 	for (size_t i = 0; i < TU_PEERS_MAX; i++) {
 		pid_t pid = __atomic_load_n(&tu_peers[i], __ATOMIC_RELAXED);
 
@@ -91,6 +95,13 @@ static void tu_on_abort(int sig)
 			kill(pid, SIGKILL);
 	}
 	errno = saved;
+}
+
+/* abort() runs no atexit handler; the default action follows. */
+static void tu_on_abort(int sig)
+{
+	(void)sig;
+	tu_kill_peers_now();
 }
 
 static void tu_kill_peers_at_exit(void)
@@ -103,9 +114,9 @@ static void tu_peers_init(void)
 	struct sigaction sa, old;
 
 	atexit(tu_kill_peers_at_exit);
-	/* Only where nobody else handles SIGABRT (ASan, when asked to, does
-	 * so itself, and then calls _exit: the peers' PR_SET_PDEATHSIG is
-	 * what is left for that case). */
+	if (__sanitizer_set_death_callback)
+		__sanitizer_set_death_callback(tu_kill_peers_now);
+	/* Only where nobody else handles SIGABRT. */
 	if (sigaction(SIGABRT, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
 	    old.sa_handler == SIG_DFL) {
 		memset(&sa, 0, sizeof(sa));

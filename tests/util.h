@@ -49,8 +49,9 @@ int tu_spawn(pid_t *pid, const char *exe, char *const argv[]);
  *    runs after a failed assertion or a caught signal too; a test with a
  *    teardown of its own calls tu_kill_peers() there);
  *  - when the process exits (atexit), e.g. exit() in the middle of a test;
- *  - on abort() (a SIGABRT handler, unless SIGABRT is handled already).
- * When no code of ours runs at all (SIGKILL, a sanitizer's _exit), the
+ *  - on abort() (a SIGABRT handler, unless SIGABRT is handled already),
+ *    and when a sanitizer's report ends the process (its death callback).
+ * When no code of ours runs at all (SIGKILL, a crash), the
  * kernel does it: a peer linked with this file and started from the main
  * thread has PR_SET_PDEATHSIG = SIGKILL (set before its main(), told by
  * an environment variable).  It is tied to the thread that started the
