@@ -2,7 +2,7 @@
 # (`bash tests/tool/X.sh path/to/evshm`); `ctest -L tool`.  Sanitizer runs
 # set EVSHM_TEST_SCALE, which shrinks the data the scripts move.
 set(EVSHM_TOOL_TESTS help pipe_big pipe_roles pipe_death topic_big topic_roles std_closed
-  topic_death bench_smoke ps_stdout)
+  topic_death bench_smoke ps_stdout cleanup)
 foreach(t ${EVSHM_TOOL_TESTS})
   add_test(NAME tool_${t}
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/tool/${t}.sh $<TARGET_FILE:evshm_tool>)

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
@@ -41,6 +42,199 @@ static char tu_dir[PATH_MAX];
 static unsigned tu_counter;
 /* pidfd_open() is ENOSYS here (valgrind 3.19 does not know it). */
 static bool tu_no_pidfd;
+
+/*
+ * The peers this process has started (see "Peers never outlive their test"
+ * in util.h).  0: a free slot.  Slots are written under tu_peers_lock and
+ * read without it only by tu_on_abort(), hence the atomics.  A pid reaped
+ * by plain waitpid() stays until tu_kill_peers() or a full table looks at
+ * it: waitid(WNOWAIT) then says ECHILD, the pid is no child of ours, and
+ * the slot is freed without a kill.  So a pid that has been reused by
+ * another process is never signalled.
+ */
+#define TU_PEERS_MAX 1024
+static pid_t tu_peers[TU_PEERS_MAX];
+static char tu_peer_names[TU_PEERS_MAX][24];
+static pthread_mutex_t tu_peers_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t tu_peers_once = PTHREAD_ONCE_INIT;
+/* Set in a peer started with TU_PARENT_ENV: it has PR_SET_PDEATHSIG. */
+static bool tu_pdeath;
+
+/* Set by tu_spawn_ex() in its peer's environment, to its own pid, when it
+ * runs on the main thread: "die with me". */
+#define TU_PARENT_ENV "EVSHM_TEST_PARENT"
+
+/* 1: @pid is our child and has not ended (or is stopped); 0: it has ended
+ * (a zombie: not reaped yet); -1: no child of ours (reaped already).
+ * Async-signal-safe. */
+static int tu_child_state(pid_t pid)
+{
+	siginfo_t si;
+
+	si.si_pid = 0;
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+		return -1;
+	return si.si_pid == 0 ? 1 : 0;
+}
+
+/* A sanitizer's report ends the process with _exit() (or abort()):
+ * where one is linked in, it calls this first. */
+extern void __sanitizer_set_death_callback(void (*cb)(void))
+	__attribute__((weak));
+
+/* Kill the peers that still run, now: no lock, no reaping, only
+ * async-signal-safe calls. */
+static void tu_kill_peers_now(void)
+{
+	int saved = errno;
+
+	for (size_t i = 0; i < TU_PEERS_MAX; i++) {
+		pid_t pid = __atomic_load_n(&tu_peers[i], __ATOMIC_RELAXED);
+
+		if (pid > 0 && tu_child_state(pid) == 1)
+			kill(pid, SIGKILL);
+	}
+	errno = saved;
+}
+
+/* abort() runs no atexit handler; the default action follows. */
+static void tu_on_abort(int sig)
+{
+	(void)sig;
+	tu_kill_peers_now();
+}
+
+static void tu_kill_peers_at_exit(void)
+{
+	tu_kill_peers();
+}
+
+static void tu_peers_init(void)
+{
+	struct sigaction sa, old;
+
+	atexit(tu_kill_peers_at_exit);
+	if (__sanitizer_set_death_callback)
+		__sanitizer_set_death_callback(tu_kill_peers_now);
+	/* Only where nobody else handles SIGABRT. */
+	if (sigaction(SIGABRT, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+	    old.sa_handler == SIG_DFL) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = tu_on_abort;
+		sa.sa_flags = SA_RESETHAND;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGABRT, &sa, NULL);
+	}
+}
+
+/* Free the slots of pids that are no child of ours any more.  Locked. */
+static void tu_peers_prune(void)
+{
+	for (size_t i = 0; i < TU_PEERS_MAX; i++)
+		if (tu_peers[i] > 0 && tu_child_state(tu_peers[i]) < 0)
+			__atomic_store_n(&tu_peers[i], 0, __ATOMIC_RELAXED);
+}
+
+static void tu_peer_add(pid_t pid, const char *exe)
+{
+	const char *base = strrchr(exe, '/');
+	size_t i, slot = TU_PEERS_MAX;
+
+	base = base ? base + 1 : exe;
+	pthread_once(&tu_peers_once, tu_peers_init);
+	pthread_mutex_lock(&tu_peers_lock);
+	for (int round = 0; round < 2 && slot == TU_PEERS_MAX; round++) {
+		if (round == 1)
+			tu_peers_prune();
+		for (i = 0; i < TU_PEERS_MAX; i++) {
+			if (tu_peers[i] == pid) {
+				slot = i;
+				break;
+			}
+			if (tu_peers[i] == 0 && slot == TU_PEERS_MAX)
+				slot = i;
+		}
+	}
+	if (slot < TU_PEERS_MAX) {
+		snprintf(tu_peer_names[slot], sizeof(tu_peer_names[slot]), "%s",
+			 base);
+		__atomic_store_n(&tu_peers[slot], pid, __ATOMIC_RELAXED);
+	} else {
+		fprintf(stderr, "tu_spawn: more than %d peers running: pid %d "
+			"is not killed at the end of the test\n", TU_PEERS_MAX,
+			(int)pid);
+	}
+	pthread_mutex_unlock(&tu_peers_lock);
+}
+
+/* @pid has been reaped. */
+static void tu_peer_forget(pid_t pid)
+{
+	pthread_mutex_lock(&tu_peers_lock);
+	for (size_t i = 0; i < TU_PEERS_MAX; i++)
+		if (tu_peers[i] == pid)
+			__atomic_store_n(&tu_peers[i], 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&tu_peers_lock);
+}
+
+int tu_kill_peers(void)
+{
+	static pid_t pids[TU_PEERS_MAX];
+	static char names[TU_PEERS_MAX][24];
+	static pthread_mutex_t one_at_a_time = PTHREAD_MUTEX_INITIALIZER;
+	size_t n = 0;
+	int killed = 0;
+
+	pthread_mutex_lock(&one_at_a_time);
+	pthread_mutex_lock(&tu_peers_lock);
+	for (size_t i = 0; i < TU_PEERS_MAX; i++) {
+		if (tu_peers[i] <= 0)
+			continue;
+		pids[n] = tu_peers[i];
+		memcpy(names[n++], tu_peer_names[i], sizeof(names[0]));
+		__atomic_store_n(&tu_peers[i], 0, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&tu_peers_lock);
+	for (size_t i = 0; i < n; i++) {
+		int state = tu_child_state(pids[i]);
+
+		if (state < 0)
+			continue; /* reaped by the test itself */
+		if (state == 1) {
+			fprintf(stderr, "tu_kill_peers: peer %s (pid %d) still "
+				"running: killed\n", names[i], (int)pids[i]);
+			kill(pids[i], SIGKILL);
+			killed++;
+		}
+		/* SIGKILL ends even a stopped process; bounded all the same. */
+		tu_wait(pids[i], 10000, NULL);
+	}
+	pthread_mutex_unlock(&one_at_a_time);
+	return killed;
+}
+
+/* Every program linked with this file: if tu_spawn_ex() started it (on
+ * its main thread), die with that process. */
+__attribute__((constructor)) static void tu_peer_init(void)
+{
+	const char *s = getenv(TU_PARENT_ENV);
+	long want;
+
+	if (!s)
+		return;
+	want = strtol(s, NULL, 10);
+	/* Ours alone: not for what we start by other means. */
+	unsetenv(TU_PARENT_ENV);
+	if (want <= 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return;
+	tu_pdeath = true;
+	/* Our parent may have died before the prctl: we were reparented and
+	 * no signal comes.  (Not our parent at all, yet alive: a program in
+	 * between, such as timeout(1), started us; we die with that one.) */
+	if (getppid() != (pid_t)want && kill((pid_t)want, 0) < 0 &&
+	    errno == ESRCH)
+		raise(SIGKILL);
+}
 
 /* The full path of @exe: relative names are taken relative to the
  * directory of the running executable (tests and peers are built side by
@@ -82,24 +276,28 @@ static bool tu_env_overridden(const char *entry, const char *const *extra)
 	return false;
 }
 
-/* environ less what @extra overrides, plus @extra: a malloc'd array of
- * borrowed strings, or NULL. */
-static char **tu_env_merge(const char *const *extra)
+/* environ less what @extra or @own override, plus @extra, plus @own
+ * ("NAME=value"): a malloc'd array of borrowed strings, or NULL. */
+static char **tu_env_merge(const char *const *extra, const char *own)
 {
-	size_t n = 0, k = 0, i;
+	const char *const owns[2] = { own, NULL };
+	size_t n = 2, k = 0, i;
 
 	for (i = 0; environ[i]; i++)
 		n++;
 	for (i = 0; extra && extra[i]; i++)
 		n++;
-	char **env = calloc(n + 1, sizeof(*env));
+	char **env = calloc(n, sizeof(*env));
 	if (!env)
 		return NULL;
 	for (i = 0; environ[i]; i++)
-		if (!tu_env_overridden(environ[i], extra))
+		if (!tu_env_overridden(environ[i], extra) &&
+		    !tu_env_overridden(environ[i], owns))
 			env[k++] = environ[i];
 	for (i = 0; extra && extra[i]; i++)
-		env[k++] = (char *)extra[i];
+		if (!tu_env_overridden(extra[i], owns))
+			env[k++] = (char *)extra[i];
+	env[k++] = (char *)own;
 	return env;
 }
 
@@ -107,8 +305,8 @@ int tu_spawn_ex(pid_t *pid, const char *exe, char *const argv[],
 		const struct tu_spawn_opts *o)
 {
 	posix_spawn_file_actions_t fa;
-	char path[PATH_MAX];
-	char **env = environ;
+	char path[PATH_MAX], parent[32];
+	char **env;
 	int pipefd[2] = { -1, -1 };
 	int r;
 
@@ -117,11 +315,16 @@ int tu_spawn_ex(pid_t *pid, const char *exe, char *const argv[],
 	r = tu_exe_path(path, sizeof(path), exe);
 	if (r < 0)
 		return r;
-	if (o && o->env) {
-		env = tu_env_merge(o->env);
-		if (!env)
-			return -ENOMEM;
-	}
+	/* PR_SET_PDEATHSIG fires when the *thread* that started the peer
+	 * ends: only the main thread lasts as long as the process. */
+	if (gettid() == getpid())
+		snprintf(parent, sizeof(parent), TU_PARENT_ENV "=%d",
+			 (int)getpid());
+	else
+		snprintf(parent, sizeof(parent), TU_PARENT_ENV "=0");
+	env = tu_env_merge(o ? o->env : NULL, parent);
+	if (!env)
+		return -ENOMEM;
 	r = posix_spawn_file_actions_init(&fa);
 	if (r) {
 		r = -r;
@@ -134,6 +337,8 @@ int tu_spawn_ex(pid_t *pid, const char *exe, char *const argv[],
 		}
 		/* dup2 clears close-on-exec on the child's stdout only. */
 		r = posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+		if (!r && o->report_stderr)
+			r = posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
 		if (r) {
 			r = -r;
 			goto out_fa;
@@ -141,6 +346,8 @@ int tu_spawn_ex(pid_t *pid, const char *exe, char *const argv[],
 	}
 	/* posix_spawn returns an errno value instead of setting errno. */
 	r = -posix_spawn(pid, path, &fa, NULL, argv, env);
+	if (r == 0)
+		tu_peer_add(*pid, path);
 	if (r == 0 && o && o->report_fd) {
 		*o->report_fd = pipefd[0];
 		pipefd[0] = -1;
@@ -152,8 +359,7 @@ out_fa:
 	if (pipefd[1] >= 0)
 		close(pipefd[1]);
 out_env:
-	if (env != environ)
-		free(env);
+	free(env);
 	return r;
 }
 
@@ -258,7 +464,10 @@ int tu_wait_backlog(const char *name, int n, int timeout_ms)
 
 int tu_die_with_parent(void)
 {
-	return prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ? -errno : 0;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return -errno;
+	tu_pdeath = true;
+	return 0;
 }
 
 int tu_become(const char *user)
@@ -275,6 +484,9 @@ int tu_become(const char *user)
 	/* A credential change makes the process non-dumpable, which would
 	 * keep LeakSanitizer (in sanitizer runs) from inspecting it. */
 	prctl(PR_SET_DUMPABLE, 1);
+	/* It also clears the parent-death signal. */
+	if (tu_pdeath && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -322,8 +534,10 @@ static int tu_wait_poll(pid_t pid, uint64_t deadline, int timeout_ms,
 
 	for (;;) {
 		r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
+		if (r == pid) {
+			tu_peer_forget(pid);
 			break;
+		}
 		if (r < 0 && errno != EINTR)
 			return -errno;
 		if (timeout_ms >= 0 && tu_now_ms() >= deadline) {
@@ -332,6 +546,7 @@ static int tu_wait_poll(pid_t pid, uint64_t deadline, int timeout_ms,
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 				;
+			tu_peer_forget(pid);
 			if (status)
 				*status = st;
 			return -ETIMEDOUT;
@@ -387,9 +602,30 @@ int tu_wait(pid_t pid, int timeout_ms, int *status)
 		if (errno != EINTR)
 			return -errno;
 	}
+	tu_peer_forget(pid);
 	if (status)
 		*status = st;
 	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+bool tu_pid_running(pid_t pid)
+{
+	char path[64], buf[512], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
 }
 
 int tu_exit_code(int status)
@@ -471,6 +707,13 @@ void tu_unique_name(char *buf, size_t n, const char *prefix, bool abstract)
 		snprintf(buf, n, "%s/%s-%u", tu_tmpdir(), prefix, k);
 }
 
+int tu_test_teardown(void **state)
+{
+	(void)state;
+	tu_kill_peers();
+	return 0;
+}
+
 int tu_run_tests(const struct CMUnitTest *tests, size_t n, int argc,
 		 char **argv)
 {
@@ -481,8 +724,19 @@ int tu_run_tests(const struct CMUnitTest *tests, size_t n, int argc,
 		cmocka_set_test_filter(filter);
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Each test that has no teardown of its own gets one that kills the
+	 * peers it left (cmocka runs it after a failed assertion too). */
+	struct CMUnitTest *t = calloc(n, sizeof(*t));
+	if (!t)
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		t[i] = tests[i];
+		if (!t[i].teardown_func)
+			t[i].teardown_func = tu_test_teardown;
+	}
 	int fds0 = tu_count_fds();
-	int res = _cmocka_run_group_tests(argv[0], tests, n, NULL, NULL);
+	int res = _cmocka_run_group_tests(argv[0], t, n, NULL, NULL);
+	free(t);
 	tu_cleanup();
 	/* Whatever each test checked, the whole group must leave no
 	 * descriptor behind. */

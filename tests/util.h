@@ -38,6 +38,33 @@
  * other descriptor of ours is close-on-exec. */
 int tu_spawn(pid_t *pid, const char *exe, char *const argv[]);
 
+/*
+ * Peers never outlive their test.  A peer left running keeps the test's
+ * stdout and stderr (CTest's pipe) open, and CTest, which reads them to
+ * their end, would report a failure as its own timeout much later.  So
+ * every peer tu_spawn()/tu_spawn_ex() starts is recorded (a table of 1024;
+ * thread-safe), tu_wait() forgets it when it reaps it, and a peer still
+ * running is killed (SIGKILL) and reaped:
+ *  - at the end of each test that TU_RUN() runs (a teardown that cmocka
+ *    runs after a failed assertion or a caught signal too; a test with a
+ *    teardown of its own calls tu_kill_peers() there);
+ *  - when the process exits (atexit), e.g. exit() in the middle of a test;
+ *  - on abort() (a SIGABRT handler, unless SIGABRT is handled already),
+ *    and when a sanitizer's report ends the process (its death callback).
+ * When no code of ours runs at all (SIGKILL, a crash), the
+ * kernel does it: a peer linked with this file and started from the main
+ * thread has PR_SET_PDEATHSIG = SIGKILL (set before its main(), told by
+ * an environment variable).  It is tied to the thread that started the
+ * peer, not to the process, hence the main thread only: a peer started by
+ * a thread that ends would die with that thread.  As every peer is killed
+ * in turn when its starter ends, a peer's own peers end too.
+ * Not a process group per test: nobody would be left to kill the group
+ * when the test process itself is killed, and signals from the terminal
+ * (^C) would no longer reach peers in a group of their own.
+ * A pid that the test reaped itself (waitpid()) is no child of ours any
+ * more: it is dropped unsignalled, so a reused pid is never hit.
+ */
+
 /* What tu_spawn_ex() adds to a plain tu_spawn(). */
 struct tu_spawn_opts {
 	/* "NAME=value" strings added to (or replacing in) the environment,
@@ -46,6 +73,8 @@ struct tu_spawn_opts {
 	/* If not NULL: the peer's stdout becomes a pipe whose read end
 	 * (close-on-exec) is stored here, for the peer's report lines. */
 	int *report_fd;
+	/* With @report_fd: the peer's stderr goes to the same pipe. */
+	bool report_stderr;
 };
 
 /* tu_spawn() with extra environment and/or a report pipe.  On failure
@@ -102,6 +131,17 @@ uint64_t tu_thread_cpu_ns(void);
  * the process is killed with SIGKILL and reaped, a line goes to stderr,
  * and the result is -ETIMEDOUT (*status is then its killed status). */
 int tu_wait(pid_t pid, int timeout_ms, int *status);
+
+/* Whether process @pid exists and has not ended (a zombie has ended). */
+bool tu_pid_running(pid_t pid);
+
+/* Kill (SIGKILL) and reap every peer still running that tu_spawn() or
+ * tu_spawn_ex() started, each named on stderr; reap those that have
+ * ended.  Returns how many it killed.  See "Peers never outlive their
+ * test" above; a test's own teardown calls this. */
+int tu_kill_peers(void);
+/* The teardown TU_RUN() gives every test that has none: tu_kill_peers(). */
+int tu_test_teardown(void **state);
 
 /* Exit code of a wait status, or 128 + signal number if it was killed. */
 int tu_exit_code(int status);
