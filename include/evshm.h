@@ -390,8 +390,9 @@ EVSHM_API int evshm_peek(struct evshm_chan *c, const void **ptr, size_t *len,
  * @p *len at the one after the last peeked, if it has arrived.  Never
  * waits.  Every pointer stays valid until evshm_release(), which then
  * hands back all the messages peeked since the last release with one
- * update of the shared head and one wake check (streaming consumers save
- * per-message work this way).  evshm_peek() returns the last one peeked;
+ * update of the shared head and one wake check: a consumer that falls
+ * behind its producer saves that work per message (one that keeps up
+ * gains nothing).  evshm_peek() returns the last one peeked;
  * evshm_recv() and evshm_recv_fds() refuse while more than one is.
  *
  * A message that carries descriptors is never added: -EAGAIN, and after
