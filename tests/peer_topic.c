@@ -3,7 +3,7 @@
  * peer_topic: a subscriber process for test_topic.
  *
  *   peer_topic NAME [--n=N] [--max=BYTES] [--history=K] [--zerocopy]
- *              [--timeout=MS] [--first=F] [--last=L] [--say-first]
+ *              [--runs] [--timeout=MS] [--first=F] [--last=L] [--say-first]
  *
  * Subscribes to NAME and receives N messages of the msgpat stream (sizes
  * up to --max, which may carry PAT_FIXED and PAT_RING), checking each
@@ -14,7 +14,12 @@
  * loss count evshm_sub_lost() reports.  --first=F: the number expected
  * first (a message under 8 bytes carries none; a first message above it
  * is a jump too).  --say-first: print "moving" once the first message was
- * received (its release moved our head).  Prints one line to stdout at
+ * received (its release moved our head).  --runs: zero copy, taking runs of
+ * up to RUN_MAX messages (evshm_sub_peek_next) and releasing each with
+ * one call; each message is copied out while peeked, and checked (in
+ * order, as the stream checker needs) only if the release says the run
+ * was not overwritten meanwhile (latest: -ESTALE).  Prints one line to
+ * stdout at
  * the end:
  *   got N first F last L lost X
  * and exits 0; 1 on a bad message or a loss count that does not match; 3
@@ -42,12 +47,24 @@ static uint64_t opt(const char *arg, const char *name, uint64_t dflt)
 	return dflt;
 }
 
+#define RUN_MAX 32
+#define RUN_BYTES (1u << 20) /* a run stops once it copied this much */
+
+/* A message of a run, copied out before the release. */
+struct look {
+	size_t len, off;    /* where in the run's copy */
+};
+
 int main(int argc, char **argv)
 {
 	uint64_t n = 1000, max = 4096, timeout = 30000, first = 0;
 	uint64_t last = UINT64_MAX;
 	struct evshm_opts o = { 0 };
 	bool zerocopy = false, first_known = false, say_first = false;
+	bool runs = false;
+	struct look run[RUN_MAX];
+	unsigned nrun = 0, irun = 0;
+	uint8_t *stage = NULL;
 	struct evshm_sub *s;
 	uint8_t *buf;
 	int res;
@@ -67,6 +84,8 @@ int main(int argc, char **argv)
 		timeout = opt(argv[i], "--timeout", timeout);
 		if (!strcmp(argv[i], "--zerocopy"))
 			zerocopy = true;
+		if (!strcmp(argv[i], "--runs"))
+			runs = true;
 		if (!strcmp(argv[i], "--say-first"))
 			say_first = true;
 	}
@@ -88,6 +107,10 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	buf = malloc(pat_max(max) ? pat_max(max) : 1);
 	tu_check(buf != NULL);
+	if (runs) {
+		stage = malloc(pat_max(max) + RUN_BYTES);
+		tu_check(stage != NULL);
+	}
 	struct pat_gen g;
 	tu_check(pat_gen_init(&g, max));
 
@@ -99,7 +122,36 @@ int main(int argc, char **argv)
 		const void *p;
 		size_t len;
 
-		if (zerocopy) {
+		if (runs && irun < nrun) {
+			/* The next message of a run that was released whole. */
+			struct look *k = &run[irun++];
+
+			len = k->len;
+			memcpy(buf, stage + k->off, len);
+			res = 0;
+		} else if (runs) {
+			size_t off = 0;
+
+			res = evshm_sub_peek(s, &p, &len, (int)timeout);
+			nrun = irun = 0;
+			while (res == 0) {
+				run[nrun++] = (struct look){ len, off };
+				memcpy(stage + off, p, len);
+				off += len;
+				if (nrun == RUN_MAX || off > RUN_BYTES ||
+				    evshm_sub_peek_next(s, &p, &len) < 0)
+					break;
+			}
+			if (res == 0) {
+				res = evshm_sub_release(s);
+				if (res == -ESTALE) {
+					nrun = 0;
+					continue; /* the jump counts it */
+				}
+				if (res == 0)
+					continue; /* take them, above */
+			}
+		} else if (zerocopy) {
 			res = evshm_sub_peek(s, &p, &len, (int)timeout);
 			if (res == 0) {
 				memcpy(buf, p, len); /* validate a copy */
@@ -161,6 +213,7 @@ int main(int argc, char **argv)
 out:
 	/* Every way out frees what it made (LeakSanitizer runs at exit). */
 	pat_gen_free(&g);
+	free(stage);
 	free(buf);
 	evshm_sub_close(s);
 	return rc;

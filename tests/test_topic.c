@@ -130,6 +130,15 @@ static void open_pub(struct evshm_pub **p, char *name, size_t n,
 	tu_assert_res(evshm_pub_open(p, name, &mine), 0);
 }
 
+/* How subscriber @i of a fan-out receives: by copy, in place, by copy,
+ * in runs (evshm_sub_peek_next), and round again. */
+static const char *sub_mode(int i)
+{
+	static const char *const modes[] = { NULL, "--zerocopy", NULL,
+					     "--runs" };
+	return modes[i % 4];
+}
+
 /* 1 publisher, 8 subscribers, every message of random size (0 to the
  * maximum) checked by each, in order, exactly once.  The stream is ghost
  * bait (msgpat.h): a subscriber waiting at the tail over the last lap's
@@ -150,8 +159,7 @@ static void test_fanout_reliable(void **state)
 	snprintf(narg, sizeof(narg), "--n=%" PRIu64, n);
 	snprintf(marg, sizeof(marg), "--max=%zu", max);
 	for (int i = 0; i < MAX_SUBS; i++) {
-		const char *args[] = { narg, marg,
-				       i % 2 ? "--zerocopy" : NULL, NULL };
+		const char *args[] = { narg, marg, sub_mode(i), NULL };
 		sub_start(&subs[i], p, name, args);
 	}
 	tu_assert_res(evshm_pub_serve(p, 0), MAX_SUBS);
@@ -196,7 +204,7 @@ static void test_fanout_latest(void **state)
 	snprintf(marg, sizeof(marg), "--max=%zu", max);
 	for (int i = 0; i < NSUB; i++) {
 		const char *args[] = { "--n=-1", "--first=0", larg, marg,
-				       i % 2 ? "--zerocopy" : NULL, NULL };
+				       sub_mode(i), NULL };
 		sub_start(&subs[i], p, name, args);
 	}
 	publish(p, 0, n, max, 0);
