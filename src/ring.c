@@ -302,9 +302,8 @@ bool ring_rx_ready(const struct ring_rx *rx)
  * number @seq; *span gets the bytes it covers (a pad before it included).
  * 0, -EAGAIN (not published), -EPROTO. */
 static inline __attribute__((always_inline)) int
-rx_look(const struct ring_rx *rx, uint64_t at, uint64_t seq,
-		   uint32_t *span, uint32_t *off, uint32_t *len,
-		   uint32_t *flags)
+rx_look(const struct ring_rx *rx, uint64_t at, uint64_t seq, uint32_t *span,
+	uint32_t *off, uint32_t *len, uint32_t *flags)
 {
 	uint32_t pos = (uint32_t)at & (rx->size - 1);
 	const struct ring_rec *r = rec_at(rx->data, pos);
@@ -344,6 +343,18 @@ rx_look(const struct ring_rx *rx, uint64_t at, uint64_t seq,
 	return 0;
 }
 
+/* Add the record rx_look() found to the run peeked, and point at it. */
+static void rx_add(struct ring_rx *rx, uint32_t span, uint32_t off,
+		   uint32_t len, uint32_t flags)
+{
+	rx->cur += span;
+	rx->ncur++;
+	rx->cur_bytes += len;
+	rx->cur_off = off;
+	rx->cur_len = len;
+	rx->cur_flags = flags;
+}
+
 static void rx_out(const struct ring_rx *rx, const void **ptr, size_t *len,
 		   uint32_t *flags)
 {
@@ -362,12 +373,9 @@ int ring_rx_peek(struct ring_rx *rx, const void **ptr, size_t *len,
 				  &hflags);
 		if (res < 0)
 			return res;
-		rx->cur = span;
-		rx->cur_off = off;
-		rx->cur_len = hlen;
-		rx->cur_flags = hflags;
-		rx->ncur = 1;
-		rx->cur_bytes = hlen;
+		rx->ncur = 0;
+		rx->cur_bytes = 0;
+		rx_add(rx, span, off, hlen, hflags);
 	}
 	rx_out(rx, ptr, len, flags);
 	return 0;
@@ -385,12 +393,7 @@ int ring_rx_peek_next(struct ring_rx *rx, const void **ptr, size_t *len)
 		    &hlen, &hflags) < 0 ||
 	    hflags || span > rx->size - rx->cur)
 		return -EAGAIN;
-	rx->cur += span;
-	rx->ncur++;
-	rx->cur_bytes += hlen;
-	rx->cur_off = off;
-	rx->cur_len = hlen;
-	rx->cur_flags = 0;
+	rx_add(rx, span, off, hlen, 0);
 	rx_out(rx, ptr, len, NULL);
 	return 0;
 }

@@ -230,12 +230,13 @@ static void bounds_clear_run(uint64_t *w, uint32_t g, uint32_t n)
 static void bounds_commit(struct evshm_pub *p, uint64_t old, uint64_t new_,
 			  uint32_t pad)
 {
+	if (!p->bounds)
+		return; /* latest: nobody's head is checked */
+
 	uint32_t slots = p->size / RING_ALIGN;
 	uint32_t g = (bounds_bit(p, old) + 1) % slots;
 	uint32_t n = (uint32_t)((new_ - old) / RING_ALIGN) - 1;
 
-	if (!p->bounds)
-		return;
 	if (g + n > slots) {
 		bounds_clear_run(p->bounds, g, slots - g);
 		n -= slots - g;

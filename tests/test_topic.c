@@ -678,6 +678,17 @@ static void send_240(struct evshm_pub *p, uint32_t from, uint32_t to,
 	}
 }
 
+/* Receive messages @from to @to - 1 by copy, as send_240() sent them. */
+static void recv_240(struct evshm_sub *s, uint32_t from, uint32_t to)
+{
+	uint8_t buf[256];
+
+	for (uint32_t i = from; i < to; i++) {
+		tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), 240);
+		assert_true(tu_check_fill(buf, 240, i));
+	}
+}
+
 /* Several messages peeked at once and released with one call: reliable,
  * the room comes back only then, all of it (the publisher sees the head
  * jump over many records); the copying call refuses meanwhile. */
@@ -712,10 +723,7 @@ static void test_peek_batch_reliable(void **state)
 	tu_assert_res(evshm_sub_release(s), 0);
 	tu_assert_res(evshm_sub_release(s), -EINVAL);
 	send_240(p, 16, 32, 0);
-	for (uint32_t i = 16; i < 32; i++) {
-		tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), 240);
-		assert_true(tu_check_fill(buf, 240, i));
-	}
+	recv_240(s, 16, 32);
 	struct evshm_pub_stats ps;
 	evshm_pub_stats(p, &ps);
 	assert_int_equal(ps.dropped, 0);
@@ -746,10 +754,7 @@ static void test_peek_batch_latest(void **state)
 	/* 18 records of 256 bytes: the first two of ours are written over. */
 	send_240(p, 8, 18, 0);
 	tu_assert_res(evshm_sub_release(s), -ESTALE);
-	for (uint32_t i = 2; i < 18; i++) {
-		tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), 240);
-		assert_true(tu_check_fill(buf, 240, i));
-	}
+	recv_240(s, 2, 18);
 	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), -EAGAIN);
 	assert_int_equal(evshm_sub_lost(s), 2);
 	/* A batch nobody overwrote is released whole. */
