@@ -47,6 +47,7 @@ struct sp_leak_report {
 	int32_t fds_start;
 	int32_t fds_end;
 	uint32_t cycles;
+	uint32_t redials; /* connections that ended before the server took them */
 };
 
 /* --- test_endpoint <-> peer_endpoint ----------------------------------- */
