@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""asyncio support: Channel.arecv/asend, Listener.aaccept, Subscriber.arecv,
-Publisher.asend/await_subscribers, ``async for`` on channels and subscribers.
+"""asyncio support: Channel.arecv/arecv_many/asend, Listener.aaccept,
+Subscriber.arecv/arecv_many, Publisher.asend/await_subscribers, ``async for``
+on channels and subscribers.
 
 Each call tries the non-blocking form (timeout 0) first.  A failure with
 BlockingIOError arms the library's notification (see evshm_fd() in
@@ -89,6 +90,10 @@ async def _retry(obj, call, *args):
 
 async def arecv(ch):
     return await _retry(ch, ch.recv)
+
+
+async def arecv_many(ch, max=None):
+    return await _retry(ch, ch.recv_many, max)
 
 
 async def asend(ep, data):

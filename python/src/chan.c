@@ -23,6 +23,11 @@ static int c_release(void *h)
 	return evshm_release(h);
 }
 
+static int c_peek_next(void *h, const void **ptr, size_t *len)
+{
+	return evshm_peek_next(h, ptr, len);
+}
+
 static int c_recv(void *h, void *buf, size_t cap, int ms)
 {
 	return evshm_recv(h, buf, cap, ms);
@@ -79,6 +84,7 @@ const struct evpy_ep_ops evpy_chan_ops = {
 	.side = -1,
 	.peek = c_peek,
 	.release = c_release,
+	.peek_next = c_peek_next,
 	.recv = c_recv,
 	.send = c_send,
 	.send_fds = c_send_fds,
@@ -293,6 +299,12 @@ static PyMethodDef chan_methods[] = {
 	  "object of at most max_msg bytes."),
 	M("recv", evpy_io_recv, FAST,
 	  "recv(timeout=None)\n--\n\nReceive one message as bytes."),
+	M("recv_many", evpy_io_recv_many, FAST,
+	  "recv_many(max=64, timeout=None)\n--\n\nReceive a list of 1 to max "
+	  "messages as bytes: the first waits as recv() does, the rest are "
+	  "those already behind it (evshm_peek_next()), handed back with one "
+	  "release.  For a receiver that falls behind.  Stops before a message "
+	  "with descriptors.  MemoryError: the messages of that try are lost."),
 	M("recv_into", evpy_io_recv_into, FAST,
 	  "recv_into(buffer, timeout=None)\n--\n\nReceive one message into a "
 	  "writable buffer; returns its length.  OSError EMSGSIZE if it does "
@@ -329,6 +341,9 @@ static PyMethodDef chan_methods[] = {
 	  "Close the channel; the peer sees the hang-up after draining."),
 	M("arecv", evpy_io_arecv, METH_NOARGS,
 	  "await ch.arecv(): recv() on the running asyncio loop."),
+	M("arecv_many", evpy_io_arecv_many, FAST,
+	  "await ch.arecv_many(max=64): recv_many() on the running asyncio "
+	  "loop."),
 	M("asend", evpy_io_asend, METH_O,
 	  "await ch.asend(data): send() on the running asyncio loop."),
 	M("__enter__", evpy_io_enter, METH_NOARGS, NULL),

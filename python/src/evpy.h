@@ -158,6 +158,7 @@ struct evpy_ep_ops {
 			     EVPY_RX), or -1: two sides (a channel) */
 	int (*peek)(void *h, const void **ptr, size_t *len, int ms);
 	int (*release)(void *h);
+	int (*peek_next)(void *h, const void **ptr, size_t *len);
 	int (*recv)(void *h, void *buf, size_t cap, int ms);
 	int (*send)(void *h, const void *buf, size_t len, int ms);
 	int (*send_fds)(void *h, const void *buf, size_t len, const int *fds,
@@ -273,6 +274,8 @@ PyObject *evpy_io_commit(struct evpy_ep *ep, PyObject *const *args,
 			 Py_ssize_t nargs, PyObject *kwnames);
 PyObject *evpy_io_recv(struct evpy_ep *ep, PyObject *const *args,
 		       Py_ssize_t nargs, PyObject *kwnames);
+PyObject *evpy_io_recv_many(struct evpy_ep *ep, PyObject *const *args,
+			    Py_ssize_t nargs, PyObject *kwnames);
 PyObject *evpy_io_recv_into(struct evpy_ep *ep, PyObject *const *args,
 			    Py_ssize_t nargs, PyObject *kwnames);
 PyObject *evpy_io_peek(struct evpy_ep *ep, PyObject *const *args,
@@ -286,6 +289,8 @@ PyObject *evpy_io_exit(struct evpy_ep *ep, PyObject *args);
 PyObject *evpy_io_get_closed(struct evpy_ep *ep, void *unused);
 PyObject *evpy_io_get_max_msg(struct evpy_ep *ep, void *unused);
 PyObject *evpy_io_arecv(PyObject *self, PyObject *unused);
+PyObject *evpy_io_arecv_many(PyObject *self, PyObject *const *args,
+			     Py_ssize_t nargs, PyObject *kwnames);
 PyObject *evpy_io_asend(PyObject *self, PyObject *data);
 /* async for: __aiter__ and __anext__ (arecv until the peer has gone). */
 extern PyAsyncMethods evpy_io_async;

@@ -146,6 +146,95 @@ PyObject *evpy_io_recv(struct evpy_ep *ep, PyObject *const *args,
 	return recv_impl(ep, timeout, false);
 }
 
+/* recv_many(): the first message as recv() waits for it, then those that
+ * have arrived behind it (the library's peek_next), at most @max, each
+ * copied into its bytes, and one release for them all.  -ESTALE (a latest
+ * publisher overwrote one of them while they were copied): the whole list
+ * is dropped and the next peek delivers again those still whole.  A copy
+ * that fails (MemoryError) after the first one: the run is released, so
+ * the messages peeked in it are lost (the library cannot give back part
+ * of a run). */
+static PyObject *recv_many_impl(struct evpy_ep *ep, PyObject *timeout,
+				Py_ssize_t max)
+{
+	struct evpy_deadline d;
+	PyObject *out = NULL, *item;
+	const void *ptr;
+	size_t len;
+	int res;
+
+	if (evpy_deadline_init(&d, timeout) < 0 || evpy_ep_begin(ep, EVPY_RX) < 0)
+		return NULL;
+	for (;;) {
+		res = peek_until(ep, &d, &ptr, &len);
+		if (res < 0)
+			break;
+		if (!(out = PyList_New(0))) {
+			res = EVPY_PYERR;
+			break;
+		}
+		for (Py_ssize_t n = 0;;) {
+			item = bytes_of(ptr, len);
+			if (!item || PyList_Append(out, item) < 0) {
+				Py_XDECREF(item);
+				res = EVPY_PYERR;
+				break;
+			}
+			Py_DECREF(item);
+			if (++n == max || ep->ops->peek_next(ep->h, &ptr, &len) < 0)
+				break;
+		}
+		if (res == EVPY_PYERR && PyList_GET_SIZE(out) == 0) {
+			/* Nothing of the run peeked but the first: it stays,
+			 * as recv() leaves it. */
+			Py_CLEAR(out);
+			break;
+		}
+		int rel = ep->ops->release(ep->h);
+		if (res == EVPY_PYERR || rel == 0) {
+			if (res == EVPY_PYERR)
+				Py_CLEAR(out);
+			else
+				res = 0;
+			break;
+		}
+		Py_CLEAR(out);
+		res = rel;
+		if (res != -ESTALE)
+			break;
+		if (PyErr_CheckSignals() < 0) {
+			res = EVPY_PYERR;
+			break;
+		}
+	}
+	if (!out)
+		evpy_ep_raise(ep, res);
+	evpy_ep_end(ep, EVPY_RX);
+	return out;
+}
+
+PyObject *evpy_io_recv_many(struct evpy_ep *ep, PyObject *const *args,
+			    Py_ssize_t nargs, PyObject *kwnames)
+{
+	static const char *const names[] = { "max", "timeout", NULL };
+	PyObject *argv[2] = { NULL, Py_None };
+	Py_ssize_t max = 64;
+
+	if (evpy_args("recv_many", args, nargs, kwnames, names, 0, argv) < 0)
+		return NULL;
+	if (argv[0] && argv[0] != Py_None) {
+		max = PyNumber_AsSsize_t(argv[0], PyExc_OverflowError);
+		if (max == -1 && PyErr_Occurred())
+			return NULL;
+		if (max < 1) {
+			PyErr_SetString(PyExc_ValueError,
+					"recv_many(): max must be at least 1");
+			return NULL;
+		}
+	}
+	return recv_many_impl(ep, argv[1], max);
+}
+
 PyObject *evpy_io_iternext(struct evpy_ep *ep)
 {
 	return recv_impl(ep, Py_None, true);
@@ -394,6 +483,17 @@ PyObject *evpy_io_arecv(PyObject *self, PyObject *unused)
 {
 	(void)unused;
 	return evpy_aio("arecv", self, NULL);
+}
+
+PyObject *evpy_io_arecv_many(PyObject *self, PyObject *const *args,
+			     Py_ssize_t nargs, PyObject *kwnames)
+{
+	static const char *const names[] = { "max", NULL };
+	PyObject *max = NULL;
+
+	if (evpy_args("arecv_many", args, nargs, kwnames, names, 0, &max) < 0)
+		return NULL;
+	return evpy_aio("arecv_many", self, max);
 }
 
 PyObject *evpy_io_asend(PyObject *self, PyObject *data)

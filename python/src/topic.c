@@ -69,6 +69,11 @@ static int s_release(void *h)
 	return evshm_sub_release(h);
 }
 
+static int s_peek_next(void *h, const void **ptr, size_t *len)
+{
+	return evshm_sub_peek_next(h, ptr, len);
+}
+
 static int s_recv(void *h, void *buf, size_t cap, int ms)
 {
 	return evshm_sub_recv(h, buf, cap, ms);
@@ -99,6 +104,7 @@ static const struct evpy_ep_ops sub_ops = {
 	.side = EVPY_RX,
 	.peek = s_peek,
 	.release = s_release,
+	.peek_next = s_peek_next,
 	.recv = s_recv,
 	.fd = s_fd,
 	.stats = s_stats,
@@ -487,6 +493,12 @@ static PyMethodDef sub_methods[] = {
 	  "recv(timeout=None)\n--\n\nReceive the next message as bytes (latest: "
 	  "never a torn one; what was overwritten is skipped and counted in "
 	  "lost)."),
+	M("recv_many", evpy_io_recv_many, FAST,
+	  "recv_many(max=64, timeout=None)\n--\n\nReceive a list of 1 to max "
+	  "messages as bytes: the first waits as recv() does, the rest are "
+	  "those already behind it (evshm_peek_next()), handed back with one "
+	  "release.  For a receiver that falls behind.  Stops before a message "
+	  "with descriptors.  MemoryError: the messages of that try are lost."),
 	M("recv_into", evpy_io_recv_into, FAST,
 	  "recv_into(buffer, timeout=None)\n--\n\nReceive the next message into "
 	  "a writable buffer; returns its length.  OSError EMSGSIZE if it does "
@@ -510,6 +522,9 @@ static PyMethodDef sub_methods[] = {
 	  "End the subscription; the publisher sees it leave."),
 	M("arecv", evpy_io_arecv, METH_NOARGS,
 	  "await sub.arecv(): recv() on the running asyncio loop."),
+	M("arecv_many", evpy_io_arecv_many, FAST,
+	  "await sub.arecv_many(max=64): recv_many() on the running asyncio "
+	  "loop."),
 	M("__enter__", evpy_io_enter, METH_NOARGS, NULL),
 	M("__exit__", evpy_io_exit, METH_VARARGS, NULL),
 	{ 0 }

@@ -105,6 +105,35 @@ def test_many_channels_one_loop(peer):
 # --- topics ---------------------------------------------------------------------
 
 
+def test_arecv_many(peer):
+    """arecv_many on a channel and on a subscriber: lists until the peer
+    has gone, everything in order."""
+    async def main():
+        ch, p = await accepted(peer, "send", 2000, 48)
+        got = []
+        while True:
+            try:
+                got += await ch.arecv_many(32)
+            except BrokenPipeError:
+                break
+        ch.close()
+        name = unique_name("amany")
+        q = peer("publisher", name, 1, 3000, 256)
+        sub = subscribe_retry(name)
+        tgot = []
+        while not tgot or tgot[-1] != b"":
+            batch = await sub.arecv_many()
+            assert 1 <= len(batch) <= 64
+            tgot += batch
+        sub.close()
+        return p, got, q, tgot
+    p, got, q, tgot = run(main())
+    p.expect(0)
+    q.expect(0)
+    assert got == [payload(i, 48) for i in range(2000)]
+    assert tgot == [payload(i, 256) for i in range(3000)] + [b""]
+
+
 def test_subscriber_arecv_and_async_for(peer):
     async def main():
         name = unique_name("asub")

@@ -52,6 +52,48 @@ def test_recv_into(echo):
     assert list(a) == list(range(16))
 
 
+def test_recv_many(channel_to):
+    """recv_many: everything in order, in lists of at most max; a backlog
+    comes in full lists, one release each."""
+    ch, p = channel_to("send", 1000, 100)
+    p.expect(0)  # all 1000 are in the ring now (120 KB of 1 MiB)
+    with pytest.raises(ValueError):
+        ch.recv_many(0)
+    sizes, got = [], []
+    while len(got) < 1000:
+        batch = ch.recv_many(64, timeout=30)
+        assert all(type(m) is bytes for m in batch)
+        sizes.append(len(batch))
+        got += batch
+    assert got == [payload(i, 100) for i in range(1000)]
+    assert sizes == [64] * 15 + [40]
+    with pytest.raises(BrokenPipeError):
+        ch.recv_many()
+    st = ch.stats()
+    assert st.msgs_recv == 1000
+
+
+def test_recv_many_waits_and_mixes(echo):
+    """The first message waits as recv() does; max=1 is recv(); a list
+    stops before a message with descriptors is not needed here (see
+    test_fds); timeout 0 with nothing there raises BlockingIOError."""
+    ch = echo
+    with pytest.raises(BlockingIOError):
+        ch.recv_many(timeout=0)
+    with pytest.raises(TimeoutError):
+        ch.recv_many(timeout=0.05)
+    for i in range(5):
+        ch.send(payload(i, 64))
+    got = []
+    while len(got) < 5:
+        got += ch.recv_many(1, timeout=30) if not got else ch.recv_many(timeout=30)
+    assert got == [payload(i, 64) for i in range(5)]
+    # A large message is copied without the GIL, in a list like any other.
+    big = payload(7, ch.max_msg)
+    ch.send(big)
+    assert ch.recv_many(timeout=30) == [big]
+
+
 def test_iteration_until_peer_closes(channel_to):
     ch, p = channel_to("send", 1000, 100)
     got = [m for m in ch]

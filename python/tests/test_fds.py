@@ -9,6 +9,7 @@ import pytest
 
 import evshm
 from conftest import ending_well, fd_count, fd_count_back_to
+from evtest import connect_in_thread, unique_name
 
 
 @pytest.fixture
@@ -30,6 +31,32 @@ def test_both_ways(fds_peer):
     assert not os.get_inheritable(fds[0])  # close-on-exec
     assert os.read(fds[0], 100) == b"from peer"
     os.close(fds[0])
+
+
+def test_recv_many_stops_before_descriptors():
+    """recv_many never takes a message with descriptors into a list: the
+    list ends before it, recv_fds takes it, the next list goes on."""
+    with evshm.listen(unique_name("many-fds"), fds=True) as listener:
+        fut = connect_in_thread(listener.name, fds=True)
+        a = listener.accept(timeout=10)
+    b = fut.result(10)
+    r, w = os.pipe()
+    for i in range(3):
+        a.send(b"before %d" % i)
+    a.send_fds(b"with fd", [w])
+    os.close(w)
+    for i in range(2):
+        a.send(b"after %d" % i)
+    assert b.recv_many(timeout=10) == [b"before %d" % i for i in range(3)]
+    data, fds = b.recv_fds(timeout=10)
+    assert data == b"with fd" and len(fds) == 1
+    os.write(fds[0], b"!")
+    assert os.read(r, 10) == b"!"
+    for fd in fds + [r]:
+        os.close(fd)
+    assert b.recv_many(timeout=10) == [b"after 0", b"after 1"]
+    a.close()
+    b.close()
 
 
 def test_plain_recv_closes_them(fds_peer):
