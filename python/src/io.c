@@ -92,18 +92,52 @@ static PyObject *bytes_of(const void *ptr, size_t len)
 	return b;
 }
 
-/* recv() and iteration: @eof_ok turns -EPIPE into "no more" (NULL, no
- * exception).  A message a latest publisher overwrote while it was copied
- * (-ESTALE) is dropped (the library counts it lost) and the next one
- * taken, within the deadline and as long as no signal handler raised;
- * with timeout 0 the library's peek ends the tries (-EAGAIN, after 17 in
- * a row), as evshm_sub_recv()'s. */
-static PyObject *recv_impl(struct evpy_ep *ep, PyObject *timeout, bool eof_ok)
+/* The messages a receive takes, from the one peeked at @ptr: with
+ * @max 0, that one as bytes; else a list of it and those already behind
+ * it (the library's peek_next), at most @max.  NULL with an exception
+ * set; then *@more says whether more than the first was peeked. */
+static PyObject *copy_run(struct evpy_ep *ep, const void *ptr, size_t len,
+			  Py_ssize_t max, bool *more)
+{
+	PyObject *list, *item;
+
+	*more = false;
+	if (max == 0)
+		return bytes_of(ptr, len);
+	if (!(list = PyList_New(0)))
+		return NULL;
+	for (Py_ssize_t n = 0;;) {
+		item = bytes_of(ptr, len);
+		if (!item || PyList_Append(list, item) < 0) {
+			Py_XDECREF(item);
+			Py_DECREF(list);
+			return NULL;
+		}
+		Py_DECREF(item);
+		if (++n == max || ep->ops->peek_next(ep->h, &ptr, &len) < 0)
+			return list;
+		*more = true;
+	}
+}
+
+/* recv(), recv_many() and iteration: @max as copy_run()'s; @eof_ok turns
+ * -EPIPE into "no more" (NULL, no exception).  A message a latest
+ * publisher overwrote while it was copied (-ESTALE: for a list, any of
+ * them) is dropped (the library counts it lost; the next peek delivers
+ * again those of a list still whole) and the next one taken, within the
+ * deadline and as long as no signal handler raised; with timeout 0 the
+ * library's peek ends the tries (-EAGAIN, after 17 in a row), as
+ * evshm_sub_recv()'s.  A failed copy of the first message leaves it
+ * where it is; of a later one in a list, the list is released and lost
+ * (the library cannot give back part of what it peeked). */
+static PyObject *recv_impl(struct evpy_ep *ep, PyObject *timeout,
+			   Py_ssize_t max, bool eof_ok)
 {
 	struct evpy_deadline d;
 	PyObject *out = NULL;
 	const void *ptr;
 	size_t len;
+	bool more;
 	int res;
 
 	if (evpy_deadline_init(&d, timeout) < 0 || evpy_ep_begin(ep, EVPY_RX) < 0)
@@ -112,12 +146,16 @@ static PyObject *recv_impl(struct evpy_ep *ep, PyObject *timeout, bool eof_ok)
 		res = peek_until(ep, &d, &ptr, &len);
 		if (res < 0)
 			break;
-		/* A failed allocation leaves the message where it is. */
-		if (!(out = bytes_of(ptr, len))) {
+		out = copy_run(ep, ptr, len, max, &more);
+		if (!out && !more) {
 			res = EVPY_PYERR;
 			break;
 		}
 		res = ep->ops->release(ep->h);
+		if (!out) {
+			res = EVPY_PYERR;
+			break;
+		}
 		if (res == 0)
 			break;
 		Py_CLEAR(out);
@@ -143,74 +181,7 @@ PyObject *evpy_io_recv(struct evpy_ep *ep, PyObject *const *args,
 
 	if (evpy_args("recv", args, nargs, kwnames, kw_timeout, 0, &timeout) < 0)
 		return NULL;
-	return recv_impl(ep, timeout, false);
-}
-
-/* recv_many(): the first message as recv() waits for it, then those that
- * have arrived behind it (the library's peek_next), at most @max, each
- * copied into its bytes, and one release for them all.  -ESTALE (a latest
- * publisher overwrote one of them while they were copied): the whole list
- * is dropped and the next peek delivers again those still whole.  A copy
- * that fails (MemoryError) after the first one: the run is released, so
- * the messages peeked in it are lost (the library cannot give back part
- * of a run). */
-static PyObject *recv_many_impl(struct evpy_ep *ep, PyObject *timeout,
-				Py_ssize_t max)
-{
-	struct evpy_deadline d;
-	PyObject *out = NULL, *item;
-	const void *ptr;
-	size_t len;
-	int res;
-
-	if (evpy_deadline_init(&d, timeout) < 0 || evpy_ep_begin(ep, EVPY_RX) < 0)
-		return NULL;
-	for (;;) {
-		res = peek_until(ep, &d, &ptr, &len);
-		if (res < 0)
-			break;
-		if (!(out = PyList_New(0))) {
-			res = EVPY_PYERR;
-			break;
-		}
-		for (Py_ssize_t n = 0;;) {
-			item = bytes_of(ptr, len);
-			if (!item || PyList_Append(out, item) < 0) {
-				Py_XDECREF(item);
-				res = EVPY_PYERR;
-				break;
-			}
-			Py_DECREF(item);
-			if (++n == max || ep->ops->peek_next(ep->h, &ptr, &len) < 0)
-				break;
-		}
-		if (res == EVPY_PYERR && PyList_GET_SIZE(out) == 0) {
-			/* Nothing of the run peeked but the first: it stays,
-			 * as recv() leaves it. */
-			Py_CLEAR(out);
-			break;
-		}
-		int rel = ep->ops->release(ep->h);
-		if (res == EVPY_PYERR || rel == 0) {
-			if (res == EVPY_PYERR)
-				Py_CLEAR(out);
-			else
-				res = 0;
-			break;
-		}
-		Py_CLEAR(out);
-		res = rel;
-		if (res != -ESTALE)
-			break;
-		if (PyErr_CheckSignals() < 0) {
-			res = EVPY_PYERR;
-			break;
-		}
-	}
-	if (!out)
-		evpy_ep_raise(ep, res);
-	evpy_ep_end(ep, EVPY_RX);
-	return out;
+	return recv_impl(ep, timeout, 0, false);
 }
 
 PyObject *evpy_io_recv_many(struct evpy_ep *ep, PyObject *const *args,
@@ -232,12 +203,12 @@ PyObject *evpy_io_recv_many(struct evpy_ep *ep, PyObject *const *args,
 			return NULL;
 		}
 	}
-	return recv_many_impl(ep, argv[1], max);
+	return recv_impl(ep, argv[1], max, false);
 }
 
 PyObject *evpy_io_iternext(struct evpy_ep *ep)
 {
-	return recv_impl(ep, Py_None, true);
+	return recv_impl(ep, Py_None, 0, true);
 }
 
 PyObject *evpy_io_recv_into(struct evpy_ep *ep, PyObject *const *args,
