@@ -92,14 +92,22 @@ static PyObject *bytes_of(const void *ptr, size_t len)
 	return b;
 }
 
+/* A list stops growing once it holds this many bytes: the messages of a
+ * run stay peeked, and their room unavailable to the producer, until the
+ * whole list is copied; large messages gain nothing from a run (the copy
+ * dwarfs the per-message cost). */
+#define RUN_BYTES (64u << 10)
+
 /* The messages a receive takes, from the one peeked at @ptr: with
  * @max 0, that one as bytes; else a list of it and those already behind
- * it (the library's peek_next), at most @max.  NULL with an exception
- * set; then *@more says whether more than the first was peeked. */
+ * it (the library's peek_next), at most @max and while the list holds
+ * less than RUN_BYTES.  NULL with an exception set; then *@more says
+ * whether more than the first was peeked. */
 static PyObject *copy_run(struct evpy_ep *ep, const void *ptr, size_t len,
 			  Py_ssize_t max, bool *more)
 {
 	PyObject *list, *item;
+	size_t bytes = 0;
 
 	*more = false;
 	if (max == 0)
@@ -114,7 +122,9 @@ static PyObject *copy_run(struct evpy_ep *ep, const void *ptr, size_t len,
 			return NULL;
 		}
 		Py_DECREF(item);
-		if (++n == max || ep->ops->peek_next(ep->h, &ptr, &len) < 0)
+		bytes += len;
+		if (++n == max || bytes >= RUN_BYTES ||
+		    ep->ops->peek_next(ep->h, &ptr, &len) < 0)
 			return list;
 		*more = true;
 	}

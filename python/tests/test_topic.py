@@ -134,6 +134,16 @@ def test_recv_many_reliable_and_latest():
         assert sub.stats().msgs_recv == 500
         with pytest.raises(BlockingIOError):
             sub.recv_many(timeout=0)
+        # A list stops once it holds 64 KiB: 16 messages of 4 KiB.
+        for i in range(100):
+            pub.send(numbered(i, 4096))
+        got, sizes = [], []
+        while len(got) < 100:
+            batch = sub.recv_many(timeout=10)
+            sizes.append(len(batch))
+            got += batch
+        assert got == [numbered(i, 4096) for i in range(100)]
+        assert sizes == [16] * 6 + [4]
         sub.close()
     n, size = scale(5000), 1000
     with evshm.publish(unique_name("many-latest"), policy="latest",
