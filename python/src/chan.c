@@ -299,12 +299,7 @@ static PyMethodDef chan_methods[] = {
 	  "object of at most max_msg bytes."),
 	M("recv", evpy_io_recv, FAST,
 	  "recv(timeout=None)\n--\n\nReceive one message as bytes."),
-	M("recv_many", evpy_io_recv_many, FAST,
-	  "recv_many(max=64, timeout=None)\n--\n\nReceive a list of 1 to max "
-	  "messages as bytes: the first waits as recv() does, the rest are "
-	  "those already behind it (evshm_peek_next()), handed back with one "
-	  "release, up to 64 KiB.  For a receiver that falls behind.  Stops "
-	  "before a message with descriptors.  MemoryError: the messages of that try are lost."),
+	M("recv_many", evpy_io_recv_many, FAST, EVPY_RECV_MANY_DOC),
 	M("recv_into", evpy_io_recv_into, FAST,
 	  "recv_into(buffer, timeout=None)\n--\n\nReceive one message into a "
 	  "writable buffer; returns its length.  OSError EMSGSIZE if it does "

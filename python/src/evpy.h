@@ -276,6 +276,14 @@ PyObject *evpy_io_recv(struct evpy_ep *ep, PyObject *const *args,
 		       Py_ssize_t nargs, PyObject *kwnames);
 PyObject *evpy_io_recv_many(struct evpy_ep *ep, PyObject *const *args,
 			    Py_ssize_t nargs, PyObject *kwnames);
+/* Its docstring, the same on a Channel and a Subscriber. */
+#define EVPY_RECV_MANY_DOC                                                    \
+	"recv_many(max=64, timeout=None)\n--\n\nReceive a list of 1 to max "  \
+	"messages as bytes: the first waits as recv() does, the rest are "    \
+	"those already behind it (evshm_peek_next()), handed back with one "  \
+	"release, up to 64 KiB.  For a receiver that falls behind.  Stops "   \
+	"before a message with descriptors.  MemoryError: the messages of "   \
+	"that call are lost."
 PyObject *evpy_io_recv_into(struct evpy_ep *ep, PyObject *const *args,
 			    Py_ssize_t nargs, PyObject *kwnames);
 PyObject *evpy_io_peek(struct evpy_ep *ep, PyObject *const *args,
