@@ -482,12 +482,14 @@ static const struct tool_cmd bench_cmd = {
 		 "two CPUs, on one, and unpinned; one-way streaming throughput;\n"
 		 "and the machine's floors (spin ping-pong on one cache line,\n"
 		 "eventfd ping-pong, a minimal spinning ring of 64-byte slots,\n"
-		 "memcpy, generating and verifying the payload), each figure also\n"
-		 "as a ratio to its floor; and fan-out, one publisher to 1, 2 and\n"
-		 "4 subscribers in separate processes, evshm topics against N Unix\n"
-		 "stream sockets and ZeroMQ PUB/SUB.  Every message is verified\n"
-		 "(sequence number and checksum over the whole payload) by every\n"
-		 "receiver; a lost or corrupt message fails the run (exit 1).\n",
+		 "the same with a 16-byte header before each message as evshm\n"
+		 "frames them, memcpy, generating and verifying the payload),\n"
+		 "each figure also as a ratio to its floor; and fan-out, one\n"
+		 "publisher to 1, 2 and 4 subscribers in separate processes,\n"
+		 "evshm topics against N Unix stream sockets and ZeroMQ PUB/SUB.\n"
+		 "Every message is verified (sequence number and checksum over\n"
+		 "the whole payload) by every receiver; a lost or corrupt message\n"
+		 "fails the run (exit 1).\n",
 	.opts = bench_opts_table,
 	.nopts = sizeof(bench_opts_table) / sizeof(bench_opts_table[0]),
 	.footer = "Exit status: 0 all tests ran and every message checked out;\n"

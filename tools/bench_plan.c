@@ -72,6 +72,8 @@ static const struct scenario rtt_table[] = {
 	  "evshm blocking", "evshm-blocking" },
 	{ 0, BX_SLOT, WAIT_NA, IN_MAIN, SPIN_FLOOR,
 	  "floor: slot ring", "floor-slot-ring" },
+	{ 0, BX_FRAMED, WAIT_NA, IN_MAIN, SPIN_FLOOR,
+	  "floor: framed ring", "floor-framed-ring" },
 	{ 0, BX_LINE, WAIT_NA, IN_MAIN, NO_FLOOR,
 	  "floor: cache line", "floor-cache-line" },
 	{ 0, BX_EVENTFD, WAIT_NA, IN_EACH, NO_FLOOR,
@@ -109,6 +111,8 @@ static const struct scenario stream_table[] = {
 	  "evshm zc batch", "evshm-zero-copy-batch" },
 	{ 0, BX_SLOT, WAIT_NA, IN_MAIN, NO_FLOOR,
 	  "floor: slot ring", "floor-slot-ring" },
+	{ 0, BX_FRAMED, WAIT_NA, IN_MAIN, NO_FLOOR,
+	  "floor: framed ring", "floor-framed-ring" },
 };
 
 /*
@@ -270,6 +274,8 @@ static void link_refs(struct bench_plan *p, unsigned first)
 			continue;
 		if (r->xport != BX_SLOT)
 			r->ref[REF_SLOT] = find(p, first, p->n, BX_SLOT, 0);
+		if (r->xport != BX_SLOT && r->xport != BX_FRAMED)
+			r->ref[REF_FRAMED] = find(p, first, p->n, BX_FRAMED, 0);
 		r->ref[REF_MEMCPY] = find_local(p, first, p->n, BL_MEMCPY);
 	}
 }
@@ -374,6 +380,7 @@ static const enum bench_fig ref_fig[REF_COUNT] = {
 	[REF_FLOOR] = FIG_VS_FLOOR,
 	[REF_SLOT] = FIG_VS_SLOT,
 	[REF_MEMCPY] = FIG_VS_MEMCPY,
+	[REF_FRAMED] = FIG_VS_FRAMED,
 	[REF_ZMQ] = FIG_VS_ZMQ,
 };
 

@@ -58,6 +58,7 @@ enum bench_ref {
 	REF_FLOOR,     /* the floor of its kind: FIG_VS_FLOOR */
 	REF_SLOT,      /* streaming: the slot ring: FIG_VS_SLOT */
 	REF_MEMCPY,    /* streaming: memcpy, one process: FIG_VS_MEMCPY */
+	REF_FRAMED,    /* streaming: the framed ring: FIG_VS_FRAMED */
 	REF_ZMQ,       /* fan-out: ZeroMQ PUB/SUB: FIG_VS_ZMQ */
 	REF_COUNT
 };

@@ -33,6 +33,7 @@ static const struct xport *const xports[BX_COUNT] = {
 	[BX_LINE] = &xport_line,
 	[BX_EVENTFD] = &xport_eventfd,
 	[BX_SLOT] = &xport_slot_ring,
+	[BX_FRAMED] = &xport_framed_ring,
 	[BX_FAN_STREAM] = &xport_fan_stream,
 	[BX_TOPIC] = &xport_topic_copy,
 	[BX_TOPIC_ZC] = &xport_topic_zc,

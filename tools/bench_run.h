@@ -41,6 +41,7 @@ enum bench_xport {
 	BX_LINE,       /* floor: spin ping-pong on one shared cache line */
 	BX_EVENTFD,    /* floor: blocking ping-pong on two eventfds */
 	BX_SLOT,       /* floor: spinning ring of 64-byte slots */
+	BX_FRAMED,     /* floor: the same with evshm's record framing */
 	/* Fan-out: A publishes, every B subscribes. */
 	BX_FAN_STREAM, /* N Unix stream sockets, A writes each message to each */
 	BX_TOPIC,      /* evshm_pub_send / evshm_sub_recv */
@@ -116,6 +117,7 @@ enum bench_fig {
 	FIG_VS_STREAM,                /* ratio to the Unix stream socket */
 	FIG_VS_FLOOR,                 /* ratio to the row's floor */
 	FIG_VS_SLOT, FIG_VS_MEMCPY,   /* streaming: to the slot ring, memcpy */
+	FIG_VS_FRAMED,                /* streaming: to the framed ring */
 	FIG_VS_ZMQ,                   /* fan-out: to ZeroMQ PUB/SUB */
 	FIG_COUNT
 };

@@ -82,7 +82,7 @@ extern const struct xport xport_evshm_copy, xport_evshm_zc,
 	xport_evshm_batch;
 						 /* bench_xport_evshm.c */
 extern const struct xport xport_line, xport_eventfd,
-	xport_slot_ring;                             /* bench_xport_floor.c */
+	xport_slot_ring, xport_framed_ring;                             /* bench_xport_floor.c */
 
 /* Fan-out: side A publishes to s->subs subscribers (meet_a waits for all
  * of them), every side B subscribes (open_b).  The publisher's tx_put

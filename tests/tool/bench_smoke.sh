@@ -17,7 +17,7 @@ step "every transport, test and placement, table"
 "$E" bench "${quick[@]}" >"$T/table" || fail "bench failed"
 for row in "unix stream" "unix seqpacket" "pipe" "evshm default" "evshm blocking" \
 	"evshm spin" "evshm copy" "evshm zero-copy" "floor: cache line" "floor: eventfd" \
-	"floor: slot ring" "floor: memcpy"; do
+	"floor: slot ring" "floor: framed ring" "floor: memcpy"; do
 	grep -q "^$row " "$T/table" || fail "no '$row' row"
 done
 # Round trips and idle waiting: one table per placement each.
@@ -55,7 +55,8 @@ if command -v jq >/dev/null; then
 		.latency_p50_ns.median > 0' \
 		"$T/json" >/dev/null || fail "no CPU or latency of the idle test"
 	jq -e '[.results[] | select(.test == "streaming" and .transport == "evshm-copy")][0] |
-		.vs_memcpy.median > 0 and .vs_slot_ring.median > 0' \
+		.vs_memcpy.median > 0 and .vs_slot_ring.median > 0 and
+		.vs_framed_ring.median > 0' \
 		"$T/json" >/dev/null || fail "no streaming ratios to the floors"
 	jq -e '[.results[] | select(.test == "fan-out" and .transport == "evshm-topic-zero-copy"
 		and .subscribers == 3)][0] | .deliveries_per_s.median > 0 and
