@@ -252,10 +252,19 @@ static bool bell_spin(struct bell *b, const struct bell_ops *ops, void *ctx)
 	if (budget <= 0)
 		return false;
 	uint64_t end = os_now_ns() + (uint64_t)budget;
+	/* A channel spins on one word, loaded inline: through ready() (three
+	 * calls deep) a round trip pinned apart took 15-20 % longer. */
+	const uint64_t *word = NULL;
+	uint64_t val = 0;
+	bool ne = false;
+	if (ops->watch)
+		ops->watch(ctx, &word, &val, &ne);
 	for (;;) {
 		/* Read the clock once every 64 looks: it costs ~20 ns. */
 		for (int i = 0; i < 64; i++) {
-			if (ops->ready(ctx))
+			if (word ? (__atomic_load_n(word, __ATOMIC_ACQUIRE) !=
+				    val) == ne :
+				   ops->ready(ctx))
 				goto out_ready;
 			cpu_relax();
 		}

@@ -86,6 +86,11 @@ struct bell_ops {
 	int (*attempt)(void *ctx);
 	/* A cheap look at shared memory, for spinning: worth attempting? */
 	bool (*ready)(void *ctx);
+	/* Optional, instead of ready() while spinning: the one word that
+	 * changes when it is worth attempting (*word == *val, or != with
+	 * @ne), so that the spin is a load and a compare, no call. */
+	void (*watch)(void *ctx, const uint64_t **word, uint64_t *val,
+		      bool *ne);
 	/* Publish our event index, fence, look again: 0 ready, -EAGAIN
 	 * sleep, RING_BARRIER (run the barrier, then recheck), or -EPROTO. */
 	int (*arm)(void *ctx);

@@ -327,6 +327,16 @@ static bool tx_ready(void *arg)
 	       c->tx.ring.head;
 }
 
+static void tx_watch(void *arg, const uint64_t **word, uint64_t *val,
+		     bool *ne)
+{
+	struct evshm_chan *c = ((struct tx_ctx *)arg)->cc.c;
+
+	*word = (const uint64_t *)&c->peer->head;
+	*val = c->tx.ring.head;
+	*ne = true;
+}
+
 static int tx_arm(void *arg)
 {
 	struct tx_ctx *t = arg;
@@ -364,6 +374,7 @@ static bool chan_gone(void *arg)
 static const struct bell_ops tx_ops = {
 	.attempt = tx_attempt,
 	.ready = tx_ready,
+	.watch = tx_watch,
 	.arm = tx_arm,
 	.recheck = tx_recheck,
 	.worth_spinning = chan_spin_ok,
@@ -560,6 +571,16 @@ static bool rx_ready(void *arg)
 	return ring_rx_ready(&((struct rx_ctx *)arg)->cc.c->rx.ring);
 }
 
+static void rx_watch(void *arg, const uint64_t **word, uint64_t *val,
+		     bool *ne)
+{
+	struct evshm_chan *c = ((struct rx_ctx *)arg)->cc.c;
+
+	*word = ring_rx_seq_word(&c->rx.ring);
+	*val = c->rx.ring.seq;
+	*ne = false;
+}
+
 static int rx_arm(void *arg)
 {
 	struct evshm_chan *c = ((struct rx_ctx *)arg)->cc.c;
@@ -578,6 +599,7 @@ static int rx_recheck(void *arg)
 static const struct bell_ops rx_ops = {
 	.attempt = rx_attempt,
 	.ready = rx_ready,
+	.watch = rx_watch,
 	.arm = rx_arm,
 	.recheck = rx_recheck,
 	.worth_spinning = chan_spin_ok,

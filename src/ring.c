@@ -293,6 +293,11 @@ bool ring_rx_published(const struct ring_rx *rx, uint64_t head, uint64_t seq)
 	return __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE) == seq;
 }
 
+const uint64_t *ring_rx_seq_word(const struct ring_rx *rx)
+{
+	return &rec_at(rx->data, (uint32_t)rx->head & (rx->size - 1))->seq;
+}
+
 bool ring_rx_ready(const struct ring_rx *rx)
 {
 	return ring_rx_published(rx, rx->head, rx->seq);

@@ -172,6 +172,9 @@ void ring_rx_init(struct ring_rx *rx, struct region *mine,
 
 /* Is the record we expect published?  One acquire load of its seq. */
 bool ring_rx_ready(const struct ring_rx *rx);
+/* The seq field that ring_rx_ready() reads (ready when it holds rx->seq):
+ * for a spin that loads it directly. */
+const uint64_t *ring_rx_seq_word(const struct ring_rx *rx);
 /* The same for the record with sequence number @seq at byte index @head;
  * reads only what ring_rx_init() set, so any thread may ask. */
 bool ring_rx_published(const struct ring_rx *rx, uint64_t head, uint64_t seq);
