@@ -3,9 +3,11 @@
 # netns_setup makes two network namespaces joined by a veth pair, with a
 # /30 of 10.x addresses on the two ends, *inside* the namespaces; nothing
 # else is ever a target.  Names carry this shell's pid and a random tag,
-# so that runs never collide.  An EXIT trap kills what the test started and
-# deletes the namespaces (which deletes the veth pair) and the scratch
-# directory.  Every wait is bounded.
+# so that runs never collide.  An EXIT trap kills what the test started
+# (what is in PIDS, what runs in its namespaces, and every other process
+# below this shell: a job, what a subshell started) and deletes the
+# namespaces (which deletes the veth pair) and the scratch directory.
+# Every wait is bounded.
 set -euo pipefail
 BUILD=${1:?usage: $0 BUILD_DIR}
 BRIDGE=$BUILD/bridge/evshm-bridge
@@ -39,9 +41,13 @@ IN_A=() IN_B=()  # no namespace: loopback tests run here
 PIDS=()
 BRIDGES=()  # bridges running; each must stop cleanly on SIGTERM
 
+. "$(dirname "${BASH_SOURCE[0]}")/../../tests/descendants.sh"
+
 cleanup() {
 	local p ns
-	# Everything still running in our namespaces, then what we started.
+	# Everything still running in our namespaces, then what we started,
+	# then anything else below us: a process left behind after a failure
+	# would keep CTest's pipe open until its timeout.
 	for ns in "$NS_A" "$NS_B"; do
 		[ -n "$ns" ] || continue
 		for p in $(ip netns pids "$ns" 2>/dev/null); do
@@ -51,6 +57,8 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 	# (Braces: the shell's own "Killed" notice goes to /dev/null too.)
 	for p in "${PIDS[@]}"; do { wait "$p"; } 2>/dev/null || true; done
+	disown -a  # no "Killed" notices for the rest
+	for p in $(descendants $$); do kill -9 "$p" 2>/dev/null || true; done
 	[ -n "$NS_A" ] && ip netns del "$NS_A" 2>/dev/null || true
 	[ -n "$NS_B" ] && ip netns del "$NS_B" 2>/dev/null || true
 	ip link del "va$TAG" 2>/dev/null || true
