@@ -1,20 +1,4 @@
-# A failing tool test leaves nothing running: else what it left would keep
-# CTest's pipe (its stdout, stderr) open, and CTest would wait for it until
-# its timeout instead of reporting the failure.
+# A failing tool test leaves nothing running (tests/leftovers.sh).
 . "$(dirname "$0")/lib.sh"
-
-step "a test that fails with programs in the background: its output ends with it"
-start=$SECONDS
-rc=0
-out=$(bash "$(dirname "$0")/fail_leaving.sh" "$E" "$T/pids" 2>&1) || rc=$?
-took=$((SECONDS - start))
-echo "$out"
-[ "$rc" -eq 1 ] || fail "it exited $rc, expected 1"
-grep -q "on purpose" <<<"$out" || fail "it did not get to fail"
-# Hang detection only: an honest run takes a fraction of a second.
-[ "$took" -lt 20 ] || fail "its output ended $took s after it started"
-for p in $(cat "$T/pids"); do
-	state=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$p/stat" 2>/dev/null) || true
-	[ -z "$state" ] || [ "$state" = Z ] || fail "pid $p still runs"
-done
-echo "ok"
+. "$(dirname "$0")/../leftovers.sh"
+expect_no_leftovers "$(dirname "$0")/lib.sh" "$E"
