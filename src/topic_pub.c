@@ -66,6 +66,7 @@ struct pub_sub {
 	unsigned watch;         /* slow kicks (bell_kick) */
 	uint64_t lap_ev;        /* the data_event we last kicked below the
 				   horizon (latest) */
+	uint64_t lap_seq;       /* our ring's seq when we did */
 };
 
 struct evshm_pub {
@@ -638,8 +639,13 @@ int evshm_pub_reserve(struct evshm_pub *p, size_t len, void **ptr,
  * it jumped) and armed anyway, to wait in an event loop, armed below a
  * horizon that may already have passed it, and nothing else would ever
  * wake it.  An arming is told from the last one at the same head by the
- * event's low bits (8.7); kicked once, an event is not kicked again.
+ * event's low bits (8.7); kicked once, an event is kicked again only if
+ * it is still there PUB_REKICK commits later: sixteen armings between two
+ * of our looks bring the four bits back to the value we kicked last, and
+ * nothing else would wake that arming.
  */
+#define PUB_REKICK 1024u
+
 static bool pub_horizon_moved(const struct evshm_pub *p)
 {
 	return p->opts.policy == EVSHM_LATEST && p->horizon > p->kicked_horizon;
@@ -663,11 +669,14 @@ static void pub_kick(struct evshm_pub *p, uint64_t old, uint64_t new_)
 
 		if (ring_passes(ev, old, new_) ||
 		    (lap && ring_passes(ev, h0, p->horizon)) ||
-		    (below && ev != s->lap_ev)) {
+		    (below && (ev != s->lap_ev ||
+			       p->ring.seq - s->lap_seq >= PUB_REKICK))) {
 			int r = bell_kick(s->kick, &s->watch);
 
-			if (below)
+			if (below) {
 				s->lap_ev = ev;
+				s->lap_seq = p->ring.seq;
+			}
 			s->kicks++;
 			atomic_store_explicit(&p->mine->tx_kicks, ++p->kicks,
 					      memory_order_relaxed);
@@ -794,6 +803,7 @@ static int pub_handshake(struct evshm_pub *p, struct pub_sub *s)
 	pub_history(p, m.param, &start, &start_seq);
 	s->head = start;
 	s->lap_ev = UINT64_MAX; /* no data_event is that and below a horizon */
+	s->lap_seq = 0;
 	/* Its history is not ours to overwrite (see pub_room). */
 	if (start < p->ring.head)
 		p->ring.head = start;

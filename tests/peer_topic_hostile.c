@@ -77,6 +77,17 @@
  *                  say "asleep"; say "kicked" when the publisher kicks us
  *                  (its horizon passed our head), or "not kicked ..." and
  *                  exit 1 if it has not within 5 s
+ *   rearm-same     (latest) never read; once the horizon has passed our
+ *                  head, arm there with tag 1 (as a call with timeout 0
+ *                  that gave up its jumps, 8.7) and say "armed"; once
+ *                  kicked, empty the bell, say "kicked", and at the
+ *                  test's SIGUSR1 (it publishes nothing meanwhile) arm
+ *                  sixteen more times, the last one with the same
+ *                  data_event again (four bits of tag), as a subscriber
+ *                  whose armings no commit saw would, and say "rearmed";
+ *                  say "kicked again" when the publisher kicks that
+ *                  arming, or "not kicked ..." and exit 1 if it has not
+ *                  within 10 s
  * pub modes:
  *   ring-lie       WELCOME announces twice the ring its region has
  *   start-unaligned  WELCOME's start index is not a multiple of 16
@@ -577,6 +588,68 @@ static int sleep_lapped(struct hsub *s)
 	return 1;
 }
 
+/* Wait up to @ms for a kick on our bell, then empty it. */
+static bool await_kick(struct hsub *s, int ms)
+{
+	struct pollfd pfd = { .fd = s->bell, .events = POLLIN };
+	char buf[256];
+
+	if (poll(&pfd, 1, ms) != 1)
+		return false;
+	while (recv(s->bell, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	return true;
+}
+
+static int rearm_same(struct hsub *s)
+{
+	uint64_t head = atomic_load(&s->mine->head);
+	uint64_t end = os_now_ns() + 10000000000u;
+	struct timespec ts = { .tv_sec = 30 };
+	sigset_t go;
+
+	sigemptyset(&go);
+	sigaddset(&go, SIGUSR1);
+	tu_check_res(pthread_sigmask(SIG_BLOCK, &go, NULL), 0);
+
+	while (atomic_load(&s->pub->horizon) <= head) {
+		if (os_now_ns() > end) {
+			fprintf(stderr, "never lapped\n");
+			return 1;
+		}
+		usleep(1000);
+	}
+	atomic_store(&s->mine->data_event, head | 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	printf("armed\n");
+	fflush(stdout);
+	if (!await_kick(s, 10000)) {
+		printf("not kicked at all\n");
+		return 1;
+	}
+	printf("kicked\n");
+	fflush(stdout);
+	if (sigtimedwait(&go, NULL, &ts) != SIGUSR1) {
+		fprintf(stderr, "no go\n");
+		return 1;
+	}
+	/* Sixteen more armings at this head, none seen by a commit: the
+	 * last one's tag is 1 again. */
+	for (unsigned tag = 2; tag <= 17; tag++) {
+		atomic_store(&s->mine->data_event, head | (tag & 15));
+		atomic_thread_fence(memory_order_seq_cst);
+	}
+	printf("rearmed\n");
+	fflush(stdout);
+	if (await_kick(s, 10000)) {
+		printf("kicked again\n");
+		return 0;
+	}
+	printf("not kicked again (head %" PRIu64 ", horizon %" PRIu64 ")\n",
+	       head, (uint64_t)atomic_load(&s->pub->horizon));
+	return 1;
+}
+
 static int flood(struct hsub *s)
 {
 	return kick_flood(s->kick, -1, 2000, s);
@@ -738,7 +811,7 @@ static int run_sub(const char *name, const char *mode)
 	opt_oob = is(mode, "kick-oob");
 	sub_join(&s, name);
 	/* No kick for us until we ask. */
-	if (is(mode, "sleep-lapped"))
+	if (is(mode, "sleep-lapped") || is(mode, "rearm-same"))
 		atomic_store(&s.mine->data_event, UINT64_MAX);
 	printf("joined\n");
 	fflush(stdout);
@@ -773,6 +846,8 @@ static int run_sub(const char *name, const char *mode)
 		return bell_watch(&s);
 	if (is(mode, "sleep-lapped"))
 		return sleep_lapped(&s);
+	if (is(mode, "rearm-same"))
+		return rearm_same(&s);
 	if (is(mode, "bell-hup")) {
 		s.kick = os_close(s.kick);
 		printf("closed\n");

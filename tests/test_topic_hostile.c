@@ -368,31 +368,84 @@ static void test_sub_head_creep(void **state)
  * hostile subscriber plays that state; the publisher used to let it sleep
  * through every lap.
  */
-static void test_sub_asleep_lapped(void **state)
+/* A latest topic at a fresh name (into @name) and messages of 1000 bytes,
+ * records of 1024, for the hostile subscribers below. */
+static uint8_t kb_msg[1000];
+
+static struct evshm_pub *latest_pub(char name[108], const char *tag)
 {
 	struct evshm_opts o = { .ring_size = RING, .policy = EVSHM_LATEST };
-	static uint8_t buf[1000]; /* a record of 1024 bytes */
 	struct evshm_pub *p;
+
+	tu_unique_name(name, 108, tag, true);
+	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
+	return p;
+}
+
+static void test_sub_asleep_lapped(void **state)
+{
 	struct proc bad;
 	char name[108], line[128];
+	struct evshm_pub *p = latest_pub(name, "tlapped");
 
 	(void)state;
-	tu_unique_name(name, sizeof(name), "tlapped", true);
-	tu_assert_res(evshm_pub_open(&p, name, &o), 0);
 	for (int i = 0; i < 3; i++)
-		tu_assert_res(evshm_pub_send(p, buf, sizeof(buf), 0), 0);
+		tu_assert_res(evshm_pub_send(p, kb_msg, sizeof(kb_msg), 0), 0);
 	char *bv[] = { "peer_topic_hostile", "sub", name, "sleep-lapped", NULL };
 	spawn(&bad, HOSTILE, bv);
 	admit(p, &bad);
 	for (int i = 0; i < 2; i++)
-		tu_assert_res(evshm_pub_send(p, buf, sizeof(buf), 0), 0);
+		tu_assert_res(evshm_pub_send(p, kb_msg, sizeof(kb_msg), 0), 0);
 	assert_true(tu_read_line(bad.report, line, sizeof(line), 20000) > 0);
 	assert_string_equal(line, "asleep");
 	/* Two laps: the horizon passes its head in the second. */
 	for (unsigned i = 0; i < 2 * RING / 1024; i++)
-		tu_assert_res(evshm_pub_send(p, buf, sizeof(buf), 0), 0);
+		tu_assert_res(evshm_pub_send(p, kb_msg, sizeof(kb_msg), 0), 0);
 	int rc = finish(&bad, line, sizeof(line));
 	assert_string_equal(line, "kicked");
+	tu_assert_res(rc, 0);
+	evshm_pub_close(p);
+}
+
+/*
+ * A latest subscriber that armed below the horizon is kicked once per
+ * value of its data_event (8.7).  The value carries a tag of four bits:
+ * sixteen armings at one head that no commit saw between them bring the
+ * last kicked value back.  The publisher must kick it again within 1024
+ * commits; it used to never kick it again, and a subscriber waiting in an
+ * event loop slept through everything published.
+ */
+static void test_sub_rearm_same(void **state)
+{
+	struct proc bad;
+	char name[108], line[128];
+	struct evshm_pub *p = latest_pub(name, "trearm");
+
+	(void)state;
+	char *bv[] = { "peer_topic_hostile", "sub", name, "rearm-same", NULL };
+	spawn(&bad, HOSTILE, bv);
+	admit(p, &bad);
+	/* Lap it: the horizon passes its head (0). */
+	for (unsigned i = 0; i < 2 * RING / 1024; i++)
+		tu_assert_res(evshm_pub_send(p, kb_msg, sizeof(kb_msg), 0), 0);
+	assert_true(tu_read_line(bad.report, line, sizeof(line), 20000) > 0);
+	assert_string_equal(line, "armed");
+	/* The next commit kicks that arming.  Then nothing is published
+	 * while it arms sixteen times more. */
+	line[0] = '\0';
+	for (uint64_t t0 = tu_now_ms(); tu_now_ms() - t0 < 20000;) {
+		tu_assert_res(evshm_pub_send(p, kb_msg, sizeof(kb_msg), 0), 0);
+		if (tu_read_line(bad.report, line, sizeof(line), 5) > 0)
+			break;
+	}
+	assert_string_equal(line, "kicked");
+	assert_int_equal(kill(bad.pid, SIGUSR1), 0);
+	assert_true(tu_read_line(bad.report, line, sizeof(line), 20000) > 0);
+	assert_string_equal(line, "rearmed");
+	for (unsigned i = 0; i < 3 * 1024; i++)
+		tu_assert_res(evshm_pub_send(p, kb_msg, sizeof(kb_msg), 0), 0);
+	int rc = finish(&bad, line, sizeof(line));
+	assert_string_equal(line, "kicked again");
 	tu_assert_res(rc, 0);
 	evshm_pub_close(p);
 }
@@ -969,6 +1022,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sub_bell_watch),
 		cmocka_unit_test(test_sub_limit_at_hello),
 		cmocka_unit_test(test_sub_asleep_lapped),
+		cmocka_unit_test(test_sub_rearm_same),
 		cmocka_unit_test(test_sub_head_creep),
 		cmocka_unit_test(test_sub_splice_lock),
 		cmocka_unit_test(test_sub_kick_lock),
