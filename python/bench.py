@@ -8,7 +8,9 @@ run, both sides Python in separate processes.
                             [--cpus 0,1 | --cpus none] [--json FILE]
 
 Transports:
-  evshm           Channel.send / Channel.recv (bytes), spin_ns=30000
+  evshm           Channel.send / Channel.recv (bytes), the library's
+                  default options (spin_ns 0: it spins while the peer is
+                  awake on another CPU, at most 50 us a wait)
   evshm zc        zero copy: the sender copies its payload into reserve()d
                   room; the receiver reads it in place with peek()
   evshm many      as evshm, but the streaming receiver takes lists of up to
@@ -48,11 +50,9 @@ they do not read the rest of the payload.
 
 Processes are started with multiprocessing's "spawn" method (a fresh
 interpreter, nothing inherited through fork) and, by default, pinned: the
-driver to the first CPU, the peer to the second.  A pinned thread can use
-one CPU only, so the library would not spin by default: the evshm rows
-set spin_ns explicitly.  Each figure is the median of --runs runs with its
-min-max spread; ratios compare evshm with the fastest of the others in the
-same run.
+driver to the first CPU, the peer to the second.  Each figure is the
+median of --runs runs with its min-max spread; ratios compare evshm with
+the fastest of the others in the same run.
 
 The evshm ring: 16 MiB for messages below 64 KiB (larger than the L2
 cache: the sender rarely rewrites lines the receiver's core still holds),
@@ -90,7 +90,7 @@ except ImportError:
 
 BIG = 64 << 10          # payloads from this size up are numpy arrays
 RING = 16 << 20         # evshm ring, either direction (--ring, --ring-big)
-SPIN_NS = 30_000        # the library's default when a thread may move
+SPIN_NS = 0             # the library's default: adaptive
 END = 0xFF              # first byte of the end marker (pool indices < 255)
 
 
