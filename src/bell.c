@@ -245,31 +245,43 @@ static int64_t spin_budget(struct bell *b, const struct bell_ops *ops,
 	return ops->worth_spinning(ctx, cpu) ? b->budget : 0;
 }
 
+/* What a spin looks at: the word ops->watch() named, loaded inline (a
+ * channel's: through ready(), three calls deep, a round trip pinned apart
+ * took 15-20 % longer), else ops->ready(). */
+struct spin_look {
+	const struct bell_ops *ops;
+	void *ctx;
+	const uint64_t *word;
+	uint64_t val;
+	bool ne;
+};
+
+static inline bool spin_looks_ready(const struct spin_look *l)
+{
+	if (!l->word)
+		return l->ops->ready(l->ctx);
+	return (__atomic_load_n(l->word, __ATOMIC_ACQUIRE) != l->val) == l->ne;
+}
+
 static bool bell_spin(struct bell *b, const struct bell_ops *ops, void *ctx)
 {
 	int64_t budget = spin_budget(b, ops, ctx);
+	struct spin_look l = { .ops = ops, .ctx = ctx };
 
 	if (budget <= 0)
 		return false;
 	uint64_t end = os_now_ns() + (uint64_t)budget;
-	/* A channel spins on one word, loaded inline: through ready() (three
-	 * calls deep) a round trip pinned apart took 15-20 % longer. */
-	const uint64_t *word = NULL;
-	uint64_t val = 0;
-	bool ne = false;
 	if (ops->watch)
-		ops->watch(ctx, &word, &val, &ne);
+		ops->watch(ctx, &l.word, &l.val, &l.ne);
 	for (;;) {
 		/* Read the clock once every 64 looks: it costs ~20 ns. */
 		for (int i = 0; i < 64; i++) {
-			if (word ? (__atomic_load_n(word, __ATOMIC_ACQUIRE) !=
-				    val) == ne :
-				   ops->ready(ctx))
+			if (spin_looks_ready(&l))
 				goto out_ready;
 			cpu_relax();
 		}
 		if (os_now_ns() >= end) {
-			if (ops->ready(ctx))
+			if (spin_looks_ready(&l))
 				goto out_ready;
 			return false;
 		}

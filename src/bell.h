@@ -84,11 +84,12 @@ struct bell {
 struct bell_ops {
 	/* The operation itself: 0 done, -EAGAIN not yet, or an error. */
 	int (*attempt)(void *ctx);
-	/* A cheap look at shared memory, for spinning: worth attempting? */
+	/* A cheap look at shared memory, for spinning: worth attempting?
+	 * Not called (may be NULL) when watch() is given. */
 	bool (*ready)(void *ctx);
-	/* Optional, instead of ready() while spinning: the one word that
-	 * changes when it is worth attempting (*word == *val, or != with
-	 * @ne), so that the spin is a load and a compare, no call. */
+	/* Instead of ready(): the one word that changes when it is worth
+	 * attempting (*word == *val, or != with @ne), so that the spin is a
+	 * load and a compare, no call. */
 	void (*watch)(void *ctx, const uint64_t **word, uint64_t *val,
 		      bool *ne);
 	/* Publish our event index, fence, look again: 0 ready, -EAGAIN

@@ -319,14 +319,7 @@ static int tx_attempt(void *arg)
 	return chan_fail(c, res);
 }
 
-static bool tx_ready(void *arg)
-{
-	struct evshm_chan *c = ((struct tx_ctx *)arg)->cc.c;
-
-	return atomic_load_explicit(&c->peer->head, memory_order_relaxed) !=
-	       c->tx.ring.head;
-}
-
+/* Room may have come when the consumer's head moved. */
 static void tx_watch(void *arg, const uint64_t **word, uint64_t *val,
 		     bool *ne)
 {
@@ -373,7 +366,6 @@ static bool chan_gone(void *arg)
 
 static const struct bell_ops tx_ops = {
 	.attempt = tx_attempt,
-	.ready = tx_ready,
 	.watch = tx_watch,
 	.arm = tx_arm,
 	.recheck = tx_recheck,
@@ -566,11 +558,7 @@ static int rx_attempt(void *arg)
 	return chan_fail(c, res);
 }
 
-static bool rx_ready(void *arg)
-{
-	return ring_rx_ready(&((struct rx_ctx *)arg)->cc.c->rx.ring);
-}
-
+/* Data has come when the record at our head shows the seq we expect. */
 static void rx_watch(void *arg, const uint64_t **word, uint64_t *val,
 		     bool *ne)
 {
@@ -593,12 +581,12 @@ static int rx_arm(void *arg)
 
 static int rx_recheck(void *arg)
 {
-	return rx_ready(arg) ? 0 : -EAGAIN;
+	return ring_rx_ready(&((struct rx_ctx *)arg)->cc.c->rx.ring) ? 0 :
+								       -EAGAIN;
 }
 
 static const struct bell_ops rx_ops = {
 	.attempt = rx_attempt,
-	.ready = rx_ready,
 	.watch = rx_watch,
 	.arm = rx_arm,
 	.recheck = rx_recheck,

@@ -552,11 +552,23 @@ static int creep(struct hsub *s)
 	return 0;
 }
 
+/* Wait up to @ms for a kick on our bell, then empty it. */
+static bool await_kick(struct hsub *s, int ms)
+{
+	struct pollfd pfd = { .fd = s->bell, .events = POLLIN };
+	char buf[256];
+
+	if (poll(&pfd, 1, ms) != 1)
+		return false;
+	while (recv(s->bell, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	return true;
+}
+
 static int sleep_lapped(struct hsub *s)
 {
 	uint64_t head = atomic_load(&s->mine->head);
 	uint64_t end = os_now_ns() + 10000000000u;
-	struct pollfd pfd = { .fd = s->bell, .events = POLLIN };
 
 	/* Two records on: the commit that passed our head is done (its
 	 * kick check saw no event of ours), the next one started above. */
@@ -578,7 +590,7 @@ static int sleep_lapped(struct hsub *s)
 	}
 	printf("asleep\n");
 	fflush(stdout);
-	if (poll(&pfd, 1, 5000) == 1) {
+	if (await_kick(s, 5000)) {
 		printf("kicked\n");
 		return 0;
 	}
@@ -586,19 +598,6 @@ static int sleep_lapped(struct hsub *s)
 	       PRIu64 ")\n", head, (uint64_t)atomic_load(&s->pub->horizon),
 	       (uint64_t)atomic_load(&s->pub->tail));
 	return 1;
-}
-
-/* Wait up to @ms for a kick on our bell, then empty it. */
-static bool await_kick(struct hsub *s, int ms)
-{
-	struct pollfd pfd = { .fd = s->bell, .events = POLLIN };
-	char buf[256];
-
-	if (poll(&pfd, 1, ms) != 1)
-		return false;
-	while (recv(s->bell, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-		;
-	return true;
 }
 
 static int rearm_same(struct hsub *s)

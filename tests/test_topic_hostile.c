@@ -358,16 +358,6 @@ static void test_sub_head_creep(void **state)
 	evshm_pub_close(p);
 }
 
-/*
- * A latest subscriber asleep below the tail is woken when the horizon
- * passes its head.  An honest one gets there by a jump to an oldest torn
- * from two updates (oldest_seq stored, oldest and the horizon not yet: a
- * publisher preempted between those stores, 8.5): the record at that
- * oldest carries an older number than the one it then expects, so it
- * sleeps there, and no later move of the tail passes its event.  The
- * hostile subscriber plays that state; the publisher used to let it sleep
- * through every lap.
- */
 /* A latest topic at a fresh name (into @name) and messages of 1000 bytes,
  * records of 1024, for the hostile subscribers below. */
 static uint8_t kb_msg[1000];
@@ -382,6 +372,16 @@ static struct evshm_pub *latest_pub(char name[108], const char *tag)
 	return p;
 }
 
+/*
+ * A latest subscriber asleep below the tail is woken when the horizon
+ * passes its head.  An honest one gets there by a jump to an oldest torn
+ * from two updates (oldest_seq stored, oldest and the horizon not yet: a
+ * publisher preempted between those stores, 8.5): the record at that
+ * oldest carries an older number than the one it then expects, so it
+ * sleeps there, and no later move of the tail passes its event.  The
+ * hostile subscriber plays that state; the publisher used to let it sleep
+ * through every lap.
+ */
 static void test_sub_asleep_lapped(void **state)
 {
 	struct proc bad;

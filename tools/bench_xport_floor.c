@@ -445,6 +445,12 @@ static void slot_close(struct link *l)
 	l->priv = NULL;
 }
 
+/* The slot the index @d->mine points at. */
+static uint8_t *slot_at(const struct slot_link *sl, const struct slot_dir *d)
+{
+	return d->data + (d->mine & (sl->nslots - 1)) * sl->slot;
+}
+
 static int slot_tx_get(struct link *l, void **p)
 {
 	struct slot_link *sl = l->priv;
@@ -461,7 +467,7 @@ static int slot_tx_get(struct link *l, void **p)
 		    spin_more(&sp) < 0)
 			return -ETIMEDOUT;
 	}
-	*p = d->data + (d->mine & (sl->nslots - 1)) * sl->slot + sl->off;
+	*p = slot_at(sl, d) + sl->off;
 	return 0;
 }
 
@@ -472,8 +478,7 @@ static int slot_tx_put(struct link *l)
 
 	if (sl->off) {
 		/* The header: written with the message, published with it. */
-		uint32_t *h = (uint32_t *)(void *)(
-			d->data + (d->mine & (sl->nslots - 1)) * sl->slot);
+		uint32_t *h = (uint32_t *)(void *)slot_at(sl, d);
 		h[0] = (uint32_t)l->size;
 		h[1] = 0;
 	}
@@ -498,7 +503,7 @@ static int slot_rx_get(struct link *l, const void **p, size_t *len)
 		if (d->mine == d->theirs && spin_more(&sp) < 0)
 			return -ETIMEDOUT;
 	}
-	const uint8_t *slot = d->data + (d->mine & (sl->nslots - 1)) * sl->slot;
+	const uint8_t *slot = slot_at(sl, d);
 	/* Framed: the length comes from the header, read once. */
 	*len = sl->off ? *(const volatile uint32_t *)(const void *)slot : l->size;
 	*p = slot + sl->off;
