@@ -68,7 +68,7 @@ static int put_flags(struct pair *p, const void *buf, size_t len,
 		     uint32_t flags)
 {
 	uint64_t old, new_;
-	void *dst;
+	void *dst = NULL;
 	int res = ring_tx_reserve(&p->tx, len, &dst);
 
 	if (res == -EAGAIN) {
@@ -136,7 +136,7 @@ static void test_basic(void **state)
 	assert_int_equal(atomic_load(&p.b->msgs_recv), 2);
 	assert_int_equal(atomic_load(&p.b->bytes_recv), 5);
 	/* Payloads are 16-byte aligned. */
-	void *dst;
+	void *dst = NULL;
 	tu_assert_res(ring_tx_reserve(&p.tx, 3, &dst), 0);
 	assert_int_equal((uintptr_t)dst % 16, 0);
 	ring_tx_cancel(&p.tx);
@@ -148,7 +148,7 @@ static void test_peek_is_stable(void **state)
 	struct pair p;
 	const void *a, *b;
 	size_t la, lb;
-	uint64_t o, n;
+	uint64_t o = 0, n = 0;
 
 	(void)state;
 	pair_init(&p, RING);
@@ -165,8 +165,8 @@ static void test_peek_is_stable(void **state)
 static void test_sizes_and_full(void **state)
 {
 	struct pair p;
-	void *dst;
-	uint64_t o, n;
+	void *dst = NULL;
+	uint64_t o = 0, n = 0;
 	uint32_t max = ring_max_msg(RING);
 
 	(void)state;
@@ -203,9 +203,9 @@ static void test_sizes_and_full(void **state)
 static void test_commit_shorter(void **state)
 {
 	struct pair p;
-	void *dst;
+	void *dst = NULL;
 	uint8_t buf[256];
-	uint64_t o, n;
+	uint64_t o = 0, n = 0;
 
 	(void)state;
 	pair_init(&p, RING);
@@ -453,8 +453,8 @@ static void test_batch_random(void **state)
 	pair_init(&p, RING);
 	while (got < want) {
 		put_burst(&p, &seed, rand_r(&seed) % 16, 48, in, &sent);
-		const void *ptr;
-		size_t len;
+		const void *ptr = NULL;
+		size_t len = 0;
 		int res = ring_rx_peek(&p.rx, &ptr, &len, NULL);
 		if (res == -EAGAIN)
 			continue;
@@ -654,8 +654,8 @@ static void test_stale_reservation(void **state)
 {
 	struct pair p;
 	uint8_t buf[RING];
-	void *dst;
-	uint64_t o, n;
+	void *dst = NULL;
+	uint64_t o = 0, n = 0;
 
 	(void)state;
 	pair_init(&p, RING);
