@@ -145,13 +145,11 @@ static void bell_drain_due(struct bell *b)
 		bell_empty(b);
 }
 
-void bell_disarm(struct bell *b, bool reset)
+void bell_disarm_armed(struct bell *b, bool reset)
 {
-	if (atomic_load_explicit(&b->armed, memory_order_relaxed)) {
-		atomic_store(&b->armed, false);
-		if (reset)
-			bell_empty(b);
-	}
+	atomic_store(&b->armed, false);
+	if (reset)
+		bell_empty(b);
 }
 
 /*

@@ -299,7 +299,7 @@ struct tx_ctx {
 	void **ptr;
 };
 
-/* Inlined into chan_wait()'s first try; bell_wait() calls it too. */
+/* Inlined into bell_try_wait()'s first try; bell_wait() calls it too. */
 static inline __attribute__((always_inline)) int
 tx_attempt(void *arg)
 {
@@ -378,30 +378,16 @@ static const struct bell_ops tx_ops = {
 
 /* Wait on one side's bell; once done, disarm it (and empty it, if
  * evshm_fd() is in use, so that the descriptor does not stay readable). */
-static inline void chan_disarm(struct evshm_chan *c, struct bell *b)
-{
-	if (atomic_load_explicit(&b->armed, memory_order_relaxed))
-		bell_disarm(b, fd_used(c));
-}
-
-/*
- * Try once, then wait on one side's bell if need be; once done, disarm it
- * (and empty it, if evshm_fd() is in use, so that the descriptor does not
- * stay readable).  The first try is bell_wait()'s first attempt, made here
- * by a direct call that inlines: under a stream no call waits, and going
- * through bell_wait() and its callbacks for nothing took a fifth of a
- * send and a receive.
- */
+/* Wait on one side's bell; once done, disarm it (and empty it, if
+ * evshm_fd() is in use, so that the descriptor does not stay readable). */
 static inline int chan_wait(struct evshm_chan *c, struct bell *b,
 			    const struct bell_ops *ops, void *ctx,
 			    int (*attempt)(void *), int timeout_ms)
 {
-	int res = attempt(ctx);
+	int res = bell_try_wait(b, ops, ctx, attempt, timeout_ms);
 
-	if (res == -EAGAIN)
-		res = bell_wait(b, ops, ctx, timeout_ms);
 	if (res == 0)
-		chan_disarm(c, b);
+		bell_disarm(b, fd_used(c));
 	return res;
 }
 
@@ -569,7 +555,7 @@ struct rx_ctx {
 	size_t *len;
 };
 
-/* Inlined into chan_wait()'s first try; bell_wait() calls it too. */
+/* Inlined into bell_try_wait()'s first try; bell_wait() calls it too. */
 static inline __attribute__((always_inline)) int
 rx_attempt(void *arg)
 {

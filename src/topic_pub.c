@@ -438,7 +438,8 @@ struct pub_ctx {
 	bool waiting;
 };
 
-static int pub_attempt(void *arg)
+/* Inlined into bell_try_wait()'s first try; bell_wait() calls it too. */
+static inline __attribute__((always_inline)) int pub_attempt(void *arg)
 {
 	struct pub_ctx *t = arg;
 	struct evshm_pub *p = t->p;
@@ -611,7 +612,7 @@ int evshm_pub_reserve(struct evshm_pub *p, size_t len, void **ptr,
 		pub_reap(p);
 		pub_serve_some(p);
 	}
-	res = bell_wait(&p->bell, &pub_ops, &t, timeout_ms);
+	res = bell_try_wait(&p->bell, &pub_ops, &t, pub_attempt, timeout_ms);
 	if (res == -EAGAIN || res == -ETIMEDOUT) {
 		/* Still waiting, as far as the subscribers know: stay armed
 		 * (their kick must make evshm_pub_fd() readable) and keep the

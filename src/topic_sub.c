@@ -156,7 +156,8 @@ struct sub_ctx {
 	bool poll;              /* timeout 0: an arming may end the call */
 };
 
-static int sub_attempt(void *arg)
+/* Inlined into bell_try_wait()'s first try; bell_wait() calls it too. */
+static inline __attribute__((always_inline)) int sub_attempt(void *arg)
 {
 	struct sub_ctx *t = arg;
 	struct evshm_sub *s = t->s;
@@ -334,7 +335,8 @@ int evshm_sub_peek(struct evshm_sub *s, const void **ptr, size_t *len,
 	if (__builtin_expect(s->stale >= STALE_TRIES, 0) && !s->ring.cur) {
 		res = sub_peek_bounded(s, &t, timeout_ms);
 	} else {
-		res = bell_wait(&s->bell, &sub_ops, &t, timeout_ms);
+		res = bell_try_wait(&s->bell, &sub_ops, &t, sub_attempt,
+				    timeout_ms);
 		if (res == 0)
 			bell_disarm(&s->bell, s->fd_used);
 	}
