@@ -2,9 +2,9 @@
 /*
  * peer_failing MODE: a cmocka test program that fails on purpose, for
  * test_peers_cleanup.  Each test (MODE selects one by name) starts peers
- * that would sleep for two minutes, waits until they have noted their pids
- * in $PEERS_PIDFILE, and then ends badly: a failed assertion, exit(), abort(),
- * or SIGKILL.  Whatever the way, its peers must not outlive it.
+ * that would sleep for two minutes (some from threads that end first),
+ * waits until they have noted their pids in $PEERS_PIDFILE, and then ends
+ * badly: a failed assertion, exit(), abort(), or SIGKILL.  Whatever the way, its peers must not outlive it.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -181,12 +181,31 @@ static void mode_sigkill(void **state)
 	raise(SIGKILL);
 }
 
+/* The same, with the peer started by a thread that ended before: its
+ * death signal is not that thread's end, and is the process's. */
+static void mode_orphan_sigkill(void **state)
+{
+	const struct timespec later = { .tv_sec = 0, .tv_nsec = 100000000 };
+	pthread_t a;
+
+	(void)state;
+	assert_int_equal(pthread_create(&a, NULL, sleeper, "nested"), 0);
+	pthread_join(a, NULL);
+	wait_noted(2);
+	nanosleep(&later, NULL);
+	fprintf(stderr, "killing myself on purpose, a peer of an ended "
+		"thread and its peer running\n");
+	raise(SIGKILL);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(mode_fail),   cmocka_unit_test(mode_exit),
 		cmocka_unit_test(mode_abort),  cmocka_unit_test(mode_nested),
-		cmocka_unit_test(mode_thread), cmocka_unit_test(mode_sigkill), cmocka_unit_test(mode_sanitizer),
+		cmocka_unit_test(mode_thread), cmocka_unit_test(mode_sigkill),
+		cmocka_unit_test(mode_orphan_sigkill),
+		cmocka_unit_test(mode_sanitizer),
 	};
 
 	if (argc < 2) {

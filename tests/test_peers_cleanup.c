@@ -5,8 +5,8 @@
  * reads them to their end, would wait for its own timeout instead of
  * reporting the failure.  peer_failing fails on purpose in each of the
  * ways a test can (a failed assertion, exit(), abort(), SIGKILL, a
- * sanitizer's report; with a
- * peer's own peer, with peers started by threads); with its stdout and
+ * sanitizer's report; with a peer's own peer, with peers started by
+ * threads that ended, SIGKILL after such a start); with its stdout and
  * stderr as our pipe, the end of that pipe must come soon after it ends,
  * and every peer it started must be gone.
  */
@@ -111,7 +111,8 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		MODE(fail),   MODE(exit),   MODE(abort),
-		MODE(nested), MODE(thread), MODE(sigkill), MODE(sanitizer),
+		MODE(nested), MODE(thread), MODE(sigkill), MODE(orphan_sigkill),
+		MODE(sanitizer),
 	};
 
 	return TU_RUN(tests, argc, argv);

@@ -60,8 +60,8 @@ static pthread_once_t tu_peers_once = PTHREAD_ONCE_INIT;
 /* Set in a peer started with TU_PARENT_ENV: it has PR_SET_PDEATHSIG. */
 static bool tu_pdeath;
 
-/* Set by tu_spawn_ex() in its peer's environment, to its own pid, when it
- * runs on the main thread: "die with me". */
+/* Set by tu_spawn_ex() in its peer's environment, to its own pid: "die
+ * with me". */
 #define TU_PARENT_ENV "EVSHM_TEST_PARENT"
 
 /* 1: @pid is our child and has not ended (or is stopped); 0: it has ended
@@ -213,8 +213,8 @@ int tu_kill_peers(void)
 	return killed;
 }
 
-/* Every program linked with this file: if tu_spawn_ex() started it (on
- * its main thread), die with that process. */
+/* Every program linked with this file: if tu_spawn_ex() started it, die
+ * with that process. */
 __attribute__((constructor)) static void tu_peer_init(void)
 {
 	const char *s = getenv(TU_PARENT_ENV);
@@ -301,6 +301,106 @@ static char **tu_env_merge(const char *const *extra, const char *own)
 	return env;
 }
 
+/*
+ * PR_SET_PDEATHSIG fires when the *thread* that started the peer ends, not
+ * the process.  The main thread lasts as long as the process; any other
+ * hands its spawn to the spawner, a thread started on first need that
+ * never ends: so a peer started by a thread that has ended lives on, and
+ * still dies when the process is killed.
+ */
+struct tu_spawn_req {
+	pid_t *pid;
+	const char *path;
+	const posix_spawn_file_actions_t *fa;
+	char *const *argv;
+	char *const *env;
+	sigset_t mask;  /* the requester's: the peer starts with it */
+	int res;
+	bool done;
+};
+
+static pthread_mutex_t tu_spawner_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t tu_spawner_cond = PTHREAD_COND_INITIALIZER;
+static struct tu_spawn_req *tu_spawner_req; /* handed over, not done */
+static pthread_once_t tu_spawner_once = PTHREAD_ONCE_INIT;
+static int tu_spawner_err;
+
+static int tu_spawn_now(struct tu_spawn_req *q)
+{
+	posix_spawnattr_t at;
+	int r = posix_spawnattr_init(&at);
+
+	if (r)
+		return -r;
+	r = posix_spawnattr_setsigmask(&at, &q->mask);
+	if (!r)
+		r = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+	/* posix_spawn returns an errno value instead of setting errno. */
+	if (!r)
+		r = posix_spawn(q->pid, q->path, q->fa, &at, q->argv, q->env);
+	posix_spawnattr_destroy(&at);
+	return -r;
+}
+
+static void *tu_spawner(void *unused)
+{
+	(void)unused;
+	pthread_mutex_lock(&tu_spawner_lock);
+	for (;;) {
+		while (!tu_spawner_req)
+			pthread_cond_wait(&tu_spawner_cond, &tu_spawner_lock);
+		tu_spawner_req->res = tu_spawn_now(tu_spawner_req);
+		tu_spawner_req->done = true;
+		tu_spawner_req = NULL;
+		pthread_cond_broadcast(&tu_spawner_cond);
+	}
+	return NULL;
+}
+
+static void tu_spawner_start(void)
+{
+	sigset_t all, old;
+	pthread_attr_t at;
+	pthread_t t;
+
+	/* No signal meant for the test may land on the spawner. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	tu_spawner_err = -pthread_attr_init(&at);
+	if (!tu_spawner_err)
+		tu_spawner_err = -pthread_attr_setdetachstate(
+			&at, PTHREAD_CREATE_DETACHED);
+	if (!tu_spawner_err)
+		tu_spawner_err = -pthread_create(&t, &at, tu_spawner, NULL);
+	pthread_attr_destroy(&at);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static int tu_posix_spawn(pid_t *pid, const char *path,
+			  const posix_spawn_file_actions_t *fa,
+			  char *const argv[], char *const env[])
+{
+	struct tu_spawn_req q = { .pid = pid, .path = path, .fa = fa,
+				  .argv = argv, .env = env };
+
+	pthread_sigmask(SIG_BLOCK, NULL, &q.mask);
+	if (gettid() == getpid())
+		return tu_spawn_now(&q);
+	pthread_once(&tu_spawner_once, tu_spawner_start);
+	if (tu_spawner_err)
+		return tu_spawner_err;
+	pthread_mutex_lock(&tu_spawner_lock);
+	/* One request at a time: wait for the slot, then for the answer. */
+	while (tu_spawner_req)
+		pthread_cond_wait(&tu_spawner_cond, &tu_spawner_lock);
+	tu_spawner_req = &q;
+	pthread_cond_broadcast(&tu_spawner_cond);
+	while (!q.done)
+		pthread_cond_wait(&tu_spawner_cond, &tu_spawner_lock);
+	pthread_mutex_unlock(&tu_spawner_lock);
+	return q.res;
+}
+
 int tu_spawn_ex(pid_t *pid, const char *exe, char *const argv[],
 		const struct tu_spawn_opts *o)
 {
@@ -315,13 +415,9 @@ int tu_spawn_ex(pid_t *pid, const char *exe, char *const argv[],
 	r = tu_exe_path(path, sizeof(path), exe);
 	if (r < 0)
 		return r;
-	/* PR_SET_PDEATHSIG fires when the *thread* that started the peer
-	 * ends: only the main thread lasts as long as the process. */
-	if (gettid() == getpid())
-		snprintf(parent, sizeof(parent), TU_PARENT_ENV "=%d",
-			 (int)getpid());
-	else
-		snprintf(parent, sizeof(parent), TU_PARENT_ENV "=0");
+	/* Die with this process: the peer is started by a thread that lasts
+	 * as long as the process (tu_posix_spawn()). */
+	snprintf(parent, sizeof(parent), TU_PARENT_ENV "=%d", (int)getpid());
 	env = tu_env_merge(o ? o->env : NULL, parent);
 	if (!env)
 		return -ENOMEM;
@@ -344,8 +440,7 @@ int tu_spawn_ex(pid_t *pid, const char *exe, char *const argv[],
 			goto out_fa;
 		}
 	}
-	/* posix_spawn returns an errno value instead of setting errno. */
-	r = -posix_spawn(pid, path, &fa, NULL, argv, env);
+	r = tu_posix_spawn(pid, path, &fa, argv, env);
 	if (r == 0)
 		tu_peer_add(*pid, path);
 	if (r == 0 && o && o->report_fd) {

@@ -52,12 +52,13 @@ int tu_spawn(pid_t *pid, const char *exe, char *const argv[]);
  *  - on abort() (a SIGABRT handler, unless SIGABRT is handled already),
  *    and when a sanitizer's report ends the process (its death callback).
  * When no code of ours runs at all (SIGKILL, a crash), the
- * kernel does it: a peer linked with this file and started from the main
- * thread has PR_SET_PDEATHSIG = SIGKILL (set before its main(), told by
- * an environment variable).  It is tied to the thread that started the
- * peer, not to the process, hence the main thread only: a peer started by
- * a thread that ends would die with that thread.  As every peer is killed
- * in turn when its starter ends, a peer's own peers end too.
+ * kernel does it: a peer linked with this file has PR_SET_PDEATHSIG =
+ * SIGKILL (set before its main(), told by an environment variable).  It
+ * is tied to the thread that started the peer, not to the process: so
+ * only the main thread starts peers itself, and any other thread hands
+ * the start to a thread that never ends (a peer started by a thread that
+ * ends lives on, and dies with the process).  As every peer is killed in
+ * turn when its starter ends, a peer's own peers end too.
  * Not a process group per test: nobody would be left to kill the group
  * when the test process itself is killed, and signals from the terminal
  * (^C) would no longer reach peers in a group of their own.
