@@ -181,8 +181,10 @@ int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
 /*
  * bell_wait(), but its first attempt is a direct call to @attempt (the
  * same as @ops->attempt), which the caller's compiler inlines: under a
- * stream no call waits, and reaching the attempt through bell_wait() and
- * the callback took a fifth of a channel's send and receive.
+ * stream no call waits, so the way through bell_wait() and the callback
+ * was paid for nothing (with the inline ring and the library's direct
+ * calls to itself, a channel's send and receive went from 568 to 328
+ * instructions: docs/performance.md, "The code of a hop").
  */
 static inline int bell_try_wait(struct bell *b, const struct bell_ops *ops,
 				void *ctx, int (*attempt)(void *),
