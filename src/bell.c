@@ -348,17 +348,16 @@ int bell_arm_first(struct bell *b, const struct bell_ops *ops, void *ctx)
 	return res == -EAGAIN ? 0 : res;
 }
 
-int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
-	      int timeout_ms)
+int bell_wait_after(struct bell *b, const struct bell_ops *ops, void *ctx,
+		    int timeout_ms)
 {
 	uint64_t deadline = UINT64_MAX, t0;
 	bool timed = false, spun = false, polling = false;
 	int res;
 
-	for (;;) {
-		res = ops->attempt(ctx);
-		if (res != -EAGAIN)
-			break;
+	/* The caller's attempt said -EAGAIN; each pass ends with the next
+	 * (a `continue` goes straight to it). */
+	do {
 		if (ops->gone(ctx)) {
 			res = -EPIPE;
 			break;
@@ -413,6 +412,6 @@ int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
 		} else if (res != -ETIMEDOUT) {
 			break;
 		}
-	}
+	} while ((res = ops->attempt(ctx)) == -EAGAIN);
 	return res;
 }

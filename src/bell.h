@@ -165,6 +165,28 @@ int bell_make(int *rd, int *wr_for_peer);
  * -EPROTO (reason BELL_SLOW). */
 int bell_kick(int wr, unsigned *watch);
 
+/* bell_wait() after its first attempt said -EAGAIN. */
+int bell_wait_after(struct bell *b, const struct bell_ops *ops, void *ctx,
+		    int timeout_ms);
+
+/*
+ * bell_wait(), with the first attempt a direct call to @attempt (the same as
+ * @ops->attempt), which the caller's compiler inlines; bell_wait_after()
+ * takes over only if it says -EAGAIN.  Under a stream no call waits, so
+ * the way through the loop and the callback was paid for nothing (with
+ * the inline ring and the library's direct calls to itself, a channel's
+ * send and receive went from 568 to 328 instructions: docs/performance.md,
+ * "The code of a hop").
+ */
+static inline int bell_try_wait(struct bell *b, const struct bell_ops *ops,
+				void *ctx, int (*attempt)(void *),
+				int timeout_ms)
+{
+	int res = attempt(ctx);
+
+	return res == -EAGAIN ? bell_wait_after(b, ops, ctx, timeout_ms) : res;
+}
+
 /*
  * Run @ops->attempt until it succeeds, fails, or @timeout_ms is up: spin
  * (once per call, if worth it), arm, sleep, and again.  Every wakeup is
@@ -175,24 +197,10 @@ int bell_kick(int wr, unsigned *watch);
  * Returns the attempt's result, -EAGAIN (timeout 0), -ETIMEDOUT, -EPIPE
  * (the peer has gone and the attempt still says -EAGAIN), or -errno.
  */
-int bell_wait(struct bell *b, const struct bell_ops *ops, void *ctx,
-	      int timeout_ms);
-
-/*
- * bell_wait(), but its first attempt is a direct call to @attempt (the
- * same as @ops->attempt), which the caller's compiler inlines: under a
- * stream no call waits, so the way through bell_wait() and the callback
- * was paid for nothing (with the inline ring and the library's direct
- * calls to itself, a channel's send and receive went from 568 to 328
- * instructions: docs/performance.md, "The code of a hop").
- */
-static inline int bell_try_wait(struct bell *b, const struct bell_ops *ops,
-				void *ctx, int (*attempt)(void *),
-				int timeout_ms)
+static inline int bell_wait(struct bell *b, const struct bell_ops *ops,
+			    void *ctx, int timeout_ms)
 {
-	int res = attempt(ctx);
-
-	return res == -EAGAIN ? bell_wait(b, ops, ctx, timeout_ms) : res;
+	return bell_try_wait(b, ops, ctx, ops->attempt, timeout_ms);
 }
 
 /*

@@ -299,7 +299,8 @@ struct tx_ctx {
 	void **ptr;
 };
 
-/* Inlined into bell_try_wait()'s first try; bell_wait() calls it too. */
+/* Inlined into bell_try_wait()'s first try; bell_wait_after() calls it
+ * too. */
 static inline __attribute__((always_inline)) int
 tx_attempt(void *arg)
 {
@@ -376,8 +377,6 @@ static const struct bell_ops tx_ops = {
 	.gone = chan_gone,
 };
 
-/* Wait on one side's bell; once done, disarm it (and empty it, if
- * evshm_fd() is in use, so that the descriptor does not stay readable). */
 /* Wait on one side's bell; once done, disarm it (and empty it, if
  * evshm_fd() is in use, so that the descriptor does not stay readable). */
 static inline int chan_wait(struct evshm_chan *c, struct bell *b,
@@ -555,7 +554,8 @@ struct rx_ctx {
 	size_t *len;
 };
 
-/* Inlined into bell_try_wait()'s first try; bell_wait() calls it too. */
+/* Inlined into bell_try_wait()'s first try; bell_wait_after() calls it
+ * too. */
 static inline __attribute__((always_inline)) int
 rx_attempt(void *arg)
 {

@@ -438,7 +438,8 @@ struct pub_ctx {
 	bool waiting;
 };
 
-/* Inlined into bell_try_wait()'s first try; bell_wait() calls it too. */
+/* Inlined into bell_try_wait()'s first try; bell_wait_after() calls it
+ * too. */
 static inline __attribute__((always_inline)) int pub_attempt(void *arg)
 {
 	struct pub_ctx *t = arg;

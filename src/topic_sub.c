@@ -156,7 +156,8 @@ struct sub_ctx {
 	bool poll;              /* timeout 0: an arming may end the call */
 };
 
-/* Inlined into bell_try_wait()'s first try; bell_wait() calls it too. */
+/* Inlined into bell_try_wait()'s first try; bell_wait_after() calls it
+ * too. */
 static inline __attribute__((always_inline)) int sub_attempt(void *arg)
 {
 	struct sub_ctx *t = arg;

@@ -4,7 +4,8 @@
  * test_peers_cleanup.  Each test (MODE selects one by name) starts peers
  * that would sleep for two minutes (some from threads that end first),
  * waits until they have noted their pids in $PEERS_PIDFILE, and then ends
- * badly: a failed assertion, exit(), abort(), or SIGKILL.  Whatever the way, its peers must not outlive it.
+ * badly: a failed assertion, exit(), abort(), or SIGKILL.  Whatever the
+ * way, its peers must not outlive it.
  */
 #include <fcntl.h>
 #include <pthread.h>
