@@ -275,6 +275,9 @@ static void export_tick(struct bridge *b, uint64_t now)
 		session_tick(s, now);
 	}
 	ex->probe = false;
+	/* Opens still queued at their deadline fail now, not when a thread
+	 * frees up. */
+	connector_expire(ex->conn, now);
 	log_limit_flush(&ex->refusals, "refusals", false);
 }
 

@@ -562,8 +562,12 @@ int relay_export(struct session *s, uint32_t id, const struct wire_open *o,
 	};
 	req->timeout_ms = (int)cfg->timeout_ms;
 	req->owner = r;
+	if (connector_submit(conn, s, req) < 0) {
+		free(req);
+		finish(r, ENOMEM);
+		return 0;
+	}
 	r->req = req;
-	connector_submit(conn, req);
 	return 0;
 }
 

@@ -729,8 +729,12 @@ int topic_export(struct session *s, uint32_t id, const struct wire_open *o,
 	};
 	req->timeout_ms = (int)cfg->timeout_ms;
 	req->owner = t;
+	if (connector_submit(conn, s, req) < 0) {
+		free(req);
+		finish(t, ENOMEM);
+		return 0;
+	}
 	t->req = req;
-	connector_submit(conn, req);
 	return 0;
 }
 
