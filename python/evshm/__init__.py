@@ -37,10 +37,12 @@ the check that failed in its message), OSError with errno for the rest.
 Using a closed object raises ValueError.
 
 Zero copy: ``with ch.peek() as buf:`` (read-only memoryview of the message
-in shared memory) and ``with ch.reserve(n) as buf:`` (writable memoryview
-of room in the ring, sent when the block ends); the same on a Subscriber
-(peek) and a Publisher (reserve).  Views derived from buf
-(numpy.frombuffer, slices) must be gone when the block ends.
+in shared memory), ``with ch.peek_many() as views:`` (a list of them, for
+the messages already there, released together) and ``with ch.reserve(n)
+as buf:`` (writable memoryview of room in the ring, sent when the block
+ends); the same on a Subscriber (peek, peek_many) and a Publisher
+(reserve).  Views derived from buf (numpy.frombuffer, slices) must be gone
+when the block ends.
 
 Options are keyword arguments named as the fields of struct evshm_opts:
 ring_size, peer_ring_size, max_ring_size, mode, spin_ns,
@@ -63,6 +65,7 @@ from ._evshm import (
     Channel,
     Listener,
     Message,
+    MessageRun,
     PeerCred,
     ProtocolError,
     Publisher,
@@ -81,7 +84,8 @@ from ._evshm import (
 __version__ = "0.2.0"
 
 __all__ = [
-    "Channel", "Listener", "Publisher", "Subscriber", "Message", "Reservation",
+    "Channel", "Listener", "Publisher", "Subscriber", "Message", "MessageRun",
+    "Reservation",
     "Stats", "PeerCred", "PublisherStats", "SubscriberInfo", "ProtocolError",
     "connect", "listen", "publish", "subscribe", "version",
     "HEADER_VERSION", "MAX_FDS", "OPT_FDS", "RING_DEFAULT", "RING_MAX",

@@ -326,6 +326,7 @@ static PyMethodDef chan_methods[] = {
 	  "peek(timeout=None)\n--\n\nZero-copy receive: `with ch.peek() as "
 	  "buf:` gives a read-only memoryview of the message in shared memory, "
 	  "released when the block ends."),
+	M("peek_many", evpy_io_peek_many, FAST, EVPY_PEEK_MANY_DOC),
 	M("fileno", evpy_io_fileno, METH_NOARGS,
 	  "A descriptor that polls readable when the channel may have "
 	  "something to do (see evshm_fd()).  Owned by the channel."),

@@ -8,13 +8,15 @@
  *   opts.c      keyword options -> struct evshm_opts, through one table;
  *   ep.c        what a Channel, a Publisher and a Subscriber share: one C
  *               struct (struct evpy_ep), its life, its sides, its errors;
- *   io.c        the methods they share: send, reserve, recv, recv_into,
- *               peek, fileno, iteration, close, with, asyncio;
+ *   io.c        the methods they share: send, reserve, recv, recv_many,
+ *               recv_into, peek, peek_many, fileno, iteration, close,
+ *               with, asyncio;
  *   chan.c      evshm.Channel, evshm.connect();
  *   topic.c     evshm.Publisher, evshm.Subscriber, publish(), subscribe();
  *   listener.c  evshm.Listener, evshm.listen();
- *   zcopy.c     evshm.Message (peek) and evshm.Reservation (reserve): the
- *               buffer exporters of the zero-copy calls.
+ *   zcopy.c     evshm.Message (peek), evshm.MessageRun (peek_many) and
+ *               evshm.Reservation (reserve): the buffer exporters of the
+ *               zero-copy calls.
  *
  * Lifetime rule (zcopy.c and ep.c): an endpoint's shared memory is mapped
  * for as long as a call on it is under way or a buffer exported from it is
@@ -182,9 +184,9 @@ struct evpy_ep {
 	size_t max_msg;       /* fixed at the handshake */
 	int fd;               /* what fileno() gave, -1: never asked */
 	PyObject *name;       /* publisher, subscriber: where; else NULL */
-	/* Receive side: a message peeked and not released yet.  msg is its
-	 * Message object (borrowed: it holds a reference to us), NULL if
-	 * that died first. */
+	/* Receive side: a message (or a run of them) peeked and not
+	 * released yet.  msg is its Message or MessageRun object (borrowed:
+	 * it holds a reference to us), NULL if that died first. */
 	bool peeked;
 	struct evpy_msg *msg;
 	/* Send side: the open reservation (see zcopy.c). */
@@ -288,6 +290,20 @@ PyObject *evpy_io_recv_into(struct evpy_ep *ep, PyObject *const *args,
 			    Py_ssize_t nargs, PyObject *kwnames);
 PyObject *evpy_io_peek(struct evpy_ep *ep, PyObject *const *args,
 		       Py_ssize_t nargs, PyObject *kwnames);
+PyObject *evpy_io_peek_many(struct evpy_ep *ep, PyObject *const *args,
+			    Py_ssize_t nargs, PyObject *kwnames);
+/* Its docstring, the same on a Channel and a Subscriber. */
+#define EVPY_PEEK_MANY_DOC                                                    \
+	"peek_many(max=64, timeout=None)\n--\n\nZero-copy recv_many(): `with " \
+	"ch.peek_many() as views:` gives a list of 1 to max read-only "       \
+	"memoryviews of messages in shared memory, in order: the first "     \
+	"waits as peek() does, the rest are those already behind it "         \
+	"(evshm_peek_next()), up to 64 KiB.  Stops before a message with "    \
+	"descriptors.  The end of the block releases them all with one "      \
+	"release, under peek()'s rules: every view is released; views "      \
+	"derived from them must be gone by then (else BufferError, and the "  \
+	"messages stay unreleased); latest topic: OSError ESTALE if the "     \
+	"publisher overwrote any of them meanwhile: discard what you read."
 PyObject *evpy_io_iternext(struct evpy_ep *ep);
 PyObject *evpy_io_fileno(struct evpy_ep *ep, PyObject *unused);
 PyObject *evpy_io_stats(struct evpy_ep *ep, PyObject *unused);
@@ -355,15 +371,20 @@ PyObject *evpy_subscribe(PyObject *mod, PyObject *args, PyObject *kw);
 /* --- zcopy.c ------------------------------------------------------------------ */
 
 extern PyTypeObject evpy_MsgType;
+extern PyTypeObject evpy_RunType;
 extern PyTypeObject evpy_ResvType;
 
 /* The Message for the message peeked at @ptr, @len on @ep. */
 PyObject *evpy_msg_new(struct evpy_ep *ep, const void *ptr, size_t len);
+/* An empty MessageRun for the messages peeked on @ep, which
+ * evpy_run_add() adds in order (0, or -1 with MemoryError). */
+PyObject *evpy_run_new(struct evpy_ep *ep);
+int evpy_run_add(PyObject *run, const void *ptr, size_t len);
 /* The Reservation for the room reserved on @ep (ep->resv_ptr, @len). */
 PyObject *evpy_resv_new(struct evpy_ep *ep, size_t len);
 
-/* Release the message left peeked, if any.  BufferError if views of it
- * are still alive; the library's error if the release fails, -ESTALE
+/* Release the message(s) left peeked, if any.  BufferError if views of
+ * them are still alive; the library's error if the release fails, -ESTALE
  * (latest: it was overwritten while peeked) only if @stale_error: a
  * release that the next receive makes does not report it.  0 or -1. */
 int evpy_rx_settle(struct evpy_ep *ep, bool stale_error);

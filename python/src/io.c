@@ -92,42 +92,63 @@ static PyObject *bytes_of(const void *ptr, size_t len)
 	return b;
 }
 
-/* A list stops growing once it holds this many bytes: the messages of a
- * run stay peeked, and their room unavailable to the producer, until the
- * whole list is copied; large messages gain nothing from a run (the copy
- * dwarfs the per-message cost). */
+/* A run stops growing once it holds this many bytes: its messages stay
+ * peeked, and their room unavailable to the producer, until the whole
+ * list is copied (recv_many) or its with-block ends (peek_many); large
+ * messages gain nothing from a run (the copy, or the work on them,
+ * dwarfs the per-message cost), and on a latest topic a longer run is
+ * likelier to be overwritten. */
 #define RUN_BYTES (64u << 10)
 
+/* The run a receive takes, from the message peeked at @ptr: it and those
+ * already behind it (the library's peek_next, which never adds one with
+ * descriptors), at most @max and while they hold less than RUN_BYTES,
+ * each handed to @take in order.  0, or -1 with @take's exception; then
+ * *@more says whether more than the first was peeked. */
+static int take_run(struct evpy_ep *ep, const void *ptr, size_t len,
+		    Py_ssize_t max, int (*take)(PyObject *to, const void *ptr,
+						size_t len),
+		    PyObject *to, bool *more)
+{
+	size_t bytes = 0;
+
+	*more = false;
+	for (Py_ssize_t n = 0;;) {
+		if (take(to, ptr, len) < 0)
+			return -1;
+		bytes += len;
+		if (++n == max || bytes >= RUN_BYTES ||
+		    ep->ops->peek_next(ep->h, &ptr, &len) < 0)
+			return 0;
+		*more = true;
+	}
+}
+
+static int append_bytes(PyObject *list, const void *ptr, size_t len)
+{
+	PyObject *item = bytes_of(ptr, len);
+	int res = item ? PyList_Append(list, item) : -1;
+
+	Py_XDECREF(item);
+	return res;
+}
+
 /* The messages a receive takes, from the one peeked at @ptr: with
- * @max 0, that one as bytes; else a list of it and those already behind
- * it (the library's peek_next), at most @max and while the list holds
- * less than RUN_BYTES.  NULL with an exception set; then *@more says
- * whether more than the first was peeked. */
+ * @max 0, that one as bytes; else take_run()'s as a list of bytes.
+ * NULL with an exception set; then *@more says whether more than the
+ * first was peeked. */
 static PyObject *copy_run(struct evpy_ep *ep, const void *ptr, size_t len,
 			  Py_ssize_t max, bool *more)
 {
-	PyObject *list, *item;
-	size_t bytes = 0;
+	PyObject *list;
 
 	*more = false;
 	if (max == 0)
 		return bytes_of(ptr, len);
-	if (!(list = PyList_New(0)))
-		return NULL;
-	for (Py_ssize_t n = 0;;) {
-		item = bytes_of(ptr, len);
-		if (!item || PyList_Append(list, item) < 0) {
-			Py_XDECREF(item);
-			Py_DECREF(list);
-			return NULL;
-		}
-		Py_DECREF(item);
-		bytes += len;
-		if (++n == max || bytes >= RUN_BYTES ||
-		    ep->ops->peek_next(ep->h, &ptr, &len) < 0)
-			return list;
-		*more = true;
-	}
+	if ((list = PyList_New(0)) &&
+	    take_run(ep, ptr, len, max, append_bytes, list, more) < 0)
+		Py_CLEAR(list);
+	return list;
 }
 
 /* recv(), recv_many() and iteration: @max as copy_run()'s; @eof_ok turns
@@ -194,26 +215,42 @@ PyObject *evpy_io_recv(struct evpy_ep *ep, PyObject *const *args,
 	return recv_impl(ep, timeout, 0, false);
 }
 
-PyObject *evpy_io_recv_many(struct evpy_ep *ep, PyObject *const *args,
-			    Py_ssize_t nargs, PyObject *kwnames)
+/* The arguments (max=64, timeout=None) of @fname (recv_many,
+ * peek_many): *@max, and *@timeout (borrowed).  0, or -1 with an
+ * exception. */
+static int many_args(const char *fname, PyObject *const *args,
+		     Py_ssize_t nargs, PyObject *kwnames, Py_ssize_t *max,
+		     PyObject **timeout)
 {
 	static const char *const names[] = { "max", "timeout", NULL };
 	PyObject *argv[2] = { NULL, Py_None };
-	Py_ssize_t max = 64;
 
-	if (evpy_args("recv_many", args, nargs, kwnames, names, 0, argv) < 0)
-		return NULL;
+	if (evpy_args(fname, args, nargs, kwnames, names, 0, argv) < 0)
+		return -1;
+	*timeout = argv[1];
+	*max = 64;
 	if (argv[0] && argv[0] != Py_None) {
-		max = PyNumber_AsSsize_t(argv[0], PyExc_OverflowError);
-		if (max == -1 && PyErr_Occurred())
-			return NULL;
-		if (max < 1) {
-			PyErr_SetString(PyExc_ValueError,
-					"recv_many(): max must be at least 1");
-			return NULL;
+		*max = PyNumber_AsSsize_t(argv[0], PyExc_OverflowError);
+		if (*max == -1 && PyErr_Occurred())
+			return -1;
+		if (*max < 1) {
+			PyErr_Format(PyExc_ValueError,
+				     "%s(): max must be at least 1", fname);
+			return -1;
 		}
 	}
-	return recv_impl(ep, argv[1], max, false);
+	return 0;
+}
+
+PyObject *evpy_io_recv_many(struct evpy_ep *ep, PyObject *const *args,
+			    Py_ssize_t nargs, PyObject *kwnames)
+{
+	PyObject *timeout;
+	Py_ssize_t max;
+
+	if (many_args("recv_many", args, nargs, kwnames, &max, &timeout) < 0)
+		return NULL;
+	return recv_impl(ep, timeout, max, false);
 }
 
 PyObject *evpy_io_iternext(struct evpy_ep *ep)
@@ -248,27 +285,55 @@ PyObject *evpy_io_recv_into(struct evpy_ep *ep, PyObject *const *args,
 	return res < 0 ? NULL : PyLong_FromLong(res);
 }
 
-PyObject *evpy_io_peek(struct evpy_ep *ep, PyObject *const *args,
-		       Py_ssize_t nargs, PyObject *kwnames)
+/* peek() (@max 0: a Message) and peek_many() (a MessageRun of
+ * take_run()'s messages).  Whatever was peeked stays peeked until the
+ * object releases it, or the next receive settles it (also if making
+ * the object failed: then what was peeked is lost). */
+static PyObject *peek_impl(struct evpy_ep *ep, PyObject *timeout,
+			   Py_ssize_t max)
 {
-	PyObject *timeout = Py_None, *msg = NULL;
+	PyObject *msg = NULL;
 	const void *ptr;
 	size_t len;
+	bool more;
 	int res;
 
-	if (evpy_args("peek", args, nargs, kwnames, kw_timeout, 0, &timeout) < 0)
-		return NULL;
 	if (evpy_ep_begin(ep, EVPY_RX) < 0)
 		return NULL;
 	res = evpy_io_peek_wait(ep, timeout, &ptr, &len);
 	if (res >= 0) {
-		ep->peeked = true; /* released by the Message, or settled */
-		msg = evpy_msg_new(ep, ptr, len);
+		ep->peeked = true; /* released by the object, or settled */
+		if (max == 0)
+			msg = evpy_msg_new(ep, ptr, len);
+		else if ((msg = evpy_run_new(ep)) &&
+			 take_run(ep, ptr, len, max, evpy_run_add, msg, &more) < 0)
+			Py_CLEAR(msg);
 	} else {
 		evpy_ep_raise(ep, res);
 	}
 	evpy_ep_end(ep, EVPY_RX);
 	return msg;
+}
+
+PyObject *evpy_io_peek(struct evpy_ep *ep, PyObject *const *args,
+		       Py_ssize_t nargs, PyObject *kwnames)
+{
+	PyObject *timeout = Py_None;
+
+	if (evpy_args("peek", args, nargs, kwnames, kw_timeout, 0, &timeout) < 0)
+		return NULL;
+	return peek_impl(ep, timeout, 0);
+}
+
+PyObject *evpy_io_peek_many(struct evpy_ep *ep, PyObject *const *args,
+			    Py_ssize_t nargs, PyObject *kwnames)
+{
+	PyObject *timeout;
+	Py_ssize_t max;
+
+	if (many_args("peek_many", args, nargs, kwnames, &max, &timeout) < 0)
+		return NULL;
+	return peek_impl(ep, timeout, max);
 }
 
 /* --- sending ---------------------------------------------------------------------------- */

@@ -219,6 +219,7 @@ PyMODINIT_FUNC PyInit__evshm(void)
 	    add_type(m, evpy_PubStatsType, "PublisherStats") < 0 ||
 	    add_type(m, &evpy_ListenerType, "Listener") < 0 ||
 	    add_type(m, &evpy_MsgType, "Message") < 0 ||
+	    add_type(m, &evpy_RunType, "MessageRun") < 0 ||
 	    add_type(m, &evpy_ResvType, "Reservation") < 0 ||
 	    add_type(m, evpy_StatsType, "Stats") < 0 ||
 	    add_type(m, evpy_PeerCredType, "PeerCred") < 0 ||

@@ -504,6 +504,7 @@ static PyMethodDef sub_methods[] = {
 	  "publisher's ring, released when the block ends.  Latest: the "
 	  "publisher may overwrite it meanwhile; the end of the block then "
 	  "raises OSError ESTALE: discard what you read."),
+	M("peek_many", evpy_io_peek_many, FAST, EVPY_PEEK_MANY_DOC),
 	M("fileno", evpy_io_fileno, METH_NOARGS,
 	  "A descriptor that polls readable when a message may be pending or "
 	  "the publisher has gone.  Owned by the subscriber."),

@@ -176,7 +176,7 @@ def test_closed_objects_raise(echo):
     ch.close()
     assert ch.closed
     for call in (lambda: ch.send(b"x"), ch.recv, lambda: ch.recv_into(bytearray(1)),
-                 ch.peek, lambda: ch.reserve(1), ch.fileno, ch.stats,
+                 ch.peek, ch.peek_many, lambda: ch.reserve(1), ch.fileno, ch.stats,
                  ch.peer_cred, lambda: ch.max_msg):
         with pytest.raises(ValueError):
             call()

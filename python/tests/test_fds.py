@@ -114,3 +114,26 @@ def test_refused_without_the_option(channel_to):
     assert ch.recv_fds(timeout=30) == (b"still fine", [])
     ch.close()
     p.expect(0)
+
+
+def test_peek_many_stops_before_descriptors():
+    """peek_many never takes a message with descriptors into a run either."""
+    with evshm.listen(unique_name("peek-fds"), fds=True) as listener:
+        fut = connect_in_thread(listener.name, fds=True)
+        a = listener.accept(timeout=10)
+    b = fut.result(10)
+    r, w = os.pipe()
+    a.send(b"before")
+    a.send_fds(b"with fd", [w])
+    os.close(w)
+    a.send(b"after")
+    with b.peek_many(timeout=10) as views:
+        assert [bytes(v) for v in views] == [b"before"]
+    data, fds = b.recv_fds(timeout=10)
+    assert data == b"with fd" and len(fds) == 1
+    for fd in fds + [r]:
+        os.close(fd)
+    with b.peek_many(timeout=10) as views:
+        assert [bytes(v) for v in views] == [b"after"]
+    a.close()
+    b.close()

@@ -71,9 +71,9 @@ def no_growth(n, warm, step):
 
 
 def shared_path(tx, rx, k, i, into):
-    """Path k (0 to 3) of what a channel and a topic share: send/recv,
-    reserve/peek, send/recv_into, recv with nothing pending; tx sends, rx
-    receives."""
+    """Path k (0 to 4) of what a channel and a topic share: send/recv,
+    reserve/peek, send/recv_into, recv with nothing pending, sends/peek_many;
+    tx sends, rx receives."""
     if k == 0:
         tx.send(payload(i, 100))
         assert rx.recv(timeout=30) == payload(i, 100)
@@ -85,9 +85,20 @@ def shared_path(tx, rx, k, i, into):
     elif k == 2:
         tx.send(payload(i, 200))
         assert rx.recv_into(into, timeout=30) == 200
-    else:
+    elif k == 3:
         with pytest.raises(BlockingIOError):
             rx.recv(timeout=0)
+        with pytest.raises(BlockingIOError):
+            rx.peek_many(timeout=0)
+    else:
+        for j in range(3):
+            tx.send(payload(i + j, 100))
+        n = 0
+        while n < 3:
+            with rx.peek_many(timeout=30) as views:
+                for v in views:
+                    assert v == payload(i + n, 100)
+                    n += 1
 
 
 def test_every_call_path(peer):
@@ -100,13 +111,13 @@ def test_every_call_path(peer):
     into = bytearray(256)
 
     def step(i):
-        k = i % 6
-        if k < 4:
+        k = i % 8
+        if k < 5:
             shared_path(ch, ch, k, i, into)
-        elif k == 4:
+        elif k == 5:
             ch.send(b"", timeout=None)
             assert ch.recv() == b""
-        else:
+        elif k == 6:
             ch.send(b"v")
             with pytest.raises(BufferError):
                 with ch.peek(timeout=30) as buf:
@@ -114,7 +125,18 @@ def test_every_call_path(peer):
             assert keep[0] == ord("v")
             del keep
             assert ch.stats().msgs_recv > 0
-    no_growth(scale(60_000), scale(6_000), step)
+        else:
+            ch.send(b"w")
+            with pytest.raises(BufferError):
+                with ch.peek_many(timeout=30) as views:
+                    keep = np.frombuffer(views[0], dtype=np.uint8)
+            assert keep[0] == ord("w")
+            del keep
+            ch.send(b"x")
+            with pytest.raises(KeyError):
+                with ch.peek_many(timeout=30) as views:
+                    raise KeyError
+    no_growth(scale(64_000), scale(6_400), step)
     ch.close()
     p.expect(0)
 
@@ -128,12 +150,24 @@ def test_every_topic_call_path():
         (sub,) = subscribe_here(pub)
 
         def step(i):
-            k = i % 6
-            if k < 4:
+            k = i % 8
+            if k < 5:
                 shared_path(pub, sub, k, i, into)
-            elif k == 4:
+            elif k == 5:
                 assert pub.serve() == 1
                 assert pub.subscribers()[0].lag == 0
+            elif k == 6:
+                pub.send(payload(i, 100))
+                with pytest.raises(OSError):  # ESTALE
+                    with sub.peek_many(timeout=10):
+                        for j in range(60):  # laps the 4 KiB ring
+                            pub.send(payload(j, 100))
+                sub.recv(timeout=10)
+                while True:
+                    try:
+                        sub.recv(timeout=0)
+                    except BlockingIOError:
+                        break
             else:
                 for j in range(60):  # laps the 4 KiB ring: losses
                     pub.send(payload(j, 100))
@@ -144,5 +178,5 @@ def test_every_topic_call_path():
                     except BlockingIOError:
                         break
                 assert pub.stats().msgs_sent > 0 and sub.stats().lost > 0
-        no_growth(scale(15_000), scale(1_500), step)
+        no_growth(scale(16_000), scale(1_600), step)
         sub.close()

@@ -7,6 +7,7 @@ import gc
 import numpy as np
 import pytest
 
+import evshm
 from evtest import payload
 
 
@@ -247,3 +248,172 @@ def test_peek_echo_zero_copy_both_ways(channel_to):
             assert buf == payload(i, 1 + i * 37)
     ch.close()
     p.expect(0)
+
+
+# --- peek_many: a run of messages, zero copy, one release -------------------
+
+
+def ring_ranges():
+    """The address ranges of the evshm rings this process has mapped."""
+    with open("/proc/self/maps") as f:
+        return [tuple(int(x, 16) for x in line.split()[0].split("-"))
+                for line in f if "memfd:evshm" in line]
+
+
+def address(view):
+    a = np.frombuffer(view, dtype=np.uint8)
+    try:
+        return a.__array_interface__["data"][0]
+    finally:
+        del a
+
+
+def test_peek_many(channel_to):
+    """A backlog comes as lists of at most max read-only views, in order,
+    each a view of the ring itself; all released when the block ends (the
+    counters move then, not before), and unusable after."""
+    ch, p = channel_to("send", 100, 100)
+    p.expect(0)  # all 100 are in the ring now
+    with pytest.raises(ValueError):
+        ch.peek_many(0)
+    rings = ring_ranges()
+    got, sizes = [], []
+    while len(got) < 100:
+        before = ch.stats().msgs_recv
+        run = ch.peek_many(16, timeout=30)
+        assert type(run) is evshm.MessageRun
+        with run as views:
+            assert type(views) is list and len(views) == len(run)
+            assert all(isinstance(v, memoryview) and v.readonly for v in views)
+            with pytest.raises(TypeError):
+                views[0][0] = 1
+            for v in views:
+                assert any(lo <= address(v) and address(v) + len(v) <= hi
+                           for lo, hi in rings), "not a view of a ring"
+            a, b = (np.frombuffer(views[-1], dtype=np.uint8) for _ in range(2))
+            assert np.shares_memory(a, b) and not a.flags.owndata
+            del a, b
+            assert ch.stats().msgs_recv == before  # nothing released yet
+            assert run.nbytes == 100 * len(views)
+            got += [bytes(v) for v in views]
+            sizes.append(len(views))
+        assert ch.stats().msgs_recv == before + len(views)
+        for v in views:
+            with pytest.raises(ValueError):
+                v[0]
+        with pytest.raises(ValueError):
+            run.__enter__()
+    assert got == [payload(i, 100) for i in range(100)]
+    assert sizes == [16] * 6 + [4]
+    with pytest.raises(BrokenPipeError):
+        ch.peek_many()
+
+
+def test_peek_many_waits_like_peek(echo):
+    """The first message waits as peek() does; timeout 0 with nothing
+    there raises BlockingIOError."""
+    ch = echo
+    with pytest.raises(BlockingIOError):
+        ch.peek_many(timeout=0)
+    with pytest.raises(TimeoutError):
+        ch.peek_many(timeout=0.05)
+    ch.send(b"one")
+    with ch.peek_many(timeout=30) as views:  # waits for the echo
+        assert [bytes(v) for v in views] == [b"one"]
+    with pytest.raises(BlockingIOError):
+        ch.peek_many(timeout=0)
+
+
+def test_peek_many_stops_at_64_kib(channel_to):
+    """A run stops once it holds 64 KiB, as a recv_many list does."""
+    ch, p = channel_to("send", 20, 8192)
+    p.expect(0)
+    got, sizes = [], []
+    while len(got) < 20:
+        with ch.peek_many(timeout=30) as views:
+            got += [bytes(v) for v in views]
+            sizes.append(len(views))
+    assert got == [payload(i, 8192) for i in range(20)]
+    assert sizes == [8, 8, 4]
+
+
+def test_peek_many_view_outliving_the_block(channel_to):
+    """A view derived from any of the run's views (numpy, a slice, a
+    buffer of the view itself) keeps the whole run unreleased: BufferError
+    at the end of the block and on the next receive; the other views are
+    released; once it is gone, the next receive releases the run and goes
+    on after it."""
+    import pickle
+    ch, p = channel_to("send", 8, 64)
+    p.expect(0)
+    with pytest.raises(BufferError, match="outlive"):
+        with ch.peek_many(3, timeout=30) as views:
+            a = np.frombuffer(views[1], dtype=np.uint64)
+    assert ch.stats().msgs_recv == 0  # not released
+    assert (a == 1).all()  # still valid, never overwritten
+    with pytest.raises(ValueError):
+        views[0][0]  # the views nothing holds are released
+    with pytest.raises(BufferError):
+        ch.recv(timeout=30)
+    with pytest.raises(BufferError):
+        ch.peek_many(timeout=30)
+    del a
+    assert ch.recv(timeout=30) == payload(3, 64)
+    assert ch.stats().msgs_recv == 4
+    # A slice, and a buffer of the view itself.
+    with pytest.raises(BufferError):
+        with ch.peek_many(2, timeout=30) as views:
+            s = views[0][8:16]
+            pb = pickle.PickleBuffer(views[1])
+    assert bytes(s) == payload(4, 8) and bytes(pb.raw()) == payload(5, 64)
+    del s
+    with pytest.raises(BufferError):
+        ch.recv(timeout=30)
+    del pb
+    assert ch.recv(timeout=30) == payload(6, 64)
+
+
+def test_peek_many_exception_in_the_block(channel_to):
+    """An exception leaving the block propagates unchanged and the run is
+    released; with a view still alive, it stays (no BufferError hides the
+    exception) until the view goes."""
+    ch, p = channel_to("send", 6, 64)
+    p.expect(0)
+    with pytest.raises(KeyError):
+        with ch.peek_many(2, timeout=30) as views:
+            raise KeyError("mine")
+    assert ch.stats().msgs_recv == 2
+    with pytest.raises(ValueError):
+        views[0][0]
+    with pytest.raises(KeyError):
+        with ch.peek_many(2, timeout=30) as views:
+            a = np.frombuffer(views[0], dtype=np.uint8)
+            raise KeyError("mine, not a BufferError")
+    assert ch.stats().msgs_recv == 2
+    del a
+    assert ch.recv_many(timeout=30) == [payload(i, 64) for i in range(4, 6)]
+
+
+def test_peek_many_release_and_in_turn(channel_to):
+    """release() in the block releases the run, every view with it; a new
+    receive releases the run before it."""
+    ch, p = channel_to("send", 5, 16)
+    p.expect(0)
+    run = ch.peek_many(2, timeout=30)
+    views = run.__enter__()
+    assert [bytes(v) for v in views] == [payload(i, 16) for i in range(2)]
+    run.release()
+    assert ch.stats().msgs_recv == 2
+    with pytest.raises(ValueError):
+        views[1][0]
+    run = ch.peek_many(2, timeout=30)
+    views = run.__enter__()
+    assert [bytes(v) for v in views] == [payload(i, 16) for i in range(2, 4)]
+    with ch.peek(timeout=30) as buf:  # releases the run first
+        assert bytes(buf) == payload(4, 16)
+    assert ch.stats().msgs_recv == 5
+    with pytest.raises(ValueError):
+        views[0][0]
+    with pytest.raises(ValueError):
+        run.__enter__()
+    run.release()  # again: nothing to do
