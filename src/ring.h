@@ -127,6 +127,14 @@ static inline int ring_tx_publish(struct ring_tx *tx, size_t len,
 				  uint32_t flags, uint64_t live, uint64_t *old,
 				  uint64_t *new_);
 
+/* Reserve, copy @len bytes from @buf and publish, in one go, for the
+ * common case: no reservation open, a size within max_msg, no pad, room we
+ * know of.  As ring_tx_reserve() + memcpy + ring_tx_publish() (flags 0),
+ * without the reservation's state.  0, or -EAGAIN: not this way (nothing
+ * done; the long way judges). */
+static inline int ring_tx_put(struct ring_tx *tx, const void *buf, size_t len,
+			      uint64_t live, uint64_t *old, uint64_t *new_);
+
 /* Drop an open reservation without publishing anything. */
 void ring_tx_cancel(struct ring_tx *tx);
 
@@ -207,6 +215,13 @@ static inline bool ring_rx_many(const struct ring_rx *rx)
 static inline int ring_rx_release(struct ring_rx *rx, uint64_t *old,
 				  uint64_t *new_);
 
+/* Peek, copy into @buf (@cap bytes) and release, in one go, for the
+ * common case: nothing peeked, a plain valid record published, that fits.
+ * As ring_rx_peek() + memcpy + ring_rx_release().  The length, or -EAGAIN:
+ * not this way (nothing done; the long way waits or judges). */
+static inline int ring_rx_take(struct ring_rx *rx, void *buf, size_t cap,
+			       uint64_t *old, uint64_t *new_);
+
 /* Move past everything up to byte index @head with sequence number @seq
  * (a lapped topic subscriber), publishing the head. */
 void ring_rx_jump(struct ring_rx *rx, uint64_t head, uint64_t seq);
@@ -234,6 +249,7 @@ int ring_rx_arm_tagged(struct ring_rx *rx, const struct region *producer,
  * ordering rules are described there. */
 
 #include <errno.h>
+#include <string.h>
 
 #include "err.h"
 
@@ -322,18 +338,17 @@ static inline int ring_tx_reserve(struct ring_tx *tx, size_t len, void **ptr)
 	return 0;
 }
 
-static inline int ring_tx_publish(struct ring_tx *tx, size_t len,
-				  uint32_t flags, uint64_t live, uint64_t *old,
-				  uint64_t *new_)
+/* Publish the @len-byte record written after @pad bytes at the tail (its
+ * pad's header written too, if any). */
+static inline void ring_tx_commit_at(struct ring_tx *tx, uint32_t pad,
+				     size_t len, uint32_t flags,
+				     uint64_t live, uint64_t *old,
+				     uint64_t *new_)
 {
-	if (!tx->resv || len > tx->resv_len || (flags & ~RING_F_FDS))
-		return -EINVAL;
-
 	uint32_t at = (uint32_t)tx->tail & (tx->size - 1);
-	uint32_t pos = (at + tx->resv_pad) & (tx->size - 1);
+	uint32_t pos = (at + pad) & (tx->size - 1);
 	struct ring_rec *r = (struct ring_rec *)(void *)(tx->data + pos);
-	uint64_t next = tx->tail + tx->resv_pad +
-			ring_align(RING_REC_HDR + (uint32_t)len);
+	uint64_t next = tx->tail + pad + ring_align(RING_REC_HDR + (uint32_t)len);
 
 	r->len = (uint32_t)len;
 	r->flags = flags;
@@ -352,7 +367,7 @@ static inline int ring_tx_publish(struct ring_tx *tx, size_t len,
 	/* Release: payload and header are written before the consumer can
 	 * see the seq it waits for. */
 	__atomic_store_n(&r->seq, tx->seq, __ATOMIC_RELEASE);
-	if (tx->resv_pad) {
+	if (pad) {
 		/* The pad last: a consumer that sees it finds the record it
 		 * leads to already published. */
 		struct ring_rec *p = (struct ring_rec *)(void *)(tx->data + at);
@@ -362,7 +377,6 @@ static inline int ring_tx_publish(struct ring_tx *tx, size_t len,
 	tx->tail = next;
 	*new_ = tx->tail;
 	tx->seq++;
-	tx->resv = false;
 	/* Informative, for evshm ps and the peer's curiosity: nobody's
 	 * correctness reads these. */
 	atomic_store_explicit(&tx->mine->tail, tx->tail, memory_order_relaxed);
@@ -371,6 +385,34 @@ static inline int ring_tx_publish(struct ring_tx *tx, size_t len,
 	tx->bytes += len;
 	atomic_store_explicit(&tx->mine->bytes_sent, tx->bytes,
 			      memory_order_relaxed);
+}
+
+static inline int ring_tx_publish(struct ring_tx *tx, size_t len,
+				  uint32_t flags, uint64_t live, uint64_t *old,
+				  uint64_t *new_)
+{
+	if (!tx->resv || len > tx->resv_len || (flags & ~RING_F_FDS))
+		return -EINVAL;
+	ring_tx_commit_at(tx, tx->resv_pad, len, flags, live, old, new_);
+	tx->resv = false;
+	return 0;
+}
+
+static inline int ring_tx_put(struct ring_tx *tx, const void *buf, size_t len,
+			      uint64_t live, uint64_t *old, uint64_t *new_)
+{
+	if (tx->resv || len > tx->max_msg)
+		return -EAGAIN;
+
+	uint32_t pos = (uint32_t)tx->tail & (tx->size - 1);
+	uint32_t rec = ring_align(RING_REC_HDR + (uint32_t)len);
+
+	/* A pad, or no room that we know of: the long way. */
+	if (rec > tx->size - pos || tx->size - (tx->tail - tx->head) < rec)
+		return -EAGAIN;
+	if (len)
+		memcpy(tx->data + pos + RING_REC_HDR, buf, len);
+	ring_tx_commit_at(tx, 0, len, 0, live, old, new_);
 	return 0;
 }
 
@@ -501,24 +543,49 @@ static inline void ring_rx_publish_head(struct ring_rx *rx)
 	atomic_store_explicit(&rx->mine->head, rx->head, memory_order_release);
 }
 
+/* Move the head past @span bytes holding @n records of @bytes payload. */
+static inline void ring_rx_advance(struct ring_rx *rx, uint32_t span,
+				   uint32_t n, uint64_t bytes, uint64_t *old,
+				   uint64_t *new_)
+{
+	*old = rx->head;
+	rx->head += span;
+	*new_ = rx->head;
+	rx->seq += n;
+	ring_rx_publish_head(rx);
+	rx->msgs += n;
+	atomic_store_explicit(&rx->mine->msgs_recv, rx->msgs,
+			      memory_order_relaxed);
+	rx->bytes += bytes;
+	atomic_store_explicit(&rx->mine->bytes_recv, rx->bytes,
+			      memory_order_relaxed);
+}
+
 static inline int ring_rx_release(struct ring_rx *rx, uint64_t *old,
 				  uint64_t *new_)
 {
 	if (!rx->cur)
 		return -EINVAL;
-	*old = rx->head;
-	rx->head += rx->cur;
-	*new_ = rx->head;
-	rx->seq += rx->ncur;
-	ring_rx_publish_head(rx);
-	rx->msgs += rx->ncur;
-	atomic_store_explicit(&rx->mine->msgs_recv, rx->msgs,
-			      memory_order_relaxed);
-	rx->bytes += rx->cur_bytes;
-	atomic_store_explicit(&rx->mine->bytes_recv, rx->bytes,
-			      memory_order_relaxed);
+	ring_rx_advance(rx, rx->cur, rx->ncur, rx->cur_bytes, old, new_);
 	rx->cur = 0;
 	return 0;
+}
+
+static inline int ring_rx_take(struct ring_rx *rx, void *buf, size_t cap,
+			       uint64_t *old, uint64_t *new_)
+{
+	uint32_t span = 0, off = 0, len = 0, flags = 0;
+
+	if (rx->cur ||
+	    ring_rx_look(rx, rx->head, rx->seq, &span, &off, &len, &flags) < 0 ||
+	    flags || len > cap)
+		return -EAGAIN;
+	/* The length was read once and checked: copy that much, whatever
+	 * the producer writes meanwhile. */
+	if (len)
+		memcpy(buf, rx->data + off, len);
+	ring_rx_advance(rx, span, 1, len, old, new_);
+	return (int)len;
 }
 
 static inline bool ring_rx_wake(struct ring_role *role,

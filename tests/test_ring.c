@@ -440,6 +440,165 @@ static void test_hostile_records(void **state)
 /* Batches: peek, then peek_next while messages are there, one release
  * for all of them; random sizes, so that runs cross the ring's end
  * (pads) and stop where the producer is. */
+/*
+ * The ways in one go (ring_tx_put(), ring_rx_take()) mixed at random with
+ * the long ways across wraps: the same records in the same order, the same
+ * counters.  Each refuses (-EAGAIN, nothing done) only where the long way
+ * has to judge: a pad, room not known yet, a message that does not fit.
+ */
+static void test_one_go_random(void **state)
+{
+	struct pair p;
+	uint32_t max = ring_max_msg(RING);
+	uint8_t *in = malloc(max), *out = malloc(max);
+	unsigned seed = 4242;
+	uint32_t sent = 0, got = 0, want = (uint32_t)tu_scaled(200000);
+	unsigned puts = 0, takes = 0;
+
+	(void)state;
+	pair_init(&p, RING);
+	while (got < want) {
+		for (int i = rand_r(&seed) % 8; i > 0; i--) {
+			size_t len = (size_t)rand_r(&seed) %
+				     (rand_r(&seed) % 4 ? 64 : max + 1);
+			uint64_t tail = p.tx.tail, old = 0, new_ = 0;
+			uint32_t rec = ring_align(HDR + (uint32_t)len);
+			bool room = p.size - (tail - p.tx.head) >= rec;
+			bool pad = ring_tx_need(&p.tx, len) > rec;
+			int res;
+
+			tu_fill(in, len, sent);
+			if (rand_r(&seed) % 2 &&
+			    (res = ring_tx_put(&p.tx, in, len, p.tx.head, &old,
+					       &new_)) != -EAGAIN) {
+				tu_assert_res(res, 0);
+				assert_true(room && !pad);
+				assert_int_equal(old, tail);
+				assert_int_equal(new_, tail + rec);
+				puts++;
+			} else {
+				/* Refused only for a reason (or not tried). */
+				res = put(&p, in, len);
+				if (res == -EAGAIN)
+					break;
+				assert_true(res >= 0);
+			}
+			sent++;
+			assert_int_equal(atomic_load(&p.a->msgs_sent), sent);
+		}
+		for (int i = rand_r(&seed) % 8; i > 0; i--) {
+			uint64_t old = 0, new_ = 0;
+			int len = rand_r(&seed) % 2 ?
+				ring_rx_take(&p.rx, out, max, &old, &new_) :
+				-EAGAIN;
+
+			if (len >= 0)
+				takes++;
+			else if ((len = get(&p, out, max)) == -EAGAIN)
+				break;
+			assert_true(len >= 0);
+			assert_true(tu_check_fill(out, (size_t)len, got));
+			got++;
+			assert_int_equal(atomic_load(&p.b->msgs_recv), got);
+		}
+	}
+	assert_true(puts > want / 4 && takes > want / 4);
+	free(in);
+	free(out);
+	pair_free(&p);
+}
+
+/* What the ways in one go leave to the long ways, untouched. */
+static void test_one_go_refusals(void **state)
+{
+	struct pair p;
+	static uint8_t buf[RING] = "abcdef", out[RING];
+	uint64_t old = 0, new_ = 0, tail;
+	const void *ptr;
+	size_t len;
+	uint32_t flags = 0;
+	void *dst;
+
+	(void)state;
+	pair_init(&p, RING);
+	/* Nothing published; too large; a reservation open. */
+	tu_assert_res(ring_rx_take(&p.rx, out, sizeof(out), &old, &new_),
+		      -EAGAIN);
+	tu_assert_res(ring_tx_put(&p.tx, buf, ring_max_msg(RING) + 1, p.tx.head,
+				  &old, &new_), -EAGAIN);
+	tu_assert_res(ring_tx_reserve(&p.tx, 8, &dst), 0);
+	tu_assert_res(ring_tx_put(&p.tx, buf, 6, p.tx.head, &old, &new_),
+		      -EAGAIN);
+	ring_tx_cancel(&p.tx);
+	assert_int_equal(p.tx.tail, 0);
+
+	/* Too large for the buffer: it stays, for the long way's
+	 * -EMSGSIZE. */
+	tu_assert_res(ring_tx_put(&p.tx, buf, 100, p.tx.head, &old, &new_), 0);
+	tu_assert_res(ring_rx_take(&p.rx, out, 99, &old, &new_), -EAGAIN);
+	assert_int_equal(p.rx.head, 0);
+	tu_assert_res(ring_rx_take(&p.rx, out, 100, &old, &new_), 100);
+	assert_memory_equal(out, buf, 100);
+
+	/* Descriptors ride along: the long way loads them.  And a message
+	 * peeked is not the next take's. */
+	assert_true(put_flags(&p, buf, 6, RING_F_FDS) >= 0);
+	tu_assert_res(ring_rx_take(&p.rx, out, sizeof(out), &old, &new_),
+		      -EAGAIN);
+	tu_assert_res(ring_rx_peek(&p.rx, &ptr, &len, &flags), 0);
+	assert_int_equal(flags, RING_F_FDS);
+	assert_true(put(&p, buf, 6) >= 0);
+	tu_assert_res(ring_rx_take(&p.rx, out, sizeof(out), &old, &new_),
+		      -EAGAIN);
+	assert_true(release(&p) >= 0);
+	tu_assert_res(ring_rx_take(&p.rx, out, sizeof(out), &old, &new_), 6);
+	pair_free(&p);
+
+	/* A pad: the long way writes it.  Records of 16 bytes up to 64
+	 * bytes from the end, where a 64-byte message (80) does not fit. */
+	pair_init(&p, RING);
+	while (p.tx.tail < RING - 64)
+		tu_assert_res(ring_tx_put(&p.tx, buf, 0, p.tx.head, &old,
+					  &new_), 0);
+	while (ring_rx_take(&p.rx, out, sizeof(out), &old, &new_) >= 0)
+		;
+	tail = p.tx.tail;
+	tu_assert_res(ring_tx_refresh_head(&p.tx, p.b), 0);
+	tu_assert_res(ring_tx_put(&p.tx, buf, 64, p.tx.head, &old, &new_),
+		      -EAGAIN);
+	assert_int_equal(p.tx.tail, tail);
+	assert_true(put(&p, buf, 64) >= 0);
+	assert_int_equal(p.tx.tail, RING + 80);
+	/* The consumer's look validates a pad and what it leads to: taken
+	 * in one go. */
+	tu_assert_res(ring_rx_take(&p.rx, out, sizeof(out), &old, &new_), 64);
+	assert_int_equal(new_, RING + 80);
+	pair_free(&p);
+
+	/* No room known: the consumer freed it, the head was not read back
+	 * yet (records of 256 bytes fill the ring exactly, no pad). */
+	pair_init(&p, RING);
+	while (ring_tx_put(&p.tx, buf, 240, p.tx.head, &old, &new_) == 0)
+		;
+	assert_int_equal(p.tx.tail, RING);
+	while (ring_rx_take(&p.rx, out, sizeof(out), &old, &new_) >= 0)
+		;
+	tu_assert_res(ring_tx_put(&p.tx, buf, 240, p.tx.head, &old, &new_),
+		      -EAGAIN);
+	assert_int_equal(p.tx.tail, RING);
+	assert_true(put(&p, buf, 240) >= 0); /* it reads the head back */
+	pair_free(&p);
+
+	/* A hostile record: not taken, and the long way says why. */
+	pair_init(&p, RING);
+	set_rec(&p, 0, 3000, 0, 1);
+	tu_assert_res(ring_rx_take(&p.rx, out, sizeof(out), &old, &new_),
+		      -EAGAIN);
+	assert_int_equal(p.rx.head, 0);
+	tu_assert_res(ring_rx_peek(&p.rx, &ptr, &len, NULL), -EPROTO);
+	pair_free(&p);
+}
+
 static void test_batch_random(void **state)
 {
 	struct pair p;
@@ -918,6 +1077,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_sizes_and_full),
 		cmocka_unit_test(test_commit_shorter),
 		cmocka_unit_test(test_wrap_random),
+		cmocka_unit_test(test_one_go_random),
+		cmocka_unit_test(test_one_go_refusals),
 		cmocka_unit_test(test_batch_random),
 		cmocka_unit_test(test_batch_stops),
 		cmocka_unit_test(test_kick_data),
