@@ -221,6 +221,16 @@ static inline int ring_rx_release(struct ring_rx *rx, uint64_t *old,
  * not this way (nothing done; the long way waits or judges). */
 static inline int ring_rx_take(struct ring_rx *rx, void *buf, size_t cap,
 			       uint64_t *old, uint64_t *new_);
+/* ring_rx_take() without the release, for a reader that must check after
+ * its copy (a topic subscriber): the length, and *span, what
+ * ring_rx_advance() then moves past; or -EAGAIN (nothing done). */
+static inline int ring_rx_copy(const struct ring_rx *rx, void *buf,
+			       size_t cap, uint32_t *span);
+/* Move the head past @span bytes holding @n records of @bytes payload
+ * (publishing it), as a release does. */
+static inline void ring_rx_advance(struct ring_rx *rx, uint32_t span,
+				   uint32_t n, uint64_t bytes, uint64_t *old,
+				   uint64_t *new_);
 
 /* Move past everything up to byte index @head with sequence number @seq
  * (a lapped topic subscriber), publishing the head. */
@@ -543,7 +553,6 @@ static inline void ring_rx_publish_head(struct ring_rx *rx)
 	atomic_store_explicit(&rx->mine->head, rx->head, memory_order_release);
 }
 
-/* Move the head past @span bytes holding @n records of @bytes payload. */
 static inline void ring_rx_advance(struct ring_rx *rx, uint32_t span,
 				   uint32_t n, uint64_t bytes, uint64_t *old,
 				   uint64_t *new_)
@@ -571,21 +580,31 @@ static inline int ring_rx_release(struct ring_rx *rx, uint64_t *old,
 	return 0;
 }
 
-static inline int ring_rx_take(struct ring_rx *rx, void *buf, size_t cap,
-			       uint64_t *old, uint64_t *new_)
+static inline int ring_rx_copy(const struct ring_rx *rx, void *buf,
+			       size_t cap, uint32_t *span)
 {
-	uint32_t span = 0, off = 0, len = 0, flags = 0;
+	uint32_t off = 0, len = 0, flags = 0;
 
 	if (rx->cur ||
-	    ring_rx_look(rx, rx->head, rx->seq, &span, &off, &len, &flags) < 0 ||
+	    ring_rx_look(rx, rx->head, rx->seq, span, &off, &len, &flags) < 0 ||
 	    flags || len > cap)
 		return -EAGAIN;
 	/* The length was read once and checked: copy that much, whatever
 	 * the producer writes meanwhile. */
 	if (len)
 		memcpy(buf, rx->data + off, len);
-	ring_rx_advance(rx, span, 1, len, old, new_);
 	return (int)len;
+}
+
+static inline int ring_rx_take(struct ring_rx *rx, void *buf, size_t cap,
+			       uint64_t *old, uint64_t *new_)
+{
+	uint32_t span = 0;
+	int len = ring_rx_copy(rx, buf, cap, &span);
+
+	if (len >= 0)
+		ring_rx_advance(rx, span, 1, (uint32_t)len, old, new_);
+	return len;
 }
 
 static inline bool ring_rx_wake(struct ring_role *role,

@@ -359,12 +359,20 @@ int evshm_sub_peek_next(struct evshm_sub *s, const void **ptr, size_t *len)
 /* Latest: after a look at the peeked record (its bytes, or just its
  * length), was any of it overwritten meanwhile?  Then what was read is
  * nobody's: drop the peek (the next jump counts the message lost). */
-static bool sub_stale(struct evshm_sub *s)
+/* After a look at the record at our head (its bytes, or its length):
+ * acquire fence (those loads come first), then under latest, has the
+ * publisher overwritten any of it meanwhile (8.5 step 3)? */
+static bool sub_overwritten(const struct evshm_sub *s)
 {
 	atomic_thread_fence(memory_order_acquire);
-	if (!s->latest || atomic_load_explicit(&s->pub->horizon,
-					       memory_order_relaxed) <=
-				  s->ring.head)
+	return s->latest && atomic_load_explicit(&s->pub->horizon,
+						 memory_order_relaxed) >
+				    s->ring.head;
+}
+
+static bool sub_stale(struct evshm_sub *s)
+{
+	if (!sub_overwritten(s))
 		return false;
 	s->ring.cur = 0;
 	/* Counted for sub_bound(): in a row, i.e. since the last delivery
@@ -375,6 +383,19 @@ static bool sub_stale(struct evshm_sub *s)
 	}
 	s->stale++;
 	return true;
+}
+
+/* After a release that moved our head from @old to @new_. */
+static void sub_released(struct evshm_sub *s, uint64_t old, uint64_t new_)
+{
+	if (ring_rx_wake(&s->bell.role, s->pub, old, new_)) {
+		/* Released either way; a publisher that made the kick slow
+		 * has broken the topic for the next call. */
+		if (bell_kick(s->kick, &s->watch) == -EPROTO)
+			sub_fail(s, -EPROTO);
+		atomic_store_explicit(&s->mine->rx_kicks, ++s->kicks,
+				      memory_order_relaxed);
+	}
 }
 
 int evshm_sub_release(struct evshm_sub *s)
@@ -402,15 +423,32 @@ int evshm_sub_release(struct evshm_sub *s)
 	res = ring_rx_release(&s->ring, &old, &new_);
 	if (res < 0)
 		return res;
-	if (ring_rx_wake(&s->bell.role, s->pub, old, new_)) {
-		/* Released either way; a publisher that made the kick slow
-		 * has broken the topic for the next call. */
-		if (bell_kick(s->kick, &s->watch) == -EPROTO)
-			sub_fail(s, -EPROTO);
-		atomic_store_explicit(&s->mine->rx_kicks, ++s->kicks,
-				      memory_order_relaxed);
-	}
+	sub_released(s, old, new_);
 	return 0;
+}
+
+/* evshm_sub_recv() in one go, for the common case: 8.5's three steps
+ * (the horizon, the copy, the fence and the horizon again; reliable: the
+ * drop count unchanged) with a plain record that fits, and the release.
+ * The length, or -EAGAIN: nothing done, the long way (which waits,
+ * jumps, judges and counts) takes over from the same state. */
+static inline int sub_take(struct evshm_sub *s, void *buf, size_t cap)
+{
+	uint64_t old, new_;
+	uint32_t span = 0;
+	int len;
+
+	if (s->err || s->stale >= STALE_TRIES || lapped(s) ||
+	    (len = ring_rx_copy(&s->ring, buf, cap, &span)) < 0 ||
+	    sub_overwritten(s) ||
+	    (!s->latest && atomic_load_explicit(&s->pub->dropped,
+						memory_order_acquire) !=
+				   s->drops))
+		return -EAGAIN;
+	bell_disarm(&s->bell, s->fd_used);
+	ring_rx_advance(&s->ring, span, 1, (uint32_t)len, &old, &new_);
+	sub_released(s, old, new_);
+	return len;
 }
 
 int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap, int timeout_ms)
@@ -423,6 +461,8 @@ int evshm_sub_recv(struct evshm_sub *s, void *buf, size_t cap, int timeout_ms)
 		return -EINVAL;
 	if (s && ring_rx_many(&s->ring))
 		return -EBUSY;
+	if (s && (res = sub_take(s, buf, cap)) >= 0)
+		return res;
 	/* Latest: a message overwritten while we copied it is dropped
 	 * (counted lost) and the next one tried.  One deadline for every
 	 * try, so that a publisher that overwrites each message as we copy

@@ -121,6 +121,10 @@
  *                  overwrite the place of record 3 as a publisher that no
  *                  longer waits for it would (horizon first, then the
  *                  bytes: "BAD") and publish it.  Good payloads are "good"
+ *   drop-bad       as drop-early, but at once after the drop: overwrite the
+ *                  place of record 2 (horizon first, then "BAD") and
+ *                  publish it, then say "ready": the subscriber finds it
+ *                  whole when it looks
  * Exit 0 when the script ran as planned, 1 otherwise (with why on stderr).
  */
 #include <errno.h>
@@ -1073,6 +1077,20 @@ static int run_pub(const char *name, const char *mode)
 		atomic_thread_fence(memory_order_release);
 		put_payload(&p, 64, "BAD");
 		put_rec(&p, 64, 3, 0, 3);
+	} else if (is(mode, "drop-bad")) {
+		put_payload(&p, 0, "good");
+		put_rec(&p, 0, 4, 0, 1);
+		while (atomic_load(&p.sub->head) < 32 && os_now_ns() < deadline)
+			usleep(1000);
+		proto_drop(&m, 1);
+		tu_check_res(fdp_send(p.sock, &m, sizeof(m), NULL, 0, 0), 0);
+		atomic_store_explicit(&p.mine->dropped, 1, memory_order_release);
+		atomic_store(&p.mine->horizon, 64);
+		atomic_thread_fence(memory_order_release);
+		put_payload(&p, 32, "BAD");
+		put_rec(&p, 32, 3, 0, 2);
+		printf("ready\n");
+		fflush(stdout);
 	} else if (!is(mode, "ring-lie") && !is(mode, "start-unaligned")) {
 		fprintf(stderr, "unknown pub mode %s\n", mode);
 		return 2;

@@ -969,6 +969,30 @@ static void test_pub_drop_early(void **state)
 	tu_assert_res(finish(&pr, line, sizeof(line)), 0);
 }
 
+/* Reliable, dropped, and the next record already overwritten and
+ * published when the subscriber looks (its receive in one go, not its
+ * wait): the drop count tells it, never the record's "BAD". */
+static void test_pub_drop_then_whole(void **state)
+{
+	struct evshm_sub *s = NULL;
+	struct proc pr;
+	char name[108], line[64], buf[64];
+
+	(void)state;
+	tu_unique_name(name, sizeof(name), "tpub", true);
+	char *argv[] = { "peer_topic_hostile", "pub", name, "drop-bad", NULL };
+	spawn(&pr, HOSTILE, argv);
+	tu_assert_res(tu_read_line(pr.report, line, sizeof(line), 30000) > 0, 1);
+	tu_assert_res(evshm_sub_open(&s, name, NULL, 10000), 0);
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 10000), 4);
+	assert_memory_equal(buf, "good", 4);
+	tu_assert_res(tu_read_line(pr.report, line, sizeof(line), 30000) > 0, 1);
+	assert_string_equal(line, "ready");
+	tu_assert_res(evshm_sub_recv(s, buf, sizeof(buf), 0), -ECONNABORTED);
+	evshm_sub_close(s);
+	tu_assert_res(finish(&pr, line, sizeof(line)), 0);
+}
+
 /*
  * A subscriber that puts its bell in 100,000 epoll entries makes each kick
  * of the publisher walk them all (tens of ms in our thread, for every
@@ -1036,6 +1060,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_pub_stale_copy),
 		cmocka_unit_test(test_pub_stale_cue),
 		cmocka_unit_test(test_pub_drop_early),
+		cmocka_unit_test(test_pub_drop_then_whole),
 	};
 	return TU_RUN(tests, argc, argv);
 }
