@@ -966,6 +966,21 @@ static void stale_cue(struct hpub *p)
 	fflush(stdout);
 }
 
+/* drop-early, drop-bad: publish record 1 ("good"); once it was read,
+ * drop the subscriber (DROP, then the count). */
+static void drop_after_first(struct hpub *p, uint64_t deadline)
+{
+	struct proto_msg m;
+
+	put_payload(p, 0, "good");
+	put_rec(p, 0, 4, 0, 1);
+	while (atomic_load(&p->sub->head) < 32 && os_now_ns() < deadline)
+		usleep(1000);
+	proto_drop(&m, 1);
+	tu_check_res(fdp_send(p->sock, &m, sizeof(m), NULL, 0, 0), 0);
+	atomic_store_explicit(&p->mine->dropped, 1, memory_order_release);
+}
+
 static int run_pub(const char *name, const char *mode)
 {
 	struct ep_listener l;
@@ -1061,13 +1076,7 @@ static int run_pub(const char *name, const char *mode)
 	} else if (is(mode, "stale-cue")) {
 		stale_cue(&p);
 	} else if (is(mode, "drop-early")) {
-		put_payload(&p, 0, "good");
-		put_rec(&p, 0, 4, 0, 1);
-		while (atomic_load(&p.sub->head) < 32 && os_now_ns() < deadline)
-			usleep(1000);
-		proto_drop(&m, 1);
-		tu_check_res(fdp_send(p.sock, &m, sizeof(m), NULL, 0, 0), 0);
-		atomic_store_explicit(&p.mine->dropped, 1, memory_order_release);
+		drop_after_first(&p, deadline);
 		put_payload(&p, 32, "good");
 		put_rec(&p, 32, 4, 0, 2);
 		uint64_t wait = os_deadline(1000);
@@ -1078,13 +1087,7 @@ static int run_pub(const char *name, const char *mode)
 		put_payload(&p, 64, "BAD");
 		put_rec(&p, 64, 3, 0, 3);
 	} else if (is(mode, "drop-bad")) {
-		put_payload(&p, 0, "good");
-		put_rec(&p, 0, 4, 0, 1);
-		while (atomic_load(&p.sub->head) < 32 && os_now_ns() < deadline)
-			usleep(1000);
-		proto_drop(&m, 1);
-		tu_check_res(fdp_send(p.sock, &m, sizeof(m), NULL, 0, 0), 0);
-		atomic_store_explicit(&p.mine->dropped, 1, memory_order_release);
+		drop_after_first(&p, deadline);
 		atomic_store(&p.mine->horizon, 64);
 		atomic_thread_fence(memory_order_release);
 		put_payload(&p, 32, "BAD");
