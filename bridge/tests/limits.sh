@@ -52,6 +52,10 @@ wait_for logged export "refused: 4 channels are open, all that the descriptor li
 wait_exit "${clients[5]}" 20000
 [ "$RC" -ne 0 ] || fail "the refused client exited 0"
 kill "${clients[1]}"
+# Its slot counts until both CLOSEs have passed: an OPEN that comes with
+# the CLOSE is refused (a client then tries again).  So the next client
+# starts once the export has seen the far end close.
+wait_for logged export "channel 1 (pid [0-9]*): the far end closed"
 client 6 "$imp"
 wait_for connected 5
 
